@@ -1,0 +1,249 @@
+/**
+ * The main thread's side of a device arbiter: it owns the shared buffer and the sessions' life cycle
+ * (register, reclaim a dead holder's token, unregister), changes weights, priorities, policy and quantum at run
+ * time, and reads stats without stopping anyone. It is never on the token hot path.
+ */
+import { availableParallelism } from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import { nowMs } from './clock.js';
+import {
+  kBufferBytes,
+  kDecayedAtField,
+  kFreeTokensField,
+  kGenerationField,
+  kHandoffsField,
+  kMainThreadOwner,
+  kMaxSessions,
+  kPolicyField,
+  kPriorityField,
+  kQuantumUsField,
+  kSlotCountField,
+  kSlotF64Size,
+  kSlotGenerationField,
+  kSpinUsField,
+  kStartedAtField,
+  kStateField,
+  kTokensField,
+  kVirtualTimeField,
+  kWaitingCountField,
+  kWeightField,
+  kWindowMsField,
+  PolicyId,
+  slotF64,
+  slotI32,
+  SlotState,
+  viewsOf,
+  type ArbiterViews,
+  type PolicyName,
+} from './layout.js';
+import { lock, settleLocked, stealLockFrom, unlock, updateHeirLocked, wake } from './mechanism.js';
+import { policiesById } from './policies/index.js';
+import { readSessionStats, type ArbiterStats } from './stats.js';
+import type { TokenGrant } from './token-client.js';
+import { validateArbiterOptions, validatePriority, validateWeight, type ArbiterOptions } from './validate.js';
+import { SharedPolicyView } from './view.js';
+import { Errors } from '../protocol/errors.js';
+
+export type { ArbiterOptions } from './validate.js';
+
+export interface SlotOptions {
+  name: string;
+  weight?: number;
+  priority?: number;
+}
+
+export class DeviceArbiter {
+  readonly buffer: SharedArrayBuffer;
+  readonly #views: ArbiterViews;
+  readonly #view: SharedPolicyView;
+  readonly #names = new Map<number, string>();
+  /** Slots to wake once the lock is released (granted, retired, or the new heir). */
+  readonly #pendingWakes: number[] = [];
+  readonly #heirSpin: boolean | 'auto';
+  readonly #spinUs: number | undefined;
+  #closed = false;
+
+  constructor(options: ArbiterOptions = {}) {
+    const config = validateArbiterOptions(options);
+    this.buffer = new SharedArrayBuffer(kBufferBytes);
+    this.#views = viewsOf(this.buffer);
+    this.#view = new SharedPolicyView(this.#views);
+    this.#heirSpin = config.heirSpin;
+    this.#spinUs = config.spinUs;
+    const { i32, f64 } = this.#views;
+    i32[kTokensField] = config.tokens;
+    i32[kFreeTokensField] = config.tokens;
+    i32[kPolicyField] = PolicyId[config.policy];
+    i32[kQuantumUsField] = Math.round(config.quantumMs * 1000);
+    f64[kWindowMsField] = config.windowMs;
+    f64[kStartedAtField] = nowMs();
+    this.#applySpin();
+  }
+
+  get tokens(): number {
+    return Atomics.load(this.#views.i32, kTokensField);
+  }
+
+  get policy(): PolicyName {
+    return policiesById[Atomics.load(this.#views.i32, kPolicyField)].name;
+  }
+
+  get quantumMs(): number {
+    return Atomics.load(this.#views.i32, kQuantumUsField) / 1000;
+  }
+
+  /** Hands out a slot; its `TokenGrant` goes to the session's thread. */
+  register({ name, weight = 1, priority = 0 }: SlotOptions): TokenGrant {
+    this.#assertOpen();
+    validateWeight(weight, `sessions.${name}.weight`);
+    validatePriority(priority, `sessions.${name}.priority`);
+    const { i32, f64 } = this.#views;
+    return this.#locked(() => {
+      const count = Atomics.load(i32, kSlotCountField);
+      let slot = 0;
+      while (slot < count && Atomics.load(i32, slotI32(slot, kStateField)) !== SlotState.FREE) slot++;
+      if (slot === kMaxSessions) throw Errors.invalidConfig('sessions', `exceed ${kMaxSessions} per device`);
+      if (slot === count) Atomics.store(i32, kSlotCountField, count + 1);
+      f64.fill(0, slotF64(slot, 0), slotF64(slot, 0) + kSlotF64Size);
+      f64[slotF64(slot, kWeightField)] = weight;
+      f64[slotF64(slot, kDecayedAtField)] = nowMs();
+      Atomics.store(i32, slotI32(slot, kPriorityField), priority);
+      Atomics.store(i32, slotI32(slot, kStateField), SlotState.IDLE);
+      this.#names.set(slot, name);
+      return { buffer: this.buffer, slot, generation: Atomics.add(i32, slotI32(slot, kSlotGenerationField), 1) + 1 };
+    });
+  }
+
+  /** A restarted session takes its old slot back (its stats carry on) under a new generation. */
+  revive(slot: number): TokenGrant {
+    this.#assertOpen();
+    const { i32 } = this.#views;
+    return this.#locked(() => {
+      const state = Atomics.load(i32, slotI32(slot, kStateField));
+      if (state === SlotState.FREE) throw Errors.notFound('slot', String(slot));
+      this.#retireLocked(slot, SlotState.IDLE);
+      return { buffer: this.buffer, slot, generation: Atomics.load(i32, slotI32(slot, kSlotGenerationField)) };
+    });
+  }
+
+  /**
+   * The session's thread died (exit, error, terminate): whatever it held or waited for is taken back and the
+   * next waiter gets the token. Its generation moves on, so a late release from it changes nothing.
+   */
+  reclaim(slot: number): void {
+    // A thread can die inside its own critical section; free the lock first, then rebuild the books.
+    stealLockFrom(this.#views.i32, slot + 1);
+    this.#locked(() => this.#retireLocked(slot, SlotState.DEAD));
+  }
+
+  unregister(slot: number): void {
+    stealLockFrom(this.#views.i32, slot + 1);
+    this.#locked(() => this.#retireLocked(slot, SlotState.FREE));
+    this.#names.delete(slot);
+  }
+
+  /** Reclaims the slot when `worker` exits or fails, so a dying holder never strands the device. */
+  watch(worker: Worker, slot: number): void {
+    const generation = Atomics.load(this.#views.i32, slotI32(slot, kSlotGenerationField));
+    const onGone = () => {
+      if (this.#closed) return;
+      if (Atomics.load(this.#views.i32, slotI32(slot, kSlotGenerationField)) === generation) this.reclaim(slot);
+    };
+    worker.once('exit', onGone);
+    worker.once('error', onGone);
+  }
+
+  setWeight(slot: number, weight: number): void {
+    validateWeight(weight, `sessions.${this.#names.get(slot) ?? slot}.weight`);
+    this.#locked(() => {
+      this.#views.f64[slotF64(slot, kWeightField)] = weight;
+    });
+  }
+
+  setPriority(slot: number, priority: number): void {
+    validatePriority(priority, `sessions.${this.#names.get(slot) ?? slot}.priority`);
+    this.#locked(() => Atomics.store(this.#views.i32, slotI32(slot, kPriorityField), priority));
+  }
+
+  /** Virtual times of different policies do not compare, so every session restarts from zero. */
+  setPolicy(policy: PolicyName): void {
+    validateArbiterOptions({ policy });
+    const { i32, f64 } = this.#views;
+    this.#locked(() => {
+      Atomics.store(i32, kPolicyField, PolicyId[policy]);
+      const count = Atomics.load(i32, kSlotCountField);
+      for (let slot = 0; slot < count; slot++) f64[slotF64(slot, kVirtualTimeField)] = 0;
+    });
+  }
+
+  setQuantum(quantumMs: number): void {
+    validateArbiterOptions({ quantumMs });
+    Atomics.store(this.#views.i32, kQuantumUsField, Math.round(quantumMs * 1000));
+    this.#applySpin();
+  }
+
+  stats(): ArbiterStats {
+    const { i32 } = this.#views;
+    return {
+      policy: this.policy,
+      quantumMs: this.quantumMs,
+      tokens: this.tokens,
+      freeTokens: Atomics.load(i32, kFreeTokensField),
+      waiting: Atomics.load(i32, kWaitingCountField),
+      handoffs: Atomics.load(i32, kHandoffsField) >>> 0,
+      heirSpinUs: Atomics.load(i32, kSpinUsField),
+      sessions: readSessionStats(this.#views, this.#names, nowMs()),
+    };
+  }
+
+  /** Wakes every sleeper with its slot DEAD, so session threads stop waiting; the buffer is then unused. */
+  close(): void {
+    if (this.#closed) return;
+    const { i32 } = this.#views;
+    this.#locked(() => {
+      const count = Atomics.load(i32, kSlotCountField);
+      for (let slot = 0; slot < count; slot++) {
+        if (Atomics.load(i32, slotI32(slot, kStateField)) !== SlotState.FREE) this.#retireLocked(slot, SlotState.DEAD);
+      }
+    });
+    this.#closed = true;
+  }
+
+  /** Under the lock: moves `slot` to `next` (IDLE, DEAD or FREE), bumps its generation and settles the books. */
+  #retireLocked(slot: number, next: SlotState): void {
+    const { i32 } = this.#views;
+    Atomics.add(i32, slotI32(slot, kSlotGenerationField), 1);
+    Atomics.add(i32, kGenerationField, 1);
+    Atomics.store(i32, slotI32(slot, kStateField), next);
+    this.#pendingWakes.push(slot, ...settleLocked(this.#views, this.#policyNow(), this.#view));
+    this.#pendingWakes.push(updateHeirLocked(this.#views, this.#policyNow(), this.#view));
+  }
+
+  /** Runs `body` under the lock as the main thread, then wakes whoever `body` granted or retired. */
+  #locked<T>(body: () => T): T {
+    const { i32 } = this.#views;
+    lock(i32, kMainThreadOwner);
+    try {
+      return body();
+    } finally {
+      unlock(i32);
+      for (const slot of this.#pendingWakes.splice(0)) wake(i32, slot);
+    }
+  }
+
+  #policyNow() {
+    return policiesById[Atomics.load(this.#views.i32, kPolicyField)];
+  }
+
+  #applySpin(): void {
+    const enabled = this.#heirSpin === 'auto' ? this.tokens < availableParallelism() : this.#heirSpin;
+    // Default: long enough to cover a holder's quantum, since the handoff comes at its next boundary.
+    const spinUs = enabled ? (this.#spinUs ?? Math.min(5000, Math.max(50, 2 * this.quantumMs * 1000))) : 0;
+    Atomics.store(this.#views.i32, kSpinUsField, Math.round(spinUs));
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw Errors.unavailable('the arbiter is closed');
+  }
+}
+

@@ -1,0 +1,210 @@
+/**
+ * A session's handle on the device arbiter, used from the session's own thread. It takes a token before the
+ * session launches kernels, offers it back at every quantum boundary (`yield`) and returns it when the work is
+ * done (`release`). All blocking happens here, in `Atomics.wait`, never in a message hop.
+ */
+import { nowMs } from './clock.js';
+import {
+  kChargedMsField,
+  kFreeTokensField,
+  kGrantedAtField,
+  kHandoffsField,
+  kHoldMaxMsField,
+  kPolicyField,
+  kQuantumUsField,
+  kSlotGenerationField,
+  kStateField,
+  kVirtualTimeField,
+  kWaitingCountField,
+  kWaitMaxMsField,
+  kWaitsField,
+  kWaitTotalMsField,
+  kWeightField,
+  slotF64,
+  slotI32,
+  SlotState,
+  viewsOf,
+  type ArbiterViews,
+} from './layout.js';
+import {
+  activeMinVirtualTimeLocked,
+  decayInto,
+  grantLocked,
+  lock,
+  passFreedTokenLocked,
+  unlock,
+  updateHeirLocked,
+  waitWhileWaiting,
+  wake,
+} from './mechanism.js';
+import { policiesById } from './policies/index.js';
+import { SharedPolicyView } from './view.js';
+import { Errors } from '../protocol/errors.js';
+
+/** What a session thread needs to reach its slot; plain data, sent in `workerData`. */
+export interface TokenGrant {
+  buffer: SharedArrayBuffer;
+  slot: number;
+  generation: number;
+}
+
+export class TokenClient {
+  readonly slot: number;
+  readonly #views: ArbiterViews;
+  readonly #view: SharedPolicyView;
+  readonly #generation: number;
+  readonly #owner: number;
+  #holding = false;
+  #heldSince = 0;
+  /** Notify-to-wake latency of the last grant this session slept for, µs (-1 if it never slept). */
+  lastWakeUs = -1;
+
+  constructor({ buffer, slot, generation }: TokenGrant) {
+    this.slot = slot;
+    this.#views = viewsOf(buffer);
+    this.#view = new SharedPolicyView(this.#views);
+    this.#generation = generation;
+    this.#owner = slot + 1;
+  }
+
+  get holding(): boolean {
+    return this.#holding;
+  }
+
+  /** Current quantum, ms; re-read at every grant so a run-time change takes effect at the next boundary. */
+  get quantumMs(): number {
+    return Atomics.load(this.#views.i32, kQuantumUsField) / 1000;
+  }
+
+  /** Blocks until this session holds a token. Throws UNAVAILABLE if the slot was reclaimed meanwhile. */
+  acquire(): void {
+    if (this.#holding) return;
+    const { i32, f64 } = this.#views;
+    lock(i32, this.#owner);
+    if (!this.#currentLocked()) {
+      unlock(i32);
+      throw Errors.unavailable(`device token slot ${this.slot} was reclaimed`);
+    }
+    // Coming back from idle: start no earlier than the active minimum, so idle time banks no credit.
+    const vt = slotF64(this.slot, kVirtualTimeField);
+    const floor = activeMinVirtualTimeLocked(this.#views, this.slot);
+    if (floor !== Infinity && f64[vt] < floor) f64[vt] = floor;
+
+    if (Atomics.load(i32, kFreeTokensField) > 0) {
+      Atomics.sub(i32, kFreeTokensField, 1);
+      const now = nowMs();
+      grantLocked(this.#views, this.slot, now);
+      unlock(i32);
+      this.#onGranted(now, -1);
+      return;
+    }
+    Atomics.store(i32, slotI32(this.slot, kStateField), SlotState.WAITING);
+    Atomics.add(i32, kWaitingCountField, 1);
+    const heir = updateHeirLocked(this.#views, this.#policy(), this.#view);
+    unlock(i32);
+    wake(i32, heir);
+    this.#sleepUntilGranted(nowMs());
+  }
+
+  /**
+   * Charges `costMs` and, if another session waits and the policy prefers it, hands the token over and blocks
+   * until it comes back. Returns whether the token changed hands. Alone on the device this is a few loads.
+   */
+  yield(costMs: number): boolean {
+    this.#charge(costMs);
+    const { i32 } = this.#views;
+    if (Atomics.load(i32, kWaitingCountField) === 0) return false;
+    lock(i32, this.#owner);
+    if (!this.#currentLocked()) {
+      unlock(i32);
+      this.#holding = false;
+      return false;
+    }
+    const policy = this.#policy();
+    const next = policy.pick(this.#view, this.slot);
+    if (next === this.slot || next < 0) {
+      unlock(i32);
+      return false;
+    }
+    // Become a waiter before the grantee can run, so that its next yield may hand the token straight back.
+    Atomics.store(i32, slotI32(this.slot, kStateField), SlotState.WAITING);
+    const now = nowMs();
+    grantLocked(this.#views, next, now);
+    Atomics.add(i32, kHandoffsField, 1);
+    const heir = updateHeirLocked(this.#views, policy, this.#view);
+    unlock(i32);
+    wake(i32, next);
+    wake(i32, heir);
+    this.#onReleased(now);
+    this.#sleepUntilGranted(now);
+    return true;
+  }
+
+  /** Charges `costMs` and gives the token back; the policy's pick among the waiters gets it. */
+  release(costMs: number): void {
+    if (!this.#holding) return;
+    this.#charge(costMs);
+    const { i32 } = this.#views;
+    lock(i32, this.#owner);
+    if (!this.#currentLocked()) {
+      unlock(i32);
+      this.#holding = false;
+      return;
+    }
+    Atomics.store(i32, slotI32(this.slot, kStateField), SlotState.IDLE);
+    const policy = this.#policy();
+    const now = nowMs();
+    const next = passFreedTokenLocked(this.#views, policy, this.#view, now);
+    const heir = updateHeirLocked(this.#views, policy, this.#view);
+    unlock(i32);
+    wake(i32, next);
+    wake(i32, heir);
+    this.#onReleased(now);
+  }
+
+  #policy() {
+    return policiesById[Atomics.load(this.#views.i32, kPolicyField)];
+  }
+
+  /** Under the lock: false when the main thread reclaimed or freed this slot since the handle was made. */
+  #currentLocked(): boolean {
+    return Atomics.load(this.#views.i32, slotI32(this.slot, kSlotGenerationField)) === this.#generation;
+  }
+
+  #charge(costMs: number): void {
+    if (!(costMs > 0)) return;
+    const { f64 } = this.#views;
+    const weight = f64[slotF64(this.slot, kWeightField)];
+    f64[slotF64(this.slot, kChargedMsField)] += costMs;
+    f64[slotF64(this.slot, kVirtualTimeField)] += this.#policy().advance(costMs, weight);
+    decayInto(this.#views, this.slot, costMs, nowMs());
+  }
+
+  #sleepUntilGranted(since: number): void {
+    const state = waitWhileWaiting(this.#views.i32, this.slot);
+    const now = nowMs();
+    if (state !== SlotState.HOLDING) {
+      this.#holding = false;
+      throw Errors.unavailable(`device token slot ${this.slot} was reclaimed while waiting`);
+    }
+    const { f64 } = this.#views;
+    const waitedMs = now - since;
+    f64[slotF64(this.slot, kWaitsField)] += 1;
+    f64[slotF64(this.slot, kWaitTotalMsField)] += waitedMs;
+    if (waitedMs > f64[slotF64(this.slot, kWaitMaxMsField)]) f64[slotF64(this.slot, kWaitMaxMsField)] = waitedMs;
+    this.#onGranted(now, (now - f64[slotF64(this.slot, kGrantedAtField)]) * 1000);
+  }
+
+  #onGranted(now: number, wakeUs: number): void {
+    this.#holding = true;
+    this.#heldSince = now;
+    this.lastWakeUs = wakeUs;
+  }
+
+  #onReleased(now: number): void {
+    this.#holding = false;
+    const heldMs = now - this.#heldSince;
+    const max = slotF64(this.slot, kHoldMaxMsField);
+    if (heldMs > this.#views.f64[max]) this.#views.f64[max] = heldMs;
+  }
+}

@@ -1,0 +1,52 @@
+import { kMaxSessions, type PolicyName } from './layout.js';
+import { isPolicyName, policyNames } from './policies/index.js';
+import { Errors } from '../protocol/errors.js';
+
+export interface ArbiterOptions {
+  policy?: PolicyName;
+  /** Device time a holder may use before it offers the token at its next kernel boundary, ms. */
+  quantumMs?: number;
+  /** K: sessions that may hold the device at once (1 for a GPU; the cores given to inference on a CPU). */
+  tokens?: number;
+  /** Time constant of the decayed share in stats, ms. */
+  windowMs?: number;
+  /** Let the next waiter spin instead of sleeping; 'auto' spins only while K < usable cores. */
+  heirSpin?: boolean | 'auto';
+  /** How long the heir spins before it sleeps, µs (default: two quanta, at most 5 ms). */
+  spinUs?: number;
+}
+
+export type ArbiterConfig = Required<Omit<ArbiterOptions, 'spinUs'>> & { spinUs: number | undefined };
+
+const isPositiveFinite = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isFinite(value) && value > 0;
+
+export function validateWeight(weight: unknown, field: string): void {
+  if (!isPositiveFinite(weight)) throw Errors.invalidConfig(field, `must be a finite number > 0, got ${String(weight)}`);
+}
+
+export function validatePriority(priority: unknown, field: string): void {
+  if (!Number.isSafeInteger(priority) || Math.abs(priority as number) > 2 ** 30) {
+    throw Errors.invalidConfig(field, `must be an integer, got ${String(priority)}`);
+  }
+}
+
+export function validateArbiterOptions(options: ArbiterOptions): ArbiterConfig {
+  const { policy = 'fair', quantumMs = 1, tokens = 1, windowMs = 1000, heirSpin = 'auto', spinUs } = options;
+  if (!isPolicyName(policy)) {
+    throw Errors.invalidConfig('policy', `must be one of ${policyNames.join(', ')}, got ${JSON.stringify(policy)}`);
+  }
+  if (!isPositiveFinite(quantumMs)) throw Errors.invalidConfig('quantumMs', `must be a finite number > 0, got ${String(quantumMs)}`);
+  if (quantumMs * 1000 >= 2 ** 31) throw Errors.invalidConfig('quantumMs', 'must be below 2147 s');
+  if (!Number.isSafeInteger(tokens) || tokens < 1 || tokens > kMaxSessions) {
+    throw Errors.invalidConfig('tokens', `must be an integer from 1 to ${kMaxSessions}, got ${String(tokens)}`);
+  }
+  if (!isPositiveFinite(windowMs)) throw Errors.invalidConfig('windowMs', `must be a finite number > 0, got ${String(windowMs)}`);
+  if (heirSpin !== 'auto' && typeof heirSpin !== 'boolean') {
+    throw Errors.invalidConfig('heirSpin', `must be true, false or 'auto', got ${String(heirSpin)}`);
+  }
+  if (spinUs !== undefined && !(Number.isFinite(spinUs) && spinUs >= 0 && spinUs < 1e6)) {
+    throw Errors.invalidConfig('spinUs', `must be a number from 0 to 1e6, got ${String(spinUs)}`);
+  }
+  return { policy, quantumMs, tokens, windowMs, heirSpin, spinUs };
+}

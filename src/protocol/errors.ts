@@ -1,0 +1,81 @@
+/**
+ * Every error olympian raises carries a stable `code` from this table. Errors cross thread boundaries as
+ * plain values (`SerializedError`) and are rebuilt with `fromSerialized`, so a caller on any thread can
+ * branch on `code` without parsing messages.
+ */
+export const ErrorCode = {
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  NOT_FOUND: 'NOT_FOUND',
+  TOO_LARGE: 'TOO_LARGE',
+  QUEUE_FULL: 'QUEUE_FULL',
+  DEADLINE_EXCEEDED: 'DEADLINE_EXCEEDED',
+  CANCELLED: 'CANCELLED',
+  UNAVAILABLE: 'UNAVAILABLE',
+  SESSION_CRASHED: 'SESSION_CRASHED',
+  RESOURCE_EXHAUSTED: 'RESOURCE_EXHAUSTED',
+  BACKEND_UNAVAILABLE: 'BACKEND_UNAVAILABLE',
+  MODEL_LOAD_FAILED: 'MODEL_LOAD_FAILED',
+  INVALID_CONFIG: 'INVALID_CONFIG',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface ErrorDetails {
+  /** The configuration key or request field at fault, e.g. `sessions[2].weight`. */
+  field?: string;
+  /** The session the error belongs to, where there is one. */
+  session?: string;
+}
+
+export class OlympianError extends Error {
+  readonly code: ErrorCode;
+  readonly field?: string;
+  readonly session?: string;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message);
+    this.name = 'OlympianError';
+    this.code = code;
+    if (details.field !== undefined) this.field = details.field;
+    if (details.session !== undefined) this.session = details.session;
+  }
+}
+
+export interface SerializedError extends ErrorDetails {
+  code: ErrorCode;
+  message: string;
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof OlympianError) {
+    const out: SerializedError = { code: error.code, message: error.message };
+    if (error.field !== undefined) out.field = error.field;
+    if (error.session !== undefined) out.session = error.session;
+    return out;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: ErrorCode.UNAVAILABLE, message };
+}
+
+export function fromSerialized(value: SerializedError): OlympianError {
+  return new OlympianError(value.code, value.message, value);
+}
+
+export function isOlympianError(error: unknown, code?: ErrorCode): error is OlympianError {
+  return error instanceof OlympianError && (code === undefined || error.code === code);
+}
+
+/** The one place error messages are made (piscina's `Errors` table). */
+export const Errors = {
+  invalidConfig: (field: string, why: string) =>
+    new OlympianError(ErrorCode.INVALID_CONFIG, `invalid configuration: ${field} ${why}`, { field }),
+  invalidArgument: (field: string, why: string) =>
+    new OlympianError(ErrorCode.INVALID_ARGUMENT, `invalid argument: ${field} ${why}`, { field }),
+  notFound: (what: string, name: string) =>
+    new OlympianError(ErrorCode.NOT_FOUND, `${what} not found: ${JSON.stringify(name)}`, { field: what }),
+  resourceExhausted: (field: string, why: string) =>
+    new OlympianError(ErrorCode.RESOURCE_EXHAUSTED, `resource exhausted: ${field} ${why}`, { field }),
+  unavailable: (why: string, session?: string) =>
+    new OlympianError(ErrorCode.UNAVAILABLE, `unavailable: ${why}`, session === undefined ? {} : { session }),
+  sessionCrashed: (session: string, why: string) =>
+    new OlympianError(ErrorCode.SESSION_CRASHED, `session ${JSON.stringify(session)} crashed: ${why}`, { session }),
+};
