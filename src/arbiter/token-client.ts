@@ -56,6 +56,7 @@ export class TokenClient {
   readonly #owner: number;
   #holding = false;
   #heldSince = 0;
+  #waitingSince = 0;
   /** Notify-to-wake latency of the last grant this session slept for, µs (-1 if it never slept). */
   lastWakeUs = -1;
 
@@ -78,7 +79,15 @@ export class TokenClient {
 
   /** Blocks until this session holds a token. Throws UNAVAILABLE if the slot was reclaimed meanwhile. */
   acquire(): void {
-    if (this.#holding) return;
+    if (!this.request()) this.awaitGrant();
+  }
+
+  /**
+   * The non-blocking half of `acquire`: takes a free token (true) or joins the waiters (false; then call
+   * `awaitGrant`). Split so an asynchronous session can wait with `Atomics.waitAsync` instead.
+   */
+  request(): boolean {
+    if (this.#holding) return true;
     const { i32, f64 } = this.#views;
     lock(i32, this.#owner);
     if (!this.#currentLocked()) {
@@ -90,20 +99,26 @@ export class TokenClient {
     const floor = activeMinVirtualTimeLocked(this.#views, this.slot);
     if (floor !== Infinity && f64[vt] < floor) f64[vt] = floor;
 
+    const now = nowMs();
     if (Atomics.load(i32, kFreeTokensField) > 0) {
       Atomics.sub(i32, kFreeTokensField, 1);
-      const now = nowMs();
       grantLocked(this.#views, this.slot, now);
       unlock(i32);
       this.#onGranted(now, -1);
-      return;
+      return true;
     }
     Atomics.store(i32, slotI32(this.slot, kStateField), SlotState.WAITING);
     Atomics.add(i32, kWaitingCountField, 1);
     const heir = updateHeirLocked(this.#views, this.#policy(), this.#view);
     unlock(i32);
     wake(i32, heir);
-    this.#sleepUntilGranted(nowMs());
+    this.#waitingSince = now;
+    return false;
+  }
+
+  /** Blocks until the token `request` asked for arrives. */
+  awaitGrant(): void {
+    if (!this.#holding) this.#sleepUntilGranted(this.#waitingSince);
   }
 
   /**

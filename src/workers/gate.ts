@@ -1,0 +1,56 @@
+import type { TokenClient } from '../arbiter/token-client.js';
+
+/**
+ * The kernel gate's accounting core: every kernel charges its cost here; when the session has used its
+ * quantum, the token is offered to the arbiter. `charge` is on the hot path of every kernel launch, so it is
+ * one add and one compare; everything else happens at quantum boundaries.
+ */
+export class KernelGate {
+  readonly #client: TokenClient;
+  #usedMs = 0;
+  #quantumMs = Infinity;
+  #longestKernelMs = 0;
+  #kernels = 0;
+
+  constructor(client: TokenClient) {
+    this.#client = client;
+  }
+
+  /** Takes a token before the first kernel of a unit of work (an inference, a batch), unless still held. */
+  begin(): void {
+    if (this.#client.holding) return;
+    this.#client.acquire();
+    this.#usedMs = 0;
+    this.#quantumMs = this.#client.quantumMs;
+  }
+
+  charge(costMs: number): void {
+    this.#usedMs += costMs;
+    this.#kernels++;
+    if (costMs > this.#longestKernelMs) this.#longestKernelMs = costMs;
+    if (this.#usedMs >= this.#quantumMs) {
+      this.#client.yield(this.#usedMs);
+      this.#usedMs = 0;
+      this.#quantumMs = this.#client.quantumMs;
+    }
+  }
+
+  /**
+   * After the last kernel of a unit of work. A session with more work queued (`backlogged`) keeps the token
+   * and its partial quantum: releasing between back-to-back units would make it re-enter as if from idle
+   * and lose its place every time. Otherwise the token goes back, charged what the partial quantum used.
+   */
+  end(backlogged = false): void {
+    if (backlogged) return;
+    this.#client.release(this.#usedMs);
+    this.#usedMs = 0;
+  }
+
+  get longestKernelMs(): number {
+    return this.#longestKernelMs;
+  }
+
+  get kernels(): number {
+    return this.#kernels;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * A synthetic session: closed-loop "inferences" of `kernelsPerInference` synthetic kernels, each charging its
+ * calibrated cost through the kernel gate (or running ungated, for baselines). Used by tests, benches and the
+ * demo; it makes no policy decisions.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { nowMs } from '../arbiter/clock.js';
+import { TokenClient, type TokenGrant } from '../arbiter/token-client.js';
+import { KernelGate } from './gate.js';
+import { spinKernel } from './synthetic-kernel.js';
+import { currentThreadId } from './thread-cpu.js';
+import { kGoField, kStopField, type SyntheticDone, type SyntheticWorkerData } from './synthetic-protocol.js';
+import { serializeError } from '../protocol/errors.js';
+
+function main(data: SyntheticWorkerData): void {
+  const control = new Int32Array(data.control);
+  const gate = data.grant ? new KernelGate(new TokenClient(data.grant as TokenGrant)) : null;
+  parentPort!.postMessage({ type: 'ready', tid: currentThreadId() });
+  while (Atomics.load(control, kGoField) === 0) Atomics.wait(control, kGoField, 0);
+
+  let kernels = 0;
+  let sink = 0;
+  const startedAt = nowMs();
+  const stopped = () => Atomics.load(control, kStopField) !== 0 || (data.maxKernels > 0 && kernels >= data.maxKernels);
+  while (!stopped()) {
+    gate?.begin();
+    for (let k = 0; k < data.kernelsPerInference && !stopped(); k++) {
+      sink ^= spinKernel(data.kernelIterations);
+      kernels++;
+      gate?.charge(data.kernelCostMs);
+    }
+    gate?.end(!stopped());
+  }
+  gate?.end();
+  const done: SyntheticDone = {
+    type: 'done',
+    kernels,
+    wallMs: nowMs() - startedAt,
+    longestKernelMs: gate?.longestKernelMs ?? data.kernelCostMs,
+    sink,
+  };
+  parentPort!.postMessage(done);
+}
+
+try {
+  main(workerData as SyntheticWorkerData);
+} catch (error) {
+  parentPort!.postMessage({ type: 'error', error: serializeError(error) });
+}

@@ -1,0 +1,154 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DeviceArbiter, type ArbiterOptions } from '../src/arbiter/arbiter.js';
+import { TokenClient } from '../src/arbiter/token-client.js';
+import { ErrorCode, OlympianError } from '../src/protocol/errors.js';
+
+function throwsConfig(fn: () => unknown, field: string) {
+  try {
+    fn();
+  } catch (error) {
+    assert.instance(error, OlympianError);
+    assert.is((error as OlympianError).code, ErrorCode.INVALID_CONFIG);
+    assert.is((error as OlympianError).field, field);
+    assert.match((error as Error).message, field);
+    return;
+  }
+  assert.unreachable(`expected INVALID_CONFIG for ${field}`);
+}
+
+const config = suite('arbiter configuration');
+
+config('rejects bad options with INVALID_CONFIG naming the field', () => {
+  const bad: Array<[ArbiterOptions, string]> = [
+    [{ policy: 'lottery' as never }, 'policy'],
+    [{ quantumMs: 0 }, 'quantumMs'],
+    [{ quantumMs: -1 }, 'quantumMs'],
+    [{ quantumMs: Number.NaN }, 'quantumMs'],
+    [{ tokens: 0 }, 'tokens'],
+    [{ tokens: 1.5 }, 'tokens'],
+    [{ windowMs: Infinity }, 'windowMs'],
+    [{ heirSpin: 'yes' as never }, 'heirSpin'],
+    [{ spinUs: -5 }, 'spinUs'],
+  ];
+  for (const [options, field] of bad) throwsConfig(() => new DeviceArbiter(options), field);
+});
+
+config('rejects weights that are not finite and positive', () => {
+  const arbiter = new DeviceArbiter();
+  for (const weight of [0, -1, Infinity, Number.NaN]) {
+    throwsConfig(() => arbiter.register({ name: 'm', weight }), 'sessions.m.weight');
+  }
+  const { slot } = arbiter.register({ name: 'ok', weight: 2 });
+  throwsConfig(() => arbiter.setWeight(slot, 0), 'sessions.ok.weight');
+  throwsConfig(() => arbiter.setPriority(slot, 0.5), 'sessions.ok.priority');
+  throwsConfig(() => arbiter.setPolicy('nope' as never), 'policy');
+  throwsConfig(() => arbiter.setQuantum(0), 'quantumMs');
+  arbiter.close();
+});
+
+config('refuses a 65th session on one device', () => {
+  const arbiter = new DeviceArbiter();
+  for (let i = 0; i < 64; i++) arbiter.register({ name: `s${i}` });
+  throwsConfig(() => arbiter.register({ name: 'one-too-many' }), 'sessions');
+  arbiter.close();
+});
+
+config('reuses a freed slot', () => {
+  const arbiter = new DeviceArbiter();
+  const a = arbiter.register({ name: 'a' });
+  arbiter.register({ name: 'b' });
+  arbiter.unregister(a.slot);
+  const c = arbiter.register({ name: 'c' });
+  assert.is(c.slot, a.slot);
+  assert.ok(c.generation > a.generation);
+  assert.equal(arbiter.stats().sessions.map((s) => s.name).sort(), ['b', 'c']);
+  arbiter.close();
+});
+
+config.run();
+
+const books = suite('arbiter books (one thread)');
+
+books('a late release from a reclaimed holder does not grant a second token', () => {
+  const arbiter = new DeviceArbiter({ tokens: 1 });
+  const stale = new TokenClient(arbiter.register({ name: 'stale' }));
+  const b = new TokenClient(arbiter.register({ name: 'b' }));
+  const c = new TokenClient(arbiter.register({ name: 'c' }));
+  stale.acquire();
+  arbiter.reclaim(stale.slot);
+  assert.is(arbiter.stats().freeTokens, 1);
+  assert.ok(b.request(), 'the reclaimed token is free for b');
+  stale.release(1);
+  assert.is(arbiter.stats().freeTokens, 0, 'the stale release changed nothing');
+  assert.not.ok(c.request(), 'c must wait: b still holds the only token');
+  b.release(1);
+  c.awaitGrant();
+  assert.ok(c.holding);
+  c.release(1);
+  assert.throws(() => stale.acquire(), (e: OlympianError) => e.code === ErrorCode.UNAVAILABLE);
+  arbiter.close();
+});
+
+books('yield alone is free: no handoff, cost still charged', () => {
+  const arbiter = new DeviceArbiter({ tokens: 1 });
+  const a = new TokenClient(arbiter.register({ name: 'a' }));
+  a.acquire();
+  for (let i = 0; i < 100; i++) assert.not.ok(a.yield(0.5));
+  a.release(0);
+  const [row] = arbiter.stats().sessions;
+  assert.is(row.chargedMs, 50);
+  assert.is(row.grants, 1);
+  assert.is(row.share, 1);
+  arbiter.close();
+});
+
+books('a session back from idle starts at the active minimum virtual time', () => {
+  const arbiter = new DeviceArbiter({ tokens: 2 });
+  const busy = new TokenClient(arbiter.register({ name: 'busy' }));
+  const idle = new TokenClient(arbiter.register({ name: 'idle' }));
+  busy.acquire();
+  busy.yield(40);
+  idle.acquire();
+  const rows = arbiter.stats().sessions;
+  assert.is(rows[1].virtualTime, 40, 'no credit banked for the time it was idle');
+  busy.release(0);
+  idle.release(0);
+  arbiter.close();
+});
+
+books('shares and decayed shares add up to one', () => {
+  const arbiter = new DeviceArbiter({ tokens: 2, windowMs: 100 });
+  const a = new TokenClient(arbiter.register({ name: 'a' }));
+  const b = new TokenClient(arbiter.register({ name: 'b' }));
+  a.acquire();
+  b.acquire();
+  a.release(30);
+  b.release(10);
+  const rows = arbiter.stats().sessions;
+  assert.is(rows[0].share, 0.75);
+  assert.ok(Math.abs(rows[0].decayedShare + rows[1].decayedShare - 1) < 1e-9);
+  arbiter.close();
+});
+
+books('setPolicy restarts every virtual time at zero', () => {
+  const arbiter = new DeviceArbiter();
+  const a = new TokenClient(arbiter.register({ name: 'a' }));
+  a.acquire();
+  a.release(5);
+  assert.is(arbiter.stats().sessions[0].virtualTime, 5);
+  arbiter.setPolicy('weighted');
+  assert.is(arbiter.policy, 'weighted');
+  assert.is(arbiter.stats().sessions[0].virtualTime, 0);
+  arbiter.close();
+});
+
+books('closing wakes nobody into a token and refuses new sessions', () => {
+  const arbiter = new DeviceArbiter();
+  arbiter.register({ name: 'a' });
+  arbiter.close();
+  assert.is(arbiter.stats().sessions[0].state, 'dead');
+  assert.throws(() => arbiter.register({ name: 'b' }), (e: OlympianError) => e.code === ErrorCode.UNAVAILABLE);
+});
+
+books.run();
