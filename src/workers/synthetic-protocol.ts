@@ -26,6 +26,8 @@ export interface SyntheticDone {
   type: 'done';
   kernels: number;
   wallMs: number;
+  /** Clock (ms, nowMs) when the session stopped: makespans are measured from these. */
+  finishedAtMs: number;
   longestKernelMs: number;
   /** The kernels' result, returned so the JIT cannot drop them. */
   sink: number;

@@ -23,6 +23,8 @@ export interface SyntheticSessionSpec {
   kernelsPerInference?: number;
   weight?: number;
   priority?: number;
+  /** Fixed work for this session (kernels); overrides the fleet's `maxKernels`. */
+  maxKernels?: number;
 }
 
 export interface SyntheticFleetOptions {
@@ -89,6 +91,29 @@ export class SyntheticFleet {
     return this.#members.map((member) => threadCpuMs(member.tid));
   }
 
+  /**
+   * Lets the sessions run `warmupMs` (so all are backlogged), then measures each one's thread CPU time and,
+   * when gated, charged cost over the next `windowMs`. Call after `go()`.
+   */
+  async measureWindow(windowMs: number, warmupMs: number): Promise<{ cpuMs: number[]; chargedMs: number[] }> {
+    await sleep(warmupMs);
+    const cpuBefore = this.cpuMs();
+    const chargedBefore = this.#chargedMs();
+    await sleep(windowMs);
+    const cpuAfter = this.cpuMs();
+    const chargedAfter = this.#chargedMs();
+    return {
+      cpuMs: cpuAfter.map((value, i) => value - cpuBefore[i]),
+      chargedMs: chargedAfter.map((value, i) => value - chargedBefore[i]),
+    };
+  }
+
+  #chargedMs(): number[] {
+    if (!this.#arbiter) return this.#members.map(() => 0);
+    const bySlot = new Map(this.#arbiter.stats().sessions.map((row) => [row.slot, row.chargedMs]));
+    return this.#members.map((member) => bySlot.get(member.slot) ?? 0);
+  }
+
   finished(): Promise<SyntheticDone[]> {
     return Promise.all(this.#members.map((member) => member.done));
   }
@@ -112,7 +137,7 @@ export class SyntheticFleet {
       kernelIterations: Math.max(1, Math.round(spec.kernelMs * options.iterationsPerMs)),
       kernelCostMs: spec.kernelMs,
       kernelsPerInference: spec.kernelsPerInference ?? 10,
-      maxKernels: options.maxKernels ?? 0,
+      maxKernels: spec.maxKernels ?? options.maxKernels ?? 0,
       ...(grant ? { grant } : {}),
     };
     const worker = spawnWorker('./synthetic.worker.js', import.meta.url, { workerData: { ...data } });
@@ -128,6 +153,8 @@ export class SyntheticFleet {
     this.#members.push({ spec, worker, slot: grant?.slot ?? -1, tid: ready.tid, done });
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Messages of one worker in order; an exit before the next message rejects it. */
 function onMessages(worker: Worker): { next(): Promise<SyntheticMessage> } {

@@ -32,10 +32,12 @@ function main(data: SyntheticWorkerData): void {
     gate?.end(!stopped());
   }
   gate?.end();
+  const finishedAtMs = nowMs();
   const done: SyntheticDone = {
     type: 'done',
     kernels,
-    wallMs: nowMs() - startedAt,
+    wallMs: finishedAtMs - startedAt,
+    finishedAtMs,
     longestKernelMs: gate?.longestKernelMs ?? data.kernelCostMs,
     sink,
   };

@@ -1,0 +1,9 @@
+/** The bench scenarios, by name: each module exports `run({ quick })` and writes bench/results/<name>.json. */
+export interface BenchOptions {
+  quick: boolean;
+}
+
+export const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Promise<void> }>> = {
+  handoff: () => import('./handoff.js'),
+  synthetic: () => import('./synthetic.js'),
+};

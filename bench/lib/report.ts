@@ -1,0 +1,76 @@
+/**
+ * Every bench writes one JSON (complete in itself: what ran, where, and what it measured) and a markdown
+ * rendering of it. Quick runs go to bench/results/quick/ so they never overwrite a committed full run.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface BenchMeta {
+  scenario: string;
+  quick: boolean;
+  date: string;
+  commit: string;
+  node: string;
+  tfjs: string;
+  machine: { cpu: string; cores: number; usableCores: number; memoryGiB: number };
+  command: string;
+}
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/dist\/$/, '');
+
+function gitCommit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] });
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot }).length > 0;
+    return head.toString().trim() + (dirty ? '-dirty' : '');
+  } catch {
+    return 'unknown';
+  }
+}
+
+function tfjsVersion(): string {
+  try {
+    const path = join(repoRoot, 'node_modules/@tensorflow/tfjs-core/package.json');
+    return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function benchMeta(scenario: string, quick: boolean): BenchMeta {
+  return {
+    scenario,
+    quick,
+    date: new Date().toISOString(),
+    commit: gitCommit(),
+    node: process.version,
+    tfjs: tfjsVersion(),
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      usableCores: availableParallelism(),
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+    },
+    command: `npm run bench -- ${scenario}${quick ? ' --quick' : ''}`,
+  };
+}
+
+/** Writes `<scenario>.json` and `<scenario>.md`; returns the JSON path. */
+export function writeResults(meta: BenchMeta, result: object, markdown: string): string {
+  const dir = join(repoRoot, 'bench/results', meta.quick ? 'quick' : '');
+  mkdirSync(dir, { recursive: true });
+  const jsonPath = join(dir, `${meta.scenario}.json`);
+  writeFileSync(jsonPath, JSON.stringify({ meta, ...result }, null, 2) + '\n');
+  const header = `# ${meta.scenario}\n\n${meta.date} · commit ${meta.commit} · ${meta.machine.cpu} · ${meta.machine.usableCores}/${meta.machine.cores} cores · Node ${meta.node}\n\nReproduce: \`${meta.command}\`\n\n`;
+  writeFileSync(join(dir, `${meta.scenario}.md`), header + markdown + '\n');
+  return jsonPath;
+}
+
+/** A markdown table from rows of plain values. */
+export function table(columns: string[], rows: Array<Array<string | number | boolean>>): string {
+  const line = (cells: Array<string | number | boolean>) => `| ${cells.map(String).join(' | ')} |`;
+  return [line(columns), line(columns.map(() => '---')), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,167 @@
+/**
+ * synthetic: five synthetic sessions with kernels of 0.05–2 ms on cores pinned with taskset, K = cores.
+ * Baseline (ungated, the OS scheduler shares the cores) and candidate (arbiter) run interleaved in one
+ * process. Device share = thread CPU time over a window in which every session is backlogged; overhead =
+ * makespan of the same fixed work gated vs ungated, per quantum.
+ */
+import { calibrateSpin, DeviceArbiter, nowMs, SyntheticFleet, type ArbiterOptions, type SyntheticSessionSpec } from '../src/index.js';
+import { firstCpus, pinProcess } from './lib/pin.js';
+import { benchMeta, table, writeResults } from './lib/report.js';
+import { jainIndex, median, normalise, round, spread, weightedMaxErrorPct } from './lib/stats.js';
+
+const kernelSizesMs = [0.05, 0.1, 0.5, 1, 2];
+const weights = [1, 2, 3, 4, 5];
+const quantaMs = [0.5, 1, 2, 5];
+
+const specs = (withWeights: boolean): SyntheticSessionSpec[] =>
+  kernelSizesMs.map((kernelMs, i) => ({
+    name: `k${kernelMs}ms`,
+    kernelMs,
+    kernelsPerInference: 10,
+    ...(withWeights ? { weight: weights[i] } : {}),
+  }));
+
+interface ShareRun {
+  cpuShares: number[];
+  chargedShares: number[] | null;
+}
+
+async function shareRun(arbiterOptions: ArbiterOptions | null, withWeights: boolean, windowMs: number, iterationsPerMs: number): Promise<ShareRun> {
+  const arbiter = arbiterOptions ? new DeviceArbiter(arbiterOptions) : undefined;
+  const fleet = await SyntheticFleet.start(specs(withWeights), { arbiter, iterationsPerMs });
+  try {
+    fleet.go();
+    const { cpuMs, chargedMs } = await fleet.measureWindow(windowMs, Math.min(500, windowMs / 4));
+    fleet.stop();
+    await fleet.finished();
+    return { cpuShares: normalise(cpuMs), chargedShares: arbiter ? normalise(chargedMs) : null };
+  } finally {
+    await fleet.terminate();
+    arbiter?.close();
+  }
+}
+
+interface WorkRun {
+  makespanMs: number;
+  handoffsPerSec: number;
+  holdMaxMs: number;
+}
+
+async function workRun(arbiterOptions: ArbiterOptions | null, workMsPerSession: number, iterationsPerMs: number): Promise<WorkRun> {
+  const arbiter = arbiterOptions ? new DeviceArbiter(arbiterOptions) : undefined;
+  // Fixed work: every session runs the same solo time of kernels, however large its kernels are.
+  const fleet = await SyntheticFleet.start(
+    kernelSizesMs.map((kernelMs) => ({
+      name: `k${kernelMs}ms`,
+      kernelMs,
+      kernelsPerInference: 10,
+      maxKernels: Math.round(workMsPerSession / kernelMs),
+    })),
+    { arbiter, iterationsPerMs },
+  );
+  try {
+    const goAt = nowMs();
+    fleet.go();
+    const done = await fleet.finished();
+    const makespanMs = Math.max(...done.map((d) => d.finishedAtMs)) - goAt;
+    const stats = arbiter?.stats();
+    return {
+      makespanMs,
+      handoffsPerSec: stats ? (stats.handoffs / makespanMs) * 1000 : 0,
+      holdMaxMs: stats ? Math.max(...stats.sessions.map((s) => s.holdMaxMs)) : 0,
+    };
+  } finally {
+    await fleet.terminate();
+    arbiter?.close();
+  }
+}
+
+export async function run({ quick, cores = 1 }: { quick: boolean; cores?: number }) {
+  const usable = pinProcess(firstCpus(cores));
+  const meta = benchMeta('synthetic', quick);
+  const reps = quick ? 1 : 3;
+  const windowMs = quick ? 1200 : 4000;
+  const workMs = quick ? 150 : 600;
+  const iterationsPerMs = calibrateSpin();
+  const base: ArbiterOptions = { tokens: cores, heirSpin: false };
+  console.log(`pinned to ${firstCpus(cores)} (${usable} usable), K = ${cores}, ${reps} repetition(s)`);
+
+  const fair = { baseline: [] as number[], candidate: [] as number[], chargedJain: [] as number[] };
+  const weighted = { errorPct: [] as number[], chargedErrorPct: [] as number[], shares: [] as number[][] };
+  const overhead: Record<string, number[]> = Object.fromEntries(quantaMs.map((q) => [q, []]));
+  const handoffs: Record<string, number[]> = Object.fromEntries(quantaMs.map((q) => [q, []]));
+  const holdMax: Record<string, number[]> = Object.fromEntries(quantaMs.map((q) => [q, []]));
+  const targets = normalise(weights);
+
+  for (let rep = 0; rep < reps; rep++) {
+    const baseline = await shareRun(null, false, windowMs, iterationsPerMs);
+    const candidate = await shareRun({ ...base, policy: 'fair', quantumMs: 1 }, false, windowMs, iterationsPerMs);
+    fair.baseline.push(jainIndex(baseline.cpuShares));
+    fair.candidate.push(jainIndex(candidate.cpuShares));
+    fair.chargedJain.push(jainIndex(candidate.chargedShares!));
+    console.log(`rep ${rep + 1} fair: Jain baseline ${round(fair.baseline.at(-1)!, 4)}, arbiter ${round(fair.candidate.at(-1)!, 4)} (cpu shares ${candidate.cpuShares.map((s) => round(s, 3)).join(' ')})`);
+
+    const w = await shareRun({ ...base, policy: 'weighted', quantumMs: 1 }, true, windowMs, iterationsPerMs);
+    weighted.errorPct.push(weightedMaxErrorPct(w.cpuShares, targets));
+    weighted.chargedErrorPct.push(weightedMaxErrorPct(w.chargedShares!, targets));
+    weighted.shares.push(w.cpuShares);
+    console.log(`rep ${rep + 1} weighted 1:2:3:4:5: max error ${round(weighted.errorPct.at(-1)!, 2)}% (cpu shares ${w.cpuShares.map((s) => round(s, 3)).join(' ')})`);
+
+    // Interleave: the ungated baseline runs before every candidate, in a rotated order each repetition.
+    const order = quantaMs.map((_, i) => quantaMs[(i + rep) % quantaMs.length]);
+    for (const quantumMs of order) {
+      const ungated = await workRun(null, workMs, iterationsPerMs);
+      const gated = await workRun({ ...base, policy: 'fair', quantumMs }, workMs, iterationsPerMs);
+      overhead[quantumMs].push((gated.makespanMs / ungated.makespanMs - 1) * 100);
+      handoffs[quantumMs].push(gated.handoffsPerSec);
+      holdMax[quantumMs].push(gated.holdMaxMs);
+      console.log(`rep ${rep + 1} quantum ${quantumMs} ms: overhead ${round(overhead[quantumMs].at(-1)!, 2)}% (${round(ungated.makespanMs, 1)} → ${round(gated.makespanMs, 1)} ms)`);
+    }
+  }
+
+  const result = {
+    cores,
+    tokens: cores,
+    kernelSizesMs,
+    windowMs,
+    workMsPerSession: workMs,
+    repetitions: reps,
+    shareMeasure: 'thread CPU time (schedstat run time) over a window with every session backlogged',
+    jainIndexBaseline: round(median(fair.baseline), 4),
+    jainIndex: round(median(fair.candidate), 4),
+    jainIndexSpread: spread(fair.candidate),
+    jainIndexCharged: round(median(fair.chargedJain), 4),
+    weights,
+    weightedMaxErrorPct: round(median(weighted.errorPct), 2),
+    weightedMaxErrorPctSpread: spread(weighted.errorPct),
+    weightedMaxErrorPctCharged: round(median(weighted.chargedErrorPct), 2),
+    weightedShares: weighted.shares.at(-1)!.map((s) => round(s, 4)),
+    quanta: quantaMs.map((quantumMs) => ({
+      quantumMs,
+      overheadPct: round(median(overhead[quantumMs]), 2),
+      overheadPctSpread: spread(overhead[quantumMs]),
+      handoffsPerSec: Math.round(median(handoffs[quantumMs])),
+      intervalMaxMs: round(median(holdMax[quantumMs]), 3),
+    })),
+  };
+  const markdown = [
+    `Five synthetic sessions (kernels ${kernelSizesMs.join(', ')} ms), pinned to ${cores} core(s), K = ${cores}; median of ${reps}.`,
+    `Share = ${result.shareMeasure}.`,
+    '',
+    table(
+      ['measure', 'baseline (ungated)', 'arbiter', 'target'],
+      [
+        ['Jain index, fair', result.jainIndexBaseline, result.jainIndex, '≥ 0.99'],
+        ['weighted max error % (1:2:3:4:5)', '—', result.weightedMaxErrorPct, '≤ 3'],
+      ],
+    ),
+    '',
+    table(
+      ['quantumMs', 'overheadPct', 'spread', 'handoffsPerSec', 'intervalMaxMs'],
+      result.quanta.map((q) => [q.quantumMs, q.overheadPct, `${round(q.overheadPctSpread.min, 2)} … ${round(q.overheadPctSpread.max, 2)}`, q.handoffsPerSec, q.intervalMaxMs]),
+    ),
+    '',
+    'Overhead targets: ≤ 1% at 1 ms, ≤ 0.5% at 2 ms. The interval is the longest a session held the token before handing it on: max(quantum, kernel).',
+  ].join('\n');
+  console.log(`wrote ${writeResults(meta, result, markdown)}`);
+}

@@ -1,0 +1,12 @@
+export { DeviceArbiter, type ArbiterOptions, type SlotOptions } from './arbiter/arbiter.js';
+export type { ArbiterStats, SessionTokenStats } from './arbiter/stats.js';
+export { TokenClient, type TokenGrant } from './arbiter/token-client.js';
+export type { PolicyName } from './arbiter/layout.js';
+export { policyNames } from './arbiter/policies/index.js';
+export { nowMs } from './arbiter/clock.js';
+export { KernelGate } from './workers/gate.js';
+export { SyntheticFleet, type SyntheticSessionSpec, type SyntheticFleetOptions } from './workers/synthetic.js';
+export { calibrateSpin, spinKernel } from './workers/synthetic-kernel.js';
+export { threadCpuMs, currentThreadId } from './workers/thread-cpu.js';
+export { spawnWorker, workerSource } from './workers/spawn.js';
+export { ErrorCode, Errors, OlympianError, isOlympianError, type SerializedError } from './protocol/errors.js';
