@@ -28,6 +28,8 @@ export interface SyntheticDone {
   wallMs: number;
   /** Clock (ms, nowMs) when the session stopped: makespans are measured from these. */
   finishedAtMs: number;
+  /** Thread CPU time from `go` to the end, ms. */
+  cpuMs: number;
   longestKernelMs: number;
   /** The kernels' result, returned so the JIT cannot drop them. */
   sink: number;

@@ -8,7 +8,7 @@ import { nowMs } from '../arbiter/clock.js';
 import { TokenClient, type TokenGrant } from '../arbiter/token-client.js';
 import { KernelGate } from './gate.js';
 import { spinKernel } from './synthetic-kernel.js';
-import { currentThreadId } from './thread-cpu.js';
+import { currentThreadId, threadCpuMs } from './thread-cpu.js';
 import { kGoField, kStopField, type SyntheticDone, type SyntheticWorkerData } from './synthetic-protocol.js';
 import { serializeError } from '../protocol/errors.js';
 
@@ -18,6 +18,8 @@ function main(data: SyntheticWorkerData): void {
   parentPort!.postMessage({ type: 'ready', tid: currentThreadId() });
   while (Atomics.load(control, kGoField) === 0) Atomics.wait(control, kGoField, 0);
 
+  const tid = currentThreadId();
+  const cpuAtStart = threadCpuMs(tid);
   let kernels = 0;
   let sink = 0;
   const startedAt = nowMs();
@@ -38,6 +40,7 @@ function main(data: SyntheticWorkerData): void {
     kernels,
     wallMs: finishedAtMs - startedAt,
     finishedAtMs,
+    cpuMs: threadCpuMs(tid) - cpuAtStart,
     longestKernelMs: gate?.longestKernelMs ?? data.kernelCostMs,
     sink,
   };

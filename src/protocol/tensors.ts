@@ -1,0 +1,63 @@
+/**
+ * Tensors on the wire and across threads: `{ dtype, shape, data }` with `data` a typed array whose buffer is
+ * transferred, never copied, between threads.
+ */
+import { Errors } from './errors.js';
+
+export const dtypes = ['float32', 'int32', 'bool', 'uint8', 'int8', 'uint16', 'int16', 'float64'] as const;
+export type WireDType = (typeof dtypes)[number];
+
+export type TensorData = Float32Array | Int32Array | Uint8Array | Int8Array | Uint16Array | Int16Array | Float64Array;
+
+export interface WireTensor {
+  dtype: WireDType;
+  shape: number[];
+  data: TensorData;
+}
+
+export type NamedTensors = Record<string, WireTensor>;
+
+const arrayTypes: Record<WireDType, new (length: number) => TensorData> = {
+  float32: Float32Array,
+  int32: Int32Array,
+  bool: Uint8Array,
+  uint8: Uint8Array,
+  int8: Int8Array,
+  uint16: Uint16Array,
+  int16: Int16Array,
+  float64: Float64Array,
+};
+
+export function arrayTypeOf(dtype: WireDType): new (length: number) => TensorData {
+  return arrayTypes[dtype];
+}
+
+export const elementCount = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Checks one tensor's own consistency; `field` names it in errors (e.g. `inputs.image`). */
+export function validateWireTensor(value: unknown, field: string): WireTensor {
+  if (typeof value !== 'object' || value === null) throw Errors.invalidArgument(field, 'must be a tensor { dtype, shape, data }');
+  const { dtype, shape, data } = value as Partial<WireTensor>;
+  if (typeof dtype !== 'string' || !(dtype in arrayTypes)) {
+    throw Errors.invalidArgument(`${field}.dtype`, `must be one of ${dtypes.join(', ')}, got ${JSON.stringify(dtype)}`);
+  }
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw Errors.invalidArgument(`${field}.shape`, 'must be an array of non-negative integers');
+  }
+  if (!(data instanceof arrayTypes[dtype as WireDType])) {
+    throw Errors.invalidArgument(`${field}.data`, `must be a ${arrayTypes[dtype as WireDType].name} for dtype ${dtype}`);
+  }
+  if (data.length !== elementCount(shape)) {
+    throw Errors.invalidArgument(`${field}.data`, `has ${data.length} elements but shape [${shape.join(', ')}] needs ${elementCount(shape)}`);
+  }
+  return value as WireTensor;
+}
+
+/** The buffers to transfer with a set of tensors (each once, even if shared). */
+export function transferablesOf(tensors: NamedTensors): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const tensor of Object.values(tensors)) {
+    if (tensor.data.buffer instanceof ArrayBuffer) buffers.add(tensor.data.buffer);
+  }
+  return [...buffers];
+}

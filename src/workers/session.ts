@@ -1,0 +1,293 @@
+/**
+ * The main thread's handle on one model session: a piscina pool of exactly one worker thread, a bounded
+ * request queue in front of it, and the session's slot on the device arbiter.
+ *
+ * The queue is ours rather than piscina's because a queued request must be cancellable, and deadline-checked
+ * and batched when it is taken (piscina would terminate the thread to abort a running task): piscina runs
+ * one task at a time, and owns the thread's life. A thread that dies fails its request and every queued one
+ * with SESSION_CRASHED, its token is reclaimed, and a fresh pool is started after a backoff.
+ */
+import { Piscina } from 'piscina';
+import type { DeviceArbiter } from '../arbiter/arbiter.js';
+import type { TokenGrant } from '../arbiter/token-client.js';
+import { ErrorCode, Errors, fromSerialized, OlympianError } from '../protocol/errors.js';
+import type { BackendRequest, ModelSource, SessionInfo, SessionReply, SessionTask } from '../protocol/session-messages.js';
+import { transferablesOf, type NamedTensors } from '../protocol/tensors.js';
+import {
+  kChargedMsField,
+  kHeapUsedMbField,
+  kInferencesField,
+  kKernelsField,
+  kLastInferenceMsField,
+  kLiveTensorsField,
+  kLongestKernelMsField,
+  newSessionStatsBuffer,
+} from './session-layout.js';
+import type { SessionWorkerData } from './session.worker.js';
+import { workerSource } from './spawn.js';
+
+export interface SessionOptions {
+  name: string;
+  model: ModelSource;
+  backend?: BackendRequest;
+  weight?: number;
+  priority?: number;
+  /** Requests that may wait behind the running one; more get QUEUE_FULL at once. */
+  maxQueue?: number;
+  /** First restart delay after a crash, ms; doubles per crash in a row, up to restartMaxMs. */
+  restartBackoffMs?: number;
+  restartMaxMs?: number;
+}
+
+export type SessionState = 'starting' | 'ready' | 'restarting' | 'closing' | 'closed';
+
+export interface SessionStats {
+  name: string;
+  state: SessionState;
+  slot: number;
+  backend: SessionInfo['backend'] | null;
+  accounting: SessionInfo['accounting'] | null;
+  queueDepth: number;
+  inferences: number;
+  kernels: number;
+  kernelsPerInference: number;
+  longestKernelMs: number;
+  lastInferenceMs: number;
+  chargedMs: number;
+  liveTensors: number;
+  baselineTensors: number;
+  heapUsedMb: number;
+  restarts: number;
+  errors: Partial<Record<ErrorCode, number>>;
+}
+
+interface Pending {
+  inputs: NamedTensors;
+  resolve(outputs: NamedTensors): void;
+  reject(error: OlympianError): void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  settled: boolean;
+}
+
+export class Session {
+  readonly name: string;
+  readonly #options: SessionOptions;
+  readonly #arbiter: DeviceArbiter | null;
+  readonly #stats = new Float64Array(newSessionStatsBuffer());
+  readonly #queue: Pending[] = [];
+  readonly #errors: Partial<Record<ErrorCode, number>> = {};
+  #grant: TokenGrant | null;
+  #pool: Piscina | null = null;
+  #info: SessionInfo | null = null;
+  #running: Pending | null = null;
+  #state: SessionState = 'starting';
+  #restarts = 0;
+  #crashesInARow = 0;
+  #restartTimer: NodeJS.Timeout | null = null;
+  #idle: Array<() => void> = [];
+
+  private constructor(arbiter: DeviceArbiter | null, options: SessionOptions) {
+    this.name = options.name;
+    this.#options = options;
+    this.#arbiter = arbiter;
+    this.#grant = arbiter ? arbiter.register({ name: options.name, weight: options.weight, priority: options.priority }) : null;
+  }
+
+  /** Starts the thread, loads and warms the model; rejects (and cleans up) if the session cannot start. */
+  static async start(arbiter: DeviceArbiter | null, options: SessionOptions): Promise<Session> {
+    const session = new Session(arbiter, options);
+    try {
+      await session.#startPool();
+    } catch (error) {
+      await session.close({ drain: false });
+      throw error;
+    }
+    return session;
+  }
+
+  get info(): SessionInfo {
+    if (!this.#info) throw Errors.unavailable('the session has not started', this.name);
+    return this.#info;
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  get slot(): number {
+    return this.#grant?.slot ?? -1;
+  }
+
+  infer(inputs: NamedTensors, { signal }: { signal?: AbortSignal } = {}): Promise<NamedTensors> {
+    return new Promise<NamedTensors>((resolve, reject) => {
+      const fail = (error: OlympianError) => {
+        this.#count(error.code);
+        reject(error);
+      };
+      if (this.#state !== 'ready') return fail(Errors.unavailable(`session is ${this.#state}`, this.name));
+      if (signal?.aborted) return fail(cancelled(this.name));
+      if (this.#queue.length >= (this.#options.maxQueue ?? 64) && this.#running) {
+        return fail(new OlympianError(ErrorCode.QUEUE_FULL, `session ${this.name}: queue is full (${this.#queue.length})`, { session: this.name, field: 'maxQueue' }));
+      }
+      const pending: Pending = { inputs, resolve, reject: fail, signal, onAbort: undefined, settled: false };
+      if (signal) {
+        pending.onAbort = () => this.#settle(pending, cancelled(this.name));
+        signal.addEventListener('abort', pending.onAbort, { once: true });
+      }
+      this.#queue.push(pending);
+      this.#pump();
+    });
+  }
+
+  stats(): SessionStats {
+    const s = this.#stats;
+    return {
+      name: this.name,
+      state: this.#state,
+      slot: this.slot,
+      backend: this.#info?.backend ?? null,
+      accounting: this.#info?.accounting ?? null,
+      queueDepth: this.#queue.length,
+      inferences: s[kInferencesField],
+      kernels: s[kKernelsField],
+      kernelsPerInference: this.#info?.kernelsPerInference ?? 0,
+      longestKernelMs: s[kLongestKernelMsField],
+      lastInferenceMs: s[kLastInferenceMsField],
+      chargedMs: s[kChargedMsField],
+      liveTensors: s[kLiveTensorsField],
+      baselineTensors: this.#info?.baselineTensors ?? 0,
+      heapUsedMb: s[kHeapUsedMbField],
+      restarts: this.#restarts,
+      errors: { ...this.#errors },
+    };
+  }
+
+  /** Stops accepting work; with `drain`, finishes what is queued first, else fails it with UNAVAILABLE. */
+  async close({ drain = true }: { drain?: boolean } = {}): Promise<void> {
+    if (this.#state === 'closed') return;
+    const wasRestarting = this.#state === 'restarting';
+    this.#state = 'closing';
+    if (this.#restartTimer) clearTimeout(this.#restartTimer);
+    if (!drain || wasRestarting) for (const pending of this.#queue.splice(0)) this.#settle(pending, Errors.unavailable('session is closing', this.name));
+    if (this.#running || this.#queue.length > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    const pool = this.#pool;
+    this.#pool = null;
+    await pool?.destroy();
+    if (this.#grant) this.#arbiter?.unregister(this.#grant.slot);
+    this.#grant = null;
+    this.#state = 'closed';
+  }
+
+  async #startPool(): Promise<void> {
+    const source = workerSource('./session.worker.js', import.meta.url);
+    const data: SessionWorkerData = {
+      name: this.name,
+      model: this.#options.model,
+      backend: this.#options.backend ?? 'auto',
+      grant: this.#grant,
+      stats: this.#stats.buffer as SharedArrayBuffer,
+    };
+    const pool = new Piscina({
+      filename: source.filename.href,
+      workerData: { ...data, ...source.workerData },
+      minThreads: 1,
+      maxThreads: 1,
+      idleTimeout: Infinity,
+      // Kernels block the thread anyway; async atomics keep the worker's event loop free between tasks.
+      atomics: 'async',
+    });
+    this.#pool = pool;
+    pool.on('error', (error: Error) => this.#onCrash(pool, error.message));
+    pool.on('workerDestroy', () => this.#onCrash(pool, 'its worker thread exited'));
+    const reply = (await pool.run({ type: 'warmup' } satisfies SessionTask)) as SessionReply<SessionInfo>;
+    if (!reply.ok) throw withSession(fromSerialized(reply.error), this.name);
+    this.#info = reply.value;
+    this.#state = 'ready';
+    this.#crashesInARow = 0;
+  }
+
+  #pump(): void {
+    if (this.#running || this.#state === 'starting' || this.#state === 'restarting' || !this.#pool) return;
+    const next = this.#queue.shift();
+    if (!next) {
+      for (const resolve of this.#idle.splice(0)) resolve();
+      return;
+    }
+    this.#running = next;
+    const pool = this.#pool;
+    const task: SessionTask = { type: 'infer', inputs: next.inputs };
+    pool.run(task, { transferList: transferablesOf(next.inputs) as never }).then(
+      (reply: SessionReply<NamedTensors>) => {
+        if (this.#running !== next) return;
+        this.#running = null;
+        if (reply.ok) this.#settle(next, null, reply.value);
+        else this.#settle(next, withSession(fromSerialized(reply.error), this.name));
+        this.#pump();
+      },
+      (error: Error) => this.#onCrash(pool, error.message),
+    );
+  }
+
+  #settle(pending: Pending, error: OlympianError | null, outputs?: NamedTensors): void {
+    if (pending.settled) return;
+    pending.settled = true;
+    if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
+    const queued = this.#queue.indexOf(pending);
+    if (queued >= 0) this.#queue.splice(queued, 1);
+    if (error) pending.reject(error);
+    else pending.resolve(outputs!);
+  }
+
+  /** Once per pool: fail what it held, reclaim the token, and start a fresh pool after a backoff. */
+  #onCrash(pool: Piscina, why: string): void {
+    if (pool !== this.#pool || this.#state === 'closing' || this.#state === 'closed') return;
+    const wasStarting = this.#state === 'starting';
+    this.#pool = null;
+    this.#state = 'restarting';
+    this.#restarts++;
+    if (this.#grant) this.#arbiter?.reclaim(this.#grant.slot);
+    const crashed = Errors.sessionCrashed(this.name, why);
+    const victims = [...(this.#running ? [this.#running] : []), ...this.#queue.splice(0)];
+    this.#running = null;
+    for (const pending of victims) this.#settle(pending, crashed);
+    void pool.destroy().catch(() => {});
+    if (wasStarting) return; // start() reports the failure; nothing to restart
+    const base = this.#options.restartBackoffMs ?? 100;
+    const delayMs = Math.min(this.#options.restartMaxMs ?? 10_000, base * 2 ** this.#crashesInARow++);
+    this.#restartTimer = setTimeout(() => void this.#restart(), delayMs);
+  }
+
+  async #restart(): Promise<void> {
+    this.#restartTimer = null;
+    if (this.#state !== 'restarting') return;
+    if (this.#grant && this.#arbiter) this.#grant = this.#arbiter.revive(this.#grant.slot);
+    try {
+      this.#state = 'starting';
+      await this.#startPool();
+      this.#pump();
+    } catch {
+      if (this.#state === 'starting') this.#onCrashDuringRestart();
+    }
+  }
+
+  #onCrashDuringRestart(): void {
+    const pool = this.#pool;
+    this.#state = 'ready'; // let #onCrash treat it as a crash of a running session and back off again
+    if (pool) this.#onCrash(pool, 'restart failed');
+    else {
+      this.#state = 'restarting';
+      this.#restartTimer = setTimeout(() => void this.#restart(), this.#options.restartMaxMs ?? 10_000);
+    }
+  }
+
+  #count(code: ErrorCode): void {
+    this.#errors[code] = (this.#errors[code] ?? 0) + 1;
+  }
+}
+
+const cancelled = (session: string) => new OlympianError(ErrorCode.CANCELLED, `session ${session}: the request was cancelled`, { session });
+
+function withSession(error: OlympianError, session: string): OlympianError {
+  return error.session ? error : new OlympianError(error.code, error.message, { field: error.field, session });
+}
