@@ -140,7 +140,7 @@ export async function countKernels(name: string, options: BuildOptions & { batch
     const size = model.inputs[0].shape[1] as number;
     const x = tf.zeros([options.batch ?? 1, size, size, 3]);
     try {
-      const info = await tf.profile(() => model.predict(x) as tf.Tensor);
+      const info = await tf.profile(() => model.predictOnBatch(x) as tf.Tensor);
       tf.dispose(info.result as tf.Tensor);
       return info.kernels.length;
     } finally {
