@@ -7,7 +7,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCode, Errors, OlympianError } from '../protocol/errors.js';
+import { Errors } from '../protocol/errors.js';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
@@ -128,7 +128,7 @@ function joinWeightData(data: tf.io.WeightData | undefined): Uint8Array {
 /** Writes model.json and one weights.bin into `dir`, as tfjs-node's file:// handler does. */
 async function saveModelArtifacts(dir: string, artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
   if (artifacts.modelTopology instanceof ArrayBuffer) {
-    throw new OlympianError(ErrorCode.INVALID_ARGUMENT, 'binary model topologies cannot be saved as model.json', { field: dir });
+    throw Errors.invalidArgument('modelTopology', 'is binary; only JSON topologies can be saved as model.json');
   }
   await mkdir(dir, { recursive: true });
   const weights = joinWeightData(artifacts.weightData);

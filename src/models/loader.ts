@@ -123,8 +123,8 @@ function describe(source: ModelSource): string {
 
 function parseZoo(source: ModelSource): { zoo: string; inputSize?: number; seed?: number } | undefined {
   if (typeof source !== 'string') return source;
-  const match = /^zoo:([a-z0-9_]+)(?:@(\d+))?$/.exec(source);
   if (!source.startsWith('zoo:')) return undefined;
+  const match = /^zoo:([a-z0-9_]+)(?:@(\d+))?$/.exec(source);
   if (!match) throw Errors.invalidArgument('source', `must look like zoo:<name>[@<inputSize>] (got ${JSON.stringify(source)})`);
   return match[2] === undefined ? { zoo: match[1] } : { zoo: match[1], inputSize: Number(match[2]) };
 }

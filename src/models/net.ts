@@ -176,5 +176,3 @@ export class CountingNet implements NetBuilder<Shaped> {
     return x.shape;
   }
 }
-
-export { pair, pads };
