@@ -76,6 +76,8 @@ export const Errors = {
     new OlympianError(ErrorCode.RESOURCE_EXHAUSTED, `resource exhausted: ${field} ${why}`, { field }),
   unavailable: (why: string, session?: string) =>
     new OlympianError(ErrorCode.UNAVAILABLE, `unavailable: ${why}`, session === undefined ? {} : { session }),
+  modelLoadFailed: (source: string, why: string) =>
+    new OlympianError(ErrorCode.MODEL_LOAD_FAILED, `cannot load model from ${source}: ${why}`, { field: source }),
   sessionCrashed: (session: string, why: string) =>
     new OlympianError(ErrorCode.SESSION_CRASHED, `session ${JSON.stringify(session)} crashed: ${why}`, { session }),
 };

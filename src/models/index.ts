@@ -1,0 +1,9 @@
+/** The model zoo and model loading: what a session serves, and how it gets it. */
+export { initBackend, type BackendName } from './backend.js';
+export { fileSystemHandler, readModelArtifacts } from './fs-handler.js';
+export { loadModel, type LoadedModel, type LoadOptions, type ModelKind, type ModelSource } from './loader.js';
+export type { ModelSignature, NamedTensors, TensorSpec } from './signature.js';
+export {
+  buildZooModel, countKernels, describeZoo, describeZooWithKernels, isZooModel, parameterCount, weightCount, zooModels,
+  type BuildOptions, type CountConvention, type DescribeOptions, type ZooModelInfo, type ZooModelName, type ZooRow,
+} from './zoo.js';
