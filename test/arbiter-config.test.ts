@@ -103,15 +103,15 @@ books('yield alone is free: no handoff, cost still charged', () => {
   arbiter.close();
 });
 
-books('a session back from idle starts at the active minimum virtual time', () => {
-  const arbiter = new DeviceArbiter({ tokens: 2 });
+books('a session back from idle starts one quantum behind the active minimum, no further', () => {
+  const arbiter = new DeviceArbiter({ tokens: 2, quantumMs: 2, policy: 'weighted' });
   const busy = new TokenClient(arbiter.register({ name: 'busy' }));
-  const idle = new TokenClient(arbiter.register({ name: 'idle' }));
+  const idle = new TokenClient(arbiter.register({ name: 'idle', weight: 4 }));
   busy.acquire();
   busy.yield(40);
   idle.acquire();
   const rows = arbiter.stats().sessions;
-  assert.is(rows[1].virtualTime, 40, 'no credit banked for the time it was idle');
+  assert.is(rows[1].virtualTime, 40 - 2 / 4, 'credit for one quantum at its weight, none for the time it was idle');
   busy.release(0);
   idle.release(0);
   arbiter.close();

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isOlympianError, type OlympianError } from '../src/protocol/errors.js';
-import { initBackend } from '../src/models/backend.js';
+import { initBackend } from '../src/workers/backend.js';
 import { loadModel, type ModelSource } from '../src/models/loader.js';
 
 const s = suite('models: load errors');
@@ -16,7 +16,7 @@ const fixtures = fileURLToPath(new URL('./fixtures/models/', import.meta.url));
 let dir = '';
 
 s.before(async () => {
-  assert.is(await initBackend('wasm'), 'wasm');
+  assert.is((await initBackend('wasm')).name, 'wasm');
   dir = await mkdtemp(join(tmpdir(), 'olympian-bad-models-'));
 });
 

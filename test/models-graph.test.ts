@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isOlympianError } from '../src/protocol/errors.js';
-import { initBackend } from '../src/models/backend.js';
+import { initBackend } from '../src/workers/backend.js';
 import { loadModel } from '../src/models/loader.js';
 import { QUANTIZED } from './fixtures/models/generate.js';
 
@@ -11,7 +11,7 @@ const s = suite('models: graph models');
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/models/${name}`, import.meta.url));
 
 s.before(async () => {
-  assert.is(await initBackend('wasm'), 'wasm');
+  assert.is((await initBackend('wasm')).name, 'wasm');
 });
 
 s('uint8, uint16 and float16 weights load dequantized, as TF.js decodes them', async () => {

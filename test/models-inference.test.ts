@@ -2,13 +2,13 @@ import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AdaptiveAvgPool2D } from '../src/models/adaptive-pool.js';
-import { initBackend } from '../src/models/backend.js';
+import { initBackend } from '../src/workers/backend.js';
 import { buildZooModel, countKernels, zooModels } from '../src/models/zoo.js';
 
 const s = suite('models: zoo inference');
 
 s.before(async () => {
-  assert.is(await initBackend('wasm'), 'wasm');
+  assert.is((await initBackend('wasm')).name, 'wasm');
 });
 
 // Each model at the smallest input it accepts (32 px at least): conv weights do not depend on the input,

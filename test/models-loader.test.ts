@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AdaptiveAvgPool2D } from '../src/models/adaptive-pool.js';
-import { initBackend } from '../src/models/backend.js';
+import { initBackend } from '../src/workers/backend.js';
 import { fileSystemHandler } from '../src/models/fs-handler.js';
 import { loadModel } from '../src/models/loader.js';
 import { buildZooModel } from '../src/models/zoo.js';
@@ -20,7 +20,7 @@ let server: Server;
 let base = '';
 
 s.before(async () => {
-  assert.is(await initBackend('wasm'), 'wasm');
+  assert.is((await initBackend('wasm')).name, 'wasm');
   dir = await mkdtemp(join(tmpdir(), 'olympian-models-'));
   // A static file server over the fixtures: tf.io.http is what loads http(s) sources.
   server = createServer((req, res) => {

@@ -2,13 +2,13 @@ import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isOlympianError } from '../src/protocol/errors.js';
-import { initBackend } from '../src/models/backend.js';
+import { initBackend } from '../src/workers/backend.js';
 import { buildZooModel, describeZoo, parameterCount, weightCount, zooModels } from '../src/models/zoo.js';
 
 const s = suite('models: zoo');
 
 s.before(async () => {
-  assert.is(await initBackend('wasm'), 'wasm');
+  assert.is((await initBackend('wasm')).name, 'wasm');
 });
 
 const PUBLISHED: Record<string, number> = {

@@ -236,7 +236,9 @@ export class DeviceArbiter {
   }
 
   #applySpin(): void {
-    const enabled = this.#heirSpin === 'auto' ? this.tokens < availableParallelism() : this.#heirSpin;
+    // 'auto' spins only with a core to spare beyond the K holders and the main thread, which must keep
+    // dispatching requests: on a 2-core machine a spinning heir starves it and the device goes idle.
+    const enabled = this.#heirSpin === 'auto' ? this.tokens + 1 < availableParallelism() : this.#heirSpin;
     // Default: long enough to cover a holder's quantum, since the handoff comes at its next boundary.
     const spinUs = enabled ? (this.#spinUs ?? Math.min(5000, Math.max(50, 2 * this.quantumMs * 1000))) : 0;
     Atomics.store(this.#views.i32, kSpinUsField, Math.round(spinUs));

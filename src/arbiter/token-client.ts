@@ -94,10 +94,16 @@ export class TokenClient {
       unlock(i32);
       throw Errors.unavailable(`device token slot ${this.slot} was reclaimed`);
     }
-    // Coming back from idle: start no earlier than the active minimum, so idle time banks no credit.
+    // Coming back from idle: start no earlier than the active minimum less one quantum of this session's
+    // own service. The quantum is the lag a session that released between back-to-back requests is owed
+    // (without it, a model with short inferences would lose its turn at every release); idle time banks
+    // nothing more (CFS places waking tasks the same way).
     const vt = slotF64(this.slot, kVirtualTimeField);
-    const floor = activeMinVirtualTimeLocked(this.#views, this.slot);
-    if (floor !== Infinity && f64[vt] < floor) f64[vt] = floor;
+    const active = activeMinVirtualTimeLocked(this.#views, this.slot);
+    if (active !== Infinity) {
+      const floor = active - this.#policy().advance(this.quantumMs, f64[slotF64(this.slot, kWeightField)]);
+      if (f64[vt] < floor) f64[vt] = floor;
+    }
 
     const now = nowMs();
     if (Atomics.load(i32, kFreeTokensField) > 0) {

@@ -10,7 +10,7 @@ export interface ArbiterOptions {
   tokens?: number;
   /** Time constant of the decayed share in stats, ms. */
   windowMs?: number;
-  /** Let the next waiter spin instead of sleeping; 'auto' spins only while K < usable cores. */
+  /** Let the next waiter spin instead of sleeping; 'auto' spins only while K + 1 < usable cores. */
   heirSpin?: boolean | 'auto';
   /** How long the heir spins before it sleeps, µs (default: two quanta, at most 5 ms). */
   spinUs?: number;

@@ -1,7 +1,6 @@
 /** The model zoo and model loading: what a session serves, and how it gets it. */
-export { initBackend, type BackendName } from './backend.js';
 export { fileSystemHandler, readModelArtifacts } from './fs-handler.js';
-export { loadModel, type LoadedModel, type LoadOptions, type ModelKind, type ModelSource } from './loader.js';
+export { loadModel, wrapModel, type LoadedModel, type LoadOptions, type ModelKind, type ModelSource } from './loader.js';
 export type { ModelSignature, NamedTensors, TensorSpec } from './signature.js';
 export {
   buildZooModel, countKernels, describeZoo, describeZooWithKernels, isZooModel, parameterCount, weightCount, zooModels,

@@ -144,6 +144,14 @@ async function readArtifacts(source: string, options: LoadOptions): Promise<tf.i
   return artifacts;
 }
 
+/** Adapts a model built in code (a module source's factory) to the same interface. */
+export function wrapModel(model: unknown, source: string): LoadedModel {
+  if (model instanceof tf.LayersModel) return layersModel('layers', source, model);
+  // A graph built in code has no artifacts to inspect; executeAsync runs every graph, dynamic or not.
+  if (model instanceof tf.GraphModel) return graphModel(source, model, true);
+  throw Errors.modelLoadFailed(source, 'the factory returned neither a tf.LayersModel nor a tf.GraphModel');
+}
+
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<LoadedModel> {
   const name = describe(source);
   const zoo = parseZoo(source);

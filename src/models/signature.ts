@@ -6,19 +6,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import { Errors } from '../protocol/errors.js';
 
-export interface TensorSpec {
-  /** The key `predict` takes (inputs) or returns (outputs). */
-  name: string;
-  /** Null where the model does not say (graph-model outputs without a signature). */
-  dtype: tf.DataType | null;
-  /** Null for an unknown rank; null entries for free dimensions (the batch, usually). */
-  shape: (number | null)[] | null;
-}
-
-export interface ModelSignature {
-  inputs: TensorSpec[];
-  outputs: TensorSpec[];
-}
+export type { ModelSignature, TensorSpec } from '../protocol/signature.js';
+import type { ModelSignature, TensorSpec } from '../protocol/signature.js';
 
 export type NamedTensors = Record<string, tf.Tensor>;
 

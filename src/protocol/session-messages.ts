@@ -1,29 +1,21 @@
 /** What the main thread and a session worker say to each other (piscina tasks and their results). */
 import type { SerializedError } from './errors.js';
-import type { NamedTensors, WireDType } from './tensors.js';
+import type { ModelSignature } from './signature.js';
+import type { NamedTensors } from './tensors.js';
 
-/** Where a session's model comes from; plain data, so it can cross into the worker. */
+export type { ModelSignature, TensorSpec } from './signature.js';
+
+/**
+ * Where a session's model comes from; plain data, so it can cross into the worker: a model.json path or a
+ * file:// or http(s):// URL, a zoo model (`zoo:<name>[@<inputSize>]` or spelt out), or a module whose export
+ * (default `createModel`) builds the model: `(tf, options) => LayersModel | GraphModel | Promise of one`.
+ */
 export type ModelSource =
-  /** A module whose export (default: `createModel`) builds the model: `(tf, options) => model | Promise`. */
-  | { kind: 'module'; url: string; exportName?: string; options?: unknown }
-  /** A model of the built-in zoo. */
-  | { kind: 'zoo'; name: string; inputSize?: number; seed?: number }
-  /** A TF.js model.json (layers or graph) on disk or at an http(s) URL. */
-  | { kind: 'path'; url: string };
+  | string
+  | { zoo: string; inputSize?: number; seed?: number }
+  | { module: string; exportName?: string; options?: unknown };
 
 export type BackendRequest = 'auto' | 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
-
-export interface TensorSpec {
-  name: string;
-  dtype: WireDType;
-  /** -1 (or null) where the dimension is free, such as the batch. */
-  shape: Array<number | null>;
-}
-
-export interface ModelSignature {
-  inputs: TensorSpec[];
-  outputs: TensorSpec[];
-}
 
 export interface BackendInfo {
   name: string;
@@ -42,6 +34,14 @@ export interface SessionInfo {
 
 export type SessionTask =
   | { type: 'warmup' }
-  | { type: 'infer'; inputs: NamedTensors };
+  /** Runs a full garbage collection, then reports live tensors and heap (memory checks, soak runs). */
+  | { type: 'collect' }
+  /** `claim`: the request's Int32Array(1) claim word (see kRequestPending in session-layout.ts). */
+  | { type: 'infer'; inputs: NamedTensors; claim: SharedArrayBuffer };
 
 export type SessionReply<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
+
+export interface MemoryReport {
+  liveTensors: number;
+  heapUsedMb: number;
+}

@@ -38,6 +38,9 @@ export async function initBackend(request: BackendRequest): Promise<BackendInfo>
       throw new OlympianError(ErrorCode.INVALID_CONFIG, `invalid configuration: backend must be one of auto, wasm, cpu, webgpu, tensorflow, got ${JSON.stringify(request)}`, { field: 'backend' });
   }
   await tf.ready();
+  // The cpu backend prints an advert for tfjs-node on its first write in Node; a serving log has no use for it.
+  const backend = tf.backend() as { firstUse?: boolean };
+  if (tf.getBackend() === 'cpu' && 'firstUse' in backend) backend.firstUse = false;
   return describeBackend();
 }
 

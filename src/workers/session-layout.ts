@@ -22,3 +22,21 @@ export const kChargedMsField = 6;
 export const kSessionStatsSize = 8;
 
 export const newSessionStatsBuffer = () => new SharedArrayBuffer(kSessionStatsSize * 8);
+
+/**
+ * Each request has a claim word, and each session a backlog word (Int32, shared by the main thread and the
+ * worker). The backlog counts requests accepted and not yet started, wherever they wait (the main thread's
+ * queue, or staged in the worker's port), so a worker that finishes an inference knows whether more work is
+ * coming and keeps its token. Whoever moves a claim word off kRequestPending (the worker starting it, or the
+ * main thread giving up on it) decrements the backlog: exactly once per request.
+ */
+export const kRequestPending = 0;
+export const kRequestCancelled = 1;
+export const kRequestStarted = 2;
+
+/** Main thread or worker: claims `claim` for `to`; true (and the backlog decremented) if it was pending. */
+export function claimRequest(claim: Int32Array, backlog: Int32Array, to: number): boolean {
+  if (Atomics.compareExchange(claim, 0, kRequestPending, to) !== kRequestPending) return false;
+  Atomics.sub(backlog, 0, 1);
+  return true;
+}

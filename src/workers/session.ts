@@ -3,15 +3,16 @@
  * request queue in front of it, and the session's slot on the device arbiter.
  *
  * The queue is ours rather than piscina's because a queued request must be cancellable, and deadline-checked
- * and batched when it is taken (piscina would terminate the thread to abort a running task): piscina runs
- * one task at a time, and owns the thread's life. A thread that dies fails its request and every queued one
- * with SESSION_CRASHED, its token is reclaimed, and a fresh pool is started after a backoff.
+ * and batched when it is taken (piscina would terminate the thread to abort a running task). Piscina owns
+ * the thread's life and carries the tasks: one running and one staged behind it, so back-to-back requests
+ * need no round trip. A thread that dies fails its requests and every queued one with SESSION_CRASHED, its
+ * token is reclaimed, and a fresh pool is started after a backoff.
  */
 import { Piscina } from 'piscina';
 import type { DeviceArbiter } from '../arbiter/arbiter.js';
 import type { TokenGrant } from '../arbiter/token-client.js';
 import { ErrorCode, Errors, fromSerialized, OlympianError } from '../protocol/errors.js';
-import type { BackendRequest, ModelSource, SessionInfo, SessionReply, SessionTask } from '../protocol/session-messages.js';
+import type { BackendRequest, MemoryReport, ModelSource, SessionInfo, SessionReply, SessionTask } from '../protocol/session-messages.js';
 import { transferablesOf, type NamedTensors } from '../protocol/tensors.js';
 import {
   kChargedMsField,
@@ -22,6 +23,8 @@ import {
   kLiveTensorsField,
   kLongestKernelMsField,
   newSessionStatsBuffer,
+  claimRequest,
+  kRequestCancelled,
 } from './session-layout.js';
 import type { SessionWorkerData } from './session.worker.js';
 import { workerSource } from './spawn.js';
@@ -63,6 +66,8 @@ export interface SessionStats {
 
 interface Pending {
   inputs: NamedTensors;
+  /** Claim word: the worker skips a request the main thread gave up on before it started. */
+  claim: Int32Array;
   resolve(outputs: NamedTensors): void;
   reject(error: OlympianError): void;
   signal: AbortSignal | undefined;
@@ -70,17 +75,22 @@ interface Pending {
   settled: boolean;
 }
 
+/** Requests handed to the worker at once: one running, one staged (see session.worker.ts). */
+const kStaged = 2;
+
 export class Session {
   readonly name: string;
   readonly #options: SessionOptions;
   readonly #arbiter: DeviceArbiter | null;
   readonly #stats = new Float64Array(newSessionStatsBuffer());
+  readonly #backlog = new Int32Array(new SharedArrayBuffer(4));
   readonly #queue: Pending[] = [];
   readonly #errors: Partial<Record<ErrorCode, number>> = {};
   #grant: TokenGrant | null;
   #pool: Piscina | null = null;
   #info: SessionInfo | null = null;
-  #running: Pending | null = null;
+  /** Dispatched to the worker: the one running and the one staged behind it. */
+  readonly #inFlight: Pending[] = [];
   #state: SessionState = 'starting';
   #restarts = 0;
   #crashesInARow = 0;
@@ -127,10 +137,12 @@ export class Session {
       };
       if (this.#state !== 'ready') return fail(Errors.unavailable(`session is ${this.#state}`, this.name));
       if (signal?.aborted) return fail(cancelled(this.name));
-      if (this.#queue.length >= (this.#options.maxQueue ?? 64) && this.#running) {
+      if (this.#queue.length >= (this.#options.maxQueue ?? 64) && this.#inFlight.length >= kStaged) {
         return fail(new OlympianError(ErrorCode.QUEUE_FULL, `session ${this.name}: queue is full (${this.#queue.length})`, { session: this.name, field: 'maxQueue' }));
       }
-      const pending: Pending = { inputs, resolve, reject: fail, signal, onAbort: undefined, settled: false };
+      const claim = new Int32Array(new SharedArrayBuffer(4));
+      const pending: Pending = { inputs, claim, resolve, reject: fail, signal, onAbort: undefined, settled: false };
+      Atomics.add(this.#backlog, 0, 1);
       if (signal) {
         pending.onAbort = () => this.#settle(pending, cancelled(this.name));
         signal.addEventListener('abort', pending.onAbort, { once: true });
@@ -138,6 +150,14 @@ export class Session {
       this.#queue.push(pending);
       this.#pump();
     });
+  }
+
+  /** Full GC in the session's thread, then its live tensors and heap; queued behind running work. */
+  async collect(): Promise<MemoryReport> {
+    if (!this.#pool || this.#state !== 'ready') throw Errors.unavailable(`session is ${this.#state}`, this.name);
+    const reply = (await this.#pool.run({ type: 'collect' } satisfies SessionTask)) as SessionReply<MemoryReport>;
+    if (!reply.ok) throw withSession(fromSerialized(reply.error), this.name);
+    return reply.value;
   }
 
   stats(): SessionStats {
@@ -170,7 +190,7 @@ export class Session {
     this.#state = 'closing';
     if (this.#restartTimer) clearTimeout(this.#restartTimer);
     if (!drain || wasRestarting) for (const pending of this.#queue.splice(0)) this.#settle(pending, Errors.unavailable('session is closing', this.name));
-    if (this.#running || this.#queue.length > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    if (this.#inFlight.length > 0 || this.#queue.length > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
     const pool = this.#pool;
     this.#pool = null;
     await pool?.destroy();
@@ -187,12 +207,14 @@ export class Session {
       backend: this.#options.backend ?? 'auto',
       grant: this.#grant,
       stats: this.#stats.buffer as SharedArrayBuffer,
+      backlog: this.#backlog.buffer as SharedArrayBuffer,
     };
     const pool = new Piscina({
       filename: source.filename.href,
       workerData: { ...data, ...source.workerData },
       minThreads: 1,
       maxThreads: 1,
+      concurrentTasksPerWorker: kStaged,
       idleTimeout: Infinity,
       // Kernels block the thread anyway; async atomics keep the worker's event loop free between tasks.
       atomics: 'async',
@@ -208,21 +230,21 @@ export class Session {
   }
 
   #pump(): void {
-    if (this.#running || this.#state === 'starting' || this.#state === 'restarting' || !this.#pool) return;
-    const next = this.#queue.shift();
-    if (!next) {
-      for (const resolve of this.#idle.splice(0)) resolve();
-      return;
-    }
-    this.#running = next;
-    const pool = this.#pool;
-    const task: SessionTask = { type: 'infer', inputs: next.inputs };
-    pool.run(task, { transferList: transferablesOf(next.inputs) as never }).then(
+    if (this.#state === 'starting' || this.#state === 'restarting' || !this.#pool) return;
+    while (this.#inFlight.length < kStaged && this.#queue.length > 0) this.#dispatch(this.#pool, this.#queue.shift()!);
+    if (this.#inFlight.length === 0 && this.#queue.length === 0) for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  #dispatch(pool: Piscina, pending: Pending): void {
+    this.#inFlight.push(pending);
+    const task: SessionTask = { type: 'infer', inputs: pending.inputs, claim: pending.claim.buffer as SharedArrayBuffer };
+    pool.run(task, { transferList: transferablesOf(pending.inputs) as never }).then(
       (reply: SessionReply<NamedTensors>) => {
-        if (this.#running !== next) return;
-        this.#running = null;
-        if (reply.ok) this.#settle(next, null, reply.value);
-        else this.#settle(next, withSession(fromSerialized(reply.error), this.name));
+        const index = this.#inFlight.indexOf(pending);
+        if (index < 0) return; // its pool crashed meanwhile
+        this.#inFlight.splice(index, 1);
+        if (reply.ok) this.#settle(pending, null, reply.value);
+        else this.#settle(pending, withSession(fromSerialized(reply.error), this.name));
         this.#pump();
       },
       (error: Error) => this.#onCrash(pool, error.message),
@@ -232,6 +254,7 @@ export class Session {
   #settle(pending: Pending, error: OlympianError | null, outputs?: NamedTensors): void {
     if (pending.settled) return;
     pending.settled = true;
+    claimRequest(pending.claim, this.#backlog, kRequestCancelled);
     if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
     const queued = this.#queue.indexOf(pending);
     if (queued >= 0) this.#queue.splice(queued, 1);
@@ -248,8 +271,7 @@ export class Session {
     this.#restarts++;
     if (this.#grant) this.#arbiter?.reclaim(this.#grant.slot);
     const crashed = Errors.sessionCrashed(this.name, why);
-    const victims = [...(this.#running ? [this.#running] : []), ...this.#queue.splice(0)];
-    this.#running = null;
+    const victims = [...this.#inFlight.splice(0), ...this.#queue.splice(0)];
     for (const pending of victims) this.#settle(pending, crashed);
     void pool.destroy().catch(() => {});
     if (wasStarting) return; // start() reports the failure; nothing to restart

@@ -3,8 +3,8 @@
  * 1. Charging `costMs` advances the session's virtual time by `costMs`, whatever its configured weight.
  * 2. The token goes to the candidate with the smallest virtual time.
  * 3. Ties: a waiter before the holder, then the one granted least recently.
- * 4. A session returning from idle starts at the smallest virtual time among active sessions (set by the
- *    mechanism), so idleness banks no credit.
+ * 4. A session returning from idle starts no earlier than the smallest active virtual time less one
+ *    quantum (set by the mechanism), so idleness banks at most one quantum of credit.
  */
 import { byVirtualTime, selectCandidate } from './select.js';
 import type { Policy } from './types.js';

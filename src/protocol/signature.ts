@@ -1,0 +1,14 @@
+/** A model's signature, the same shape for layers and graph models, for the API and the HTTP metadata. */
+export interface TensorSpec {
+  /** The key inference takes (inputs) or returns (outputs). */
+  name: string;
+  /** Null where the model does not say (graph-model outputs without a signature). */
+  dtype: 'float32' | 'int32' | 'bool' | 'complex64' | 'string' | null;
+  /** Null for an unknown rank; null entries for free dimensions (the batch, usually). */
+  shape: (number | null)[] | null;
+}
+
+export interface ModelSignature {
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
