@@ -6,4 +6,5 @@ export interface BenchOptions {
 export const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Promise<void> }>> = {
   handoff: () => import('./handoff.js'),
   synthetic: () => import('./synthetic.js'),
+  gate: () => import('./gate.js'),
 };

@@ -1,0 +1,115 @@
+/**
+ * gate: what the kernel gate costs a session that is alone on the device (it never has to yield): predict
+ * time gated vs ungated, per zoo model at batch 1, as interleaved pairs of runs, each timed inside its worker.
+ * Gated = every kernel wrapped and charged, the token held; ungated = the backend's kernels untouched.
+ */
+import { DeviceArbiter } from '../src/arbiter/arbiter.js';
+import type { NamedTensors } from '../src/protocol/tensors.js';
+import { Session } from '../src/workers/session.js';
+import { benchMeta, table, writeResults } from './lib/report.js';
+import { median, round } from './lib/stats.js';
+
+/** Input sizes at which one batch-1 inference takes roughly 5–200 ms on wasm here. */
+export const benchInputSizes: Record<string, number> = {
+  alexnet: 127,
+  googlenet: 96,
+  inception_v3: 107,
+  inception_v4: 107,
+  mobilenet_v2: 128,
+  resnet50: 96,
+  resnet152: 64,
+  vgg16: 64,
+};
+
+interface Row {
+  model: string;
+  inputSize: number;
+  ungatedMs: number;
+  gatedMs: number;
+  overheadPct: number;
+  ciLowPct: number;
+  ciHighPct: number;
+  kernelsPerInference: number;
+  pairs: number;
+}
+
+function zeroImage(size: number): NamedTensors {
+  return { input: { dtype: 'float32', shape: [1, size, size, 3], data: new Float32Array(size * size * 3).fill(0.5) } };
+}
+
+async function timeOnce(session: Session, inputName: string, size: number): Promise<number> {
+  const inputs = zeroImage(size);
+  await session.infer({ [inputName]: inputs.input });
+  return session.stats().lastInferenceMs;
+}
+
+async function measureModel(model: string, inputSize: number, pairs: number): Promise<Row> {
+  const arbiter = new DeviceArbiter({ tokens: 1, quantumMs: 1 });
+  const source = { zoo: model, inputSize, seed: 1 };
+  const gated = await Session.start(arbiter, { name: `${model}-gated`, model: source, backend: 'wasm' });
+  const ungated = await Session.start(null, { name: `${model}-ungated`, model: source, backend: 'wasm' });
+  try {
+    const inputName = gated.info.signature.inputs[0].name;
+    for (let i = 0; i < 3; i++) {
+      await timeOnce(gated, inputName, inputSize);
+      await timeOnce(ungated, inputName, inputSize);
+    }
+    const diffs: number[] = [];
+    const gatedMs: number[] = [];
+    const ungatedMs: number[] = [];
+    for (let pair = 0; pair < pairs; pair++) {
+      // Alternate which goes first, so a drift in machine speed does not favour either side.
+      const first = pair % 2 === 0 ? gated : ungated;
+      const a = await timeOnce(first, inputName, inputSize);
+      const b = await timeOnce(first === gated ? ungated : gated, inputName, inputSize);
+      const [g, u] = first === gated ? [a, b] : [b, a];
+      gatedMs.push(g);
+      ungatedMs.push(u);
+      diffs.push(g - u);
+    }
+    const baseline = median(ungatedMs);
+    const mean = diffs.reduce((s, d) => s + d, 0) / diffs.length;
+    const sd = Math.sqrt(diffs.reduce((s, d) => s + (d - mean) ** 2, 0) / (diffs.length - 1));
+    const half = (1.96 * sd) / Math.sqrt(diffs.length);
+    return {
+      model,
+      inputSize,
+      ungatedMs: round(baseline, 2),
+      gatedMs: round(median(gatedMs), 2),
+      overheadPct: round((mean / baseline) * 100, 2),
+      ciLowPct: round(((mean - half) / baseline) * 100, 2),
+      ciHighPct: round(((mean + half) / baseline) * 100, 2),
+      kernelsPerInference: gated.info.kernelsPerInference,
+      pairs,
+    };
+  } finally {
+    await gated.close();
+    await ungated.close();
+    arbiter.close();
+  }
+}
+
+export async function run({ quick }: { quick: boolean }) {
+  const meta = benchMeta('gate', quick);
+  const pairs = quick ? 8 : 30;
+  const models = quick ? ['googlenet', 'mobilenet_v2', 'resnet50'] : Object.keys(benchInputSizes);
+  const rows: Row[] = [];
+  for (const model of models) {
+    const row = await measureModel(model, benchInputSizes[model], pairs);
+    console.log(`${model}@${row.inputSize}: ungated ${row.ungatedMs} ms, gated ${row.gatedMs} ms, overhead ${row.overheadPct}% [${row.ciLowPct}, ${row.ciHighPct}] over ${row.kernelsPerInference} kernels`);
+    rows.push(row);
+  }
+  const met = rows.every((r) => r.overheadPct <= 0.5 || (r.ciLowPct <= 0 && r.ciHighPct >= 0));
+  const markdown = [
+    `Gate cost for a session alone on the device (wasm, batch 1): ${pairs} interleaved pairs per model, each run timed in its worker.`,
+    'overheadPct = mean paired difference / median ungated time; the CI is the 95% interval of the paired difference.',
+    '',
+    table(
+      ['model', 'inputSize', 'ungatedMs', 'gatedMs', 'overheadPct', 'ciLowPct', 'ciHighPct', 'kernelsPerInference'],
+      rows.map((r) => [r.model, r.inputSize, r.ungatedMs, r.gatedMs, r.overheadPct, r.ciLowPct, r.ciHighPct, r.kernelsPerInference]),
+    ),
+    '',
+    `Target: overheadPct ≤ 0.5, or a CI that includes 0, for every model — met: ${met}.`,
+  ].join('\n');
+  console.log(`wrote ${writeResults(meta, { backend: 'wasm', batch: 1, rows, targetMet: met }, markdown)}`);
+}
