@@ -30,14 +30,26 @@ export interface SessionInfo {
   /** Live tensors after warm-up: the level every inference must return to. */
   baselineTensors: number;
   accounting: 'measured';
+  /** Memory the model's weights take on the device, MiB. */
+  weightsMb: number;
+  /** Peak memory above the weights for one batch-1 inference, MiB: activations per batch item. */
+  activationsMbPerItem: number;
 }
 
 export type SessionTask =
   | { type: 'warmup' }
   /** Runs a full garbage collection, then reports live tensors and heap (memory checks, soak runs). */
   | { type: 'collect' }
-  /** `claim`: the request's Int32Array(1) claim word (see kRequestPending in session-layout.ts). */
-  | { type: 'infer'; inputs: NamedTensors; claim: SharedArrayBuffer };
+  /** Requests run as one batch, each split back out of the outputs. */
+  | { type: 'infer'; batch: BatchItem[] };
+
+export interface BatchItem {
+  inputs: NamedTensors;
+  /** The request's Int32Array(1) claim word (see kRequestPending in workers/session-layout.ts). */
+  claim: SharedArrayBuffer;
+  /** Clock (nowMs, shared by all threads) after which the request must not run. */
+  deadlineAtMs?: number;
+}
 
 export type SessionReply<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
 

@@ -26,7 +26,10 @@ import {
   claimRequest,
   kRequestCancelled,
 } from './session-layout.js';
-import type { SessionWorkerData } from './session.worker.js';
+import type { SessionWorkerData } from './session-runtime.js';
+import { LatencyWindow } from './latency.js';
+import { batchKeyOf, RequestQueue, type Pending } from './request-queue.js';
+import { nowMs } from '../arbiter/clock.js';
 import { workerSource } from './spawn.js';
 
 export interface SessionOptions {
@@ -35,8 +38,12 @@ export interface SessionOptions {
   backend?: BackendRequest;
   weight?: number;
   priority?: number;
-  /** Requests that may wait behind the running one; more get QUEUE_FULL at once. */
+  /** Requests that may wait behind the running ones; more get QUEUE_FULL at once. */
   maxQueue?: number;
+  /** Most items (rows on the batch axis) coalesced into one run. 1 disables batching. */
+  maxBatch?: number;
+  /** How long the oldest queued request may wait for others to batch with, µs. */
+  batchWindowUs?: number;
   /** First restart delay after a crash, ms; doubles per crash in a row, up to restartMaxMs. */
   restartBackoffMs?: number;
   restartMaxMs?: number;
@@ -51,6 +58,9 @@ export interface SessionStats {
   backend: SessionInfo['backend'] | null;
   accounting: SessionInfo['accounting'] | null;
   queueDepth: number;
+  /** Enqueue to answer, over the last 2,048 answered requests. */
+  latencyP50Ms: number;
+  latencyP99Ms: number;
   inferences: number;
   kernels: number;
   kernelsPerInference: number;
@@ -64,17 +74,6 @@ export interface SessionStats {
   errors: Partial<Record<ErrorCode, number>>;
 }
 
-interface Pending {
-  inputs: NamedTensors;
-  /** Claim word: the worker skips a request the main thread gave up on before it started. */
-  claim: Int32Array;
-  resolve(outputs: NamedTensors): void;
-  reject(error: OlympianError): void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  settled: boolean;
-}
-
 /** Requests handed to the worker at once: one running, one staged (see session.worker.ts). */
 const kStaged = 2;
 
@@ -84,13 +83,15 @@ export class Session {
   readonly #arbiter: DeviceArbiter | null;
   readonly #stats = new Float64Array(newSessionStatsBuffer());
   readonly #backlog = new Int32Array(new SharedArrayBuffer(4));
-  readonly #queue: Pending[] = [];
+  readonly #queue = new RequestQueue();
+  readonly #latency = new LatencyWindow();
   readonly #errors: Partial<Record<ErrorCode, number>> = {};
   #grant: TokenGrant | null;
   #pool: Piscina | null = null;
   #info: SessionInfo | null = null;
-  /** Dispatched to the worker: the one running and the one staged behind it. */
-  readonly #inFlight: Pending[] = [];
+  /** Batches dispatched to the worker: the one running and the one staged behind it. */
+  readonly #inFlight: Pending[][] = [];
+  #batchTimer: NodeJS.Timeout | null = null;
   #state: SessionState = 'starting';
   #restarts = 0;
   #crashesInARow = 0;
@@ -129,7 +130,13 @@ export class Session {
     return this.#grant?.slot ?? -1;
   }
 
-  infer(inputs: NamedTensors, { signal }: { signal?: AbortSignal } = {}): Promise<NamedTensors> {
+  /**
+   * Queues one request. Inputs are checked against the signature by the caller (the server) before this;
+   * here they are only batched, ordered by `priority` and run before `deadlineAtMs` (the shared clock) or
+   * not at all.
+   */
+  infer(inputs: NamedTensors, options: { signal?: AbortSignal; deadlineAtMs?: number; priority?: number } = {}): Promise<NamedTensors> {
+    const { signal, deadlineAtMs, priority = 0 } = options;
     return new Promise<NamedTensors>((resolve, reject) => {
       const fail = (error: OlympianError) => {
         this.#count(error.code);
@@ -140,8 +147,20 @@ export class Session {
       if (this.#queue.length >= (this.#options.maxQueue ?? 64) && this.#inFlight.length >= kStaged) {
         return fail(new OlympianError(ErrorCode.QUEUE_FULL, `session ${this.name}: queue is full (${this.#queue.length})`, { session: this.name, field: 'maxQueue' }));
       }
-      const claim = new Int32Array(new SharedArrayBuffer(4));
-      const pending: Pending = { inputs, claim, resolve, reject: fail, signal, onAbort: undefined, settled: false };
+      const pending: Pending = {
+        inputs,
+        rows: Object.values(inputs)[0]?.shape[0] ?? 1,
+        batchKey: batchKeyOf(inputs),
+        priority,
+        enqueuedAtMs: nowMs(),
+        deadlineAtMs,
+        claim: new Int32Array(new SharedArrayBuffer(4)),
+        resolve,
+        reject: fail,
+        signal,
+        onAbort: undefined,
+        settled: false,
+      };
       Atomics.add(this.#backlog, 0, 1);
       if (signal) {
         pending.onAbort = () => this.#settle(pending, cancelled(this.name));
@@ -169,6 +188,8 @@ export class Session {
       backend: this.#info?.backend ?? null,
       accounting: this.#info?.accounting ?? null,
       queueDepth: this.#queue.length,
+      latencyP50Ms: this.#latency.percentile(50),
+      latencyP99Ms: this.#latency.percentile(99),
       inferences: s[kInferencesField],
       kernels: s[kKernelsField],
       kernelsPerInference: this.#info?.kernelsPerInference ?? 0,
@@ -189,7 +210,8 @@ export class Session {
     const wasRestarting = this.#state === 'restarting';
     this.#state = 'closing';
     if (this.#restartTimer) clearTimeout(this.#restartTimer);
-    if (!drain || wasRestarting) for (const pending of this.#queue.splice(0)) this.#settle(pending, Errors.unavailable('session is closing', this.name));
+    if (!drain || wasRestarting) for (const pending of this.#queue.drain()) this.#settle(pending, Errors.unavailable('session is closing', this.name));
+    this.#pump();
     if (this.#inFlight.length > 0 || this.#queue.length > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
     const pool = this.#pool;
     this.#pool = null;
@@ -230,21 +252,42 @@ export class Session {
   }
 
   #pump(): void {
+    if (this.#batchTimer) clearTimeout(this.#batchTimer);
+    this.#batchTimer = null;
     if (this.#state === 'starting' || this.#state === 'restarting' || !this.#pool) return;
-    while (this.#inFlight.length < kStaged && this.#queue.length > 0) this.#dispatch(this.#pool, this.#queue.shift()!);
+    const now = nowMs();
+    for (const late of this.#queue.expire(now)) {
+      this.#settle(late, new OlympianError(ErrorCode.DEADLINE_EXCEEDED, `session ${this.name}: the deadline passed while queued`, { session: this.name }));
+    }
+    const maxBatch = this.#options.maxBatch ?? 1;
+    while (this.#inFlight.length < kStaged && this.#queue.length > 0) {
+      const waitUs = (this.#options.batchWindowUs ?? 0) - (now - this.#queue.oldestEnqueuedAtMs) * 1000;
+      if (maxBatch > 1 && waitUs > 0 && this.#queue.rowsBatchableWithHead() < maxBatch && this.#state !== 'closing') {
+        this.#batchTimer = setTimeout(() => this.#pump(), Math.max(1, waitUs / 1000));
+        break;
+      }
+      this.#dispatch(this.#pool, this.#queue.takeBatch(maxBatch));
+    }
     if (this.#inFlight.length === 0 && this.#queue.length === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
-  #dispatch(pool: Piscina, pending: Pending): void {
-    this.#inFlight.push(pending);
-    const task: SessionTask = { type: 'infer', inputs: pending.inputs, claim: pending.claim.buffer as SharedArrayBuffer };
-    pool.run(task, { transferList: transferablesOf(pending.inputs) as never }).then(
-      (reply: SessionReply<NamedTensors>) => {
-        const index = this.#inFlight.indexOf(pending);
+  #dispatch(pool: Piscina, batch: Pending[]): void {
+    this.#inFlight.push(batch);
+    const task: SessionTask = {
+      type: 'infer',
+      batch: batch.map((p) => ({ inputs: p.inputs, claim: p.claim.buffer as SharedArrayBuffer, deadlineAtMs: p.deadlineAtMs })),
+    };
+    const transferList = batch.flatMap((p) => transferablesOf(p.inputs));
+    pool.run(task, { transferList: transferList as never }).then(
+      (reply: SessionReply<SessionReply<NamedTensors>[]>) => {
+        const index = this.#inFlight.indexOf(batch);
         if (index < 0) return; // its pool crashed meanwhile
         this.#inFlight.splice(index, 1);
-        if (reply.ok) this.#settle(pending, null, reply.value);
-        else this.#settle(pending, withSession(fromSerialized(reply.error), this.name));
+        batch.forEach((pending, i) => {
+          const item = reply.ok ? reply.value[i] : reply;
+          if (item.ok) this.#settle(pending, null, item.value as NamedTensors);
+          else this.#settle(pending, withSession(fromSerialized(item.error), this.name));
+        });
         this.#pump();
       },
       (error: Error) => this.#onCrash(pool, error.message),
@@ -256,10 +299,12 @@ export class Session {
     pending.settled = true;
     claimRequest(pending.claim, this.#backlog, kRequestCancelled);
     if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
-    const queued = this.#queue.indexOf(pending);
-    if (queued >= 0) this.#queue.splice(queued, 1);
+    this.#queue.remove(pending);
     if (error) pending.reject(error);
-    else pending.resolve(outputs!);
+    else {
+      this.#latency.record(nowMs() - pending.enqueuedAtMs);
+      pending.resolve(outputs!);
+    }
   }
 
   /** Once per pool: fail what it held, reclaim the token, and start a fresh pool after a backoff. */
@@ -271,7 +316,7 @@ export class Session {
     this.#restarts++;
     if (this.#grant) this.#arbiter?.reclaim(this.#grant.slot);
     const crashed = Errors.sessionCrashed(this.name, why);
-    const victims = [...this.#inFlight.splice(0), ...this.#queue.splice(0)];
+    const victims = [...this.#inFlight.splice(0).flat(), ...this.#queue.drain()];
     for (const pending of victims) this.#settle(pending, crashed);
     void pool.destroy().catch(() => {});
     if (wasStarting) return; // start() reports the failure; nothing to restart

@@ -1,0 +1,90 @@
+/**
+ * A session's waiting requests, in front of its worker: ordered by request priority (higher first, FIFO
+ * within a priority), bounded, and taken in batches of compatible requests (the same input names, dtypes
+ * and per-item shapes, so they can be concatenated on the batch axis).
+ */
+import type { OlympianError } from '../protocol/errors.js';
+import type { NamedTensors } from '../protocol/tensors.js';
+
+export interface Pending {
+  inputs: NamedTensors;
+  /** Items on the batch axis (the first dimension of the inputs). */
+  rows: number;
+  /** Requests with the same key can share a batch. */
+  batchKey: string;
+  priority: number;
+  enqueuedAtMs: number;
+  deadlineAtMs: number | undefined;
+  /** Claim word: the worker skips a request the main thread gave up on before it started. */
+  claim: Int32Array;
+  resolve(outputs: NamedTensors): void;
+  reject(error: OlympianError): void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  settled: boolean;
+}
+
+export function batchKeyOf(inputs: NamedTensors): string {
+  return Object.keys(inputs)
+    .sort()
+    .map((name) => `${name}:${inputs[name].dtype}:${inputs[name].shape.slice(1).join('x')}`)
+    .join('|');
+}
+
+export class RequestQueue {
+  readonly #items: Pending[] = [];
+
+  get length(): number {
+    return this.#items.length;
+  }
+
+  get oldestEnqueuedAtMs(): number {
+    return this.#items.reduce((oldest, item) => Math.min(oldest, item.enqueuedAtMs), Infinity);
+  }
+
+  /** Rows waiting that could join a batch with the head. */
+  rowsBatchableWithHead(): number {
+    const head = this.#items[0];
+    return head ? this.#items.filter((item) => item.batchKey === head.batchKey).reduce((sum, item) => sum + item.rows, 0) : 0;
+  }
+
+  push(item: Pending): void {
+    let at = this.#items.length;
+    while (at > 0 && this.#items[at - 1].priority < item.priority) at--;
+    this.#items.splice(at, 0, item);
+  }
+
+  remove(item: Pending): boolean {
+    const at = this.#items.indexOf(item);
+    if (at >= 0) this.#items.splice(at, 1);
+    return at >= 0;
+  }
+
+  /** Removes and returns every request whose deadline is before `now`. */
+  expire(now: number): Pending[] {
+    const expired = this.#items.filter((item) => item.deadlineAtMs !== undefined && item.deadlineAtMs < now);
+    for (const item of expired) this.remove(item);
+    return expired;
+  }
+
+  /** The head and the compatible requests behind it, up to `maxRows` items in all (at least the head). */
+  takeBatch(maxRows: number): Pending[] {
+    const head = this.#items.shift();
+    if (!head) return [];
+    const batch = [head];
+    let rows = head.rows;
+    for (let i = 0; i < this.#items.length && rows < maxRows; ) {
+      const item = this.#items[i];
+      if (item.batchKey === head.batchKey && rows + item.rows <= maxRows) {
+        batch.push(item);
+        rows += item.rows;
+        this.#items.splice(i, 1);
+      } else i++;
+    }
+    return batch;
+  }
+
+  drain(): Pending[] {
+    return this.#items.splice(0);
+  }
+}
