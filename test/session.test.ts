@@ -1,17 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DeviceArbiter } from '../src/arbiter/arbiter.js';
-import { ErrorCode, OlympianError } from '../src/protocol/errors.js';
+import { ErrorCode } from '../src/protocol/errors.js';
 import type { NamedTensors } from '../src/protocol/tensors.js';
 import { Session, type SessionOptions } from '../src/workers/session.js';
-
-const tinyModule = new URL('./fixtures/tiny-models.ts', import.meta.url).href;
-
-const image = (size = 16, fill = (i: number) => Math.sin(i)) => {
-  const data = new Float32Array(size * size * 3);
-  for (let i = 0; i < data.length; i++) data[i] = fill(i);
-  return { image: { dtype: 'float32' as const, shape: [1, size, size, 3], data } };
-};
+import { image, rejectsWith, tinyModule } from './helpers-server.js';
 
 const tiny = (name: string, extra: Partial<SessionOptions> = {}, options: object = {}): SessionOptions => ({
   name,
@@ -19,18 +12,6 @@ const tiny = (name: string, extra: Partial<SessionOptions> = {}, options: object
   backend: 'wasm',
   ...extra,
 });
-
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<OlympianError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, OlympianError, String(error));
-    assert.is((error as OlympianError).code, code, (error as Error).message);
-    return error as OlympianError;
-  }
-  assert.unreachable(`expected ${code}`);
-  throw new Error('unreachable');
-}
 
 const bytes = (outputs: NamedTensors) => Buffer.from(outputs.logits.data.buffer, outputs.logits.data.byteOffset, outputs.logits.data.byteLength);
 

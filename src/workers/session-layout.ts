@@ -11,6 +11,7 @@
  * | kLiveTensorsField     | tf.memory().numTensors after the last inference                |
  * | kHeapUsedMbField      | the worker isolate's used heap after the last inference, MiB   |
  * | kChargedMsField       | cost the gate charged, ms                                      |
+ * | kBatchesField         | model runs (a batch of coalesced requests counts once)         |
  */
 export const kInferencesField = 0;
 export const kKernelsField = 1;
@@ -19,6 +20,7 @@ export const kLastInferenceMsField = 3;
 export const kLiveTensorsField = 4;
 export const kHeapUsedMbField = 5;
 export const kChargedMsField = 6;
+export const kBatchesField = 7;
 export const kSessionStatsSize = 8;
 
 export const newSessionStatsBuffer = () => new SharedArrayBuffer(kSessionStatsSize * 8);

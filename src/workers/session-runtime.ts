@@ -15,6 +15,7 @@ import { KernelGate } from './gate.js';
 import { installKernelGate } from './kernel-gate.js';
 import { loadSessionModel } from './load-model.js';
 import {
+  kBatchesField,
   kChargedMsField,
   kHeapUsedMbField,
   kInferencesField,
@@ -82,6 +83,7 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
     activationsMbPerItem: Math.max(0, profile.peakBytes - weightBytes) / 2 ** 20,
   };
   stats[kInferencesField] = 0;
+  stats[kBatchesField] = 0;
   return { info, runBatch, release: () => gate?.end(), collect: () => collect(stats) };
 }
 
@@ -114,6 +116,7 @@ async function run(
     tf.dispose(Object.values(outputs));
     tf.dispose(Object.values(inputs));
     stats[kInferencesField] += requests.length;
+    stats[kBatchesField]++;
     stats[kLastInferenceMsField] = performance.now() - started;
     stats[kLiveTensorsField] = tf.memory().numTensors;
     stats[kHeapUsedMbField] = getHeapStatistics().used_heap_size / 2 ** 20;

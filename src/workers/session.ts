@@ -15,6 +15,7 @@ import { ErrorCode, Errors, fromSerialized, OlympianError } from '../protocol/er
 import type { BackendRequest, MemoryReport, ModelSource, SessionInfo, SessionReply, SessionTask } from '../protocol/session-messages.js';
 import { transferablesOf, type NamedTensors } from '../protocol/tensors.js';
 import {
+  kBatchesField,
   kChargedMsField,
   kHeapUsedMbField,
   kInferencesField,
@@ -62,6 +63,8 @@ export interface SessionStats {
   latencyP50Ms: number;
   latencyP99Ms: number;
   inferences: number;
+  /** Model runs: coalesced requests count once. */
+  batches: number;
   kernels: number;
   kernelsPerInference: number;
   longestKernelMs: number;
@@ -191,6 +194,7 @@ export class Session {
       latencyP50Ms: this.#latency.percentile(50),
       latencyP99Ms: this.#latency.percentile(99),
       inferences: s[kInferencesField],
+      batches: s[kBatchesField],
       kernels: s[kKernelsField],
       kernelsPerInference: this.#info?.kernelsPerInference ?? 0,
       longestKernelMs: s[kLongestKernelMsField],

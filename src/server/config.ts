@@ -1,0 +1,107 @@
+/**
+ * The embedding API's configuration, checked up front: every bad value is an INVALID_CONFIG error whose
+ * `field` is the path to it (`sessions[2].maxBatch`), before any thread starts.
+ */
+import { availableParallelism } from 'node:os';
+import type { PolicyName } from '../arbiter/layout.js';
+import { validateArbiterOptions, validatePriority, validateWeight } from '../arbiter/validate.js';
+import { Errors } from '../protocol/errors.js';
+import type { BackendRequest, ModelSource } from '../protocol/session-messages.js';
+
+export type DeviceRequest = 'auto' | 'gpu' | 'cpu';
+
+export interface SessionConfig {
+  name: string;
+  model: ModelSource;
+  weight?: number;
+  priority?: number;
+  /** Requests that may wait behind the running ones (default 64). */
+  maxQueue?: number;
+  /** Most items coalesced into one run (default 1: no batching). */
+  maxBatch?: number;
+  /** How long the oldest queued request may wait for others to batch with, µs (default 0). */
+  batchWindowUs?: number;
+}
+
+export interface ServerOptions {
+  device?: DeviceRequest;
+  /** Overrides the backend `device` would pick. */
+  backend?: BackendRequest;
+  policy?: PolicyName;
+  quantumMs?: number;
+  /** K; default 1 on a GPU, the cores left after the main thread on a CPU. */
+  tokens?: number;
+  windowMs?: number;
+  /** Sessions whose estimated resident size (weights + activations at maxBatch) would exceed this fail. */
+  memoryBudgetMB?: number;
+  /** Largest request accepted, bytes of tensor data (default 64 MiB). */
+  maxRequestBytes?: number;
+  sessions?: SessionConfig[];
+}
+
+export interface ResolvedConfig {
+  device: DeviceRequest;
+  backend: BackendRequest;
+  policy: PolicyName;
+  quantumMs: number;
+  tokens: number;
+  windowMs: number;
+  memoryBudgetMB: number;
+  maxRequestBytes: number;
+  sessions: SessionConfig[];
+}
+
+const devices: DeviceRequest[] = ['auto', 'gpu', 'cpu'];
+const backends: BackendRequest[] = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'];
+const isCount = (value: unknown, min: number) => Number.isSafeInteger(value) && (value as number) >= min;
+
+function backendFor(device: DeviceRequest, backend: BackendRequest | undefined): BackendRequest {
+  if (backend !== undefined) return backend;
+  if (device === 'gpu') return 'webgpu';
+  return device === 'cpu' ? 'wasm' : 'auto';
+}
+
+export function validateSessionConfig(config: SessionConfig, field: string): SessionConfig {
+  if (typeof config !== 'object' || config === null) throw Errors.invalidConfig(field, 'must be an object');
+  if (typeof config.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(config.name)) {
+    throw Errors.invalidConfig(`${field}.name`, 'must be 1–64 letters, digits, "_", "." or "-"');
+  }
+  const model = config.model as unknown;
+  const modelOk =
+    typeof model === 'string' ||
+    (typeof model === 'object' && model !== null && (typeof (model as { zoo?: unknown }).zoo === 'string' || typeof (model as { module?: unknown }).module === 'string'));
+  if (!modelOk) throw Errors.invalidConfig(`${field}.model`, 'must be a path or URL, { zoo }, or { module }');
+  if (config.weight !== undefined) validateWeight(config.weight, `${field}.weight`);
+  if (config.priority !== undefined) validatePriority(config.priority, `${field}.priority`);
+  if (config.maxQueue !== undefined && !isCount(config.maxQueue, 0)) throw Errors.invalidConfig(`${field}.maxQueue`, 'must be an integer >= 0');
+  if (config.maxBatch !== undefined && !isCount(config.maxBatch, 1)) throw Errors.invalidConfig(`${field}.maxBatch`, 'must be an integer >= 1');
+  if (config.batchWindowUs !== undefined && !(Number.isFinite(config.batchWindowUs) && config.batchWindowUs >= 0)) {
+    throw Errors.invalidConfig(`${field}.batchWindowUs`, 'must be a number >= 0');
+  }
+  return config;
+}
+
+export function resolveConfig(options: ServerOptions): ResolvedConfig {
+  if (typeof options !== 'object' || options === null) throw Errors.invalidConfig('options', 'must be an object');
+  const device = options.device ?? 'auto';
+  if (!devices.includes(device)) throw Errors.invalidConfig('device', `must be one of ${devices.join(', ')}, got ${JSON.stringify(device)}`);
+  if (options.backend !== undefined && !backends.includes(options.backend)) {
+    throw Errors.invalidConfig('backend', `must be one of ${backends.join(', ')}, got ${JSON.stringify(options.backend)}`);
+  }
+  const backend = backendFor(device, options.backend);
+  const tokens = options.tokens ?? (backend === 'webgpu' ? 1 : Math.max(1, availableParallelism() - 1));
+  const arbiter = validateArbiterOptions({ policy: options.policy, quantumMs: options.quantumMs, tokens, windowMs: options.windowMs });
+  const memoryBudgetMB = options.memoryBudgetMB ?? Infinity;
+  if (!(memoryBudgetMB > 0)) throw Errors.invalidConfig('memoryBudgetMB', 'must be a number > 0');
+  const maxRequestBytes = options.maxRequestBytes ?? 64 * 2 ** 20;
+  if (!isCount(maxRequestBytes, 1)) throw Errors.invalidConfig('maxRequestBytes', 'must be an integer >= 1');
+  const sessions = options.sessions ?? [];
+  if (!Array.isArray(sessions)) throw Errors.invalidConfig('sessions', 'must be an array');
+  const names = new Set<string>();
+  sessions.forEach((session, i) => {
+    validateSessionConfig(session, `sessions[${i}]`);
+    if (names.has(session.name)) throw Errors.invalidConfig(`sessions[${i}].name`, `duplicates ${JSON.stringify(session.name)}`);
+    names.add(session.name);
+  });
+  return { device, backend, policy: arbiter.policy, quantumMs: arbiter.quantumMs, tokens, windowMs: arbiter.windowMs, memoryBudgetMB, maxRequestBytes, sessions };
+}

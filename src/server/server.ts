@@ -1,0 +1,220 @@
+/**
+ * The embedding API: one device arbiter and one session (worker thread) per model, behind `infer`. Requests
+ * are checked against the model's signature before they are queued; stats read shared memory and never
+ * wait behind an inference.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { DeviceArbiter } from '../arbiter/arbiter.js';
+import { nowMs } from '../arbiter/clock.js';
+import type { PolicyName } from '../arbiter/layout.js';
+import type { ArbiterStats } from '../arbiter/stats.js';
+import { ErrorCode, Errors, OlympianError } from '../protocol/errors.js';
+import type { NamedTensors } from '../protocol/tensors.js';
+import { Session, type SessionStats } from '../workers/session.js';
+import { resolveConfig, validateSessionConfig, type ResolvedConfig, type ServerOptions, type SessionConfig } from './config.js';
+import { checkRequest, type InferInputs } from './inputs.js';
+import { exposeServer } from './rpc.js';
+
+export interface InferOptions {
+  signal?: AbortSignal;
+  /** Give up (DEADLINE_EXCEEDED) if the model has not started within this many ms; it never runs late. */
+  deadlineMs?: number;
+  /** Order within the session's queue: higher first. */
+  priority?: number;
+}
+
+export interface ServerSessionStats extends SessionStats {
+  weight: number;
+  priority: number;
+  /** Share of the device charged since start, and over the decayed window. */
+  share: number;
+  decayedShare: number;
+  grants: number;
+  waits: number;
+  waitMaxMs: number;
+  /** Longest time the session held the device before handing it on: the real interleaving interval. */
+  intervalMaxMs: number;
+  /** Estimated resident size: weights plus activations at maxBatch, MiB. */
+  residentMb: number;
+}
+
+export interface ServerStats {
+  device: ResolvedConfig['device'];
+  backend: ResolvedConfig['backend'];
+  policy: PolicyName;
+  quantumMs: number;
+  tokens: number;
+  handoffs: number;
+  memoryBudgetMB: number;
+  sessions: ServerSessionStats[];
+}
+
+export class Server {
+  readonly #config: ResolvedConfig;
+  readonly #arbiter: DeviceArbiter;
+  readonly #sessions = new Map<string, { session: Session; config: SessionConfig }>();
+  readonly #ports = new Set<MessagePort>();
+  #closing = false;
+
+  private constructor(config: ResolvedConfig) {
+    this.#config = config;
+    this.#arbiter = new DeviceArbiter({ policy: config.policy, quantumMs: config.quantumMs, tokens: config.tokens, windowMs: config.windowMs });
+  }
+
+  /** Resolves once every session is warm; rejects naming the first session that failed (and stops the rest). */
+  static async create(options: ServerOptions = {}): Promise<Server> {
+    const server = new Server(resolveConfig(options));
+    try {
+      for (const config of server.#config.sessions) await server.#start(config);
+    } catch (error) {
+      await server.close({ drain: false });
+      throw error;
+    }
+    return server;
+  }
+
+  get models(): string[] {
+    return [...this.#sessions.keys()];
+  }
+
+  /** The session's model signature (input and output names, dtypes, shapes). */
+  signature(name: string) {
+    return this.#get(name).info.signature;
+  }
+
+  infer(name: string, inputs: InferInputs, options: InferOptions = {}): Promise<NamedTensors> {
+    try {
+      if (this.#closing) throw Errors.unavailable('the server is closing');
+      const session = this.#get(name);
+      const checked = checkRequest(session.info.signature, inputs, this.#config.maxRequestBytes);
+      const { deadlineMs, priority = 0 } = options;
+      if (deadlineMs !== undefined && !(Number.isFinite(deadlineMs) && deadlineMs > 0)) throw Errors.invalidArgument('deadlineMs', 'must be a number > 0');
+      if (!Number.isSafeInteger(priority)) throw Errors.invalidArgument('priority', 'must be an integer');
+      return session.infer(checked, {
+        signal: options.signal,
+        priority,
+        deadlineAtMs: deadlineMs === undefined ? undefined : nowMs() + deadlineMs,
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  stats(): ServerStats {
+    const arbiter: ArbiterStats = this.#arbiter.stats();
+    const bySlot = new Map(arbiter.sessions.map((row) => [row.slot, row]));
+    return {
+      device: this.#config.device,
+      backend: this.#config.backend,
+      policy: arbiter.policy,
+      quantumMs: arbiter.quantumMs,
+      tokens: arbiter.tokens,
+      handoffs: arbiter.handoffs,
+      memoryBudgetMB: this.#config.memoryBudgetMB,
+      sessions: [...this.#sessions.values()].map(({ session, config }) => {
+        const token = bySlot.get(session.slot);
+        return {
+          ...session.stats(),
+          weight: token?.weight ?? config.weight ?? 1,
+          priority: token?.priority ?? config.priority ?? 0,
+          share: token?.share ?? 0,
+          decayedShare: token?.decayedShare ?? 0,
+          grants: token?.grants ?? 0,
+          waits: token?.waits ?? 0,
+          waitMaxMs: token?.waitMaxMs ?? 0,
+          intervalMaxMs: token?.holdMaxMs ?? 0,
+          residentMb: residentMb(session, config),
+        };
+      }),
+    };
+  }
+
+  setWeight(name: string, weight: number): void {
+    this.#arbiter.setWeight(this.#get(name).slot, weight);
+  }
+
+  setPriority(name: string, priority: number): void {
+    this.#arbiter.setPriority(this.#get(name).slot, priority);
+  }
+
+  setPolicy(policy: PolicyName): void {
+    this.#arbiter.setPolicy(policy);
+  }
+
+  setQuantum(quantumMs: number): void {
+    this.#arbiter.setQuantum(quantumMs);
+  }
+
+  /** Starts, warms and admits a new session; RESOURCE_EXHAUSTED if it does not fit the memory budget. */
+  async addSession(config: SessionConfig): Promise<void> {
+    if (this.#closing) throw Errors.unavailable('the server is closing');
+    validateSessionConfig(config, 'session');
+    if (this.#sessions.has(config.name)) throw Errors.invalidConfig('session.name', `duplicates ${JSON.stringify(config.name)}`);
+    await this.#start(config);
+  }
+
+  /** Drains the session's queue, then stops its thread and frees its slot. */
+  async removeSession(name: string): Promise<void> {
+    const { session } = this.#entry(name);
+    this.#sessions.delete(name);
+    await session.close({ drain: true });
+  }
+
+  /** A MessagePort to hand to another worker thread; `connectClient(port)` there gives infer/stats. */
+  connect(): MessagePort {
+    if (this.#closing) throw Errors.unavailable('the server is closing');
+    const port = exposeServer(this);
+    this.#ports.add(port.local);
+    port.local.once('close', () => this.#ports.delete(port.local));
+    return port.remote;
+  }
+
+  /** Stops accepting work; with `drain` (default) finishes what is queued, else fails it with UNAVAILABLE. */
+  async close({ drain = true }: { drain?: boolean } = {}): Promise<void> {
+    this.#closing = true;
+    const sessions = [...this.#sessions.values()];
+    this.#sessions.clear();
+    await Promise.all(sessions.map(({ session }) => session.close({ drain })));
+    for (const port of this.#ports) port.close();
+    this.#ports.clear();
+    this.#arbiter.close();
+  }
+
+  async #start(config: SessionConfig): Promise<void> {
+    const session = await Session.start(this.#arbiter, {
+      ...config,
+      backend: this.#config.backend,
+    });
+    const usedMb = [...this.#sessions.values()].reduce((sum, entry) => sum + residentMb(entry.session, entry.config), 0);
+    const needMb = residentMb(session, config);
+    if (usedMb + needMb > this.#config.memoryBudgetMB) {
+      await session.close({ drain: false });
+      throw new OlympianError(
+        ErrorCode.RESOURCE_EXHAUSTED,
+        `session ${config.name} needs ~${needMb.toFixed(1)} MiB; ${usedMb.toFixed(1)} of memoryBudgetMB ${this.#config.memoryBudgetMB} are in use`,
+        { field: 'memoryBudgetMB', session: config.name },
+      );
+    }
+    this.#sessions.set(config.name, { session, config });
+  }
+
+  #entry(name: string) {
+    const entry = typeof name === 'string' ? this.#sessions.get(name) : undefined;
+    if (!entry) throw Errors.notFound('model', String(name));
+    return entry;
+  }
+
+  #get(name: string): Session {
+    return this.#entry(name).session;
+  }
+}
+
+function residentMb(session: Session, config: SessionConfig): number {
+  const info = session.info;
+  return info.weightsMb + info.activationsMbPerItem * (config.maxBatch ?? 1);
+}
+
+/** Starts a server: every session's thread is up and its model warm when this resolves. */
+export function createServer(options: ServerOptions = {}): Promise<Server> {
+  return Server.create(options);
+}
