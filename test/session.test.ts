@@ -68,7 +68,7 @@ const sharing = suite('sessions sharing the device under the arbiter');
 async function closedLoop(sessionsUnderTest: Session[], arbiter: DeviceArbiter, windowMs: number) {
   let stop = false;
   const clients = sessionsUnderTest.flatMap((session) =>
-    [0, 1].map(async () => {
+    [0, 1, 2, 3].map(async () => {
       const size = session.info.signature.inputs[0].shape![1]!;
       while (!stop) await session.infer(image(size));
     }),
@@ -87,9 +87,9 @@ async function closedLoop(sessionsUnderTest: Session[], arbiter: DeviceArbiter, 
 for (const count of [2, 3]) {
   sharing(`${count} sessions of different sizes get equal charged cost under fair`, async () => {
     const arbiter = new DeviceArbiter({ policy: 'fair', quantumMs: 1 });
-    // Inferences of 0.5–5 ms, three closed-loop clients each: every session stays backlogged.
+    // Inferences of 2–5 ms, four closed-loop clients each: every session stays backlogged.
     const shapes = [
-      { inputSize: 32, channels: 16 },
+      { inputSize: 48, channels: 24 },
       { inputSize: 64, channels: 16 },
       { inputSize: 48, channels: 32, layers: 4 },
     ].slice(0, count);

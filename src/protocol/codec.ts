@@ -37,7 +37,9 @@ export function encodeMessage(message: WireMessage): Uint8Array {
   return packr.pack(message);
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+/** A plain map: msgpackr decodes maps to plain objects, and its sentinels (0xC1) to instances of its classes. */
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && [Object.prototype, null].includes(Object.getPrototypeOf(value));
 
 function checkTensors(value: unknown, field: string): NamedTensors {
   if (!isRecord(value)) throw Errors.invalidArgument(field, 'must be a map of named tensors');

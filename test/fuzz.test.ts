@@ -1,0 +1,90 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { OlympianError } from '../src/protocol/errors.js';
+import type { NamedTensors } from '../src/protocol/tensors.js';
+import { createServer } from '../src/server/server.js';
+import { image, tinySession } from './helpers-server.js';
+
+/** A small deterministic generator, so a failure can be replayed. */
+function mulberry32(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Case = { model: unknown; inputs: unknown; options?: object };
+
+const malformed: Array<(random: () => number) => Case> = [
+  () => ({ model: 'missing', inputs: image() }),
+  () => ({ model: 'm', inputs: {} }),
+  () => ({ model: 'm', inputs: null }),
+  () => ({ model: 'm', inputs: 'image' }),
+  () => ({ model: 'm', inputs: [1, 2, 3] }),
+  () => ({ model: 'm', inputs: { ...image(), bonus: image().image } }),
+  (r) => ({ model: 'm', inputs: { image: { ...image().image, dtype: ['int32', 'bool', 'x', 7][Math.floor(r() * 4)] } } }),
+  (r) => ({ model: 'm', inputs: { image: { ...image().image, shape: [1, 16, 16, Math.floor(r() * 3) + 4] } } }),
+  () => ({ model: 'm', inputs: { image: { ...image().image, shape: [1, 16, -16, 3] } } }),
+  () => ({ model: 'm', inputs: { image: { ...image().image, shape: 'big' } } }),
+  (r) => ({ model: 'm', inputs: { image: { ...image().image, data: new Float32Array(Math.floor(r() * 700)) } } }),
+  () => ({ model: 'm', inputs: { image: { ...image().image, data: Array.from({ length: 768 }, () => 0) } } }),
+  () => ({ model: 'm', inputs: { image: { ...image().image, data: new Uint8Array(768) } } }),
+  () => ({ model: 'm', inputs: new Float32Array(5) }),
+  () => ({ model: 'm', inputs: image(16, Math.sin, 9) }),
+  () => ({ model: 'm', inputs: image(), options: { deadlineMs: -5 } }),
+  () => ({ model: 'm', inputs: image(), options: { priority: 0.5 } }),
+  () => ({ model: 42, inputs: image() }),
+];
+
+const fuzz = suite('fuzz: malformed requests mixed with valid ones');
+
+fuzz('1,000 malformed requests each get a typed error; every valid one a correct answer; nothing leaks', async () => {
+  const server = await createServer({ backend: 'wasm', maxRequestBytes: 8 * 768 * 4, sessions: [tinySession('m', {}, { maxBatch: 4, batchWindowUs: 200 })] });
+  try {
+    const random = mulberry32(20261127);
+    const references = new Map<number, Float32Array>();
+    const fills = [0, 1, 2, 3].map((k) => (i: number) => Math.cos(i * (k + 1)));
+    for (let k = 0; k < fills.length; k++) references.set(k, (await server.infer('m', image(16, fills[k]))).logits.data as Float32Array);
+
+    let bad = 0;
+    let good = 0;
+    const work: Promise<void>[] = [];
+    while (bad < 1000) {
+      if (random() < 0.25) {
+        const k = Math.floor(random() * fills.length);
+        good++;
+        work.push(
+          server.infer('m', image(16, fills[k])).then((out: NamedTensors) => {
+            assert.equal(Array.from(out.logits.data), Array.from(references.get(k)!), 'a valid request got a wrong answer');
+          }),
+        );
+      } else {
+        const c = malformed[Math.floor(random() * malformed.length)](random);
+        bad++;
+        work.push(
+          server.infer(c.model as string, c.inputs as NamedTensors, c.options).then(
+            () => assert.unreachable(`a malformed request was answered: ${JSON.stringify(c).slice(0, 200)}`),
+            (error) => {
+              assert.instance(error, OlympianError, `untyped error ${error}`);
+              assert.ok(['INVALID_ARGUMENT', 'NOT_FOUND', 'TOO_LARGE'].includes(error.code), error.code);
+            },
+          ),
+        );
+      }
+      if (work.length >= 32) await Promise.all(work.splice(0));
+    }
+    await Promise.all(work);
+    const row = server.stats().sessions[0];
+    assert.is(row.inferences, good + fills.length, 'only valid requests ran');
+    assert.is(row.restarts, 0);
+    assert.is(row.liveTensors, row.baselineTensors, "live tensors back at their baseline");
+    assert.is(row.state, 'ready');
+    assert.ok(good > 200, `valid requests: ${good}`);
+  } finally {
+    await server.close();
+  }
+});
+
+fuzz.run();
