@@ -21,11 +21,18 @@ program
 
 program
   .command('demo')
-  .description('five synthetic sessions under the arbiter: fair, then weighted, then priority; prints shares')
-  .option('--seconds <n>', 'length of each phase', (value) => Number(value), 3)
-  .action(async (options: { seconds: number }) => {
-    const { runSyntheticDemo } = await import('./demo.js');
-    await runSyntheticDemo({ phaseMs: options.seconds * 1000 });
+  .description('four zoo models served at once: fair, then weighted 1:2:3:4, then priority; prints their shares')
+  .option('--seconds <n>', 'length of each phase', (value) => Number(value), 12)
+  .option('--device <device>', 'auto, gpu or cpu', 'auto')
+  .option('--synthetic', 'five synthetic sessions instead of models (no TF.js)', false)
+  .action(async (options: { seconds: number; device: 'auto' | 'gpu' | 'cpu'; synthetic: boolean }) => {
+    if (options.synthetic) {
+      const { runSyntheticDemo } = await import('./demo-synthetic.js');
+      await runSyntheticDemo({ phaseMs: options.seconds * 1000 });
+      return;
+    }
+    const { runDemo } = await import('./demo.js');
+    await runDemo({ phaseMs: options.seconds * 1000, device: options.device });
   });
 
 program.parseAsync().catch((error: Error & { code?: string }) => {
