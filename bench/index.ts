@@ -7,4 +7,5 @@ export const scenarios: Record<string, () => Promise<{ run(options: BenchOptions
   handoff: () => import('./handoff.js'),
   synthetic: () => import('./synthetic.js'),
   gate: () => import('./gate.js'),
+  batching: () => import('./batching.js'),
 };
