@@ -149,7 +149,8 @@ failures('a crash mid-inference fails its requests with SESSION_CRASHED; the ses
 
 failures('a backend that cannot load is BACKEND_UNAVAILABLE; a bad one INVALID_CONFIG; nothing is left running', async () => {
   const arbiter = new DeviceArbiter();
-  await rejectsWith(Session.start(arbiter, tiny('gpu', { backend: 'webgpu' })), ErrorCode.BACKEND_UNAVAILABLE);
+  const native = await rejectsWith(Session.start(arbiter, tiny('native', { backend: 'tensorflow' })), ErrorCode.BACKEND_UNAVAILABLE);
+  assert.match(native.message, 'webgpu');
   const bad = await rejectsWith(Session.start(arbiter, tiny('bad', { backend: 'tpu' as never })), ErrorCode.INVALID_CONFIG);
   assert.is(bad.field, 'backend');
   assert.is(arbiter.stats().sessions.length, 0, 'failed sessions give their slots back');

@@ -17,6 +17,8 @@ export type ModelSource =
 
 export type BackendRequest = 'auto' | 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
 
+export type GateMode = 'overlap' | 'strict';
+
 export interface BackendInfo {
   name: string;
   flags: Record<string, boolean | number | string>;
@@ -29,7 +31,15 @@ export interface SessionInfo {
   warmupMs: number;
   /** Live tensors after warm-up: the level every inference must return to. */
   baselineTensors: number;
-  accounting: 'measured';
+  /**
+   * How kernels are charged: `measured` (wall time of each synchronous kernel, wasm/cpu) or `estimated`
+   * (webgpu: per-kernel-name GPU time from the warm-up's timestamp queries, or an even split of the measured
+   * inference time when the adapter has none).
+   */
+  accounting: 'measured' | 'estimated';
+  accountingNote: string;
+  /** webgpu only: `overlap` hands the token on right after submitting; `strict` waits for the GPU first. */
+  gateMode: GateMode;
   /** Memory the model's weights take on the device, MiB. */
   weightsMb: number;
   /** Peak memory above the weights for one batch-1 inference, MiB: activations per batch item. */
@@ -40,6 +50,8 @@ export type SessionTask =
   | { type: 'warmup' }
   /** Runs a full garbage collection, then reports live tensors and heap (memory checks, soak runs). */
   | { type: 'collect' }
+  /** Releases the device (webgpu: destroys it and lets dawn.node settle) before the thread is terminated. */
+  | { type: 'shutdown' }
   /** Requests run as one batch, each split back out of the outputs. */
   | { type: 'infer'; batch: BatchItem[] };
 

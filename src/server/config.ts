@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import type { PolicyName } from '../arbiter/layout.js';
 import { validateArbiterOptions, validatePriority, validateWeight } from '../arbiter/validate.js';
 import { Errors } from '../protocol/errors.js';
-import type { BackendRequest, ModelSource } from '../protocol/session-messages.js';
+import type { BackendRequest, GateMode, ModelSource } from '../protocol/session-messages.js';
 
 export type DeviceRequest = 'auto' | 'gpu' | 'cpu';
 
@@ -21,6 +21,8 @@ export interface SessionConfig {
   maxBatch?: number;
   /** How long the oldest queued request may wait for others to batch with, µs (default 0). */
   batchWindowUs?: number;
+  /** webgpu: `overlap` (default) hands the token on right after submitting; `strict` waits for the GPU. */
+  gateMode?: GateMode;
 }
 
 export interface ServerOptions {
@@ -75,6 +77,9 @@ export function validateSessionConfig(config: SessionConfig, field: string): Ses
   if (config.priority !== undefined) validatePriority(config.priority, `${field}.priority`);
   if (config.maxQueue !== undefined && !isCount(config.maxQueue, 0)) throw Errors.invalidConfig(`${field}.maxQueue`, 'must be an integer >= 0');
   if (config.maxBatch !== undefined && !isCount(config.maxBatch, 1)) throw Errors.invalidConfig(`${field}.maxBatch`, 'must be an integer >= 1');
+  if (config.gateMode !== undefined && config.gateMode !== 'overlap' && config.gateMode !== 'strict') {
+    throw Errors.invalidConfig(`${field}.gateMode`, 'must be overlap or strict');
+  }
   if (config.batchWindowUs !== undefined && !(Number.isFinite(config.batchWindowUs) && config.batchWindowUs >= 0)) {
     throw Errors.invalidConfig(`${field}.batchWindowUs`, 'must be a number >= 0');
   }
@@ -97,6 +102,12 @@ export function resolveConfig(options: ServerOptions): ResolvedConfig {
   if (!isCount(maxRequestBytes, 1)) throw Errors.invalidConfig('maxRequestBytes', 'must be an integer >= 1');
   const sessions = options.sessions ?? [];
   if (!Array.isArray(sessions)) throw Errors.invalidConfig('sessions', 'must be an array');
+  if (backend === 'tensorflow' && sessions.length > 1) {
+    throw Errors.invalidConfig(
+      'backend',
+      `native TensorFlow (tfjs-node) is process-global and fails in a second worker thread (tfjs issue 8388): it serves one session at most, here ${sessions.length}; use backend "webgpu" to share a GPU`,
+    );
+  }
   const names = new Set<string>();
   sessions.forEach((session, i) => {
     validateSessionConfig(session, `sessions[${i}]`);

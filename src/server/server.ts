@@ -14,6 +14,7 @@ import { Session, type SessionStats } from '../workers/session.js';
 import { resolveConfig, validateSessionConfig, type ResolvedConfig, type ServerOptions, type SessionConfig } from './config.js';
 import { checkRequest, type InferInputs } from './inputs.js';
 import { exposeServer } from './rpc.js';
+import { hasHardwareGpu } from '../workers/webgpu.js';
 
 export interface InferOptions {
   signal?: AbortSignal;
@@ -63,7 +64,10 @@ export class Server {
 
   /** Resolves once every session is warm; rejects naming the first session that failed (and stops the rest). */
   static async create(options: ServerOptions = {}): Promise<Server> {
-    const server = new Server(resolveConfig(options));
+    const config = resolveConfig(options);
+    // 'auto' means the GPU when this machine has a hardware adapter: probed once, here, not in every worker.
+    if (config.backend === 'auto' && (await hasHardwareGpu())) config.backend = 'webgpu';
+    const server = new Server(config);
     try {
       for (const config of server.#config.sessions) await server.#start(config);
     } catch (error) {
@@ -150,6 +154,9 @@ export class Server {
     if (this.#closing) throw Errors.unavailable('the server is closing');
     validateSessionConfig(config, 'session');
     if (this.#sessions.has(config.name)) throw Errors.invalidConfig('session.name', `duplicates ${JSON.stringify(config.name)}`);
+    if (this.#config.backend === 'tensorflow' && this.#sessions.size > 0) {
+      throw Errors.invalidConfig('backend', 'native TensorFlow serves one session at most (tfjs issue 8388); use backend "webgpu" to share a GPU');
+    }
     await this.#start(config);
   }
 

@@ -1,10 +1,12 @@
 /**
  * Picks and initialises the TF.js backend inside a session worker. An explicit request that cannot be met is
- * an error (BACKEND_UNAVAILABLE), never a silent fallback; only `auto` falls back (wasm, then cpu).
+ * an error (BACKEND_UNAVAILABLE), never a silent fallback; only `auto` falls back (wasm, then cpu). Whether
+ * `auto` means the GPU is decided once, on the main thread (`resolveBackend`), not by probing in every worker.
  */
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCode, OlympianError } from '../protocol/errors.js';
 import type { BackendInfo, BackendRequest } from '../protocol/session-messages.js';
+import { initWebgpu, probeWebgpu } from './webgpu.js';
 
 const unavailable = (backend: string, why: string) =>
   new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend ${JSON.stringify(backend)} is unavailable: ${why}`, { field: 'backend' });
@@ -26,14 +28,17 @@ export async function initBackend(request: BackendRequest): Promise<BackendInfo>
       break;
     }
     case 'auto':
+      // The GPU was ruled out by the main thread (createServer probes it once): wasm, else cpu.
       if (await tryWasm()) await tf.setBackend('cpu');
       break;
     case 'cpu':
       if (!(await tf.setBackend('cpu'))) throw unavailable('cpu', 'tf.setBackend("cpu") returned false');
       break;
     case 'webgpu':
+      await initWebgpu();
+      return describeBackend();
     case 'tensorflow':
-      throw unavailable(request, 'not supported by this build yet (use wasm or cpu)');
+      throw unavailable(request, 'native TensorFlow (tfjs-node) is not supported in session workers: it is process-global and fails in a second worker thread (tfjs issue 8388); use webgpu for a GPU');
     default:
       throw new OlympianError(ErrorCode.INVALID_CONFIG, `invalid configuration: backend must be one of auto, wasm, cpu, webgpu, tensorflow, got ${JSON.stringify(request)}`, { field: 'backend' });
   }
@@ -46,6 +51,7 @@ export async function initBackend(request: BackendRequest): Promise<BackendInfo>
 
 async function describeBackend(): Promise<BackendInfo> {
   const name = tf.getBackend();
+  if (name === 'webgpu') return { name, flags: { ...(await probeWebgpu()), tfjs: tf.version.tfjs } };
   const flags: BackendInfo['flags'] = {};
   if (name === 'wasm') {
     flags.simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
@@ -55,5 +61,8 @@ async function describeBackend(): Promise<BackendInfo> {
   return { name, flags };
 }
 
-/** Whether `dataSync()` hands back a fresh array (wasm copies out of its heap; cpu returns its own storage). */
-export const readsAreCopies = (backend: string) => backend === 'wasm';
+/** Whether reading a tensor hands back a fresh array (wasm and webgpu copy out; cpu returns its own storage). */
+export const readsAreCopies = (backend: string) => backend === 'wasm' || backend === 'webgpu';
+
+/** Kernels run asynchronously on the device: their wall time on this thread is not their cost. */
+export const isAsynchronous = (backend: string) => backend === 'webgpu';

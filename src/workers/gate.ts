@@ -12,8 +12,12 @@ export class KernelGate {
   #longestKernelMs = 0;
   #kernels = 0;
 
-  constructor(client: TokenClient) {
+  /** Runs at every quantum boundary before the token is offered (webgpu: submit what is encoded). */
+  readonly #onBoundary: (() => void) | undefined;
+
+  constructor(client: TokenClient, onBoundary?: () => void) {
     this.#client = client;
+    this.#onBoundary = onBoundary;
   }
 
   /** Takes a token before the first kernel of a unit of work (an inference, a batch), unless still held. */
@@ -29,6 +33,7 @@ export class KernelGate {
     this.#kernels++;
     if (costMs > this.#longestKernelMs) this.#longestKernelMs = costMs;
     if (this.#usedMs >= this.#quantumMs) {
+      this.#onBoundary?.();
       this.#client.yield(this.#usedMs);
       this.#usedMs = 0;
       this.#quantumMs = this.#client.quantumMs;

@@ -8,9 +8,10 @@ import { runInNewContext } from 'node:vm';
 import * as tf from '@tensorflow/tfjs';
 import { TokenClient, type TokenGrant } from '../arbiter/token-client.js';
 import type { LoadedModel } from '../models/index.js';
-import type { BackendRequest, MemoryReport, ModelSource, SessionInfo } from '../protocol/session-messages.js';
+import type { BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo } from '../protocol/session-messages.js';
 import { arrayTypeOf, elementCount, type NamedTensors, type WireTensor } from '../protocol/tensors.js';
-import { initBackend, readsAreCopies } from './backend.js';
+import { initBackend, isAsynchronous, readsAreCopies } from './backend.js';
+import { gpuIdle, submitQueued } from './webgpu.js';
 import { KernelGate } from './gate.js';
 import { installKernelGate } from './kernel-gate.js';
 import { loadSessionModel } from './load-model.js';
@@ -34,6 +35,7 @@ export interface SessionWorkerData {
   stats: SharedArrayBuffer;
   /** Int32Array(1): requests accepted and not yet started (session-layout.ts). */
   backlog: SharedArrayBuffer;
+  gateMode?: GateMode;
 }
 
 export interface Runtime {
@@ -51,19 +53,28 @@ export interface Runtime {
 export async function startRuntime(data: SessionWorkerData, stats: Float64Array): Promise<Runtime> {
   const backend = await initBackend(data.backend);
   const model = await loadSessionModel(data.model);
+  const device: Device = {
+    asynchronous: isAsynchronous(backend.name),
+    copyOnRead: !readsAreCopies(backend.name),
+    strict: data.gateMode === 'strict',
+  };
+  // Synchronous backends are charged each kernel's measured time. On webgpu a kernel only encodes work, so
+  // until the warm-up has estimated each kernel name's GPU time, kernels are charged nothing.
+  const estimatesMs = new Map<string, number>();
+  const costOf = device.asynchronous ? (name: string) => estimatesMs.get(name) ?? 0 : (_name: string, measuredMs: number) => measuredMs;
   // An ungated session (no arbiter) runs the backend's kernels untouched: it is the baseline gate costs are
   // measured against, so it does not count kernels either.
-  const gate = data.grant ? new KernelGate(new TokenClient(data.grant)) : null;
+  const gate = data.grant ? new KernelGate(new TokenClient(data.grant), device.asynchronous ? submitQueued : undefined) : null;
   if (gate) {
-    installKernelGate(backend.name, (_name, costMs) => {
+    installKernelGate(backend.name, (name, measuredMs) => {
+      const costMs = costOf(name, measuredMs);
       stats[kKernelsField]++;
       stats[kChargedMsField] += costMs;
       if (costMs > stats[kLongestKernelMsField]) stats[kLongestKernelMsField] = costMs;
       gate.charge(costMs);
     });
   }
-  const copyOnRead = !readsAreCopies(backend.name);
-  const runBatch = (requests: NamedTensors[], keepToken: () => boolean) => run(model, gate, requests, copyOnRead, stats, keepToken);
+  const runBatch = (requests: NamedTensors[], keepToken: () => boolean) => run(model, gate, device, requests, stats, keepToken);
 
   const warmupStart = performance.now();
   const kernelsBefore = stats[kKernelsField];
@@ -72,26 +83,75 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
     await runBatch([zeroInputs(model)], () => false);
     return [] as tf.Tensor[];
   });
+  const kernelsPerInference = stats[kKernelsField] - kernelsBefore;
+  const warmupMs = performance.now() - warmupStart;
+  const accountingNote = device.asynchronous
+    ? estimateKernelCosts(profile, estimatesMs, await timeOneInference(runBatch, model), kernelsPerInference)
+    : 'wall time of each kernel (synchronous backend)';
   const info: SessionInfo = {
     backend,
     signature: model.signature,
-    kernelsPerInference: stats[kKernelsField] - kernelsBefore,
-    warmupMs: performance.now() - warmupStart,
+    kernelsPerInference,
+    warmupMs,
     baselineTensors: tf.memory().numTensors,
-    accounting: 'measured',
+    accounting: device.asynchronous ? 'estimated' : 'measured',
+    accountingNote,
+    gateMode: data.gateMode ?? 'overlap',
     weightsMb: weightBytes / 2 ** 20,
     activationsMbPerItem: Math.max(0, profile.peakBytes - weightBytes) / 2 ** 20,
   };
   stats[kInferencesField] = 0;
   stats[kBatchesField] = 0;
+  stats[kChargedMsField] = 0;
+  stats[kLongestKernelMsField] = 0;
   return { info, runBatch, release: () => gate?.end(), collect: () => collect(stats) };
+}
+
+interface Device {
+  /** Kernels are queued for the device (webgpu), not run on this thread. */
+  asynchronous: boolean;
+  /** Reading a tensor returns the backend's own storage (cpu): copy it before transferring. */
+  copyOnRead: boolean;
+  /** webgpu `strict` mode: wait for the GPU to finish before the token goes back. */
+  strict: boolean;
+}
+
+/**
+ * Fills `estimatesMs` with each kernel name's mean GPU time from the warm-up profile (timestamp queries).
+ * Without timestamps, every kernel gets an even share of a measured inference. Returns how it was done.
+ */
+function estimateKernelCosts(profile: Awaited<ReturnType<typeof tf.profile>>, estimatesMs: Map<string, number>, inferenceMs: number, kernels: number): string {
+  const sums = new Map<string, { ms: number; count: number }>();
+  for (const kernel of profile.kernels) {
+    const ms = typeof kernel.kernelTimeMs === 'number' ? kernel.kernelTimeMs : NaN;
+    if (!Number.isFinite(ms)) continue;
+    const entry = sums.get(kernel.name) ?? { ms: 0, count: 0 };
+    entry.ms += ms;
+    entry.count++;
+    sums.set(kernel.name, entry);
+  }
+  const timed = [...sums.values()].reduce((sum, entry) => sum + entry.ms, 0) > 0;
+  for (const kernel of profile.kernels) {
+    const entry = sums.get(kernel.name);
+    estimatesMs.set(kernel.name, timed && entry ? entry.ms / entry.count : inferenceMs / Math.max(1, kernels));
+  }
+  return timed
+    ? 'per-kernel-name mean GPU time from the warm-up (timestamp queries); no profile yet'
+    : `no timestamp queries on this adapter: each kernel charged an even share of a measured inference (${inferenceMs.toFixed(2)} ms)`;
+}
+
+/** Wall time of one batch-1 inference, readback included: the fallback cost basis on an async device. */
+async function timeOneInference(runBatch: Runtime['runBatch'], model: LoadedModel): Promise<number> {
+  const start = performance.now();
+  await runBatch([zeroInputs(model)], () => false);
+  return performance.now() - start;
 }
 
 async function run(
   model: LoadedModel,
   gate: KernelGate | null,
+  device: Device,
   requests: NamedTensors[],
-  copyOnRead: boolean,
   stats: Float64Array,
   keepToken: () => boolean,
 ): Promise<NamedTensors[]> {
@@ -100,17 +160,26 @@ async function run(
   let inputs: Record<string, tf.Tensor> = {};
   let outputs: Record<string, tf.Tensor> = {};
   try {
+    let held = Boolean(gate);
     gate?.begin();
     try {
       inputs = batchInputs(requests);
       outputs = await model.predict(inputs);
+      if (device.asynchronous) {
+        submitQueued();
+        if (device.strict) await gpuIdle();
+        // Give the token back before waiting for the readback: this thread would only hold it idle, and a
+        // blocking wait for a later token must not sit on a pending GPU promise.
+        gate?.end(false);
+        held = false;
+      }
       const split: NamedTensors[] = requests.map(() => ({}));
       for (const spec of model.signature.outputs) {
-        readBack(outputs[spec.name], rows, copyOnRead).forEach((tensor, i) => (split[i][spec.name] = tensor));
+        (await readBack(outputs[spec.name], rows, device)).forEach((tensor, i) => (split[i][spec.name] = tensor));
       }
       return split;
     } finally {
-      gate?.end(keepToken());
+      if (held) gate?.end(keepToken());
     }
   } finally {
     tf.dispose(Object.values(outputs));
@@ -137,10 +206,10 @@ function batchInputs(requests: NamedTensors[]): Record<string, tf.Tensor> {
 }
 
 /** One copy out of the backend per output; each request gets a view of its rows (transferred once). */
-function readBack(tensor: tf.Tensor, rows: number[], copyOnRead: boolean): WireTensor[] {
-  const values = tensor.dataSync();
-  // cpu hands back its own storage, so copy it; wasm already copies out of its heap.
-  const data = (copyOnRead ? values.slice() : values) as WireTensor['data'];
+async function readBack(tensor: tf.Tensor, rows: number[], device: Device): Promise<WireTensor[]> {
+  const values = device.asynchronous ? await tensor.data() : tensor.dataSync();
+  // cpu hands back its own storage, so copy it; wasm and webgpu already copy out.
+  const data = (device.copyOnRead ? values.slice() : values) as WireTensor['data'];
   const dtype = tensor.dtype as WireTensor['dtype'];
   if (rows.length === 1) return [{ dtype, shape: tensor.shape.slice(), data }];
   const rowSize = elementCount(tensor.shape.slice(1));

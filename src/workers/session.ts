@@ -12,7 +12,7 @@ import { Piscina } from 'piscina';
 import type { DeviceArbiter } from '../arbiter/arbiter.js';
 import type { TokenGrant } from '../arbiter/token-client.js';
 import { ErrorCode, Errors, fromSerialized, OlympianError } from '../protocol/errors.js';
-import type { BackendRequest, MemoryReport, ModelSource, SessionInfo, SessionReply, SessionTask } from '../protocol/session-messages.js';
+import type { BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo, SessionReply, SessionTask } from '../protocol/session-messages.js';
 import { transferablesOf, type NamedTensors } from '../protocol/tensors.js';
 import {
   kBatchesField,
@@ -45,6 +45,8 @@ export interface SessionOptions {
   maxBatch?: number;
   /** How long the oldest queued request may wait for others to batch with, µs. */
   batchWindowUs?: number;
+  /** webgpu: hand the token on right after submitting (`overlap`, default) or once the GPU is done (`strict`). */
+  gateMode?: GateMode;
   /** First restart delay after a crash, ms; doubles per crash in a row, up to restartMaxMs. */
   restartBackoffMs?: number;
   restartMaxMs?: number;
@@ -79,6 +81,8 @@ export interface SessionStats {
 
 /** Requests handed to the worker at once: one running, one staged (see session.worker.ts). */
 const kStaged = 2;
+/** How long a closing session waits for its thread to release the device, ms. */
+const kShutdownTimeoutMs = 5000;
 
 export class Session {
   readonly name: string;
@@ -219,7 +223,13 @@ export class Session {
     if (this.#inFlight.length > 0 || this.#queue.length > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
     const pool = this.#pool;
     this.#pool = null;
-    await pool?.destroy();
+    if (pool) {
+      // Let the thread release its device before it is terminated (see shutdownWebgpu); bounded, in case
+      // the thread is stuck.
+      const shutdown = pool.run({ type: 'shutdown' } satisfies SessionTask).catch(() => {});
+      await Promise.race([shutdown, new Promise((resolve) => setTimeout(resolve, kShutdownTimeoutMs).unref())]);
+      await pool.destroy();
+    }
     if (this.#grant) this.#arbiter?.unregister(this.#grant.slot);
     this.#grant = null;
     this.#state = 'closed';
@@ -234,6 +244,7 @@ export class Session {
       grant: this.#grant,
       stats: this.#stats.buffer as SharedArrayBuffer,
       backlog: this.#backlog.buffer as SharedArrayBuffer,
+      gateMode: this.#options.gateMode ?? 'overlap',
     };
     const pool = new Piscina({
       filename: source.filename.href,

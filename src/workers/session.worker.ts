@@ -16,6 +16,7 @@ import type { BatchItem, MemoryReport, SessionInfo, SessionReply, SessionTask } 
 import { transferablesOf, type NamedTensors } from '../protocol/tensors.js';
 import { claimRequest, kRequestStarted } from './session-layout.js';
 import { startRuntime, type Runtime, type SessionWorkerData } from './session-runtime.js';
+import { shutdownWebgpu } from './webgpu.js';
 
 export type { SessionWorkerData } from './session-runtime.js';
 
@@ -46,6 +47,11 @@ async function serve(task: SessionTask): Promise<unknown> {
   if (idleHold) clearTimeout(idleHold);
   idleHold = null;
   try {
+    if (task.type === 'shutdown') {
+      await runtime?.catch(() => {});
+      await shutdownWebgpu();
+      return { ok: true, value: null } satisfies SessionReply<null>;
+    }
     const session = await (runtime ??= startRuntime(data, stats));
     if (task.type === 'warmup') return { ok: true, value: session.info } satisfies SessionReply<SessionInfo>;
     if (task.type === 'collect') return { ok: true, value: session.collect() } satisfies SessionReply<MemoryReport>;

@@ -1,0 +1,130 @@
+/**
+ * The GPU device: TF.js's webgpu backend on the `webgpu` package (dawn.node: WebGPU over Vulkan, Metal or
+ * D3D12), one GPUDevice per session worker. Both packages are optional; without them, or without an adapter,
+ * asking for webgpu is BACKEND_UNAVAILABLE.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ErrorCode, OlympianError } from '../protocol/errors.js';
+import type { BackendInfo } from '../protocol/session-messages.js';
+
+const unavailable = (why: string) =>
+  new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend "webgpu" is unavailable: ${why}`, { field: 'backend' });
+
+interface AdapterInfo {
+  vendor: string;
+  architecture: string;
+  description: string;
+  software: boolean;
+  timestampQuery: boolean;
+}
+
+type GpuLike = { requestAdapter(options?: object): Promise<AdapterLike | null> };
+type AdapterLike = { info: Record<string, string>; features: Set<string>; isFallbackAdapter?: boolean };
+
+let gpu: GpuLike | null = null;
+
+/**
+ * Installs `navigator.gpu` from dawn.node — the backend registers itself only if it exists when the backend
+ * module is imported — and describes the adapter. `allow_unsafe_apis` lets Dawn expose timestamp queries.
+ */
+export async function probeWebgpu(): Promise<AdapterInfo> {
+  if (!gpu) {
+    let webgpu: { create(flags: string[]): GpuLike; globals: object };
+    try {
+      webgpu = (await import('webgpu')) as unknown as typeof webgpu;
+    } catch (error) {
+      throw unavailable(`the optional package "webgpu" is not installed (${(error as Error).message})`);
+    }
+    Object.assign(globalThis, webgpu.globals);
+    gpu = webgpu.create(['enable-dawn-features=allow_unsafe_apis']);
+    const nav = ((globalThis as { navigator?: object }).navigator ??= {}) as { gpu?: GpuLike };
+    Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
+  }
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) throw unavailable('no WebGPU adapter (no GPU with a Vulkan/Metal/D3D12 driver, and no software Vulkan)');
+  const { vendor = '', architecture = '', description = '' } = adapter.info;
+  return {
+    vendor,
+    architecture,
+    description,
+    software: Boolean(adapter.isFallbackAdapter) || architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(description),
+    timestampQuery: adapter.features.has('timestamp-query'),
+  };
+}
+
+/** Starts the webgpu backend on whatever adapter there is (a software one too: it was asked for by name). */
+export async function initWebgpu(): Promise<BackendInfo> {
+  const adapter = await probeWebgpu();
+  try {
+    await import('@tensorflow/tfjs-backend-webgpu');
+  } catch (error) {
+    throw unavailable(`the optional package "@tensorflow/tfjs-backend-webgpu" is not installed (${(error as Error).message})`);
+  }
+  if (!(await tf.setBackend('webgpu'))) throw unavailable('tf.setBackend("webgpu") returned false');
+  await tf.ready();
+  watchDeviceLoss();
+  return { name: 'webgpu', flags: { ...adapter, tfjs: tf.version.tfjs } };
+}
+
+type DeviceLike = { lost?: Promise<{ reason?: string; message?: string }>; destroy?(): void };
+
+const deviceOf = () => (tf.backend() as unknown as { device?: DeviceLike }).device;
+
+/**
+ * A lost GPU device cannot be recovered in-thread: end the thread, so the session restarts like a crash.
+ * Only our own shutdown destroys the device on purpose (reason 'destroyed').
+ */
+function watchDeviceLoss(): void {
+  void deviceOf()?.lost?.then((info) => {
+    if (info.reason === 'destroyed') return;
+    console.error(`olympian: GPU device lost (${info.reason ?? 'unknown'}: ${info.message ?? ''}); restarting the session`);
+    process.exit(70);
+  });
+}
+
+/**
+ * Destroys the thread's GPU device and waits until dawn.node has settled it. Terminating a worker while
+ * dawn.node still has work in flight aborts the whole process (a fatal napi_throw), so a webgpu session
+ * thread is shut down this way before it is terminated.
+ */
+export async function shutdownWebgpu(): Promise<void> {
+  if (tf.getBackend() !== 'webgpu') return;
+  const device = deviceOf();
+  await gpuIdle().catch(() => {});
+  device?.destroy?.();
+  await device?.lost;
+  await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+/** Main thread: whether this machine has a hardware GPU adapter (`device: 'auto'` uses it if so). */
+export async function hasHardwareGpu(): Promise<boolean> {
+  try {
+    return !(await probeWebgpu()).software;
+  } catch {
+    return false;
+  }
+}
+
+interface WebgpuBackendLike {
+  commandEncoder: object | null;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  device: { queue: { onSubmittedWorkDone(): Promise<void> } };
+}
+
+/**
+ * Sends the commands encoded so far to the GPU (what the gate does at a quantum boundary), the way the
+ * backend itself does every few dispatches: close the open compute pass, then submit. Nothing encoded,
+ * nothing to do.
+ */
+export function submitQueued(): void {
+  const backend = tf.backend() as unknown as WebgpuBackendLike;
+  if (!backend.commandEncoder) return;
+  backend.endComputePassEncoder();
+  backend.submitQueue();
+}
+
+/** Resolves when the GPU has finished everything submitted so far. */
+export function gpuIdle(): Promise<void> {
+  return (tf.backend() as unknown as WebgpuBackendLike).device.queue.onSubmittedWorkDone();
+}

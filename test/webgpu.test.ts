@@ -1,0 +1,99 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DeviceArbiter } from '../src/arbiter/arbiter.js';
+import { ErrorCode } from '../src/protocol/errors.js';
+import { createServer } from '../src/server/server.js';
+import { Session, type SessionOptions } from '../src/workers/session.js';
+import { probeWebgpu } from '../src/workers/webgpu.js';
+import { image, rejectsWith, tinyModule, tinySession } from './helpers-server.js';
+
+const native = suite('native TensorFlow backend');
+
+native('a second native session is refused, pointing to webgpu', async () => {
+  const error = await rejectsWith(createServer({ backend: 'tensorflow', sessions: [tinySession('a'), tinySession('b')] }), ErrorCode.INVALID_CONFIG, 'backend');
+  assert.match(error.message, 'webgpu');
+  assert.match(error.message, '8388');
+});
+
+native.run();
+
+const adapter = await probeWebgpu().catch((error: Error) => {
+  console.log(`skip: webgpu tests — ${error.message} (CI installs mesa-vulkan-drivers from bookworm-backports)`);
+  return null;
+});
+
+const gpu = suite('webgpu sessions');
+
+const onGpu = (name: string, extra: Partial<SessionOptions> = {}, options: object = {}): SessionOptions => ({
+  name,
+  model: { module: tinyModule, options },
+  backend: 'webgpu',
+  ...extra,
+});
+
+const close = (a: number, b: number) => Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b));
+
+gpu('reports the adapter and charges per-kernel estimates', async () => {
+  const session = await Session.start(new DeviceArbiter(), onGpu('info'));
+  try {
+    const { backend, accounting, accountingNote } = session.info;
+    assert.is(backend.name, 'webgpu');
+    assert.type(backend.flags.vendor, 'string');
+    assert.type(backend.flags.software, 'boolean');
+    assert.is(accounting, 'estimated');
+    assert.ok(accountingNote.length > 10);
+  } finally {
+    await session.close();
+  }
+});
+
+for (const gateMode of ['overlap', 'strict'] as const) {
+  gpu(`gated outputs equal ungated ones within float tolerance (${gateMode})`, async () => {
+    const arbiter = new DeviceArbiter({ quantumMs: 0.05 });
+    const gated = await Session.start(arbiter, onGpu('gated', { gateMode }));
+    const ungated = await Session.start(null, onGpu('ungated'));
+    try {
+      assert.is(gated.info.gateMode, gateMode);
+      for (let i = 0; i < 3; i++) {
+        const fill = (j: number) => Math.cos(i + j);
+        const [a, b] = await Promise.all([gated.infer(image(16, fill)), ungated.infer(image(16, fill))]);
+        assert.equal(a.logits.shape, [1, 10]);
+        a.logits.data.forEach((v, k) => assert.ok(close(v, b.logits.data[k]), `${v} vs ${b.logits.data[k]}`));
+      }
+    } finally {
+      await Promise.all([gated.close(), ungated.close()]);
+      arbiter.close();
+    }
+  });
+}
+
+gpu('two webgpu sessions interleave under fair with equal charged cost', async () => {
+  const arbiter = new DeviceArbiter({ policy: 'fair', quantumMs: 1 });
+  const sessions = await Promise.all([
+    Session.start(arbiter, onGpu('small', {}, { inputSize: 16 })),
+    Session.start(arbiter, onGpu('large', {}, { inputSize: 32, channels: 16 })),
+  ]);
+  let stop = false;
+  const clients = sessions.flatMap((session, s) =>
+    [0, 1, 2].map(async () => {
+      while (!stop) await session.infer(image(s === 0 ? 16 : 32));
+    }),
+  );
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const before = arbiter.stats().sessions.map((row) => row.chargedMs);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const after = arbiter.stats().sessions.map((row) => row.chargedMs);
+    const deltas = after.map((value, i) => value - before[i]);
+    const shares = deltas.map((d) => d / (deltas[0] + deltas[1]));
+    assert.ok(deltas.every((d) => d > 0), `both ran: ${deltas}`);
+    assert.ok(Math.abs(shares[0] - 0.5) < 0.025, `shares ${shares.map((x) => x.toFixed(3))}`);
+  } finally {
+    stop = true;
+    await Promise.all(clients);
+    await Promise.all(sessions.map((s) => s.close()));
+    arbiter.close();
+  }
+});
+
+if (adapter) gpu.run();
