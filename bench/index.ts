@@ -8,4 +8,6 @@ export const scenarios: Record<string, () => Promise<{ run(options: BenchOptions
   synthetic: () => import('./synthetic.js'),
   gate: () => import('./gate.js'),
   batching: () => import('./batching.js'),
+  fairness: () => import('./fairness.js'),
+  weighted: async () => ({ run: (await import('./fairness.js')).runWeighted }),
 };

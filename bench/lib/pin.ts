@@ -17,3 +17,12 @@ export function pinProcess(cpus: string): number {
 
 /** "0" for one core, "0-1" for two: the first `count` CPUs. */
 export const firstCpus = (count: number) => (count === 1 ? '0' : `0-${count - 1}`);
+
+/**
+ * Moves individual threads (kernel thread ids, e.g. session workers) onto `cpus`: the serving benches give
+ * the session threads a "device" core of their own, while the main thread, which dispatches requests, and
+ * V8's helper threads stay on another.
+ */
+export function pinThreads(tids: number[], cpus: string): void {
+  for (const tid of tids) execFileSync('taskset', ['-p', '-c', cpus, String(tid)], { stdio: 'ignore' });
+}

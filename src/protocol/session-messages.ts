@@ -25,6 +25,8 @@ export interface BackendInfo {
 }
 
 export interface SessionInfo {
+  /** The worker's kernel thread id: benches read its CPU time from /proc/self/task/<tid>. */
+  tid: number;
   backend: BackendInfo;
   signature: ModelSignature;
   kernelsPerInference: number;

@@ -26,6 +26,8 @@ export interface SessionConfig {
 }
 
 export interface ServerOptions {
+  /** false: no arbiter, every session runs ungated (the baseline the benches compare against). */
+  arbiter?: boolean;
   device?: DeviceRequest;
   /** Overrides the backend `device` would pick. */
   backend?: BackendRequest;
@@ -42,6 +44,7 @@ export interface ServerOptions {
 }
 
 export interface ResolvedConfig {
+  arbiter: boolean;
   device: DeviceRequest;
   backend: BackendRequest;
   policy: PolicyName;
@@ -114,5 +117,6 @@ export function resolveConfig(options: ServerOptions): ResolvedConfig {
     if (names.has(session.name)) throw Errors.invalidConfig(`sessions[${i}].name`, `duplicates ${JSON.stringify(session.name)}`);
     names.add(session.name);
   });
-  return { device, backend, policy: arbiter.policy, quantumMs: arbiter.quantumMs, tokens, windowMs: arbiter.windowMs, memoryBudgetMB, maxRequestBytes, sessions };
+  if (options.arbiter !== undefined && typeof options.arbiter !== 'boolean') throw Errors.invalidConfig('arbiter', 'must be true or false');
+  return { arbiter: options.arbiter ?? true, device, backend, policy: arbiter.policy, quantumMs: arbiter.quantumMs, tokens, windowMs: arbiter.windowMs, memoryBudgetMB, maxRequestBytes, sessions };
 }

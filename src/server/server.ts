@@ -86,6 +86,11 @@ export class Server {
     return this.#get(name).info.signature;
   }
 
+  /** What the session reported once warm: backend and adapter, signature, accounting, thread id. */
+  sessionInfo(name: string) {
+    return this.#get(name).info;
+  }
+
   infer(name: string, inputs: InferInputs, options: InferOptions = {}): Promise<NamedTensors> {
     try {
       if (this.#closing) throw Errors.unavailable('the server is closing');
@@ -188,7 +193,7 @@ export class Server {
   }
 
   async #start(config: SessionConfig): Promise<void> {
-    const session = await Session.start(this.#arbiter, {
+    const session = await Session.start(this.#config.arbiter ? this.#arbiter : null, {
       ...config,
       backend: this.#config.backend,
     });

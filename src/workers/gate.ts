@@ -11,6 +11,8 @@ export class KernelGate {
   #quantumMs = Infinity;
   #longestKernelMs = 0;
   #kernels = 0;
+  /** When the token was last granted or occupancy last charged (performance.now()). */
+  #markMs = 0;
 
   /** Runs at every quantum boundary before the token is offered (webgpu: submit what is encoded). */
   readonly #onBoundary: (() => void) | undefined;
@@ -26,6 +28,19 @@ export class KernelGate {
     this.#client.acquire();
     this.#usedMs = 0;
     this.#quantumMs = this.#client.quantumMs;
+    this.#markMs = performance.now();
+  }
+
+  /**
+   * Device occupancy since the token was granted or this was last called, ms. On a synchronous backend the
+   * token holder occupies the device between kernels too (the engine's bookkeeping, tensor set-up, reading
+   * results), so charging only the kernels' own time would let many-kernel models use more than their share.
+   */
+  sinceMark(): number {
+    const now = performance.now();
+    const elapsed = now - this.#markMs;
+    this.#markMs = now;
+    return elapsed;
   }
 
   charge(costMs: number): void {
@@ -37,6 +52,7 @@ export class KernelGate {
       this.#client.yield(this.#usedMs);
       this.#usedMs = 0;
       this.#quantumMs = this.#client.quantumMs;
+      this.#markMs = performance.now(); // time spent waiting for the token back is not occupancy
     }
   }
 

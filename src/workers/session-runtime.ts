@@ -15,6 +15,7 @@ import { gpuIdle, submitQueued } from './webgpu.js';
 import { KernelGate } from './gate.js';
 import { installKernelGate } from './kernel-gate.js';
 import { loadSessionModel } from './load-model.js';
+import { currentThreadId } from './thread-cpu.js';
 import {
   kBatchesField,
   kChargedMsField,
@@ -58,19 +59,20 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
     copyOnRead: !readsAreCopies(backend.name),
     strict: data.gateMode === 'strict',
   };
-  // Synchronous backends are charged each kernel's measured time. On webgpu a kernel only encodes work, so
-  // until the warm-up has estimated each kernel name's GPU time, kernels are charged nothing.
-  const estimatesMs = new Map<string, number>();
-  const costOf = device.asynchronous ? (name: string) => estimatesMs.get(name) ?? 0 : (_name: string, measuredMs: number) => measuredMs;
   // An ungated session (no arbiter) runs the backend's kernels untouched: it is the baseline gate costs are
   // measured against, so it does not count kernels either.
   const gate = data.grant ? new KernelGate(new TokenClient(data.grant), device.asynchronous ? submitQueued : undefined) : null;
+  // Synchronous backends charge device occupancy: the time since the previous kernel ended (see
+  // KernelGate.sinceMark). On webgpu a kernel only encodes work, so it is charged its kernel name's GPU-time
+  // estimate, which the warm-up fills in (until then, nothing).
+  const estimatesMs = new Map<string, number>();
+  const costOf = device.asynchronous ? (name: string) => estimatesMs.get(name) ?? 0 : () => gate!.sinceMark();
   if (gate) {
-    installKernelGate(backend.name, (name, measuredMs) => {
-      const costMs = costOf(name, measuredMs);
+    installKernelGate(backend.name, (name, kernelMs) => {
+      const costMs = costOf(name);
       stats[kKernelsField]++;
       stats[kChargedMsField] += costMs;
-      if (costMs > stats[kLongestKernelMsField]) stats[kLongestKernelMsField] = costMs;
+      if (kernelMs > stats[kLongestKernelMsField]) stats[kLongestKernelMsField] = kernelMs;
       gate.charge(costMs);
     });
   }
@@ -87,8 +89,9 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   const warmupMs = performance.now() - warmupStart;
   const accountingNote = device.asynchronous
     ? estimateKernelCosts(profile, estimatesMs, await timeOneInference(runBatch, model), kernelsPerInference)
-    : 'wall time of each kernel (synchronous backend)';
+    : 'device occupancy: wall time from one kernel to the next while holding the token (synchronous backend)';
   const info: SessionInfo = {
+    tid: currentThreadId(),
     backend,
     signature: model.signature,
     kernelsPerInference,
@@ -179,7 +182,10 @@ async function run(
       }
       return split;
     } finally {
-      if (held) gate?.end(keepToken());
+      if (held && gate) {
+        gate.charge(gate.sinceMark()); // reading the results back occupied the device too
+        gate.end(keepToken());
+      }
     }
   } finally {
     tf.dispose(Object.values(outputs));

@@ -1,0 +1,87 @@
+/**
+ * fairness (and weighted): the paper's five models served at once with closed-loop clients. The session
+ * threads share one "device" core (CPU 1) with K = 1; the main thread, which dispatches, stays on CPU 0.
+ * No arbiter (the OS time-slices the device core among the session threads) against the arbiter,
+ * interleaved over repetitions. Share = each session thread's CPU time over a window in which all are
+ * backlogged.
+ */
+import { pinProcess } from './lib/pin.js';
+import { benchMeta, table, writeResults } from './lib/report.js';
+import { paperModels, runPhase, type PhaseResult, type ServingModel } from './lib/serving.js';
+import { jainIndex, median, normalise, round, spread, weightedMaxErrorPct } from './lib/stats.js';
+
+interface Scenario {
+  name: 'fairness' | 'weighted';
+  weights: number[];
+}
+
+const scenarios: Record<Scenario['name'], Scenario> = {
+  fairness: { name: 'fairness', weights: [1, 1, 1, 1, 1] },
+  weighted: { name: 'weighted', weights: [1, 2, 3, 4, 5] },
+};
+
+export async function runScenario(scenario: Scenario, quick: boolean) {
+  pinProcess('0');
+  const meta = benchMeta(scenario.name, quick);
+  const reps = quick ? 1 : 3;
+  const windowMs = quick ? 8000 : 20000;
+  const warmupMs = quick ? 2000 : 4000;
+  const models: ServingModel[] = paperModels.map((m, i) => ({ ...m, weight: scenario.weights[i] }));
+  const targets = normalise(scenario.weights);
+  const policy = scenario.name === 'fairness' ? 'fair' : 'weighted';
+  const runs: Array<{ baseline: PhaseResult; arbiter: PhaseResult }> = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const order = rep % 2 === 0 ? [false, true] : [true, false];
+    const results: Partial<Record<'baseline' | 'arbiter', PhaseResult>> = {};
+    for (const gated of order) {
+      const result = await runPhase({ models, deviceCpus: '1', arbiter: gated, policy, quantumMs: 2, tokens: 1, warmupMs, windowMs });
+      results[gated ? 'arbiter' : 'baseline'] = result;
+      console.log(`rep ${rep + 1} ${gated ? 'arbiter ' : 'baseline'}: shares ${result.sessions.map((s) => `${s.name} ${(s.share * 100).toFixed(1)}%`).join(', ')}`);
+    }
+    runs.push(results as { baseline: PhaseResult; arbiter: PhaseResult });
+  }
+  const score = (r: PhaseResult) => (scenario.name === 'fairness' ? jainIndex(r.sessions.map((s) => s.share)) : weightedMaxErrorPct(r.sessions.map((s) => s.share), targets));
+  const baselineScores = runs.map((r) => score(r.baseline));
+  const arbiterScores = runs.map((r) => score(r.arbiter));
+  const last = runs[runs.length - 1];
+  const sessions = models.map((m, i) => ({
+    name: m.name,
+    inputSize: m.inputSize,
+    weight: m.weight,
+    target: round(targets[i], 4),
+    shareBaseline: round(median(runs.map((r) => r.baseline.sessions[i].share)), 4),
+    share: round(median(runs.map((r) => r.arbiter.sessions[i].share)), 4),
+    chargedShare: round(median(runs.map((r) => r.arbiter.sessions[i].chargedShare)), 4),
+    throughputPerSecBaseline: round(median(runs.map((r) => r.baseline.sessions[i].throughputPerSec)), 2),
+    throughputPerSec: round(median(runs.map((r) => r.arbiter.sessions[i].throughputPerSec)), 2),
+    p50Ms: round(median(runs.map((r) => r.arbiter.sessions[i].p50Ms)), 1),
+    p99Ms: round(median(runs.map((r) => r.arbiter.sessions[i].p99Ms)), 1),
+    p99MsBaseline: round(median(runs.map((r) => r.baseline.sessions[i].p99Ms)), 1),
+    longestKernelMs: round(last.arbiter.sessions[i].longestKernelMs, 2),
+  }));
+  const headline =
+    scenario.name === 'fairness'
+      ? { jainIndexBaseline: round(median(baselineScores), 4), jainIndex: round(median(arbiterScores), 4), jainIndexSpread: spread(arbiterScores) }
+      : {
+          weightedMaxErrorPctBaseline: round(median(baselineScores), 2),
+          weightedMaxErrorPct: round(median(arbiterScores), 2),
+          weightedMaxErrorPctSpread: spread(arbiterScores),
+        };
+  const markdown = [
+    `Five zoo models on wasm, 2 closed-loop clients each; session threads pinned to one device core (main thread on another), K = 1, quantum 2 ms, ${windowMs / 1000} s windows, median of ${reps}.`,
+    'Share = session thread CPU time over the window (all sessions backlogged). Baseline = no arbiter: the OS time-slices the threads.',
+    '',
+    table(Object.keys(headline), [Object.values(headline).map((v) => (typeof v === 'object' ? `${round(v.min, 4)} … ${round(v.max, 4)}` : v))]),
+    '',
+    table(
+      ['model', 'input', 'target', 'share baseline', 'share', 'charged share', 'req/s baseline', 'req/s', 'p99 ms', 'longest kernel ms'],
+      sessions.map((s) => [s.name, s.inputSize, s.target, s.shareBaseline, s.share, s.chargedShare, s.throughputPerSecBaseline, s.throughputPerSec, s.p99Ms, s.longestKernelMs]),
+    ),
+    '',
+    scenario.name === 'fairness' ? 'Target: jainIndex ≥ 0.99.' : 'Target: weightedMaxErrorPct ≤ 3.',
+  ].join('\n');
+  console.log(`wrote ${writeResults(meta, { cores: 1, tokens: 1, quantumMs: 2, windowMs, repetitions: reps, ...headline, sessions }, markdown)}`);
+}
+
+export const run = ({ quick }: { quick: boolean }) => runScenario(scenarios.fairness, quick);
+export const runWeighted = ({ quick }: { quick: boolean }) => runScenario(scenarios.weighted, quick);

@@ -1,0 +1,157 @@
+/**
+ * The serving benches' common phase: start a server with zoo models (gated by the arbiter, or not at all for
+ * the baseline), drive each with closed-loop clients, let them all become backlogged, then measure over one
+ * window: each session thread's CPU time (its share of the device on wasm), throughput and latency.
+ */
+import { createServer, type Server } from '../../src/server/server.js';
+import type { PolicyName } from '../../src/arbiter/layout.js';
+import type { NamedTensors } from '../../src/protocol/tensors.js';
+import { threadCpuMs } from '../../src/workers/thread-cpu.js';
+import { pinThreads } from './pin.js';
+import { normalise, percentile } from './stats.js';
+
+export interface ServingModel {
+  name: string;
+  zoo: string;
+  inputSize: number;
+  weight?: number;
+  priority?: number;
+  /** Closed-loop clients (default 2). 0 with `intervalMs`: an open-loop stream instead. */
+  clients?: number;
+  /** Open loop: one request every `intervalMs`, whatever the answers do. */
+  intervalMs?: number;
+}
+
+export interface PhaseOptions {
+  models: ServingModel[];
+  /** taskset list of the cores the session threads run on (the device); the main thread stays off them. */
+  deviceCpus: string;
+  /** false: the baseline, no arbiter at all. */
+  arbiter: boolean;
+  policy?: PolicyName;
+  quantumMs?: number;
+  tokens: number;
+  warmupMs: number;
+  windowMs: number;
+}
+
+export interface SessionResult {
+  name: string;
+  cpuMs: number;
+  /** Thread CPU time over the window, normalised over the sessions. */
+  share: number;
+  /** The arbiter's charged share over the window (0 ungated). */
+  chargedShare: number;
+  throughputPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  longestKernelMs: number;
+  requests: number;
+}
+
+export interface PhaseResult {
+  sessions: SessionResult[];
+  handoffsPerSec: number;
+  intervalMaxMs: number;
+}
+
+/** The five models of the paper at input sizes where one batch-1 inference takes 5–200 ms on wasm here. */
+export const paperModels: ServingModel[] = [
+  { name: 'alexnet', zoo: 'alexnet', inputSize: 127 },
+  { name: 'vgg16', zoo: 'vgg16', inputSize: 64 },
+  { name: 'googlenet', zoo: 'googlenet', inputSize: 96 },
+  { name: 'inception_v3', zoo: 'inception_v3', inputSize: 107 },
+  { name: 'resnet50', zoo: 'resnet50', inputSize: 96 },
+];
+
+export const zeroRequest = (server: Server, model: ServingModel): NamedTensors => {
+  const name = server.signature(model.name).inputs[0].name;
+  const size = model.inputSize;
+  return { [name]: { dtype: 'float32', shape: [1, size, size, 3], data: new Float32Array(size * size * 3).fill(0.5) } };
+};
+
+export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
+  const server = await createServer({
+    backend: 'wasm',
+    arbiter: options.arbiter,
+    policy: options.policy ?? 'fair',
+    quantumMs: options.quantumMs ?? 1,
+    tokens: options.tokens,
+    sessions: options.models.map((m) => ({
+      name: m.name,
+      model: { zoo: m.zoo, inputSize: m.inputSize, seed: 1 },
+      weight: m.weight,
+      priority: m.priority,
+      maxQueue: 256,
+    })),
+  });
+  try {
+    const tids = options.models.map((m) => server.sessionInfo(m.name).tid);
+    pinThreads(tids, options.deviceCpus);
+    const latencies = options.models.map(() => [] as number[]);
+    let measuring = false;
+    let stop = false;
+    const record = (i: number, started: number) => {
+      if (measuring) latencies[i].push(performance.now() - started);
+    };
+    const loops = options.models.flatMap((model, i) => {
+      if (model.intervalMs) return [openLoop(server, model, () => stop, (t) => record(i, t))];
+      return Array.from({ length: model.clients ?? 2 }, async () => {
+        while (!stop) {
+          const started = performance.now();
+          await server.infer(model.name, zeroRequest(server, model));
+          record(i, started);
+        }
+      });
+    });
+    await sleep(options.warmupMs);
+    const cpu0 = tids.map(threadCpuMs);
+    const stats0 = server.stats();
+    measuring = true;
+    const startedAt = performance.now();
+    await sleep(options.windowMs);
+    measuring = false;
+    const elapsedMs = performance.now() - startedAt;
+    const cpu1 = tids.map(threadCpuMs);
+    const stats1 = server.stats();
+    stop = true;
+    await Promise.all(loops);
+    const cpuMs = cpu1.map((value, i) => value - cpu0[i]);
+    const shares = normalise(cpuMs);
+    const charged = options.models.map((m) => rowOf(stats1, m.name).chargedMs - rowOf(stats0, m.name).chargedMs);
+    const chargedShares = options.arbiter ? normalise(charged) : charged.map(() => 0);
+    return {
+      sessions: options.models.map((model, i) => ({
+        name: model.name,
+        cpuMs: cpuMs[i],
+        share: shares[i],
+        chargedShare: chargedShares[i],
+        throughputPerSec: (latencies[i].length / elapsedMs) * 1000,
+        p50Ms: percentile(latencies[i], 50),
+        p99Ms: percentile(latencies[i], 99),
+        longestKernelMs: rowOf(stats1, model.name).longestKernelMs,
+        requests: latencies[i].length,
+      })),
+      handoffsPerSec: ((stats1.handoffs - stats0.handoffs) / elapsedMs) * 1000,
+      intervalMaxMs: Math.max(...stats1.sessions.map((s) => s.intervalMaxMs)),
+    };
+  } finally {
+    await server.close({ drain: false });
+  }
+}
+
+function rowOf(stats: ReturnType<Server['stats']>, name: string) {
+  return stats.sessions.find((s) => s.name === name)!;
+}
+
+async function openLoop(server: Server, model: ServingModel, stopped: () => boolean, record: (started: number) => void) {
+  const inFlight: Promise<void>[] = [];
+  while (!stopped()) {
+    const started = performance.now();
+    inFlight.push(server.infer(model.name, zeroRequest(server, model)).then(() => record(started), () => {}));
+    await sleep(model.intervalMs!);
+  }
+  await Promise.all(inFlight);
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
