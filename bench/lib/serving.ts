@@ -155,3 +155,45 @@ async function openLoop(server: Server, model: ServingModel, stopped: () => bool
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface FixedWorkOptions {
+  models: ServingModel[];
+  deviceCpus: string;
+  arbiter: boolean;
+  quantumMs: number;
+  tokens: number;
+  /** Requests each model must complete (one closed-loop client per model). */
+  requestsPerModel: number;
+}
+
+/** The same fixed work, gated or not: how long until every model is done, and how often the token moved. */
+export async function runFixedWork(options: FixedWorkOptions): Promise<{ makespanMs: number; handoffsPerSec: number; intervalMaxMs: number }> {
+  const server = await createServer({
+    backend: 'wasm',
+    arbiter: options.arbiter,
+    policy: 'fair',
+    quantumMs: options.quantumMs,
+    tokens: options.tokens,
+    sessions: options.models.map((m) => ({ name: m.name, model: { zoo: m.zoo, inputSize: m.inputSize, seed: 1 } })),
+  });
+  try {
+    pinThreads(options.models.map((m) => server.sessionInfo(m.name).tid), options.deviceCpus);
+    for (const model of options.models) await server.infer(model.name, zeroRequest(server, model));
+    const before = server.stats().handoffs;
+    const start = performance.now();
+    await Promise.all(
+      options.models.map(async (model) => {
+        for (let i = 0; i < options.requestsPerModel; i++) await server.infer(model.name, zeroRequest(server, model));
+      }),
+    );
+    const makespanMs = performance.now() - start;
+    const stats = server.stats();
+    return {
+      makespanMs,
+      handoffsPerSec: ((stats.handoffs - before) / makespanMs) * 1000,
+      intervalMaxMs: Math.max(...stats.sessions.map((s) => s.intervalMaxMs)),
+    };
+  } finally {
+    await server.close({ drain: false });
+  }
+}
