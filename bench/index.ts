@@ -13,4 +13,5 @@ export const scenarios: Record<string, () => Promise<{ run(options: BenchOptions
   priority: () => import('./priority.js'),
   quantum: () => import('./quantum.js'),
   tokens: () => import('./tokens.js'),
+  soak: () => import('./soak.js'),
 };

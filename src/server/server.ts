@@ -165,6 +165,16 @@ export class Server {
     await this.#start(config);
   }
 
+  /** Fault injection: kills the session's thread as a crash would (see Session.killThread). */
+  killSessionThread(name: string): Promise<void> {
+    return this.#get(name).killThread();
+  }
+
+  /** Full GC in the session's thread, then its live tensors and heap (memory checks, soak runs). */
+  collect(name: string) {
+    return this.#get(name).collect();
+  }
+
   /** Drains the session's queue, then stops its thread and frees its slot. */
   async removeSession(name: string): Promise<void> {
     const { session } = this.#entry(name);

@@ -178,6 +178,16 @@ export class Session {
     });
   }
 
+  /**
+   * Fault injection (tests, soak runs): terminates the session's thread wherever it is — holding the token
+   * or not — exactly as a crash would end it. The session restarts as after any crash.
+   */
+  async killThread(): Promise<void> {
+    const thread = this.#pool?.threads[0];
+    if (!thread) throw Errors.unavailable(`session is ${this.#state}`, this.name);
+    await thread.terminate();
+  }
+
   /** Full GC in the session's thread, then its live tensors and heap; queued behind running work. */
   async collect(): Promise<MemoryReport> {
     if (!this.#pool || this.#state !== 'ready') throw Errors.unavailable(`session is ${this.#state}`, this.name);
