@@ -8,7 +8,9 @@
  * the JS between them) is reported beside it, not compared. Targets (DESIGN.md): median |error| ≤ 5%,
  * worst ≤ 10%.
  */
-import { loadModel, type ZooModelName } from '../src/models/index.js';
+import { loadavg } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { loadModel, type LoadedModel, type ZooModelName } from '../src/models/index.js';
 import {
   buildProfile, fingerprintFromBackend, medianCostsMs, planCosts, profileModelId, recordModel, type Profile,
 } from '../src/profiler/index.js';
@@ -48,6 +50,29 @@ const quickModels: readonly AccuracyModel[] = [
 
 export const profiledBatches = [1, 2, 4, 8] as const;
 export const heldOutBatches = [3, 6] as const;
+const allBatches = [1, 2, 3, 4, 6, 8];
+
+/**
+ * Measured rounds per model: at least `minRuns`, more for cheap models up to the budget (at most 15). Small
+ * models are the noisy ones (a scheduler hiccup is a large share of a 5 ms inference), and their extra
+ * rounds cost little.
+ */
+const kQuickBudgetMs = 2_500;
+const kFullBudgetMs = 20_000;
+
+async function runsWithin(model: LoadedModel, budgetMs: number, minRuns: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    // One batch-1 inference; a round runs every batch size, about sum(allBatches) of these.
+    const x = tf.zeros([1, ...(model.signature.inputs[0].shape ?? []).slice(1).map((d) => d ?? 1)]);
+    tf.dispose(Object.values(await model.predict({ [model.signature.inputs[0].name]: x })));
+    x.dispose();
+    times.push(performance.now() - started);
+  }
+  const roundMs = Math.min(...times) * allBatches.reduce((a, b) => a + b, 0);
+  return Math.max(minRuns, Math.min(15, Math.floor(budgetMs / roundMs)));
+}
 
 interface Row {
   model: string;
@@ -65,18 +90,23 @@ interface Row {
 
 export async function run({ quick }: { quick: boolean }): Promise<void> {
   const models = quick ? quickModels : accuracyModels;
-  const runs = quick ? 5 : 9;
   const warmupRuns = quick ? 1 : 2;
   const fingerprint = fingerprintFromBackend(await initBackend('wasm'));
   const rows: Row[] = [];
+  const runsPerModel: Record<string, number> = {};
   const fits: Array<{ model: string; inputSize: number; kernels: number } & Pick<Profile['batches'][number], 'batch' | 'measuredTotalMs' | 'predictedTotalMs' | 'errorPct'>> = [];
   const started = performance.now();
+  // Another process busy on the same cores inflates some kernels of some runs: the load average says how
+  // quiet the machine was, so a reader can tell a bad fit from a busy machine.
+  const loadAverageStart = loadavg()[0];
 
   for (const { model: name, inputSize } of models) {
     const model = await loadModel({ zoo: name, inputSize });
     const id = profileModelId({ zoo: name, inputSize });
     try {
-      const recordings = await recordModel(model, { batches: [1, 2, 3, 4, 6, 8], runs, warmupRuns });
+      const runs = await runsWithin(model, quick ? kQuickBudgetMs : kFullBudgetMs, quick ? 5 : 9);
+      runsPerModel[id] = runs;
+      const recordings = await recordModel(model, { batches: allBatches, runs, warmupRuns });
       const isProfiled = (batch: number) => (profiledBatches as readonly number[]).includes(batch);
       const profile = buildProfile(recordings.filter((r) => isProfiled(r.batch)), { fingerprint, model: { id, source: model.source }, warmupRuns });
       for (const b of profile.batches) {
@@ -121,14 +151,15 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     medianTargetMet: median(absErrors) <= 5,
     worstTargetMet: worstErrorPct <= 10,
     durationS: round((performance.now() - started) / 1000, 1),
+    loadAverage1m: { start: round(loadAverageStart, 2), end: round(loadavg()[0], 2) },
   };
-  const config = { backend: fingerprint.backend, fingerprint, profiledBatches, heldOutBatches, runs, warmupRuns, models };
+  const config = { backend: fingerprint.backend, fingerprint, profiledBatches, heldOutBatches, runsPerModel, warmupRuns, models };
 
   const markdown = [
-    `Profiles fitted on batch ${profiledBatches.join(', ')}; predicted vs measured at batch ${heldOutBatches.join(' and ')} (never profiled), wasm on ${fingerprint.cpu} (${fingerprint.id}), ${runs} runs after ${warmupRuns} warm-up, batch sizes round-robin.`,
+    `Profiles fitted on batch ${profiledBatches.join(', ')}; predicted vs measured at batch ${heldOutBatches.join(' and ')} (never profiled), wasm on ${fingerprint.cpu} (${fingerprint.id}), batch sizes round-robin, ${warmupRuns} warm-up round(s), then as many measured rounds as fit the time budget (at least ${quick ? 5 : 9}): ${Object.entries(runsPerModel).map(([m, r]) => `${m} ${r}`).join(', ')}.`,
     `"measuredMs" is the sum of per-kernel medians (what a measuring gate charges); "wallMs" is the whole predict, JS between kernels included.`,
     '',
-    `**Median |error| ${summary.medianAbsErrorPct}%** (target ≤ 5%: ${summary.medianTargetMet ? 'met' : 'missed'}), **worst ${summary.worstAbsErrorPct}% (${worstModel})** (target ≤ 10%: ${summary.worstTargetMet ? 'met' : 'missed'}); per kernel: median ${summary.kernelMedianErrorPct}%, cost-weighted ${summary.kernelWeightedErrorPct}%.`,
+    `**Median |error| ${summary.medianAbsErrorPct}%** (target ≤ 5%: ${summary.medianTargetMet ? 'met' : 'missed'}), **worst ${summary.worstAbsErrorPct}% (${worstModel})** (target ≤ 10%: ${summary.worstTargetMet ? 'met' : 'missed'}); per kernel: median ${summary.kernelMedianErrorPct}%, cost-weighted ${summary.kernelWeightedErrorPct}%. Load average (1 min) ${summary.loadAverage1m.start} at the start, ${summary.loadAverage1m.end} at the end, on ${benchMeta('profile-accuracy', quick).machine.cores} cores.`,
     '',
     table(['model', 'batch', 'predictedMs', 'measuredMs', 'errorPct', 'kernel median err %', 'kernel weighted err %', 'wallMs', 'mode'],
       rows.map((r) => [r.model, r.batch, r.predictedMs, r.measuredMs, r.errorPct, r.kernelMedianErrorPct, r.kernelWeightedErrorPct, r.wallMs, r.mode])),
