@@ -78,6 +78,9 @@ export const Errors = {
     new OlympianError(ErrorCode.UNAVAILABLE, `unavailable: ${why}`, session === undefined ? {} : { session }),
   modelLoadFailed: (source: string, why: string) =>
     new OlympianError(ErrorCode.MODEL_LOAD_FAILED, `cannot load model from ${source}: ${why}`, { field: source }),
+  /** A profile file that cannot be used as written; `key` is the JSON path inside it (`$` for the whole file). */
+  invalidProfile: (file: string, key: string, why: string) =>
+    new OlympianError(ErrorCode.INVALID_CONFIG, `invalid profile ${file}: ${key} ${why}`, { field: key }),
   sessionCrashed: (session: string, why: string) =>
     new OlympianError(ErrorCode.SESSION_CRASHED, `session ${JSON.stringify(session)} crashed: ${why}`, { session }),
 };

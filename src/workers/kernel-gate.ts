@@ -5,11 +5,16 @@
  *
  * The wrapper times each outermost kernel (these backends run kernels synchronously, so the time is the
  * device time) and hands the cost to `onKernel`, which may block to yield the token. Kernels a kernel calls
- * through the engine are counted inside their caller.
+ * through the engine are counted inside their caller. The hook also gets the kernel's own params object
+ * (`{inputs, attrs, backend}`), passed as is: the profiler reads input shapes from it, the hot path reads
+ * nothing, so passing it costs nothing.
  */
 import { getKernelsForBackend, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs';
 
-export type KernelHook = (kernelName: string, costMs: number) => void;
+/** What TF.js passes a kernel function: `{ inputs, attrs, backend }`. */
+export type KernelParams = Parameters<KernelFunc>[0];
+
+export type KernelHook = (kernelName: string, costMs: number, params: KernelParams) => void;
 
 export interface InstalledGate {
   /** Puts the original kernels back. */
@@ -32,7 +37,7 @@ export function installKernelGate(backendName: string, onKernel: KernelHook): In
       } finally {
         depth--;
         // Charged after the kernel returns: a kernel cannot be preempted, and the yield may block here.
-        onKernel(name, performance.now() - start);
+        onKernel(name, performance.now() - start, params);
       }
     };
     swap(config, gated);
