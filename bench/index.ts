@@ -14,4 +14,5 @@ export const scenarios: Record<string, () => Promise<{ run(options: BenchOptions
   quantum: () => import('./quantum.js'),
   tokens: () => import('./tokens.js'),
   soak: () => import('./soak.js'),
+  'profile-accuracy': () => import('./profile-accuracy.js'),
 };

@@ -20,6 +20,37 @@ program
   });
 
 program
+  .command('models')
+  .description('list the model zoo with parameter counts (and kernels per inference with --kernels)')
+  .option('--input-size <n>', 'input size to describe the models at', (value) => Number(value))
+  .option('--kernels', 'build and run each model once to count its kernels (slower)', false)
+  .action(async (options: { inputSize?: number; kernels: boolean }) => {
+    const zoo = await import('./models/index.js');
+    if (options.kernels) await (await import('./workers/backend.js')).initBackend('wasm');
+    const rows = options.kernels ? await zoo.describeZooWithKernels({ inputSize: options.inputSize }) : zoo.describeZoo({ inputSize: options.inputSize });
+    for (const row of rows) {
+      const kernels = row.kernelsPerInference === undefined ? '' : `  ${row.kernelsPerInference} kernels/inference`;
+      const params = row.parameters === null ? `(${row.error})` : row.parameters.toLocaleString('en-US');
+      console.log(`${row.name.padEnd(14)} ${params.padStart(13)} parameters at ${row.inputSize}px  ${row.description}${kernels}`);
+    }
+  });
+
+program
+  .command('profile')
+  .description('profile a model on this machine: per-kernel cost in launch order, fitted to a + b·batch')
+  .argument('<model>', 'a zoo model (resnet50, zoo:resnet50@96) or a model.json path or URL')
+  .option('--batch <list>', 'batch sizes to profile', '1,2,4,8')
+  .option('--backend <backend>', 'wasm or cpu', 'wasm')
+  .option('--runs <n>', 'measured runs per batch size', (value) => Number(value), 5)
+  .option('--input-size <n>', 'input size (zoo models)', (value) => Number(value))
+  .option('--out <dir>', 'profiles directory', 'profiles')
+  .action(async (model: string, options: { batch: string; backend: 'wasm' | 'cpu'; runs: number; inputSize?: number; out: string }) => {
+    const { runProfileCommand } = await import('./profiler/index.js');
+    const { path } = await runProfileCommand({ model, batch: options.batch, backend: options.backend, runs: options.runs, inputSize: options.inputSize, out: options.out });
+    console.log(`wrote ${path}`);
+  });
+
+program
   .command('demo')
   .description('four zoo models served at once: fair, then weighted 1:2:3:4, then priority; prints their shares')
   .option('--seconds <n>', 'length of each phase', (value) => Number(value), 12)

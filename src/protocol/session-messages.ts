@@ -38,7 +38,7 @@ export interface SessionInfo {
    * (webgpu: per-kernel-name GPU time from the warm-up's timestamp queries, or an even split of the measured
    * inference time when the adapter has none).
    */
-  accounting: 'measured' | 'estimated';
+  accounting: 'measured' | 'estimated' | 'predicted' | 'name-average';
   accountingNote: string;
   /** webgpu only: `overlap` hands the token on right after submitting; `strict` waits for the GPU first. */
   gateMode: GateMode;

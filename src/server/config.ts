@@ -23,6 +23,8 @@ export interface SessionConfig {
   batchWindowUs?: number;
   /** webgpu: `overlap` (default) hands the token on right after submitting; `strict` waits for the GPU. */
   gateMode?: GateMode;
+  /** `predicted`: charge the offline profile's per-kernel costs; `measured` (default) times the device. */
+  accounting?: 'predicted' | 'measured';
 }
 
 export interface ServerOptions {
@@ -38,6 +40,8 @@ export interface ServerOptions {
   windowMs?: number;
   /** Sessions whose estimated resident size (weights + activations at maxBatch) would exceed this fail. */
   memoryBudgetMB?: number;
+  /** Where sessions with `accounting: 'predicted'` look for profiles (default `profiles`). */
+  profiles?: string;
   /** Largest request accepted, bytes of tensor data (default 64 MiB). */
   maxRequestBytes?: number;
   sessions?: SessionConfig[];
@@ -45,6 +49,7 @@ export interface ServerOptions {
 
 export interface ResolvedConfig {
   arbiter: boolean;
+  profiles: string;
   device: DeviceRequest;
   backend: BackendRequest;
   policy: PolicyName;
@@ -83,6 +88,9 @@ export function validateSessionConfig(config: SessionConfig, field: string): Ses
   if (config.gateMode !== undefined && config.gateMode !== 'overlap' && config.gateMode !== 'strict') {
     throw Errors.invalidConfig(`${field}.gateMode`, 'must be overlap or strict');
   }
+  if (config.accounting !== undefined && config.accounting !== 'predicted' && config.accounting !== 'measured') {
+    throw Errors.invalidConfig(`${field}.accounting`, 'must be predicted or measured');
+  }
   if (config.batchWindowUs !== undefined && !(Number.isFinite(config.batchWindowUs) && config.batchWindowUs >= 0)) {
     throw Errors.invalidConfig(`${field}.batchWindowUs`, 'must be a number >= 0');
   }
@@ -118,5 +126,6 @@ export function resolveConfig(options: ServerOptions): ResolvedConfig {
     names.add(session.name);
   });
   if (options.arbiter !== undefined && typeof options.arbiter !== 'boolean') throw Errors.invalidConfig('arbiter', 'must be true or false');
-  return { arbiter: options.arbiter ?? true, device, backend, policy: arbiter.policy, quantumMs: arbiter.quantumMs, tokens, windowMs: arbiter.windowMs, memoryBudgetMB, maxRequestBytes, sessions };
+  if (options.profiles !== undefined && typeof options.profiles !== 'string') throw Errors.invalidConfig('profiles', 'must be a directory path');
+  return { arbiter: options.arbiter ?? true, profiles: options.profiles ?? 'profiles', device, backend, policy: arbiter.policy, quantumMs: arbiter.quantumMs, tokens, windowMs: arbiter.windowMs, memoryBudgetMB, maxRequestBytes, sessions };
 }

@@ -206,6 +206,7 @@ export class Server {
     const session = await Session.start(this.#config.arbiter ? this.#arbiter : null, {
       ...config,
       backend: this.#config.backend,
+      profile: this.#config.profiles,
     });
     const usedMb = [...this.#sessions.values()].reduce((sum, entry) => sum + residentMb(entry.session, entry.config), 0);
     const needMb = residentMb(session, config);

@@ -15,6 +15,7 @@ import { gpuIdle, submitQueued } from './webgpu.js';
 import { KernelGate } from './gate.js';
 import { installKernelGate } from './kernel-gate.js';
 import { loadSessionModel } from './load-model.js';
+import { loadProfiledCosts, type ProfiledCosts } from './cost-plans.js';
 import { currentThreadId } from './thread-cpu.js';
 import {
   kBatchesField,
@@ -37,6 +38,10 @@ export interface SessionWorkerData {
   /** Int32Array(1): requests accepted and not yet started (session-layout.ts). */
   backlog: SharedArrayBuffer;
   gateMode?: GateMode;
+  /** `predicted`: charge the profile's costs (falling back as the plan says); default: measured. */
+  accounting?: 'predicted' | 'measured';
+  /** A profile file, or a profiles directory (profiles/<fingerprint>/<model>.json). */
+  profile?: string;
 }
 
 export interface Runtime {
@@ -67,9 +72,16 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   // estimate, which the warm-up fills in (until then, nothing).
   const estimatesMs = new Map<string, number>();
   const costOf = device.asynchronous ? (name: string) => estimatesMs.get(name) ?? 0 : () => gate!.sinceMark();
+  // With a profile, each kernel is charged its predicted cost (kernels the plan has no cost for fall back).
+  const profiled = data.accounting === 'predicted' && data.grant
+    ? loadProfiledCosts(data.profile ?? 'profiles', data.model, backend, new TokenClient(data.grant).quantumMs)
+    : null;
+  device.profiled = profiled;
   if (gate) {
-    installKernelGate(backend.name, (name, kernelMs) => {
-      const costMs = costOf(name);
+    installKernelGate(backend.name, (name, kernelMs, params) => {
+      const predicted = profiled ? profiled.next(name, params) : -1;
+      const measured = costOf(name);
+      const costMs = predicted >= 0 ? predicted : measured;
       stats[kKernelsField]++;
       stats[kChargedMsField] += costMs;
       if (kernelMs > stats[kLongestKernelMsField]) stats[kLongestKernelMsField] = kernelMs;
@@ -87,9 +99,16 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   });
   const kernelsPerInference = stats[kKernelsField] - kernelsBefore;
   const warmupMs = performance.now() - warmupStart;
-  const accountingNote = device.asynchronous
+  let accountingNote = device.asynchronous
     ? estimateKernelCosts(profile, estimatesMs, await timeOneInference(runBatch, model), kernelsPerInference)
     : 'device occupancy: wall time from one kernel to the next while holding the token (synchronous backend)';
+  let accounting: SessionInfo['accounting'] = device.asynchronous ? 'estimated' : 'measured';
+  if (profiled && profiled.mode !== 'measured') {
+    accounting = profiled.mode;
+    accountingNote = profiled.warning ?? 'the profile\'s per-kernel cost at the batch size run (a + b·batch)';
+  } else if (profiled?.warning) {
+    accountingNote = `${profiled.warning}; ${accountingNote}`;
+  }
   const info: SessionInfo = {
     tid: currentThreadId(),
     backend,
@@ -97,7 +116,7 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
     kernelsPerInference,
     warmupMs,
     baselineTensors: tf.memory().numTensors,
-    accounting: device.asynchronous ? 'estimated' : 'measured',
+    accounting,
     accountingNote,
     gateMode: data.gateMode ?? 'overlap',
     weightsMb: weightBytes / 2 ** 20,
@@ -117,6 +136,8 @@ interface Device {
   copyOnRead: boolean;
   /** webgpu `strict` mode: wait for the GPU to finish before the token goes back. */
   strict: boolean;
+  /** Profile-predicted costs, when the session charges them. */
+  profiled?: ProfiledCosts | null;
 }
 
 /**
@@ -165,9 +186,11 @@ async function run(
   try {
     let held = Boolean(gate);
     gate?.begin();
+    device.profiled?.begin(rows.reduce((a, b) => a + b, 0));
     try {
       inputs = batchInputs(requests);
       outputs = await model.predict(inputs);
+      device.profiled?.end();
       if (device.asynchronous) {
         submitQueued();
         if (device.strict) await gpuIdle();
@@ -183,7 +206,9 @@ async function run(
       return split;
     } finally {
       if (held && gate) {
-        gate.charge(gate.sinceMark()); // reading the results back occupied the device too
+        const occupancy = gate.sinceMark();
+        // Reading the results back occupied the device too (predicted costs cover the kernels only).
+        if (!device.profiled || device.profiled.mode === 'measured') gate.charge(occupancy);
         gate.end(keepToken());
       }
     }

@@ -47,6 +47,10 @@ export interface SessionOptions {
   batchWindowUs?: number;
   /** webgpu: hand the token on right after submitting (`overlap`, default) or once the GPU is done (`strict`). */
   gateMode?: GateMode;
+  /** `predicted`: charge the offline profile's per-kernel costs (see workers/cost-plans.ts). */
+  accounting?: 'predicted' | 'measured';
+  /** A profile file or a profiles directory (default `profiles`). */
+  profile?: string;
   /** First restart delay after a crash, ms; doubles per crash in a row, up to restartMaxMs. */
   restartBackoffMs?: number;
   restartMaxMs?: number;
@@ -255,6 +259,8 @@ export class Session {
       stats: this.#stats.buffer as SharedArrayBuffer,
       backlog: this.#backlog.buffer as SharedArrayBuffer,
       gateMode: this.#options.gateMode ?? 'overlap',
+      accounting: this.#options.accounting ?? 'measured',
+      profile: this.#options.profile,
     };
     const pool = new Piscina({
       filename: source.filename.href,
