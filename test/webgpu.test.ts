@@ -67,11 +67,14 @@ for (const gateMode of ['overlap', 'strict'] as const) {
   });
 }
 
-gpu('two webgpu sessions interleave under fair with equal charged cost', async () => {
+// Strict mode: the token covers each session's GPU work up to the end of its inference, so both stay
+// backlogged on the token. In overlap mode a session waits for its results without the token, and its share
+// follows its demand rather than the policy (measured, not asserted: see BENCHMARKS.md).
+gpu('two webgpu sessions interleave under fair with equal charged cost (strict)', async () => {
   const arbiter = new DeviceArbiter({ policy: 'fair', quantumMs: 1 });
   const sessions = await Promise.all([
-    Session.start(arbiter, onGpu('small', {}, { inputSize: 16 })),
-    Session.start(arbiter, onGpu('large', {}, { inputSize: 32, channels: 16 })),
+    Session.start(arbiter, onGpu('small', { gateMode: 'strict' }, { inputSize: 16 })),
+    Session.start(arbiter, onGpu('large', { gateMode: 'strict' }, { inputSize: 32, channels: 16 })),
   ]);
   let stop = false;
   const clients = sessions.flatMap((session, s) =>

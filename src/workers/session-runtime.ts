@@ -193,11 +193,16 @@ async function run(
       device.profiled?.end();
       if (device.asynchronous) {
         submitQueued();
-        if (device.strict) await gpuIdle();
-        // Give the token back before waiting for the readback: this thread would only hold it idle, and a
-        // blocking wait for a later token must not sit on a pending GPU promise.
-        gate?.end(false);
-        held = false;
+        if (device.strict) {
+          // Strict: the token covers this work until the GPU has finished it; it then stays with a backlogged
+          // session like on a synchronous backend (the readback that follows is quick, and no blocking wait
+          // sits on a pending GPU promise: the next wait for a token comes from the next kernel).
+          await gpuIdle();
+        } else {
+          // Overlap: hand the token on as soon as the work is submitted, before waiting for the results.
+          gate?.end(false);
+          held = false;
+        }
       }
       const split: NamedTensors[] = requests.map(() => ({}));
       for (const spec of model.signature.outputs) {
@@ -208,7 +213,7 @@ async function run(
       if (held && gate) {
         const occupancy = gate.sinceMark();
         // Reading the results back occupied the device too (predicted costs cover the kernels only).
-        if (!device.profiled || device.profiled.mode === 'measured') gate.charge(occupancy);
+        if (!device.asynchronous && (!device.profiled || device.profiled.mode === 'measured')) gate.charge(occupancy);
         gate.end(keepToken());
       }
     }
