@@ -15,4 +15,5 @@ export const scenarios: Record<string, () => Promise<{ run(options: BenchOptions
   tokens: () => import('./tokens.js'),
   soak: () => import('./soak.js'),
   'profile-accuracy': () => import('./profile-accuracy.js'),
+  charts: () => import('./charts.js'),
 };

@@ -30,12 +30,14 @@ export async function run({ quick }: { quick: boolean }) {
     { label: 'under load, priority', models: [high, ...background], arbiter: true },
   ];
   const results = new Map(phases.map((p) => [p.label, [] as Array<{ p50Ms: number; p99Ms: number; longestLowKernelMs: number; requests: number }>]));
+  const cdf: Record<string, Array<[number, number]>> = {};
   for (let rep = 0; rep < reps; rep++) {
     for (const phase of rep % 2 === 0 ? phases : [...phases].reverse()) {
       const result = await runPhase({ models: phase.models, deviceCpus: '1', arbiter: phase.arbiter, policy: 'priority', quantumMs, tokens: 1, warmupMs, windowMs });
       const urgent = result.sessions[0];
       const longestLowKernelMs = Math.max(0, ...result.sessions.slice(1).map((s) => s.longestKernelMs));
       results.get(phase.label)!.push({ p50Ms: urgent.p50Ms, p99Ms: urgent.p99Ms, longestLowKernelMs, requests: urgent.requests });
+      cdf[phase.label] = cdfPoints(urgent.latenciesMs);
       console.log(`rep ${rep + 1} ${phase.label}: p50 ${round(urgent.p50Ms, 1)} ms, p99 ${round(urgent.p99Ms, 1)} ms (${urgent.requests} requests)`);
     }
   }
@@ -53,5 +55,14 @@ export async function run({ quick }: { quick: boolean }) {
     '',
     `Longest low-priority kernel (measured by the gate): ${longestLowKernelMs} ms. Bound: p99 alone + max(quantum, longest kernel) + 10% = ${boundMs} ms — met: ${met}.`,
   ].join('\n');
-  console.log(`wrote ${writeResults(meta, { quantumMs, windowMs, repetitions: reps, rows, longestLowKernelMs, boundMs, targetMet: met }, markdown)}`);
+  console.log(`wrote ${writeResults(meta, { quantumMs, windowMs, repetitions: reps, rows, longestLowKernelMs, boundMs, targetMet: met, cdf }, markdown)}`);
+}
+
+/** At most 60 (latency, fraction ≤) points of a sorted sample, for the CDF chart (last repetition). */
+function cdfPoints(latencies: number[]): Array<[number, number]> {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const step = Math.max(1, Math.floor(sorted.length / 60));
+  const points: Array<[number, number]> = [];
+  for (let i = step - 1; i < sorted.length; i += step) points.push([round(sorted[i], 2), round((i + 1) / sorted.length, 4)]);
+  return points;
 }

@@ -47,6 +47,7 @@ export interface SessionResult {
   p99Ms: number;
   longestKernelMs: number;
   requests: number;
+  latenciesMs: number[];
 }
 
 export interface PhaseResult {
@@ -131,6 +132,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
         p99Ms: percentile(latencies[i], 99),
         longestKernelMs: rowOf(stats1, model.name).longestKernelMs,
         requests: latencies[i].length,
+        latenciesMs: latencies[i],
       })),
       handoffsPerSec: ((stats1.handoffs - stats0.handoffs) / elapsedMs) * 1000,
       intervalMaxMs: Math.max(...stats1.sessions.map((s) => s.intervalMaxMs)),
