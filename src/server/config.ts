@@ -6,26 +6,13 @@ import { availableParallelism } from 'node:os';
 import type { PolicyName } from '../arbiter/layout.js';
 import { validateArbiterOptions, validatePriority, validateWeight } from '../arbiter/validate.js';
 import { Errors } from '../protocol/errors.js';
-import type { BackendRequest, GateMode, ModelSource } from '../protocol/session-messages.js';
+import type { BackendRequest } from '../protocol/session-messages.js';
+import type { SessionOptions } from '../workers/session.js';
 
 export type DeviceRequest = 'auto' | 'gpu' | 'cpu';
 
-export interface SessionConfig {
-  name: string;
-  model: ModelSource;
-  weight?: number;
-  priority?: number;
-  /** Requests that may wait behind the running ones (default 64). */
-  maxQueue?: number;
-  /** Most items coalesced into one run (default 1: no batching). */
-  maxBatch?: number;
-  /** How long the oldest queued request may wait for others to batch with, µs (default 0). */
-  batchWindowUs?: number;
-  /** webgpu: `overlap` (default) hands the token on right after submitting; `strict` waits for the GPU. */
-  gateMode?: GateMode;
-  /** `predicted`: charge the offline profile's per-kernel costs; `measured` (default) times the device. */
-  accounting?: 'predicted' | 'measured';
-}
+/** A session as the server takes it: the session's own options, less those the server sets for all. */
+export type SessionConfig = Omit<SessionOptions, 'backend' | 'profile' | 'restartBackoffMs' | 'restartMaxMs'>;
 
 export interface ServerOptions {
   /** false: no arbiter, every session runs ungated (the baseline the benches compare against). */
