@@ -80,4 +80,6 @@ export const Errors = {
     new OlympianError(ErrorCode.MODEL_LOAD_FAILED, `cannot load model from ${source}: ${why}`, { field: source }),
   sessionCrashed: (session: string, why: string) =>
     new OlympianError(ErrorCode.SESSION_CRASHED, `session ${JSON.stringify(session)} crashed: ${why}`, { session }),
+  tooLarge: (field: string, why: string) =>
+    new OlympianError(ErrorCode.TOO_LARGE, `too large: ${field} ${why}`, { field }),
 };
