@@ -18,8 +18,36 @@ export interface LogStream {
   write(line: string): void;
 }
 
+/**
+ * Requests between arrival and the end of their answer. Closing waits for these, then drops every
+ * connection left: an idle keep-alive one, or one a client opened and never used (undici does), would
+ * otherwise hold the listener open until its keep-alive timeout.
+ */
+export class RequestTracker {
+  #count = 0;
+  #waiters: Array<() => void> = [];
+
+  get count(): number {
+    return this.#count;
+  }
+
+  start(): void {
+    this.#count++;
+  }
+
+  end(): void {
+    this.#count--;
+    if (this.#count === 0) for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  idle(): Promise<void> {
+    return this.#count === 0 ? Promise.resolve() : new Promise((resolve) => this.#waiters.push(resolve));
+  }
+}
+
 export interface AppOptions {
   ctx: HttpContext;
+  tracker: RequestTracker;
   adminToken?: string;
   bodyLimitBytes: number;
   /** false: no logs; otherwise pino's JSON lines at `level` (default info) to `stream` (default stdout). */
@@ -82,6 +110,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   registerParsers(app);
 
   app.addHook('onRequest', async (request, reply) => {
+    options.tracker.start();
+    reply.raw.once('close', () => options.tracker.end());
     reply.header(kRequestIdHeader, request.id);
     if (ctx.closing() && !answersWhileClosing(request.url)) throw Errors.unavailable('the server is closing');
   });

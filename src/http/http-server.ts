@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { Errors } from '../protocol/errors.js';
 import type { ServerOptions } from '../server/config.js';
 import { createServer, type Server } from '../server/server.js';
-import { buildApp, type LogStream } from './app.js';
+import { buildApp, RequestTracker, type LogStream } from './app.js';
 import type { HttpContext } from './infer.js';
 import { HttpMetrics } from './metrics.js';
 import { ModelRegistry, type HttpModelConfig } from './registry.js';
@@ -82,6 +82,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   let closing = false;
   let models: ModelRegistry | undefined;
   let app: FastifyInstance | undefined;
+  const tracker = new RequestTracker();
   try {
     const logger = options.logger ?? false;
     // The registry logs through the app's logger, which exists only once the app does: route it there.
@@ -89,7 +90,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     models = await ModelRegistry.create(server, options.models, { pollIntervalMs: options.pollIntervalMs, log: sink });
     const metrics = new HttpMetrics(server, models, { processMetrics: options.processMetrics });
     const ctx: HttpContext = { server, models, metrics, closing: () => closing };
-    app = buildApp({ ctx, adminToken: options.adminToken, bodyLimitBytes: options.bodyLimitBytes ?? 64 * 2 ** 20, logger, https: options.tls });
+    app = buildApp({ ctx, tracker, adminToken: options.adminToken, bodyLimitBytes: options.bodyLimitBytes ?? 64 * 2 ** 20, logger, https: options.tls });
     await app.listen({ host, port: options.port ?? 8501 });
   } catch (error) {
     await models?.close();
@@ -113,12 +114,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       closed ??= (async () => {
         closing = true;
         await registry.close();
-        if (drain) {
-          await fastify.close();
-          await server.close({ drain: true });
-        } else {
-          await Promise.all([server.close({ drain: false }), fastify.close()]);
-        }
+        const stopped = fastify.close();
+        if (!drain) await server.close({ drain: false });
+        await tracker.idle();
+        fastify.server.closeAllConnections();
+        await stopped;
+        await server.close({ drain: true });
       })();
       return closed;
     },

@@ -109,6 +109,7 @@ async function infer(ctx: HttpContext, request: FastifyRequest<{ Params: ModelPa
   const { name, version } = request.params;
   if (request.body instanceof MsgpackBody) return msgpackInfer(ctx, request, reply, request.body, name, version);
   return tracked(ctx, name, async () => {
+    ctx.models.route(name, version); // an unknown model is NOT_FOUND whatever the body
     const parsed = parseV2Request(request.body);
     let signature: ModelSignature | undefined;
     const result = await inferForRequest(ctx, request, reply, {

@@ -170,6 +170,7 @@ export function registerTfServing(app: FastifyInstance, ctx: HttpContext): void 
     if (request.body instanceof MsgpackBody) return msgpackInfer(ctx, request, reply, request.body, path.name, path.version);
     let signature: ModelSignature | undefined;
     return tracked(ctx, path.name, async () => {
+      ctx.models.route(path.name, path.version); // an unknown model is NOT_FOUND whatever the body
       const predict = parsePredict(request.body);
       const { outputs } = await inferForRequest(ctx, request, reply, {
         model: path.name,
