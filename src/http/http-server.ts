@@ -42,7 +42,10 @@ export interface HttpServer {
   readonly server: Server;
   readonly models: ModelRegistry;
   readonly app: FastifyInstance;
-  /** With `drain` (default), requests already accepted finish; without, queued ones fail with UNAVAILABLE. */
+  /**
+   * With `drain` (default), requests already accepted finish; without, queued ones fail with UNAVAILABLE.
+   * A call without drain during a drained close hurries it the same way.
+   */
   close(options?: { drain?: boolean }): Promise<void>;
 }
 
@@ -102,6 +105,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 0);
   const urlHost = host.includes(':') ? `[${host}]` : host;
   let closed: Promise<void> | undefined;
+  let sessionsClosed: Promise<void> | undefined;
   const registry = models;
   const fastify = app;
   return {
@@ -111,15 +115,17 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     models: registry,
     app: fastify,
     close({ drain = true } = {}) {
+      // Without drain (or a second, impatient call during a drain): queued work fails now with UNAVAILABLE,
+      // which lets the requests waiting on it answer, and so the close below finish.
+      if (!drain) sessionsClosed ??= server.close({ drain: false });
       closed ??= (async () => {
         closing = true;
         await registry.close();
         const stopped = fastify.close();
-        if (!drain) await server.close({ drain: false });
         await tracker.idle();
         fastify.server.closeAllConnections();
         await stopped;
-        await server.close({ drain: true });
+        await (sessionsClosed ??= server.close({ drain: true }));
       })();
       return closed;
     },
