@@ -234,14 +234,17 @@ export class ModelRegistry {
       entry.scanError = { code: ErrorCode.UNAVAILABLE, message: `cannot scan ${basePath} (${code})` };
       return;
     }
-    const onDisk = new Set(dirs.map((d) => d.version));
-    for (const [version, row] of entry.states) {
-      if (!onDisk.has(version) && version !== entry.served?.version && row.state === 'END') entry.states.delete(version);
-    }
     for (const dir of dirs) if (!entry.states.has(dir.version)) entry.states.set(dir.version, { version: dir.version, state: 'END' });
     const target = dirs.find((d) => entry.failed.get(d.version) !== d.fingerprint);
-    if (!target || target.version === entry.served?.version || this.#closed) return;
-    await this.#load(entry, target);
+    if (target && target.version !== entry.served?.version && !this.#closed) await this.#load(entry, target);
+    // Versions gone from disk leave the status once they are not served (the served one stays, in memory).
+    const onDisk = new Set(dirs.map((d) => d.version));
+    for (const [version, row] of entry.states) {
+      if (!onDisk.has(version) && version !== entry.served?.version && row.state === 'END') {
+        entry.states.delete(version);
+        entry.failed.delete(version);
+      }
+    }
   }
 
   /** Loads one version beside the served one and switches to it; false (old one kept) if it fails. */
