@@ -100,7 +100,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     logger,
     bodyLimit: options.bodyLimitBytes,
     genReqId: requestId,
-    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    // Probes and scrapes come every few seconds from every replica; their lines would bury the requests'.
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: (req: { url?: string }) => answersWhileClosing(req.url ?? '') }),
     // Closing is ours: requests on kept-alive connections get our 503 shape, and health routes still answer.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
