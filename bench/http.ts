@@ -174,6 +174,8 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     const markdown = [
       `${result.config.clients} closed-loop clients over loopback for ${result.config.durationS} s (after ${result.config.warmupS} s warm-up); \`olympian serve\` in a child process, wasm, K = 1, weighted policy.`,
       'Shares are charged device time from `/metrics` over the window (measured accounting on wasm), against weight / total weight.',
+      'That is the arbiter\'s own accounting, so agreement shows the policy holds end to end through HTTP, not an independent measure of',
+      'device time (thread CPU time, as the synthetic and demo benches use); latencies include each request\'s wait behind the other clients.',
       '',
       table(
         ['model', 'source', 'weight', 'clients', 'requests', 'req/s', 'p50 µs', 'p99 µs', 'backpressure', 'other errors', 'share', 'target'],
