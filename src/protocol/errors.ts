@@ -83,4 +83,6 @@ export const Errors = {
     new OlympianError(ErrorCode.INVALID_CONFIG, `invalid profile ${file}: ${key} ${why}`, { field: key }),
   sessionCrashed: (session: string, why: string) =>
     new OlympianError(ErrorCode.SESSION_CRASHED, `session ${JSON.stringify(session)} crashed: ${why}`, { session }),
+  tooLarge: (field: string, why: string) =>
+    new OlympianError(ErrorCode.TOO_LARGE, `too large: ${field} ${why}`, { field }),
 };

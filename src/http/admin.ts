@@ -1,0 +1,101 @@
+/**
+ * Run-time control, behind a bearer token when one is configured (and one must be, to bind beyond
+ * loopback — see options.ts):
+ *   GET   /admin/stats                 the server's stats and every model's versions
+ *   PATCH /admin/models/{name}         { weight?, priority? }
+ *   PATCH /admin/arbiter               { policy?, quantumMs? }
+ *   POST  /admin/poll                  scan the model base paths now
+ * A change is checked whole before any of it applies, so a bad field changes nothing.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { validatePriority, validateWeight } from '../arbiter/validate.js';
+import { policyNames } from '../arbiter/policies/index.js';
+import type { PolicyName } from '../arbiter/layout.js';
+import { Errors, isOlympianError } from '../protocol/errors.js';
+import { HttpError, HttpErrorCode } from './errors.js';
+import type { HttpContext } from './infer.js';
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function checkKeys(body: unknown, allowed: string[]): Record<string, unknown> {
+  if (!isObject(body)) throw Errors.invalidArgument('body', `must be a JSON object with ${allowed.join(' and/or ')}`);
+  for (const key of Object.keys(body)) if (!allowed.includes(key)) throw Errors.invalidArgument(key, `is not one of ${allowed.join(', ')}`);
+  if (Object.keys(body).length === 0) throw Errors.invalidArgument('body', `must set at least one of ${allowed.join(', ')}`);
+  return body;
+}
+
+/** The arbiter's INVALID_CONFIG (a configuration key) becomes an INVALID_ARGUMENT naming the request field. */
+function asArgument(field: string, check: () => void): void {
+  try {
+    check();
+  } catch (error) {
+    if (isOlympianError(error)) throw Errors.invalidArgument(field, error.message.replace(/^invalid configuration: \S+ /, ''));
+    throw error;
+  }
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const match = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  if (!match) return false;
+  const given = Buffer.from(match[1].trim());
+  const expected = Buffer.from(token);
+  // Compare in constant time; lengths differ only for wrong tokens, and a token's length is no secret.
+  return given.byteLength === expected.byteLength && timingSafeEqual(given, expected);
+}
+
+export function registerAdmin(app: FastifyInstance, ctx: HttpContext, adminToken: string | undefined): void {
+  app.register(async (admin) => {
+    if (adminToken !== undefined) {
+      admin.addHook('onRequest', async (request: FastifyRequest) => {
+        if (!tokenMatches(request.headers.authorization, adminToken)) {
+          throw new HttpError(HttpErrorCode.UNAUTHENTICATED, 'admin routes need Authorization: Bearer <adminToken>', 'authorization');
+        }
+      });
+    }
+
+    admin.get('/admin/stats', async () => ({
+      ...ctx.server.stats(),
+      models: ctx.models.names.map((name) => ({
+        name,
+        servedVersion: ctx.models.served(name)?.version ?? null,
+        ...ctx.models.weights(name),
+        versions: ctx.models.status(name),
+        scanError: ctx.models.scanError(name) ?? null,
+      })),
+    }));
+
+    admin.patch('/admin/models/:name', async (request: FastifyRequest<{ Params: { name: string } }>) => {
+      const { name } = request.params;
+      ctx.models.weights(name); // NOT_FOUND before a bad body is reported
+      const body = checkKeys(request.body, ['weight', 'priority']);
+      if (body.weight !== undefined) asArgument('weight', () => validateWeight(body.weight, 'weight'));
+      if (body.priority !== undefined) asArgument('priority', () => validatePriority(body.priority, 'priority'));
+      if (body.weight !== undefined) ctx.models.setWeight(name, body.weight as number);
+      if (body.priority !== undefined) ctx.models.setPriority(name, body.priority as number);
+      request.log.info({ model: name, ...body }, 'admin: model changed');
+      return { name, ...ctx.models.weights(name) };
+    });
+
+    admin.patch('/admin/arbiter', async (request) => {
+      const body = checkKeys(request.body, ['policy', 'quantumMs']);
+      if (body.policy !== undefined && !policyNames.includes(body.policy as PolicyName)) {
+        throw Errors.invalidArgument('policy', `must be one of ${policyNames.join(', ')}, got ${JSON.stringify(body.policy)}`);
+      }
+      const quantumMs = body.quantumMs;
+      if (quantumMs !== undefined && !(typeof quantumMs === 'number' && Number.isFinite(quantumMs) && quantumMs > 0 && quantumMs < 2_147_000)) {
+        throw Errors.invalidArgument('quantumMs', `must be a number of milliseconds > 0, got ${JSON.stringify(quantumMs)}`);
+      }
+      if (body.policy !== undefined) ctx.server.setPolicy(body.policy as PolicyName);
+      if (quantumMs !== undefined) ctx.server.setQuantum(quantumMs as number);
+      request.log.info(body, 'admin: arbiter changed');
+      const stats = ctx.server.stats();
+      return { policy: stats.policy, quantumMs: stats.quantumMs };
+    });
+
+    admin.post('/admin/poll', async () => {
+      await ctx.models.poll();
+      return Object.fromEntries(ctx.models.names.map((name) => [name, ctx.models.status(name)]));
+    });
+  });
+}

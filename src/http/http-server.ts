@@ -1,0 +1,133 @@
+/**
+ * Starts the whole HTTP front: the device server, its models (with versions), the fastify app, and the
+ * listener; `close()` stops them in the order that loses no work: readiness turns false, polling stops,
+ * the listener stops taking connections while requests in flight finish (with `drain`), then the sessions
+ * close.
+ */
+import { isIP } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { Errors } from '../protocol/errors.js';
+import type { ServerOptions } from '../server/config.js';
+import { createServer, type Server } from '../server/server.js';
+import { buildApp, RequestTracker, type LogStream } from './app.js';
+import type { HttpContext } from './infer.js';
+import { HttpMetrics } from './metrics.js';
+import { ModelRegistry, type HttpModelConfig } from './registry.js';
+
+export interface HttpServerOptions {
+  /** The device server's options (device, backend, policy, quantumMs, tokens, memoryBudgetMB, ...); its sessions come from `models`. */
+  server?: Omit<ServerOptions, 'sessions'>;
+  models: HttpModelConfig[];
+  /** Default 127.0.0.1. Any other address needs `adminToken` (and TLS here or in front: see docs/deploy.md). */
+  host?: string;
+  /** Default 8501 (TF-Serving's REST port); 0 picks a free one. */
+  port?: number;
+  /** PEM key and certificate: serve HTTPS. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+  /** Bearer token for /admin routes, at least 16 characters. Without one, admin is open on loopback only. */
+  adminToken?: string;
+  /** Largest request body accepted, bytes (default 64 MiB); larger is 413 TOO_LARGE. */
+  bodyLimitBytes?: number;
+  /** How often model base paths are scanned for new versions, ms (default 1000; 0: never). */
+  pollIntervalMs?: number;
+  logger?: false | { level?: string; stream?: LogStream };
+  /** Node process metrics (CPU, memory, event loop) on /metrics too (default true). */
+  processMetrics?: boolean;
+}
+
+export interface HttpServer {
+  /** `http://127.0.0.1:<port>` (or https), for clients. */
+  readonly url: string;
+  readonly port: number;
+  readonly server: Server;
+  readonly models: ModelRegistry;
+  readonly app: FastifyInstance;
+  /**
+   * With `drain` (default), requests already accepted finish; without, queued ones fail with UNAVAILABLE.
+   * A call without drain during a drained close hurries it the same way.
+   */
+  close(options?: { drain?: boolean }): Promise<void>;
+}
+
+const loopbackHosts = new Set(['localhost', '127.0.0.1', '::1']);
+export const isLoopback = (host: string) => loopbackHosts.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
+
+/** Checks the HTTP-side options (the server's own are checked by createServer); INVALID_CONFIG naming the key. */
+export function validateHttpOptions(options: HttpServerOptions): void {
+  const { host = '127.0.0.1', port = 8501, adminToken, bodyLimitBytes, pollIntervalMs, tls } = options;
+  if (typeof host !== 'string' || (host !== 'localhost' && isIP(host) === 0 && !/^[A-Za-z0-9.-]{1,253}$/.test(host))) {
+    throw Errors.invalidConfig('host', `must be an IP address or host name, got ${JSON.stringify(host)}`);
+  }
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65535) throw Errors.invalidConfig('port', `must be an integer from 0 to 65535, got ${String(port)}`);
+  if (adminToken !== undefined && (typeof adminToken !== 'string' || adminToken.length < 16)) {
+    throw Errors.invalidConfig('adminToken', 'must be a string of at least 16 characters');
+  }
+  if (!isLoopback(host) && adminToken === undefined) {
+    throw Errors.invalidConfig('adminToken', `is required to bind ${host}: admin routes change weights and policy and must not be open to the network`);
+  }
+  if (bodyLimitBytes !== undefined && !(Number.isSafeInteger(bodyLimitBytes) && bodyLimitBytes >= 1024)) {
+    throw Errors.invalidConfig('limits.bodyBytes', 'must be an integer >= 1024');
+  }
+  if (pollIntervalMs !== undefined && !(Number.isFinite(pollIntervalMs) && pollIntervalMs >= 0)) {
+    throw Errors.invalidConfig('pollIntervalMs', 'must be a number >= 0');
+  }
+  if (tls !== undefined && !(tls.key && tls.cert)) throw Errors.invalidConfig('tls', 'needs both key and cert');
+  if (!Array.isArray(options.models) || options.models.length === 0) throw Errors.invalidConfig('models', 'must list at least one model');
+  options.models.forEach((model, i) => {
+    if ((model.basePath === undefined) === (model.model === undefined)) throw Errors.invalidConfig(`models[${i}]`, 'needs exactly one of basePath and model');
+  });
+}
+
+export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  validateHttpOptions(options);
+  const host = options.host ?? '127.0.0.1';
+  const server = await createServer({ ...options.server, sessions: [] });
+  let closing = false;
+  let models: ModelRegistry | undefined;
+  let app: FastifyInstance | undefined;
+  const tracker = new RequestTracker();
+  try {
+    const logger = options.logger ?? false;
+    // The registry logs through the app's logger, which exists only once the app does: route it there.
+    const sink = { info: (o: object, m: string) => app?.log.info(o, m), error: (o: object, m: string) => app?.log.error(o, m) };
+    models = await ModelRegistry.create(server, options.models, { pollIntervalMs: options.pollIntervalMs, log: sink });
+    const metrics = new HttpMetrics(server, models, { processMetrics: options.processMetrics });
+    const ctx: HttpContext = { server, models, metrics, closing: () => closing };
+    app = buildApp({ ctx, tracker, adminToken: options.adminToken, bodyLimitBytes: options.bodyLimitBytes ?? 64 * 2 ** 20, logger, https: options.tls });
+    await app.listen({ host, port: options.port ?? 8501 });
+  } catch (error) {
+    await models?.close();
+    await app?.close();
+    await server.close({ drain: false });
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 0);
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closed: Promise<void> | undefined;
+  let sessionsClosed: Promise<void> | undefined;
+  const registry = models;
+  const fastify = app;
+  return {
+    url: `${options.tls ? 'https' : 'http'}://${urlHost}:${port}`,
+    port,
+    server,
+    models: registry,
+    app: fastify,
+    close({ drain = true } = {}) {
+      // Without drain (or a second, impatient call during a drain): queued work fails now with UNAVAILABLE,
+      // which lets the requests waiting on it answer, and so the close below finish.
+      if (!drain) sessionsClosed ??= server.close({ drain: false });
+      closed ??= (async () => {
+        closing = true;
+        await registry.close();
+        const stopped = fastify.close();
+        await tracker.idle();
+        fastify.server.closeAllConnections();
+        await stopped;
+        await (sessionsClosed ??= server.close({ drain: true }));
+      })();
+      return closed;
+    },
+  };
+}

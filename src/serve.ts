@@ -1,0 +1,209 @@
+/**
+ * `olympian serve --config olympian.json`: reads and checks the configuration file (every mistake an
+ * INVALID_CONFIG whose `field` is the path to the key, e.g. `models[1].basePath`, before anything starts),
+ * starts the HTTP front, and drains on SIGINT/SIGTERM: readiness turns false, accepted requests finish,
+ * then the sessions close. A second signal stops waiting: queued work fails with UNAVAILABLE.
+ *
+ * Relative paths in the file (base paths, model paths, TLS files, token files) are relative to the file.
+ * An example: deploy/olympian.example.json.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { validatePriority, validateWeight } from './arbiter/validate.js';
+import type { LogStream } from './http/app.js';
+import { startHttpServer, validateHttpOptions, type HttpServer, type HttpServerOptions } from './http/http-server.js';
+import { modelNamePattern, type HttpModelConfig } from './http/registry.js';
+import { Errors } from './protocol/errors.js';
+import type { ModelSource } from './protocol/session-messages.js';
+import { resolveConfig, type ServerOptions } from './server/config.js';
+
+export interface ServeOptions {
+  /** Path of the configuration file (JSON). */
+  config: string;
+  /** Override the file's host and port (the CLI's --host and --port). */
+  host?: string;
+  port?: number;
+  /** Override the file's log level (fatal, error, warn, info, debug, trace, silent). */
+  logLevel?: string;
+  /** Drain and close on SIGINT and SIGTERM (default true). */
+  handleSignals?: boolean;
+  /** Where log lines go (default stdout). */
+  logStream?: LogStream;
+}
+
+export interface RunningServe {
+  readonly url: string;
+  readonly http: HttpServer;
+  /** Settles once the server has closed, after a signal or close(). */
+  readonly closed: Promise<void>;
+  close(options?: { drain?: boolean }): Promise<void>;
+}
+
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const topKeys = ['host', 'port', 'device', 'backend', 'policy', 'quantumMs', 'tokens', 'windowMs', 'memoryBudgetMB', 'pollIntervalMs', 'limits', 'adminToken', 'tls', 'log', 'models'];
+const modelKeys = ['name', 'basePath', 'model', 'weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'];
+
+function onlyKeys(value: unknown, allowed: string[], field: string): Json {
+  if (!isObject(value)) throw Errors.invalidConfig(field || 'config', 'must be an object');
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) throw Errors.invalidConfig(field ? `${field}.${key}` : key, `is not a known key (${allowed.join(', ')})`);
+  }
+  return value;
+}
+
+const isCount = (value: unknown, min: number) => Number.isSafeInteger(value) && (value as number) >= min;
+const isRemote = (path: string) => /^[a-z][a-z0-9+.-]*:/i.test(path) && !/^[a-z]:[\\/]/i.test(path);
+
+function pathIn(baseDir: string, value: unknown, field: string): string {
+  if (typeof value !== 'string' || value === '') throw Errors.invalidConfig(field, 'must be a non-empty path');
+  return isAbsolute(value) ? value : resolve(baseDir, value);
+}
+
+/** Model sources as the server takes them, with relative file paths made absolute. */
+function modelSource(baseDir: string, value: unknown, field: string): ModelSource {
+  if (typeof value === 'string') return value.startsWith('zoo:') || isRemote(value) ? value : pathIn(baseDir, value, field);
+  if (isObject(value) && typeof value.zoo === 'string') return value as ModelSource;
+  if (isObject(value) && typeof value.module === 'string') {
+    const module = value.module.startsWith('.') || isAbsolute(value.module) ? pathToFileURL(pathIn(baseDir, value.module, `${field}.module`)).href : value.module;
+    return { ...(value as { module: string }), module };
+  }
+  throw Errors.invalidConfig(field, 'must be a path or URL, "zoo:<name>[@<size>]", { zoo }, or { module }');
+}
+
+function modelConfig(baseDir: string, raw: unknown, i: number, names: Set<string>): HttpModelConfig {
+  const field = `models[${i}]`;
+  const model = onlyKeys(raw, modelKeys, field);
+  if (typeof model.name !== 'string' || !modelNamePattern.test(model.name)) throw Errors.invalidConfig(`${field}.name`, 'must be 1–48 letters, digits, "_" or "-"');
+  if (names.has(model.name)) throw Errors.invalidConfig(`${field}.name`, `duplicates ${JSON.stringify(model.name)}`);
+  names.add(model.name);
+  if ((model.basePath === undefined) === (model.model === undefined)) throw Errors.invalidConfig(field, 'needs exactly one of basePath (versioned) and model (fixed)');
+  const out: HttpModelConfig = { name: model.name };
+  if (model.basePath !== undefined) out.basePath = pathIn(baseDir, model.basePath, `${field}.basePath`);
+  else out.model = modelSource(baseDir, model.model, `${field}.model`);
+  if (model.weight !== undefined) validateWeight(model.weight, `${field}.weight`);
+  if (model.priority !== undefined) validatePriority(model.priority, `${field}.priority`);
+  for (const key of ['maxQueue', 'maxBatch'] as const) {
+    if (model[key] !== undefined && !isCount(model[key], key === 'maxBatch' ? 1 : 0)) throw Errors.invalidConfig(`${field}.${key}`, `must be an integer >= ${key === 'maxBatch' ? 1 : 0}`);
+  }
+  if (model.batchWindowUs !== undefined && !(typeof model.batchWindowUs === 'number' && model.batchWindowUs >= 0)) {
+    throw Errors.invalidConfig(`${field}.batchWindowUs`, 'must be a number >= 0');
+  }
+  for (const key of ['weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'] as const) if (model[key] !== undefined) out[key] = model[key] as number;
+  return out;
+}
+
+async function readSecret(baseDir: string, value: unknown): Promise<string | undefined> {
+  if (value === undefined || typeof value === 'string') return value;
+  const spec = onlyKeys(value, ['env', 'file'], 'adminToken');
+  if (typeof spec.env === 'string') {
+    const token = process.env[spec.env];
+    if (!token) throw Errors.invalidConfig('adminToken.env', `names ${spec.env}, which is not set`);
+    return token;
+  }
+  if (spec.file !== undefined) {
+    const path = pathIn(baseDir, spec.file, 'adminToken.file');
+    return (await readFile(path, 'utf8').catch(() => Promise.reject(Errors.invalidConfig('adminToken.file', `cannot be read (${path})`)))).trim();
+  }
+  throw Errors.invalidConfig('adminToken', 'must be a string, { env: NAME } or { file: path }');
+}
+
+/** Checks a parsed configuration and turns it into startHttpServer's options (secrets and TLS files read). */
+export async function validateServeConfig(raw: unknown, baseDir: string): Promise<HttpServerOptions> {
+  const config = onlyKeys(raw, topKeys, '');
+  const server: Omit<ServerOptions, 'sessions'> = {};
+  for (const key of ['device', 'backend', 'policy', 'quantumMs', 'tokens', 'windowMs', 'memoryBudgetMB'] as const) {
+    if (config[key] !== undefined) (server as Json)[key] = config[key];
+  }
+  const limits = onlyKeys(config.limits ?? {}, ['bodyBytes', 'requestBytes'], 'limits');
+  if (limits.requestBytes !== undefined && !isCount(limits.requestBytes, 1)) throw Errors.invalidConfig('limits.requestBytes', 'must be an integer >= 1');
+  if (limits.requestBytes !== undefined) server.maxRequestBytes = limits.requestBytes as number;
+  resolveConfig({ ...server, sessions: [] }); // device, backend, policy, quantumMs, tokens, ...: their own checks
+  if (!Array.isArray(config.models) || config.models.length === 0) throw Errors.invalidConfig('models', 'must list at least one model');
+  const names = new Set<string>();
+  const models = config.models.map((model, i) => modelConfig(baseDir, model, i, names));
+  const log = onlyKeys(config.log ?? {}, ['level'], 'log');
+  if (log.level !== undefined && !logLevels.includes(log.level as string)) throw Errors.invalidConfig('log.level', `must be one of ${logLevels.join(', ')}`);
+  const options: HttpServerOptions = { server, models, logger: { level: (log.level as string | undefined) ?? 'info' } };
+  if (config.host !== undefined) options.host = config.host as string;
+  if (config.port !== undefined) options.port = config.port as number;
+  if (config.pollIntervalMs !== undefined) options.pollIntervalMs = config.pollIntervalMs as number;
+  if (limits.bodyBytes !== undefined) options.bodyLimitBytes = limits.bodyBytes as number;
+  options.adminToken = await readSecret(baseDir, config.adminToken);
+  if (options.adminToken === undefined) delete options.adminToken;
+  if (config.tls !== undefined) {
+    const tls = onlyKeys(config.tls, ['keyFile', 'certFile'], 'tls');
+    const read = (key: 'keyFile' | 'certFile') => {
+      const path = pathIn(baseDir, tls[key], `tls.${key}`);
+      return readFile(path).catch(() => Promise.reject(Errors.invalidConfig(`tls.${key}`, `cannot be read (${path})`)));
+    };
+    options.tls = { key: await read('keyFile'), cert: await read('certFile') };
+  }
+  validateHttpOptions(options); // host, port, pollIntervalMs, limits.bodyBytes, and the token a wide bind needs
+  return options;
+}
+
+/** Reads and checks a configuration file. */
+export async function loadServeConfig(path: string): Promise<HttpServerOptions> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw Errors.invalidConfig('config', `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? error})`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw Errors.invalidConfig('config', `${path} is not valid JSON (${(error as Error).message})`);
+  }
+  return validateServeConfig(raw, dirname(resolve(path)));
+}
+
+/** Starts serving as the file says; resolves once listening. */
+export async function runServe(options: ServeOptions): Promise<RunningServe> {
+  const config = await loadServeConfig(options.config);
+  if (options.host !== undefined) config.host = options.host;
+  if (options.port !== undefined) config.port = options.port;
+  const level = options.logLevel ?? (config.logger ? config.logger.level : undefined) ?? 'info';
+  config.logger = { level, ...(options.logStream ? { stream: options.logStream } : {}) };
+  const http = await startHttpServer(config);
+  const log = http.app.log;
+  log.info({ url: http.url, models: http.models.names, policy: http.server.stats().policy }, 'olympian serving');
+
+  let settle: () => void = () => {};
+  const closed = new Promise<void>((resolve) => (settle = resolve));
+  let closing: Promise<void> | undefined;
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    log.info({ signal }, signals === 1 ? 'draining: finishing accepted requests, then closing' : 'closing now: queued requests fail');
+    close({ drain: signals === 1 }).catch(() => {
+      process.exitCode = 1;
+    });
+  };
+  const close = ({ drain = true }: { drain?: boolean } = {}): Promise<void> => {
+    const done = http.close({ drain });
+    closing ??= done
+      .then(
+        () => log.info('closed'),
+        (error: unknown) => {
+          log.error({ err: error }, 'close failed');
+          throw error;
+        },
+      )
+      .finally(() => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        settle();
+      });
+    return closing;
+  };
+  if (options.handleSignals ?? true) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  return { url: http.url, http, closed, close };
+}
