@@ -16,4 +16,5 @@ export const scenarios: Record<string, () => Promise<{ run(options: BenchOptions
   soak: () => import('./soak.js'),
   'profile-accuracy': () => import('./profile-accuracy.js'),
   charts: () => import('./charts.js'),
+  http: () => import('./http.js'),
 };

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `olympian` command line: `bench <scenario>`, `demo`. */
+/** The `olympian` command line: `serve`, `bench <scenario>`, `models`, `profile`, `demo`. */
 import { Command, InvalidArgumentError } from 'commander';
 
 const program = new Command('olympian')
@@ -48,6 +48,20 @@ program
     const { runProfileCommand } = await import('./profiler/index.js');
     const { path } = await runProfileCommand({ model, batch: options.batch, backend: options.backend, runs: options.runs, inputSize: options.inputSize, out: options.out });
     console.log(`wrote ${path}`);
+  });
+
+program
+  .command('serve')
+  .description('serve models over HTTP (TF-Serving REST and KServe v2) from a config file; SIGINT/SIGTERM drain')
+  .requiredOption('--config <file>', 'olympian.json: models with base paths, device, policy, weights, port, limits')
+  .option('--host <host>', 'address to bind (default from the config, else 127.0.0.1)')
+  .option('--port <port>', 'port (default from the config)', (value) => Number(value))
+  .option('--log-level <level>', 'pino log level', 'info')
+  .addHelpText('after', '\nExample:\n  olympian serve --config deploy/olympian.example.json --port 8501')
+  .action(async (options: { config: string; host?: string; port?: number; logLevel: string }) => {
+    const { runServe } = await import('./serve.js');
+    const running = await runServe({ config: options.config, host: options.host, port: options.port, logLevel: options.logLevel });
+    await running.closed;
   });
 
 program

@@ -1,6 +1,8 @@
 export { createServer, Server, type InferOptions, type ServerStats, type ServerSessionStats } from './server/server.js';
 export type { ServerOptions, SessionConfig, DeviceRequest } from './server/config.js';
 export type { InferInputs } from './server/inputs.js';
+export { startHttpServer } from './http/index.js';
+export { runServe } from './serve.js';
 export { connectClient, type OlympianClient, type RemoteInferOptions } from './protocol/client.js';
 export { encodeMessage, decodeMessage, type WireMessage, type InferRequestMessage, type InferResultMessage, type ErrorMessage } from './protocol/codec.js';
 export type { NamedTensors, WireTensor, WireDType, TensorData } from './protocol/tensors.js';

@@ -32,6 +32,7 @@ export interface ServerSessionStats extends SessionStats {
   decayedShare: number;
   grants: number;
   waits: number;
+  waitTotalMs: number;
   waitMaxMs: number;
   /** Longest time the session held the device before handing it on: the real interleaving interval. */
   intervalMaxMs: number;
@@ -130,6 +131,7 @@ export class Server {
           decayedShare: token?.decayedShare ?? 0,
           grants: token?.grants ?? 0,
           waits: token?.waits ?? 0,
+          waitTotalMs: token?.waitTotalMs ?? 0,
           waitMaxMs: token?.waitMaxMs ?? 0,
           intervalMaxMs: token?.holdMaxMs ?? 0,
           residentMb: residentMb(session, config),
