@@ -4,7 +4,17 @@ import { Command, InvalidArgumentError } from 'commander';
 
 const program = new Command('olympian')
   .description('Share one accelerator fairly among concurrent DNN inference sessions')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    `
+Examples:
+  olympian demo --seconds 5                      four zoo models under fair, weighted and priority
+  olympian serve --config olympian.json          TF-Serving REST and KServe v2 over HTTP
+  olympian models --input-size 96 --kernels      the zoo, parameter counts and kernels per inference
+  olympian profile resnet50 --input-size 96      per-kernel costs in profiles/<device>/resnet50@96.json
+  olympian bench fairness --quick                a benchmark scenario; results in bench/results/quick/`,
+  );
 
 program
   .command('bench')
@@ -69,15 +79,16 @@ program
   .description('four zoo models served at once: fair, then weighted 1:2:3:4, then priority; prints their shares')
   .option('--seconds <n>', 'length of each phase', (value) => Number(value), 12)
   .option('--device <device>', 'auto, gpu or cpu', 'auto')
+  .option('--backend <backend>', 'force a backend: wasm, cpu or webgpu (a software adapter too)')
   .option('--synthetic', 'five synthetic sessions instead of models (no TF.js)', false)
-  .action(async (options: { seconds: number; device: 'auto' | 'gpu' | 'cpu'; synthetic: boolean }) => {
+  .action(async (options: { seconds: number; device: 'auto' | 'gpu' | 'cpu'; backend?: 'wasm' | 'cpu' | 'webgpu'; synthetic: boolean }) => {
     if (options.synthetic) {
       const { runSyntheticDemo } = await import('./demo-synthetic.js');
       await runSyntheticDemo({ phaseMs: options.seconds * 1000 });
       return;
     }
     const { runDemo } = await import('./demo.js');
-    await runDemo({ phaseMs: options.seconds * 1000, device: options.device });
+    await runDemo({ phaseMs: options.seconds * 1000, device: options.device, backend: options.backend });
   });
 
 program.parseAsync().catch((error: Error & { code?: string }) => {

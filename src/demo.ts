@@ -8,6 +8,7 @@
 import { MultiBar, Presets } from 'cli-progress';
 import type { PolicyName } from './arbiter/layout.js';
 import type { DeviceRequest } from './server/config.js';
+import type { BackendRequest } from './protocol/session-messages.js';
 import { createServer, type Server } from './server/server.js';
 import type { NamedTensors } from './protocol/tensors.js';
 
@@ -55,14 +56,16 @@ function imageFor(model: DemoModel): NamedTensors {
 export interface DemoOptions {
   phaseMs?: number;
   device?: DeviceRequest;
+  backend?: BackendRequest;
   clients?: number;
 }
 
-export async function runDemo({ phaseMs = 12_000, device = 'auto', clients = 3 }: DemoOptions = {}): Promise<void> {
+export async function runDemo({ phaseMs = 12_000, device = 'auto', backend, clients = 3 }: DemoOptions = {}): Promise<void> {
   console.log(`olympian demo: ${models.length} zoo models, ${clients} closed-loop clients each, ${phaseMs / 1000} s per policy`);
   const started = performance.now();
   const server = await createServer({
     device,
+    backend,
     policy: 'fair',
     quantumMs: 2,
     sessions: models.map((m) => ({ name: m.name, model: { zoo: m.zoo, inputSize: m.inputSize, seed: 1 } })),
