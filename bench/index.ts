@@ -10,6 +10,7 @@ export const scenarios: Record<string, () => Promise<{ run(options: BenchOptions
   batching: () => import('./batching.js'),
   fairness: () => import('./fairness.js'),
   weighted: async () => ({ run: (await import('./fairness.js')).runWeighted }),
+  'fairness-predicted': async () => ({ run: (await import('./fairness.js')).runPredicted }),
   priority: () => import('./priority.js'),
   quantum: () => import('./quantum.js'),
   tokens: () => import('./tokens.js'),

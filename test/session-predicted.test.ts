@@ -49,6 +49,20 @@ predicted('a profile of another model falls back to measured time, with the reas
   }
 });
 
+predicted('autoProfile profiles the model at start and charges the prediction', async () => {
+  const arbiter = new DeviceArbiter();
+  const session = await Session.start(arbiter, { name: 'a', model, backend: 'wasm', accounting: 'predicted', autoProfile: true });
+  try {
+    assert.is(session.info.accounting, 'predicted', session.info.accountingNote);
+    const name = session.info.signature.inputs[0].name;
+    await session.infer({ [name]: input(2).input_1 });
+    assert.ok(arbiter.stats().sessions[0].chargedMs > 0);
+  } finally {
+    await session.close();
+    arbiter.close();
+  }
+});
+
 predicted('a malformed profile file is a typed error at session start', async () => {
   const bad = join(dir, 'bad.json');
   writeFileSync(bad, '{"schemaVersion": 1, "kernels": [');

@@ -33,6 +33,8 @@ export interface PhaseOptions {
   tokens: number;
   warmupMs: number;
   windowMs: number;
+  /** `predicted`: sessions charge a profile made at their start (autoProfile) instead of measured time. */
+  accounting?: 'predicted' | 'measured';
 }
 
 export interface SessionResult {
@@ -84,6 +86,8 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       weight: m.weight,
       priority: m.priority,
       maxQueue: 256,
+      accounting: options.accounting ?? 'measured',
+      autoProfile: options.accounting === 'predicted',
     })),
   });
   try {

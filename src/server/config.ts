@@ -78,6 +78,7 @@ export function validateSessionConfig(config: SessionConfig, field: string): Ses
   if (config.accounting !== undefined && config.accounting !== 'predicted' && config.accounting !== 'measured') {
     throw Errors.invalidConfig(`${field}.accounting`, 'must be predicted or measured');
   }
+  if (config.autoProfile !== undefined && typeof config.autoProfile !== 'boolean') throw Errors.invalidConfig(`${field}.autoProfile`, 'must be true or false');
   if (config.batchWindowUs !== undefined && !(Number.isFinite(config.batchWindowUs) && config.batchWindowUs >= 0)) {
     throw Errors.invalidConfig(`${field}.batchWindowUs`, 'must be a number >= 0');
   }

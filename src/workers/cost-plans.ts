@@ -9,6 +9,9 @@ import { fingerprintFromBackend, type DeviceFingerprint } from '../profiler/fing
 import { planCosts, type CostMode, type CostPlan } from '../profiler/plan.js';
 import { readProfile, type Profile } from '../profiler/schema.js';
 import { SequenceRecorder } from '../profiler/sequence.js';
+import { buildProfile } from '../profiler/profile.js';
+import { recordModel } from '../profiler/record.js';
+import type { LoadedModel } from '../models/index.js';
 import { locateProfile, profileModelId } from '../profiler/store.js';
 import type { BackendInfo, ModelSource } from '../protocol/session-messages.js';
 import type { KernelParams } from './kernel-gate.js';
@@ -82,4 +85,16 @@ export function loadProfiledCosts(profile: string, model: ModelSource, backend: 
   if (existsSync(profile) && statSync(profile).isFile()) found = readProfile(profile);
   else if (!isModule && existsSync(profile)) found = locateProfile(profile, source, fingerprint)?.profile ?? null;
   return new ProfiledCosts(found, fingerprint, source, quantumMs);
+}
+
+/**
+ * `autoProfile`: profiles the model here, at session start, at batch 1 and 2 (a few runs each) instead of
+ * reading a profile from disk — for small models, where that takes a moment. Synchronous backends only.
+ */
+export async function autoProfiledCosts(model: LoadedModel, source: ModelSource, backend: BackendInfo, quantumMs: number): Promise<ProfiledCosts> {
+  const fingerprint = fingerprintFromBackend(backend);
+  const id = typeof source === 'object' && 'module' in source ? source.module : profileModelId(source as string | { zoo: string; inputSize?: number });
+  const recordings = await recordModel(model, { batches: [1, 2], runs: 3, warmupRuns: 1 });
+  const profile = buildProfile(recordings, { fingerprint, model: { id, source: id }, warmupRuns: 1 });
+  return new ProfiledCosts(profile, fingerprint, `${id} (profiled at start)`, quantumMs);
 }

@@ -15,7 +15,7 @@ import { gpuIdle, submitQueued } from './webgpu.js';
 import { KernelGate } from './gate.js';
 import { installKernelGate } from './kernel-gate.js';
 import { loadSessionModel } from './load-model.js';
-import { loadProfiledCosts, type ProfiledCosts } from './cost-plans.js';
+import { autoProfiledCosts, loadProfiledCosts, type ProfiledCosts } from './cost-plans.js';
 import { currentThreadId } from './thread-cpu.js';
 import {
   kBatchesField,
@@ -42,6 +42,8 @@ export interface SessionWorkerData {
   accounting?: 'predicted' | 'measured';
   /** A profile file, or a profiles directory (profiles/<fingerprint>/<model>.json). */
   profile?: string;
+  /** With `predicted`: profile the model at start (batch 1 and 2) instead of reading a profile. */
+  autoProfile?: boolean;
 }
 
 export interface Runtime {
@@ -73,9 +75,14 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   const estimatesMs = new Map<string, number>();
   const costOf = device.asynchronous ? (name: string) => estimatesMs.get(name) ?? 0 : () => gate!.sinceMark();
   // With a profile, each kernel is charged its predicted cost (kernels the plan has no cost for fall back).
-  const profiled = data.accounting === 'predicted' && data.grant
-    ? loadProfiledCosts(data.profile ?? 'profiles', data.model, backend, new TokenClient(data.grant).quantumMs)
-    : null;
+  const quantumMs = data.grant ? new TokenClient(data.grant).quantumMs : 1;
+  let profiled: ProfiledCosts | null = null;
+  if (data.accounting === 'predicted' && data.grant) {
+    // Profiling runs the model ungated, before the gate goes in (it installs and removes its own hook).
+    profiled = data.autoProfile && !device.asynchronous
+      ? await autoProfiledCosts(model, data.model, backend, quantumMs)
+      : loadProfiledCosts(data.profile ?? 'profiles', data.model, backend, quantumMs);
+  }
   device.profiled = profiled;
   if (gate) {
     installKernelGate(backend.name, (name, kernelMs, params) => {

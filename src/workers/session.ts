@@ -51,6 +51,8 @@ export interface SessionOptions {
   accounting?: 'predicted' | 'measured';
   /** A profile file or a profiles directory (default `profiles`). */
   profile?: string;
+  /** With `predicted`: profile small models at session start instead of reading a profile file. */
+  autoProfile?: boolean;
   /** First restart delay after a crash, ms; doubles per crash in a row, up to restartMaxMs. */
   restartBackoffMs?: number;
   restartMaxMs?: number;
@@ -261,6 +263,7 @@ export class Session {
       gateMode: this.#options.gateMode ?? 'overlap',
       accounting: this.#options.accounting ?? 'measured',
       profile: this.#options.profile,
+      autoProfile: this.#options.autoProfile ?? false,
     };
     const pool = new Piscina({
       filename: source.filename.href,
