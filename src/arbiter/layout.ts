@@ -39,7 +39,7 @@
  * | kWaitTotalMsField      | total time spent waiting, ms                                             |
  * | kWaitMaxMsField        | longest single wait, ms                                                  |
  * | kGrantedAtField        | clock (ms) when the token was last granted (set by the granter)          |
- * | kHoldMaxMsField        | longest interval between getting a token and giving it up, ms            |
+ * | kHoldMaxMsField        | longest hold that ended in a handoff to a waiter (interleaving interval) |
  */
 
 export const kMaxSessions = 64;

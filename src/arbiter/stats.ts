@@ -38,7 +38,7 @@ export interface SessionTokenStats {
   waits: number;
   waitTotalMs: number;
   waitMaxMs: number;
-  /** Longest time between getting a token and handing it on: the real interleaving interval. */
+  /** Longest time a session held a token before handing it to a waiting one: the real interleaving interval. */
   holdMaxMs: number;
   virtualTime: number;
 }

@@ -156,7 +156,7 @@ export class TokenClient {
     unlock(i32);
     wake(i32, next);
     wake(i32, heir);
-    this.#onReleased(now);
+    this.#onReleased(now, true);
     this.#sleepUntilGranted(now);
     return true;
   }
@@ -180,7 +180,7 @@ export class TokenClient {
     unlock(i32);
     wake(i32, next);
     wake(i32, heir);
-    this.#onReleased(now);
+    this.#onReleased(now, next >= 0);
   }
 
   #policy() {
@@ -222,8 +222,13 @@ export class TokenClient {
     this.lastWakeUs = wakeUs;
   }
 
-  #onReleased(now: number): void {
+  /**
+   * `handedOver`: the token went straight to a waiting session. Only then is the hold an interleaving
+   * interval (someone waited through it); a session alone on the device may keep it as long as it likes.
+   */
+  #onReleased(now: number, handedOver: boolean): void {
     this.#holding = false;
+    if (!handedOver) return;
     const heldMs = now - this.#heldSince;
     const max = slotF64(this.slot, kHoldMaxMsField);
     if (heldMs > this.#views.f64[max]) this.#views.f64[max] = heldMs;
