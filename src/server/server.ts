@@ -7,7 +7,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { DeviceArbiter } from '../arbiter/arbiter.js';
 import { nowMs } from '../arbiter/clock.js';
 import type { PolicyName } from '../arbiter/layout.js';
-import type { ArbiterStats } from '../arbiter/stats.js';
+import type { ArbiterStats, SessionTokenStats } from '../arbiter/stats.js';
 import { ErrorCode, Errors, OlympianError } from '../protocol/errors.js';
 import type { NamedTensors } from '../protocol/tensors.js';
 import { Session, type SessionStats } from '../workers/session.js';
@@ -24,17 +24,11 @@ export interface InferOptions {
   priority?: number;
 }
 
-export interface ServerSessionStats extends SessionStats {
-  weight: number;
-  priority: number;
-  /** Share of the device charged since start, and over the decayed window. */
-  share: number;
-  decayedShare: number;
-  grants: number;
-  waits: number;
-  waitTotalMs: number;
-  waitMaxMs: number;
-  /** Longest time the session held the device before handing it on: the real interleaving interval. */
+/** A session's own stats, its token stats from the arbiter, and what the server adds. */
+export interface ServerSessionStats
+  extends SessionStats,
+    Pick<SessionTokenStats, 'weight' | 'priority' | 'share' | 'decayedShare' | 'grants' | 'waits' | 'waitTotalMs' | 'waitMaxMs'> {
+  /** Longest time the session held the device before handing it to a waiting one: the interleaving interval. */
   intervalMaxMs: number;
   /** Estimated resident size: weights plus activations at maxBatch, MiB. */
   residentMb: number;
