@@ -90,6 +90,26 @@ books('a late release from a reclaimed holder does not grant a second token', ()
   arbiter.close();
 });
 
+books('a yield from a session without a token grants nothing', () => {
+  const arbiter = new DeviceArbiter({ tokens: 1 });
+  const a = new TokenClient(arbiter.register({ name: 'a' }));
+  const b = new TokenClient(arbiter.register({ name: 'b' }));
+  const c = new TokenClient(arbiter.register({ name: 'c' }));
+  a.acquire();
+  assert.not.ok(b.request());
+  a.release(1);
+  b.awaitGrant();
+  assert.not.ok(c.request(), 'c waits behind b');
+  assert.not.ok(a.yield(5), 'a holds nothing to hand over');
+  const states = arbiter.stats().sessions.map((s) => s.state);
+  assert.equal(states, ['idle', 'holding', 'waiting']);
+  assert.is(arbiter.stats().freeTokens, 0);
+  b.release(1);
+  c.awaitGrant();
+  c.release(1);
+  arbiter.close();
+});
+
 books('yield alone is free: no handoff, cost still charged', () => {
   const arbiter = new DeviceArbiter({ tokens: 1 });
   const a = new TokenClient(arbiter.register({ name: 'a' }));

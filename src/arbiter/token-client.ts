@@ -133,6 +133,8 @@ export class TokenClient {
    */
   yield(costMs: number): boolean {
     this.#charge(costMs);
+    // Only a holder can hand a token on: a yield without one would grant a token that does not exist.
+    if (!this.#holding) return false;
     const { i32 } = this.#views;
     if (Atomics.load(i32, kWaitingCountField) === 0) return false;
     lock(i32, this.#owner);

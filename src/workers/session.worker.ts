@@ -27,6 +27,8 @@ const kIdleHoldMs = 2;
 let runtime: Promise<Runtime> | null = null;
 let turn: Promise<unknown> = Promise.resolve();
 let idleHold: NodeJS.Timeout | null = null;
+/** Tasks between the start and the end of `serve` (at most one: tasks run one at a time). */
+let serving = 0;
 
 export default async function handle(task: SessionTask): Promise<unknown> {
   const mine = turn.then(() => serve(task));
@@ -40,12 +42,18 @@ export default async function handle(task: SessionTask): Promise<unknown> {
 
 function releaseIfIdle(): void {
   idleHold = null;
-  void runtime?.then((session) => session.release(), () => {});
+  // The timer is armed when a task's reply goes out, which can be after the next task has already started
+  // (its continuation runs first); it must never take the token from under a running task.
+  if (serving > 0) return;
+  void runtime?.then((session) => {
+    if (serving === 0) session.release();
+  }, () => {});
 }
 
 async function serve(task: SessionTask): Promise<unknown> {
   if (idleHold) clearTimeout(idleHold);
   idleHold = null;
+  serving++;
   try {
     if (task.type === 'shutdown') {
       await runtime?.catch(() => {});
@@ -58,6 +66,8 @@ async function serve(task: SessionTask): Promise<unknown> {
     return transferring(await serveBatch(session, task.batch));
   } catch (error) {
     return { ok: false, error: serializeError(error) } satisfies SessionReply<never>;
+  } finally {
+    serving--;
   }
 }
 
