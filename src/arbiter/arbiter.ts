@@ -24,6 +24,7 @@ import {
   kStartedAtField,
   kStateField,
   kTokensField,
+  kVirtualClockField,
   kVirtualTimeField,
   kWaitingCountField,
   kWeightField,
@@ -173,6 +174,7 @@ export class DeviceArbiter {
       Atomics.store(i32, kPolicyField, PolicyId[policy]);
       const count = Atomics.load(i32, kSlotCountField);
       for (let slot = 0; slot < count; slot++) f64[slotF64(slot, kVirtualTimeField)] = 0;
+      f64[kVirtualClockField] = 0;
     });
   }
 

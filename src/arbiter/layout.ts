@@ -22,6 +22,7 @@
  * Header, Float64 words (index into `f64`):
  * | kWindowMsField         | decay window of the exponentially decayed share, ms                      |
  * | kStartedAtField        | clock (ms) when the arbiter was created                                  |
+ * | kVirtualClockField     | system virtual time: the latest start tag served (monotonic)             |
  *
  * Slot s (0 <= s < kMaxSessions), Int32 words at kSlotsI32 + s * kSlotI32Size:
  * | kStateField            | SlotState; also the futex word a waiter sleeps on                        |
@@ -63,6 +64,7 @@ export const kHeaderI32Size = 16;
 // Header, Float64.
 export const kWindowMsField = 0;
 export const kStartedAtField = 1;
+export const kVirtualClockField = 2;
 export const kHeaderF64Size = 4;
 
 // Slot, Int32 (relative to the slot's base).

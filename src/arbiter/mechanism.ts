@@ -25,6 +25,7 @@ import {
   kTokensField,
   kVirtualTimeField,
   kWaitingCountField,
+  kVirtualClockField,
   kWindowMsField,
   slotF64,
   slotI32,
@@ -64,6 +65,7 @@ export function stealLockFrom(i32: Int32Array, owner: number): void {
 
 /** Under the lock: `slot` now holds a token. The caller wakes it after unlocking. */
 export function grantLocked(views: ArbiterViews, slot: number, now: number): void {
+  advanceVirtualClock(views.f64, views.f64[slotF64(slot, kVirtualTimeField)]);
   views.f64[slotF64(slot, kGrantedAtField)] = now;
   views.f64[slotF64(slot, kGrantsField)] += 1;
   // The state word is what the grantee sleeps on: the plain stores above happen-before this store, so the
@@ -103,18 +105,25 @@ export function updateHeirLocked(views: ArbiterViews, policy: Policy, view: Shar
   return heir !== previous && Atomics.load(views.i32, kSpinUsField) > 0 ? heir : -1;
 }
 
-/** Under the lock: the smallest virtual time among active (waiting or holding) slots other than `except`. */
+/**
+ * Under the lock: where a session returning from idle may start — the smallest virtual time among the
+ * active (waiting or holding) slots other than `except`, or, when none is active, the system virtual time.
+ * Without the latter, sessions that each ran alone (warm-ups, bursts) would come back at unrelated virtual
+ * times and the one that ran last would be held back until the others caught up.
+ */
 export function activeMinVirtualTimeLocked(views: ArbiterViews, except: number): number {
   let min = Infinity;
   const count = Atomics.load(views.i32, kSlotCountField);
+  let active = false;
   for (let slot = 0; slot < count; slot++) {
     if (slot === except) continue;
     const state = Atomics.load(views.i32, slotI32(slot, kStateField));
     if (state === SlotState.WAITING || state === SlotState.HOLDING) {
       min = Math.min(min, views.f64[slotF64(slot, kVirtualTimeField)]);
+      active = true;
     }
   }
-  return min;
+  return active ? min : views.f64[kVirtualClockField];
 }
 
 /**
@@ -162,6 +171,15 @@ export function waitWhileWaiting(i32: Int32Array, slot: number): SlotState {
     }
     if (Atomics.wait(i32, stateIndex, SlotState.WAITING, kWaitSliceMs) === 'ok') spinUntil = -1;
   }
+}
+
+/**
+ * The system virtual time follows the start tags of the quanta served (SFQ's V(t)): set at every grant and
+ * every quantum a holder starts. A plain max: the holder may call this outside the lock, and a lost race
+ * only leaves the clock a quantum behind.
+ */
+export function advanceVirtualClock(f64: Float64Array, startTag: number): void {
+  if (startTag > f64[kVirtualClockField]) f64[kVirtualClockField] = startTag;
 }
 
 /** Adds `costMs` to the slot's exponentially decayed charge (time constant kWindowMsField), as of `now`. */

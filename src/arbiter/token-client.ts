@@ -28,6 +28,7 @@ import {
 } from './layout.js';
 import {
   activeMinVirtualTimeLocked,
+  advanceVirtualClock,
   decayInto,
   grantLocked,
   lock,
@@ -99,11 +100,8 @@ export class TokenClient {
     // (without it, a model with short inferences would lose its turn at every release); idle time banks
     // nothing more (CFS places waking tasks the same way).
     const vt = slotF64(this.slot, kVirtualTimeField);
-    const active = activeMinVirtualTimeLocked(this.#views, this.slot);
-    if (active !== Infinity) {
-      const floor = active - this.#policy().advance(this.quantumMs, f64[slotF64(this.slot, kWeightField)]);
-      if (f64[vt] < floor) f64[vt] = floor;
-    }
+    const floor = activeMinVirtualTimeLocked(this.#views, this.slot) - this.#policy().advance(this.quantumMs, f64[slotF64(this.slot, kWeightField)]);
+    if (f64[vt] < floor) f64[vt] = floor;
 
     const now = nowMs();
     if (Atomics.load(i32, kFreeTokensField) > 0) {
@@ -135,6 +133,8 @@ export class TokenClient {
     this.#charge(costMs);
     // Only a holder can hand a token on: a yield without one would grant a token that does not exist.
     if (!this.#holding) return false;
+    // The holder starts another quantum: its virtual time is that quantum's start tag.
+    advanceVirtualClock(this.#views.f64, this.#views.f64[slotF64(this.slot, kVirtualTimeField)]);
     const { i32 } = this.#views;
     if (Atomics.load(i32, kWaitingCountField) === 0) return false;
     lock(i32, this.#owner);
