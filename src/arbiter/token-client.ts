@@ -95,7 +95,8 @@ export class TokenClient {
       unlock(i32);
       throw Errors.unavailable(`device token slot ${this.slot} was reclaimed`);
     }
-    // Coming back from idle: start no earlier than the active minimum less one quantum of this session's
+    // Coming back from idle: start no earlier than the active minimum (or, with nobody active, the system
+    // virtual time) less one quantum of this session's
     // own service. The quantum is the lag a session that released between back-to-back requests is owed
     // (without it, a model with short inferences would lose its turn at every release); idle time banks
     // nothing more (CFS places waking tasks the same way).

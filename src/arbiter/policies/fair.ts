@@ -3,8 +3,9 @@
  * 1. Charging `costMs` advances the session's virtual time by `costMs`, whatever its configured weight.
  * 2. The token goes to the candidate with the smallest virtual time.
  * 3. Ties: a waiter before the holder, then the one granted least recently.
- * 4. A session returning from idle starts no earlier than the smallest active virtual time less one
- *    quantum (set by the mechanism), so idleness banks at most one quantum of credit.
+ * 4. A session returning from idle starts no earlier than the smallest active virtual time (the system
+ *    virtual time when none is active) less one quantum, set by the mechanism: idleness banks at most one
+ *    quantum of credit.
  */
 import { byVirtualTime, selectCandidate } from './select.js';
 import type { Policy } from './types.js';
