@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { MessagePort, type Worker } from 'node:worker_threads';
 import { spawnWorker } from '../src/workers/spawn.js';
 
@@ -13,9 +12,4 @@ export { nextMessage } from '../src/workers/worker-messages.js';
 
 export async function stopWorkers(workers: Worker[]): Promise<void> {
   await Promise.all(workers.map((worker) => worker.terminate()));
-}
-
-export async function exited(worker: Worker): Promise<number> {
-  const [code] = await once(worker, 'exit');
-  return code as number;
 }

@@ -10,7 +10,6 @@ export class KernelGate {
   #usedMs = 0;
   #quantumMs = Infinity;
   #longestKernelMs = 0;
-  #kernels = 0;
   /** When the token was last granted or occupancy last charged (performance.now()). */
   #markMs = 0;
 
@@ -45,7 +44,6 @@ export class KernelGate {
 
   charge(costMs: number): void {
     this.#usedMs += costMs;
-    this.#kernels++;
     if (costMs > this.#longestKernelMs) this.#longestKernelMs = costMs;
     if (this.#usedMs >= this.#quantumMs) {
       this.#onBoundary?.();
@@ -69,9 +67,5 @@ export class KernelGate {
 
   get longestKernelMs(): number {
     return this.#longestKernelMs;
-  }
-
-  get kernels(): number {
-    return this.#kernels;
   }
 }
