@@ -10,6 +10,7 @@ export type { ModelSource, BackendRequest, SessionInfo, ModelSignature, TensorSp
 export { ErrorCode, Errors, OlympianError, isOlympianError, type SerializedError } from './protocol/errors.js';
 export { DeviceArbiter, type ArbiterOptions, type SlotOptions } from './arbiter/arbiter.js';
 export type { ArbiterStats, SessionTokenStats } from './arbiter/stats.js';
+export { holdIntervals, type HoldInterval, type TraceRecord } from './arbiter/trace.js';
 export { TokenClient, type TokenGrant } from './arbiter/token-client.js';
 export type { PolicyName } from './arbiter/layout.js';
 export { policyNames } from './arbiter/policies/index.js';

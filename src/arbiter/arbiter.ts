@@ -33,13 +33,15 @@ import {
   slotF64,
   slotI32,
   SlotState,
+  TraceEvent,
   viewsOf,
   type ArbiterViews,
   type PolicyName,
 } from './layout.js';
-import { lock, settleLocked, stealLockFrom, unlock, updateHeirLocked, wake } from './mechanism.js';
+import { lock, settleLocked, stealLockFrom, traceLocked, unlock, updateHeirLocked, wake } from './mechanism.js';
 import { policiesById } from './policies/index.js';
 import { readSessionStats, type ArbiterStats } from './stats.js';
+import { readTraceLocked, setTracingLocked, type TraceRecord } from './trace.js';
 import type { TokenGrant } from './token-client.js';
 import { validateArbiterOptions, validatePriority, validateWeight, type ArbiterOptions } from './validate.js';
 import { SharedPolicyView } from './view.js';
@@ -198,6 +200,19 @@ export class DeviceArbiter {
     };
   }
 
+  /**
+   * Starts (or stops) recording every grant and release into the shared ring (the last kTraceCapacity
+   * events are kept). Off by default: then each grant or release pays one plain load.
+   */
+  setTracing(on: boolean): void {
+    this.#locked(() => setTracingLocked(this.#views, on));
+  }
+
+  /** The trace so far, oldest first, times in ms since the arbiter was created. */
+  readTrace(): { events: TraceRecord[]; dropped: number } {
+    return this.#locked(() => readTraceLocked(this.#views, this.#names));
+  }
+
   /** Wakes every sleeper with its slot DEAD, so session threads stop waiting; the buffer is then unused. */
   close(): void {
     if (this.#closed) return;
@@ -214,6 +229,7 @@ export class DeviceArbiter {
   /** Under the lock: moves `slot` to `next` (IDLE, DEAD or FREE), bumps its generation and settles the books. */
   #retireLocked(slot: number, next: SlotState): void {
     const { i32 } = this.#views;
+    if (Atomics.load(i32, slotI32(slot, kStateField)) === SlotState.HOLDING) traceLocked(this.#views, slot, TraceEvent.RELEASE, nowMs());
     Atomics.add(i32, slotI32(slot, kSlotGenerationField), 1);
     Atomics.add(i32, kGenerationField, 1);
     Atomics.store(i32, slotI32(slot, kStateField), next);

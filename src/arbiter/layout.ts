@@ -18,6 +18,8 @@
  * | kSpinUsField           | how long the heir spins before sleeping, microseconds; 0 = never spin    |
  * | kGenerationField       | bumped by every reclaim: a cheap "something died" signal for observers   |
  * | kHandoffsField         | token handoffs between two different sessions, total (wraps at 2^31)     |
+ * | kTraceOnField          | 1 while the grant/release trace records (off: one plain load per event)  |
+ * | kTraceCountField       | trace events written since tracing started (see kTraceWrap)              |
  *
  * Header, Float64 words (index into `f64`):
  * | kWindowMsField         | decay window of the exponentially decayed share, ms                      |
@@ -41,6 +43,10 @@
  * | kWaitMaxMsField        | longest single wait, ms                                                  |
  * | kGrantedAtField        | clock (ms) when the token was last granted (set by the granter)          |
  * | kHoldMaxMsField        | longest hold that ended in a handoff to a waiter (interleaving interval) |
+ *
+ * Trace ring (kTraceCapacity events, written under the lock only, so a single writer at a time):
+ * a Float64 clock (ms) per event at kTraceF64ByteOffset, and an Int32 `slot * 2 + TraceEvent` at
+ * kTraceI32ByteOffset. Event n lives at n % kTraceCapacity.
  */
 
 export const kMaxSessions = 64;
@@ -59,6 +65,8 @@ export const kHeirField = 8;
 export const kSpinUsField = 9;
 export const kGenerationField = 10;
 export const kHandoffsField = 11;
+export const kTraceOnField = 12;
+export const kTraceCountField = 13;
 export const kHeaderI32Size = 16;
 
 // Header, Float64.
@@ -92,7 +100,22 @@ export const kSlotsF64 = kHeaderF64Size;
 
 /** The Float64 region starts after the Int32 region, rounded up to 8 bytes. */
 export const kF64ByteOffset = Math.ceil(((kHeaderI32Size + kMaxSessions * kSlotI32Size) * 4) / 8) * 8;
-export const kBufferBytes = kF64ByteOffset + (kHeaderF64Size + kMaxSessions * kSlotF64Size) * 8;
+
+/** A power of two, so the ring index stays continuous when the count folds back at kTraceWrap. */
+export const kTraceCapacity = 8192;
+/** The event count folds back to kTraceCapacity + (count % kTraceCapacity) here, long before Int32 overflows. */
+export const kTraceWrap = 2 ** 30;
+export const kTraceF64ByteOffset = kF64ByteOffset + (kHeaderF64Size + kMaxSessions * kSlotF64Size) * 8;
+export const kTraceI32ByteOffset = kTraceF64ByteOffset + kTraceCapacity * 8;
+export const kBufferBytes = kTraceI32ByteOffset + kTraceCapacity * 4;
+
+export const TraceEvent = {
+  /** The slot was handed a token (by whoever released it, or by itself from the free pool). */
+  GRANT: 0,
+  /** The slot gave its token up (release, a yield that handed over, or a reclaim after its thread died). */
+  RELEASE: 1,
+} as const;
+export type TraceEvent = (typeof TraceEvent)[keyof typeof TraceEvent];
 
 export const SlotState = {
   /** Not handed out. */
@@ -114,12 +137,16 @@ export type PolicyName = keyof typeof PolicyId;
 export interface ArbiterViews {
   i32: Int32Array;
   f64: Float64Array;
+  traceAt: Float64Array;
+  traceEvent: Int32Array;
 }
 
 export function viewsOf(buffer: SharedArrayBuffer): ArbiterViews {
   return {
     i32: new Int32Array(buffer, 0, kF64ByteOffset / 4),
     f64: new Float64Array(buffer, kF64ByteOffset, kHeaderF64Size + kMaxSessions * kSlotF64Size),
+    traceAt: new Float64Array(buffer, kTraceF64ByteOffset, kTraceCapacity),
+    traceEvent: new Int32Array(buffer, kTraceI32ByteOffset, kTraceCapacity),
   };
 }
 

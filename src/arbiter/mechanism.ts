@@ -23,6 +23,10 @@ import {
   kSpinUsField,
   kStateField,
   kTokensField,
+  kTraceCapacity,
+  kTraceCountField,
+  kTraceOnField,
+  kTraceWrap,
   kVirtualTimeField,
   kWaitingCountField,
   kVirtualClockField,
@@ -30,6 +34,7 @@ import {
   slotF64,
   slotI32,
   SlotState,
+  TraceEvent,
   type ArbiterViews,
 } from './layout.js';
 import type { Policy } from './policies/types.js';
@@ -68,9 +73,24 @@ export function grantLocked(views: ArbiterViews, slot: number, now: number): voi
   advanceVirtualClock(views.f64, views.f64[slotF64(slot, kVirtualTimeField)]);
   views.f64[slotF64(slot, kGrantedAtField)] = now;
   views.f64[slotF64(slot, kGrantsField)] += 1;
+  traceLocked(views, slot, TraceEvent.GRANT, now);
   // The state word is what the grantee sleeps on: the plain stores above happen-before this store, so the
   // grantee sees its grant time once it sees HOLDING.
   Atomics.store(views.i32, slotI32(slot, kStateField), SlotState.HOLDING);
+}
+
+/**
+ * Under the lock: appends an event to the trace ring when tracing is on. The lock makes this the only
+ * writer; the count is stored last (atomically) so a reader under the lock sees whole events.
+ */
+export function traceLocked(views: ArbiterViews, slot: number, event: TraceEvent, now: number): void {
+  if (views.i32[kTraceOnField] === 0) return;
+  const count = views.i32[kTraceCountField];
+  const at = count % kTraceCapacity;
+  views.traceAt[at] = now;
+  views.traceEvent[at] = slot * 2 + event;
+  const next = count + 1;
+  Atomics.store(views.i32, kTraceCountField, next >= kTraceWrap ? kTraceCapacity + (next % kTraceCapacity) : next);
 }
 
 /** Wakes a sleeper on its state word (a grant, a reclaim, or "you are the heir now: spin"). */

@@ -23,6 +23,7 @@ import {
   slotF64,
   slotI32,
   SlotState,
+  TraceEvent,
   viewsOf,
   type ArbiterViews,
 } from './layout.js';
@@ -33,6 +34,7 @@ import {
   grantLocked,
   lock,
   passFreedTokenLocked,
+  traceLocked,
   unlock,
   updateHeirLocked,
   waitWhileWaiting,
@@ -153,6 +155,7 @@ export class TokenClient {
     // Become a waiter before the grantee can run, so that its next yield may hand the token straight back.
     Atomics.store(i32, slotI32(this.slot, kStateField), SlotState.WAITING);
     const now = nowMs();
+    traceLocked(this.#views, this.slot, TraceEvent.RELEASE, now);
     grantLocked(this.#views, next, now);
     Atomics.add(i32, kHandoffsField, 1);
     const heir = updateHeirLocked(this.#views, policy, this.#view);
@@ -178,6 +181,7 @@ export class TokenClient {
     Atomics.store(i32, slotI32(this.slot, kStateField), SlotState.IDLE);
     const policy = this.#policy();
     const now = nowMs();
+    traceLocked(this.#views, this.slot, TraceEvent.RELEASE, now);
     const next = passFreedTokenLocked(this.#views, policy, this.#view, now);
     const heir = updateHeirLocked(this.#views, policy, this.#view);
     unlock(i32);

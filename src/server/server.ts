@@ -8,6 +8,7 @@ import { DeviceArbiter } from '../arbiter/arbiter.js';
 import { nowMs } from '../arbiter/clock.js';
 import type { PolicyName } from '../arbiter/layout.js';
 import type { ArbiterStats, SessionTokenStats } from '../arbiter/stats.js';
+import type { TraceRecord } from '../arbiter/trace.js';
 import { ErrorCode, Errors, OlympianError } from '../protocol/errors.js';
 import type { NamedTensors } from '../protocol/tensors.js';
 import { Session, type SessionStats } from '../workers/session.js';
@@ -148,6 +149,16 @@ export class Server {
 
   setQuantum(quantumMs: number): void {
     this.#arbiter.setQuantum(quantumMs);
+  }
+
+  /** Records every token grant and release from now on (see `readTrace`); the last 8,192 events are kept. */
+  setTracing(on: boolean): void {
+    this.#arbiter.setTracing(on);
+  }
+
+  /** The token trace: which session held the device when (ms since the server started its arbiter). */
+  readTrace(): { events: TraceRecord[]; dropped: number } {
+    return this.#arbiter.readTrace();
   }
 
   /** Starts, warms and admits a new session; RESOURCE_EXHAUSTED if it does not fit the memory budget. */
