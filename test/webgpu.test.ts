@@ -15,6 +15,10 @@ native('a second native session is refused, pointing to webgpu', async () => {
   assert.match(error.message, '8388');
 });
 
+native('gpuTiming on a backend without GPU timestamps is refused, naming the field', async () => {
+  await rejectsWith(createServer({ backend: 'wasm', sessions: [{ ...tinySession('a'), gpuTiming: true }] }), ErrorCode.INVALID_CONFIG, 'gpuTiming');
+});
+
 native.run();
 
 const adapter = await probeWebgpu().catch((error: Error) => {
@@ -96,6 +100,27 @@ gpu('two webgpu sessions interleave under fair with equal charged cost (strict)'
     await Promise.all(clients);
     await Promise.all(sessions.map((s) => s.close()));
     arbiter.close();
+  }
+});
+
+gpu('gpuTiming adds each inference\'s GPU time from timestamp queries', async () => {
+  if (!adapter?.timestampQuery) {
+    console.log('skip: gpuTiming — this adapter has no timestamp-query');
+    return;
+  }
+  const timed = await Session.start(new DeviceArbiter(), onGpu('timed', { gpuTiming: true }));
+  const untimed = await Session.start(null, onGpu('untimed'));
+  try {
+    assert.is(timed.stats().gpuMs, 0, 'warm-up is not counted');
+    const [a, b] = await Promise.all([timed.infer(image(16, Math.sin)), untimed.infer(image(16, Math.sin))]);
+    a.logits.data.forEach((v, k) => assert.ok(close(v, b.logits.data[k]), `${v} vs ${b.logits.data[k]}`));
+    const one = timed.stats().gpuMs;
+    assert.ok(one > 0, `gpuMs ${one}`);
+    await timed.infer(image(16));
+    assert.ok(timed.stats().gpuMs > one, 'the second inference adds to it');
+    assert.is(untimed.stats().gpuMs, 0);
+  } finally {
+    await Promise.all([timed.close(), untimed.close()]);
   }
 });
 

@@ -79,6 +79,7 @@ export function validateSessionConfig(config: SessionConfig, field: string): Ses
     throw Errors.invalidConfig(`${field}.accounting`, 'must be predicted or measured');
   }
   if (config.autoProfile !== undefined && typeof config.autoProfile !== 'boolean') throw Errors.invalidConfig(`${field}.autoProfile`, 'must be true or false');
+  if (config.gpuTiming !== undefined && typeof config.gpuTiming !== 'boolean') throw Errors.invalidConfig(`${field}.gpuTiming`, 'must be true or false');
   if (config.batchWindowUs !== undefined && !(Number.isFinite(config.batchWindowUs) && config.batchWindowUs >= 0)) {
     throw Errors.invalidConfig(`${field}.batchWindowUs`, 'must be a number >= 0');
   }

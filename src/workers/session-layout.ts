@@ -12,6 +12,7 @@
  * | kHeapUsedMbField      | the worker isolate's used heap after the last inference, MiB   |
  * | kChargedMsField       | cost the gate charged, ms                                      |
  * | kBatchesField         | model runs (a batch of coalesced requests counts once)         |
+ * | kGpuMsField           | webgpu with `gpuTiming`: GPU time of its dispatches (timestamps) |
  */
 export const kInferencesField = 0;
 export const kKernelsField = 1;
@@ -21,7 +22,8 @@ export const kLiveTensorsField = 4;
 export const kHeapUsedMbField = 5;
 export const kChargedMsField = 6;
 export const kBatchesField = 7;
-export const kSessionStatsSize = 8;
+export const kGpuMsField = 8;
+export const kSessionStatsSize = 9;
 
 export const newSessionStatsBuffer = () => new SharedArrayBuffer(kSessionStatsSize * 8);
 

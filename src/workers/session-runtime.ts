@@ -11,7 +11,8 @@ import type { LoadedModel } from '../models/index.js';
 import type { BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo } from '../protocol/session-messages.js';
 import { arrayTypeOf, elementCount, type NamedTensors, type WireTensor } from '../protocol/tensors.js';
 import { initBackend, isAsynchronous, readsAreCopies } from './backend.js';
-import { gpuIdle, submitQueued } from './webgpu.js';
+import { gpuIdle, submitQueued, timeDispatches } from './webgpu.js';
+import { Errors } from '../protocol/errors.js';
 import { KernelGate } from './gate.js';
 import { installKernelGate } from './kernel-gate.js';
 import { loadSessionModel } from './load-model.js';
@@ -20,6 +21,7 @@ import { currentThreadId } from './thread-cpu.js';
 import {
   kBatchesField,
   kChargedMsField,
+  kGpuMsField,
   kHeapUsedMbField,
   kInferencesField,
   kKernelsField,
@@ -44,6 +46,8 @@ export interface SessionWorkerData {
   profile?: string;
   /** With `predicted`: profile the model at start (batch 1 and 2) instead of reading a profile. */
   autoProfile?: boolean;
+  /** webgpu: add each dispatch's GPU time (timestamp queries) to the stats (benchmarks; see SessionOptions). */
+  gpuTiming?: boolean;
 }
 
 export interface Runtime {
@@ -65,7 +69,11 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
     asynchronous: isAsynchronous(backend.name),
     copyOnRead: !readsAreCopies(backend.name),
     strict: data.gateMode === 'strict',
+    gpuTiming: Boolean(data.gpuTiming),
   };
+  if (device.gpuTiming && !(backend.name === 'webgpu' && backend.flags.timestampQuery === true)) {
+    throw Errors.invalidConfig('gpuTiming', `needs the webgpu backend on an adapter with timestamp queries (this session runs ${backend.name}${backend.name === 'webgpu' ? ' without timestamp-query' : ''})`);
+  }
   // An ungated session (no arbiter) runs the backend's kernels untouched: it is the baseline gate costs are
   // measured against, so it does not count kernels either.
   const gate = data.grant ? new KernelGate(new TokenClient(data.grant), device.asynchronous ? submitQueued : undefined) : null;
@@ -133,6 +141,7 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   stats[kBatchesField] = 0;
   stats[kChargedMsField] = 0;
   stats[kLongestKernelMsField] = 0;
+  stats[kGpuMsField] = 0;
   return { info, runBatch, release: () => gate?.end(), collect: () => collect(stats) };
 }
 
@@ -143,6 +152,8 @@ interface Device {
   copyOnRead: boolean;
   /** webgpu `strict` mode: wait for the GPU to finish before the token goes back. */
   strict: boolean;
+  /** Time every dispatch with timestamp queries into kGpuMsField. */
+  gpuTiming: boolean;
   /** Profile-predicted costs, when the session charges them. */
   profiled?: ProfiledCosts | null;
 }
@@ -190,13 +201,19 @@ async function run(
   const rows = requests.map((inputs) => Object.values(inputs)[0]?.shape[0] ?? 1);
   let inputs: Record<string, tf.Tensor> = {};
   let outputs: Record<string, tf.Tensor> = {};
+  let gpuTimes: Promise<number[]> | null = null;
   try {
     let held = Boolean(gate);
     gate?.begin();
     device.profiled?.begin(rows.reduce((a, b) => a + b, 0));
     try {
-      inputs = batchInputs(requests);
-      outputs = await model.predict(inputs);
+      const stopTiming = device.gpuTiming ? timeDispatches() : null;
+      try {
+        inputs = batchInputs(requests);
+        outputs = await model.predict(inputs);
+      } finally {
+        gpuTimes = stopTiming?.() ?? null;
+      }
       device.profiled?.end();
       if (device.asynchronous) {
         submitQueued();
@@ -225,6 +242,8 @@ async function run(
       }
     }
   } finally {
+    // The readback above waited for the GPU, so the timestamps are in (or on their way) by now.
+    if (gpuTimes) stats[kGpuMsField] += (await gpuTimes.catch(() => [] as number[])).reduce((a, b) => a + b, 0);
     tf.dispose(Object.values(outputs));
     tf.dispose(Object.values(inputs));
     stats[kInferencesField] += requests.length;

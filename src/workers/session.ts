@@ -17,6 +17,7 @@ import { transferablesOf, type NamedTensors } from '../protocol/tensors.js';
 import {
   kBatchesField,
   kChargedMsField,
+  kGpuMsField,
   kHeapUsedMbField,
   kInferencesField,
   kKernelsField,
@@ -53,6 +54,11 @@ export interface SessionOptions {
   profile?: string;
   /** With `predicted`: profile small models at session start instead of reading a profile file. */
   autoProfile?: boolean;
+  /**
+   * webgpu: measure the GPU time of every dispatch with timestamp queries (stats `gpuMs`). For benchmarks:
+   * each dispatch then gets its own compute pass and submit, so it costs CPU time and changes batching.
+   */
+  gpuTiming?: boolean;
   /** First restart delay after a crash, ms; doubles per crash in a row, up to restartMaxMs. */
   restartBackoffMs?: number;
   restartMaxMs?: number;
@@ -78,6 +84,8 @@ export interface SessionStats {
   longestKernelMs: number;
   lastInferenceMs: number;
   chargedMs: number;
+  /** GPU time measured by timestamp queries (sessions with `gpuTiming` on webgpu), ms; else 0. */
+  gpuMs: number;
   liveTensors: number;
   baselineTensors: number;
   heapUsedMb: number;
@@ -220,6 +228,7 @@ export class Session {
       longestKernelMs: s[kLongestKernelMsField],
       lastInferenceMs: s[kLastInferenceMsField],
       chargedMs: s[kChargedMsField],
+      gpuMs: s[kGpuMsField],
       liveTensors: s[kLiveTensorsField],
       baselineTensors: this.#info?.baselineTensors ?? 0,
       heapUsedMb: s[kHeapUsedMbField],
@@ -264,6 +273,7 @@ export class Session {
       accounting: this.#options.accounting ?? 'measured',
       profile: this.#options.profile,
       autoProfile: this.#options.autoProfile ?? false,
+      gpuTiming: this.#options.gpuTiming ?? false,
     };
     const pool = new Piscina({
       filename: source.filename.href,
