@@ -21,12 +21,15 @@ program
   .description('run a benchmark scenario; writes bench/results/<scenario>.json and .md')
   .argument('<scenario>', 'which scenario (see `olympian bench --list`)')
   .option('--quick', 'a short run (under a minute); results go to bench/results/quick/', false)
-  .action(async (scenario: string, options: { quick: boolean }) => {
+  .option('--backend <backend>', 'wasm (the CPU cores are the device) or webgpu (results in bench/results/webgpu/)', 'wasm')
+  .action(async (scenario: string, options: { quick: boolean; backend: string }) => {
     const { scenarios } = await import('../bench/index.js');
-    const load = scenarios[scenario];
-    if (!load) throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(scenario)}; one of: ${Object.keys(scenarios).join(', ')}`);
-    const { run } = await load();
-    await run({ quick: options.quick });
+    const entry = scenarios[scenario];
+    if (!entry) throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(scenario)}; one of: ${Object.keys(scenarios).join(', ')}`);
+    const backend = entry.backends.find((name) => name === options.backend);
+    if (!backend) throw new InvalidArgumentError(`--backend: scenario ${scenario} runs on ${entry.backends.join(' or ')}, not ${JSON.stringify(options.backend)}`);
+    const { run } = await entry.load();
+    await run({ quick: options.quick, backend });
   });
 
 program

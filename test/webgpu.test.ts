@@ -103,6 +103,19 @@ gpu('two webgpu sessions interleave under fair with equal charged cost (strict)'
   }
 });
 
+gpu('work the GPU rejects (a binding over the adapter limit) fails the session start with a typed error', async () => {
+  if (!adapter || adapter.maxStorageBufferBindingSize >= 9216 * 4096 * 4) {
+    console.log(`skip: oversized binding — this adapter binds ${adapter?.maxStorageBufferBindingSize} bytes, the test weight fits`);
+    return;
+  }
+  const error = await rejectsWith(
+    createServer({ backend: 'webgpu', sessions: [{ name: 'big', model: { module: tinyModule, exportName: 'createOversizedModel' } }] }),
+    ErrorCode.RESOURCE_EXHAUSTED,
+    'device',
+  );
+  assert.match(error.message, 'storage buffer binding size');
+});
+
 gpu('gpuTiming adds each inference\'s GPU time from timestamp queries', async () => {
   if (!adapter?.timestampQuery) {
     console.log('skip: gpuTiming — this adapter has no timestamp-query');

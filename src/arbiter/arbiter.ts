@@ -208,7 +208,7 @@ export class DeviceArbiter {
     this.#locked(() => setTracingLocked(this.#views, on));
   }
 
-  /** The trace so far, oldest first, times in ms since the arbiter was created. */
+  /** The trace so far, oldest first, times on the `nowMs()` clock. */
   readTrace(): { events: TraceRecord[]; dropped: number } {
     return this.#locked(() => readTraceLocked(this.#views, this.#names));
   }

@@ -4,7 +4,6 @@
  * them into hold intervals here.
  */
 import {
-  kStartedAtField,
   kTraceCapacity,
   kTraceCountField,
   kTraceOnField,
@@ -13,7 +12,7 @@ import {
 } from './layout.js';
 
 export interface TraceRecord {
-  /** ms since the arbiter was created. */
+  /** When, on the `nowMs()` clock (monotonic, the same in every thread), ms. */
   atMs: number;
   slot: number;
   session: string;
@@ -37,14 +36,13 @@ export function setTracingLocked(views: ArbiterViews, on: boolean): void {
 export function readTraceLocked(views: ArbiterViews, names: ReadonlyMap<number, string>): { events: TraceRecord[]; dropped: number } {
   const count = Atomics.load(views.i32, kTraceCountField);
   const kept = Math.min(count, kTraceCapacity);
-  const origin = views.f64[kStartedAtField];
   const events: TraceRecord[] = [];
   for (let n = count - kept; n < count; n++) {
     const at = n % kTraceCapacity;
     const word = views.traceEvent[at];
     const slot = word >> 1;
     events.push({
-      atMs: views.traceAt[at] - origin,
+      atMs: views.traceAt[at],
       slot,
       session: names.get(slot) ?? `slot ${slot}`,
       event: (word & 1) === TraceEvent.RELEASE ? 'release' : 'grant',

@@ -156,7 +156,7 @@ export class Server {
     this.#arbiter.setTracing(on);
   }
 
-  /** The token trace: which session held the device when (ms since the server started its arbiter). */
+  /** The token trace: which session held the device when (times on the `nowMs()` clock). */
   readTrace(): { events: TraceRecord[]; dropped: number } {
     return this.#arbiter.readTrace();
   }

@@ -11,7 +11,7 @@ import type { LoadedModel } from '../models/index.js';
 import type { BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo } from '../protocol/session-messages.js';
 import { arrayTypeOf, elementCount, type NamedTensors, type WireTensor } from '../protocol/tensors.js';
 import { initBackend, isAsynchronous, readsAreCopies } from './backend.js';
-import { gpuIdle, submitQueued, timeDispatches } from './webgpu.js';
+import { gpuIdle, submitQueued, takeDeviceError, timeDispatches } from './webgpu.js';
 import { Errors } from '../protocol/errors.js';
 import { KernelGate } from './gate.js';
 import { installKernelGate } from './kernel-gate.js';
@@ -232,6 +232,8 @@ async function run(
       for (const spec of model.signature.outputs) {
         (await readBack(outputs[spec.name], rows, device)).forEach((tensor, i) => (split[i][spec.name] = tensor));
       }
+      const gpuError = device.asynchronous ? takeDeviceError() : null;
+      if (gpuError) throw Errors.resourceExhausted('device', `the GPU rejected this inference's work, so its outputs are wrong: ${gpuError}`);
       return split;
     } finally {
       if (held && gate) {

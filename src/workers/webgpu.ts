@@ -16,10 +16,12 @@ interface AdapterInfo {
   description: string;
   software: boolean;
   timestampQuery: boolean;
+  /** The largest buffer one kernel may bind, bytes: a model weight above it cannot run on this adapter. */
+  maxStorageBufferBindingSize: number;
 }
 
 type GpuLike = { requestAdapter(options?: object): Promise<AdapterLike | null> };
-type AdapterLike = { info: Record<string, string>; features: Set<string>; isFallbackAdapter?: boolean };
+type AdapterLike = { info: Record<string, string>; features: Set<string>; limits?: Record<string, number>; isFallbackAdapter?: boolean };
 
 let gpu: GpuLike | null = null;
 
@@ -49,6 +51,7 @@ export async function probeWebgpu(): Promise<AdapterInfo> {
     description,
     software: Boolean(adapter.isFallbackAdapter) || architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(description),
     timestampQuery: adapter.features.has('timestamp-query'),
+    maxStorageBufferBindingSize: adapter.limits?.maxStorageBufferBindingSize ?? 0,
   };
 }
 
@@ -63,10 +66,35 @@ export async function initWebgpu(): Promise<BackendInfo> {
   if (!(await tf.setBackend('webgpu'))) throw unavailable('tf.setBackend("webgpu") returned false');
   await tf.ready();
   watchDeviceLoss();
+  watchDeviceErrors();
   return { name: 'webgpu', flags: { ...adapter, tfjs: tf.version.tfjs } };
 }
 
-type DeviceLike = { lost?: Promise<{ reason?: string; message?: string }>; destroy?(): void };
+type DeviceLike = {
+  lost?: Promise<{ reason?: string; message?: string }>;
+  destroy?(): void;
+  addEventListener?(type: 'uncapturederror', listener: (event: { error?: { message?: string } }) => void): void;
+};
+
+let deviceError: string | null = null;
+
+/**
+ * WebGPU reports a rejected command (a weight larger than the adapter's maxStorageBufferBindingSize, say)
+ * as an event, not an exception, and the work is dropped: outputs would be silently wrong. Keep the first
+ * message so the inference that caused it fails instead (see `takeDeviceError`).
+ */
+function watchDeviceErrors(): void {
+  deviceOf()?.addEventListener?.('uncapturederror', (event) => {
+    deviceError ??= event.error?.message?.split('\n')[0] ?? 'unknown GPU error';
+  });
+}
+
+/** The GPU error raised since the last call, if any (cleared by reading it). */
+export function takeDeviceError(): string | null {
+  const error = deviceError;
+  deviceError = null;
+  return error;
+}
 
 const deviceOf = () => (tf.backend() as unknown as { device?: DeviceLike }).device;
 
