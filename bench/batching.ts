@@ -5,7 +5,8 @@
  */
 import { createServer } from '../src/server/server.js';
 import type { NamedTensors } from '../src/protocol/tensors.js';
-import { benchMeta, table, writeResults } from './lib/report.js';
+import { startProgress } from './lib/progress.js';
+import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { median, percentile, round } from './lib/stats.js';
 
 interface Config {
@@ -52,19 +53,24 @@ async function measure(config: Config, clients: number, durationMs: number) {
   }
 }
 
-export async function run({ quick }: { quick: boolean }) {
-  const meta = benchMeta('batching', quick);
+export async function run(options: BenchOptions) {
+  const { quick } = options;
+  const meta = await benchMeta('batching', options);
   const reps = quick ? 1 : 3;
   const clients = 16;
   const durationMs = quick ? 5000 : 15000;
   const samples = new Map(configs.map((c) => [c.label, [] as Awaited<ReturnType<typeof measure>>[]]));
+  const progress = startProgress('batching', reps * configs.length);
   for (let rep = 0; rep < reps; rep++) {
     for (const config of rep % 2 === 0 ? configs : [...configs].reverse()) {
+      progress.label(`rep ${rep + 1} ${config.label}`);
       const result = await measure(config, clients, durationMs);
       samples.get(config.label)!.push(result);
-      console.log(`rep ${rep + 1} ${config.label}: ${round(result.throughputPerSec, 1)}/s, p50 ${round(result.p50Ms, 1)} ms, p99 ${round(result.p99Ms, 1)} ms, mean batch ${round(result.meanBatch, 2)}`);
+      progress.tick();
+      progress.log(`rep ${rep + 1} ${config.label}: ${round(result.throughputPerSec, 1)}/s, p50 ${round(result.p50Ms, 1)} ms, p99 ${round(result.p99Ms, 1)} ms, mean batch ${round(result.meanBatch, 2)}`);
     }
   }
+  progress.stop();
   const rows = configs.map((config) => {
     const runs = samples.get(config.label)!;
     return {

@@ -1,13 +1,17 @@
 /**
  * charts: renders SVG charts from the committed bench JSON (no new measurement): share bars baseline vs
- * policy (fairness, weighted), overhead vs quantum (quantum), and the high-priority latency CDF (priority).
- * Each chart is drawn only if its JSON exists.
+ * policy (fairness, weighted), overhead vs quantum (quantum), the high-priority latency CDF (priority) and
+ * the token timeline (timeline). Each chart is drawn only if its JSON exists; `--quick` and `--backend` pick
+ * the results directory the same way the scenarios write it.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BenchOptions } from './lib/report.js';
 
-const results = fileURLToPath(new URL('./results/', import.meta.url));
+const root = fileURLToPath(new URL('../', import.meta.url));
+const resultsDir = ({ quick, backend }: Pick<BenchOptions, 'quick' | 'backend'>) =>
+  join(root, 'bench/results', quick ? 'quick' : '', backend === 'wasm' ? '' : backend);
 const colors = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948'];
 
 const esc = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
@@ -81,28 +85,72 @@ function lines(title: string, series: Array<{ name: string; points: Array<[numbe
   return frame(width, height, title, body);
 }
 
-function load<T>(name: string): T | null {
-  const path = join(results, `${name}.json`);
+function load<T>(dir: string, name: string): T | null {
+  const path = join(dir, `${name}.json`);
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as T) : null;
 }
 
-function save(name: string, svg: string): void {
-  writeFileSync(join(results, name), svg);
-  console.log(`wrote bench/results/${name}`);
+function save(dir: string, name: string, svg: string): void {
+  writeFileSync(join(dir, name), svg);
+  console.log(`wrote ${relative(root, join(dir, name))}`);
+}
+
+interface TimelineJson {
+  quantumMs: number;
+  sessions: Array<{ name: string }>;
+  chart: { spanMs: number; holds: Array<{ session: string; startMs: number; endMs: number }> };
+}
+
+/** One row per session, a bar wherever it held the token, over `chart.spanMs`. */
+function timeline(title: string, json: TimelineJson): string {
+  const width = 760;
+  const left = 110;
+  const right = 20;
+  const rowHeight = 26;
+  const top = 40;
+  const names = json.sessions.map((s) => s.name);
+  const height = top + names.length * rowHeight + 50;
+  const plotWidth = width - left - right;
+  const px = (ms: number) => left + (Math.min(Math.max(ms, 0), json.chart.spanMs) / json.chart.spanMs) * plotWidth;
+  let body = '';
+  names.forEach((name, row) => {
+    const y = top + row * rowHeight;
+    body += `<text x="${left - 8}" y="${y + rowHeight / 2 + 4}" text-anchor="end">${esc(name)}</text><line x1="${left}" y1="${y + rowHeight - 2}" x2="${width - right}" y2="${y + rowHeight - 2}" stroke="#eee"/>`;
+    for (const hold of json.chart.holds.filter((h) => h.session === name)) {
+      const x = px(hold.startMs);
+      const w = Math.max(0.5, px(hold.endMs) - x);
+      body += `<rect x="${x.toFixed(2)}" y="${y + 3}" width="${w.toFixed(2)}" height="${rowHeight - 8}" fill="${colors[row % colors.length]}"><title>${esc(`${name}: ${hold.startMs.toFixed(3)}–${hold.endMs.toFixed(3)} ms`)}</title></rect>`;
+    }
+  });
+  const axisY = top + names.length * rowHeight + 4;
+  body += `<line x1="${left}" y1="${axisY}" x2="${width - right}" y2="${axisY}" stroke="black"/>`;
+  for (let ms = 0; ms <= json.chart.spanMs; ms += 10) body += `<text x="${px(ms)}" y="${axisY + 16}" text-anchor="middle">${ms}</text>`;
+  body += `<text x="${left + plotWidth / 2}" y="${axisY + 34}" text-anchor="middle">time (ms)</text>`;
+  return frame(width, height, title, body);
+}
+
+/** The timeline chart of the timeline scenario's JSON, beside it. */
+export function renderTimeline(options: Pick<BenchOptions, 'quick' | 'backend'>): void {
+  const dir = resultsDir(options);
+  const json = load<TimelineJson>(dir, 'timeline');
+  if (json) save(dir, 'timeline.svg', timeline(`timeline: who held the device (fair, quantum ${json.quantumMs} ms, ${options.backend})`, json));
 }
 
 interface ShareJson {
   sessions: Array<{ name: string; target: number; shareBaseline: number; share: number }>;
 }
 
-export async function run(_options: { quick: boolean }) {
+export async function run(options: BenchOptions) {
+  const dir = resultsDir(options);
+  const measure = options.backend === 'wasm' ? 'thread CPU time' : 'GPU time';
   for (const scenario of ['fairness', 'weighted']) {
-    const json = load<ShareJson>(scenario);
+    const json = load<ShareJson>(dir, scenario);
     if (!json) continue;
     const labels = json.sessions.map((s) => s.name);
     save(
+      dir,
       `${scenario}-shares.svg`,
-      bars(`${scenario}: device share per model (thread CPU time)`, labels, [
+      bars(`${scenario}: device share per model (${measure})`, labels, [
         { name: 'target', values: json.sessions.map((s) => s.target * 100) },
         { name: 'no arbiter', values: json.sessions.map((s) => s.shareBaseline * 100) },
         { name: scenario === 'fairness' ? 'fair' : 'weighted', values: json.sessions.map((s) => s.share * 100) },
@@ -110,13 +158,14 @@ export async function run(_options: { quick: boolean }) {
     );
   }
   for (const [scenario, label] of [['quantum', 'zoo models'], ['synthetic', 'synthetic kernels']] as const) {
-    const json = load<{ rows?: Array<{ quantumMs: number; overheadPct: number }>; quanta?: Array<{ quantumMs: number; overheadPct: number }> }>(scenario);
+    const json = load<{ rows?: Array<{ quantumMs: number; overheadPct: number }>; quanta?: Array<{ quantumMs: number; overheadPct: number }> }>(dir, scenario);
     const rows = json?.rows ?? json?.quanta;
     if (!rows) continue;
-    save(`${scenario}-overhead.svg`, lines(`${scenario}: overhead vs quantum (${label})`, [{ name: 'overheadPct (median)', points: rows.map((r) => [r.quantumMs, r.overheadPct]) }], 'quantum (ms)', 'overhead (%)', true));
+    save(dir, `${scenario}-overhead.svg`, lines(`${scenario}: overhead vs quantum (${label})`, [{ name: 'overheadPct (median)', points: rows.map((r) => [r.quantumMs, r.overheadPct]) }], 'quantum (ms)', 'overhead (%)', true));
   }
-  const priority = load<{ cdf?: Record<string, Array<[number, number]>> }>('priority');
+  const priority = load<{ cdf?: Record<string, Array<[number, number]>> }>(dir, 'priority');
   if (priority?.cdf) {
-    save('priority-cdf.svg', lines('priority: high-priority latency CDF', Object.entries(priority.cdf).map(([name, points]) => ({ name, points })), 'latency (ms)', 'fraction of requests'));
+    save(dir, 'priority-cdf.svg', lines('priority: high-priority latency CDF', Object.entries(priority.cdf).map(([name, points]) => ({ name, points })), 'latency (ms)', 'fraction of requests'));
   }
+  renderTimeline(options);
 }

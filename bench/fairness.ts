@@ -5,9 +5,9 @@
  * interleaved over repetitions. Share = each session thread's CPU time over a window in which all are
  * backlogged.
  */
-import { pinProcess } from './lib/pin.js';
-import { benchMeta, table, writeResults } from './lib/report.js';
-import { paperModels, runPhase, type PhaseResult, type ServingModel } from './lib/serving.js';
+import { startProgress } from './lib/progress.js';
+import { benchMeta, pinForBackend, table, writeResults, type BenchOptions } from './lib/report.js';
+import { paperModels, runPhase, sizedFor, type PhaseResult, type ServingModel } from './lib/serving.js';
 import { jainIndex, median, normalise, round, spread, weightedMaxErrorPct } from './lib/stats.js';
 
 interface Scenario {
@@ -24,27 +24,32 @@ const scenarios: Record<Scenario['name'], Scenario> = {
   'fairness-predicted': { name: 'fairness-predicted', weights: [1, 1, 1, 1, 1], accounting: 'predicted' },
 };
 
-export async function runScenario(scenario: Scenario, quick: boolean) {
-  pinProcess('0');
-  const meta = benchMeta(scenario.name, quick);
+export async function runScenario(scenario: Scenario, options: BenchOptions) {
+  const { quick, backend } = options;
+  pinForBackend(backend, '0');
+  const meta = await benchMeta(scenario.name, options);
   const reps = quick ? 1 : 3;
   const windowMs = quick ? 8000 : 20000;
   const warmupMs = quick ? 2000 : 4000;
-  const models: ServingModel[] = paperModels.map((m, i) => ({ ...m, weight: scenario.weights[i] }));
+  const models: ServingModel[] = sizedFor(paperModels, meta).map((m, i) => ({ ...m, weight: scenario.weights[i] }));
   const targets = normalise(scenario.weights);
   const policy = scenario.name === 'weighted' ? 'weighted' : 'fair';
   const fairness = scenario.name !== 'weighted';
   const runs: Array<{ baseline: PhaseResult; arbiter: PhaseResult }> = [];
+  const progress = startProgress(scenario.name, reps * 2);
   for (let rep = 0; rep < reps; rep++) {
     const order = rep % 2 === 0 ? [false, true] : [true, false];
     const results: Partial<Record<'baseline' | 'arbiter', PhaseResult>> = {};
     for (const gated of order) {
-      const result = await runPhase({ models, deviceCpus: '1', arbiter: gated, policy, quantumMs: 2, tokens: 1, warmupMs, windowMs, accounting: scenario.accounting });
+      progress.label(`rep ${rep + 1} ${gated ? 'arbiter' : 'baseline'}`);
+      const result = await runPhase({ models, backend, deviceCpus: '1', arbiter: gated, policy, quantumMs: 2, tokens: 1, warmupMs, windowMs, accounting: scenario.accounting });
       results[gated ? 'arbiter' : 'baseline'] = result;
-      console.log(`rep ${rep + 1} ${gated ? 'arbiter ' : 'baseline'}: shares ${result.sessions.map((s) => `${s.name} ${(s.share * 100).toFixed(1)}%`).join(', ')}`);
+      progress.tick();
+      progress.log(`rep ${rep + 1} ${gated ? 'arbiter ' : 'baseline'}: shares ${result.sessions.map((s) => `${s.name} ${(s.share * 100).toFixed(1)}%`).join(', ')}`);
     }
     runs.push(results as { baseline: PhaseResult; arbiter: PhaseResult });
   }
+  progress.stop();
   const score = (r: PhaseResult) => (fairness ? jainIndex(r.sessions.map((s) => s.share)) : weightedMaxErrorPct(r.sessions.map((s) => s.share), targets));
   const baselineScores = runs.map((r) => score(r.baseline));
   const arbiterScores = runs.map((r) => score(r.arbiter));
@@ -73,8 +78,12 @@ export async function runScenario(scenario: Scenario, quick: boolean) {
           weightedMaxErrorPctSpread: spread(arbiterScores),
         };
   const markdown = [
-    `Five zoo models on wasm, 2 closed-loop clients each; session threads pinned to one device core (main thread on another), K = 1, quantum 2 ms, ${windowMs / 1000} s windows, median of ${reps}.`,
-    'Share = session thread CPU time over the window (all sessions backlogged). Baseline = no arbiter: the OS time-slices the threads.',
+    backend === 'wasm'
+      ? `Five zoo models on wasm, 2 closed-loop clients each; session threads pinned to one device core (main thread on another), K = 1, quantum 2 ms, ${windowMs / 1000} s windows, median of ${reps}.`
+      : `Five zoo models on webgpu, 2 closed-loop clients each, K = 1, quantum 2 ms, ${windowMs / 1000} s windows, median of ${reps}.`,
+    backend === 'wasm'
+      ? 'Share = session thread CPU time over the window (all sessions backlogged). Baseline = no arbiter: the OS time-slices the threads.'
+      : 'Share = GPU time of each session\'s dispatches over the window, from timestamp queries (all sessions backlogged). Baseline = no arbiter: the driver interleaves the sessions\' submissions.',
     '',
     table(Object.keys(headline), [Object.values(headline).map((v) => (typeof v === 'object' ? `${round(v.min, 4)} … ${round(v.max, 4)}` : v))]),
     '',
@@ -89,6 +98,6 @@ export async function runScenario(scenario: Scenario, quick: boolean) {
   console.log(`wrote ${writeResults(meta, { cores: 1, tokens: 1, quantumMs: 2, windowMs, repetitions: reps, ...headline, sessions }, markdown)}`);
 }
 
-export const run = ({ quick }: { quick: boolean }) => runScenario(scenarios.fairness, quick);
-export const runWeighted = ({ quick }: { quick: boolean }) => runScenario(scenarios.weighted, quick);
-export const runPredicted = ({ quick }: { quick: boolean }) => runScenario(scenarios['fairness-predicted'], quick);
+export const run = (options: BenchOptions) => runScenario(scenarios.fairness, options);
+export const runWeighted = (options: BenchOptions) => runScenario(scenarios.weighted, options);
+export const runPredicted = (options: BenchOptions) => runScenario(scenarios['fairness-predicted'], options);

@@ -7,7 +7,8 @@ import { DeviceArbiter } from '../src/arbiter/arbiter.js';
 import type { NamedTensors } from '../src/protocol/tensors.js';
 import { Session } from '../src/workers/session.js';
 import { probeWebgpu } from '../src/workers/webgpu.js';
-import { benchMeta, table, writeResults } from './lib/report.js';
+import { startProgress } from './lib/progress.js';
+import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { median, round } from './lib/stats.js';
 
 /** Input sizes at which one batch-1 inference takes roughly 5–200 ms on wasm here. */
@@ -92,23 +93,31 @@ async function measureModel(model: string, inputSize: number, pairs: number, bac
   }
 }
 
-export async function run({ quick }: { quick: boolean }) {
-  const meta = benchMeta('gate', quick);
+export async function run(options: BenchOptions) {
+  const { quick } = options;
+  const meta = await benchMeta('gate', options);
   const pairs = quick ? 8 : 30;
   const models = quick ? ['googlenet', 'mobilenet_v2', 'resnet50'] : Object.keys(benchInputSizes);
-  const rows: Row[] = [];
-  for (const model of models) {
-    const row = await measureModel(model, benchInputSizes[model], pairs);
-    console.log(`${model}@${row.inputSize}: ungated ${row.ungatedMs} ms, gated ${row.gatedMs} ms, overhead ${row.overheadPct}% [${row.ciLowPct}, ${row.ciHighPct}] over ${row.kernelsPerInference} kernels`);
-    rows.push(row);
-  }
   // The GPU device, where there is an adapter (on a software one — lavapipe — a functional check only).
   const adapter = await probeWebgpu().catch(() => null);
-  for (const model of adapter ? ['mobilenet_v2', 'googlenet'] : []) {
-    const row = await measureModel(model, 64, quick ? 5 : 15, 'webgpu');
-    console.log(`webgpu ${model}@64: ungated ${row.ungatedMs} ms, gated ${row.gatedMs} ms, overhead ${row.overheadPct}% [${row.ciLowPct}, ${row.ciHighPct}]`);
+  const gpuModels = adapter ? ['mobilenet_v2', 'googlenet'] : [];
+  const progress = startProgress('gate', models.length + gpuModels.length);
+  const rows: Row[] = [];
+  for (const model of models) {
+    progress.label(`wasm ${model}`);
+    const row = await measureModel(model, benchInputSizes[model], pairs);
+    progress.tick();
+    progress.log(`${model}@${row.inputSize}: ungated ${row.ungatedMs} ms, gated ${row.gatedMs} ms, overhead ${row.overheadPct}% [${row.ciLowPct}, ${row.ciHighPct}] over ${row.kernelsPerInference} kernels`);
     rows.push(row);
   }
+  for (const model of gpuModels) {
+    progress.label(`webgpu ${model}`);
+    const row = await measureModel(model, 64, quick ? 5 : 15, 'webgpu');
+    progress.tick();
+    progress.log(`webgpu ${model}@64: ungated ${row.ungatedMs} ms, gated ${row.gatedMs} ms, overhead ${row.overheadPct}% [${row.ciLowPct}, ${row.ciHighPct}]`);
+    rows.push(row);
+  }
+  progress.stop();
   const met = rows.filter((r) => r.backend === 'wasm').every((r) => r.overheadPct <= 0.5 || (r.ciLowPct <= 0 && r.ciHighPct >= 0));
   const markdown = [
     `Gate cost for a session alone on the device (wasm, batch 1): ${pairs} interleaved pairs per model, each run timed in its worker.`,

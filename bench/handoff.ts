@@ -5,7 +5,8 @@
  */
 import { MessageChannel } from 'node:worker_threads';
 import { calibrateSpin, DeviceArbiter, spawnWorker } from '../src/index.js';
-import { benchMeta, table, writeResults } from './lib/report.js';
+import { startProgress } from './lib/progress.js';
+import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { percentile, round } from './lib/stats.js';
 import { nextMessage } from '../src/workers/worker-messages.js';
 
@@ -87,19 +88,26 @@ async function messagePortRow(rounds: number): Promise<Row> {
   }
 }
 
-export async function run({ quick }: { quick: boolean }) {
-  const meta = benchMeta('handoff', quick);
+export async function run(options: BenchOptions) {
+  const { quick } = options;
+  const meta = await benchMeta('handoff', options);
+  const progress = startProgress('handoff', 7);
   const durationMs = quick ? 1500 : 5000;
   const iterationsPerMs = calibrateSpin();
   const rows: Row[] = [];
   for (const sessions of [2, 4, 8]) {
     for (const spin of [false, true]) {
+      progress.label(`${sessions} sessions, spin ${spin}`);
       const row = await tokenRow(sessions, spin, durationMs, iterationsPerMs);
-      console.log(`token       sessions=${sessions} spin=${spin}: p50 ${row.p50Us} µs, p99 ${row.p99Us} µs, ${row.handoffsPerSec}/s`);
+      progress.tick();
+      progress.log(`token       sessions=${sessions} spin=${spin}: p50 ${row.p50Us} µs, p99 ${row.p99Us} µs, ${row.handoffsPerSec}/s`);
       rows.push(row);
     }
   }
+  progress.label('MessagePort baseline');
   const baseline = await messagePortRow(quick ? 5000 : 20000);
+  progress.tick();
+  progress.stop();
   console.log(`messageport sessions=2: p50 ${baseline.p50Us} µs, p99 ${baseline.p99Us} µs`);
   rows.push(baseline);
 

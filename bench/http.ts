@@ -11,7 +11,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { benchMeta, table, writeResults } from './lib/report.js';
+import { startProgress } from './lib/progress.js';
+import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { jainIndex, normalise, percentile, round, weightedMaxErrorPct } from './lib/stats.js';
 
 interface ModelSpec {
@@ -101,7 +102,9 @@ async function chargedS(url: string): Promise<Map<string, number>> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function run({ quick }: { quick: boolean }): Promise<void> {
+export async function run(options: BenchOptions): Promise<void> {
+  const { quick } = options;
+  const meta = await benchMeta('http', options);
   const durationMs = quick ? 8_000 : 30_000;
   const warmupMs = quick ? 1_500 : 3_000;
   const dir = mkdtempSync(join(tmpdir(), 'olympian-bench-http-'));
@@ -123,12 +126,16 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       const body = imageBody(m.inputSize);
       return Array.from({ length: m.clients }, () => client(`${url}/v1/models/${m.name}:predict`, body, logs.get(m.name)!, () => running));
     });
+    const progress = startProgress('http', 2, 'warm-up');
     await sleep(warmupMs);
+    progress.tick('measuring');
     const before = await chargedS(url);
     for (const log of logs.values()) log.recording = true;
     const started = performance.now();
     await sleep(durationMs);
     for (const log of logs.values()) log.recording = false;
+    progress.tick();
+    progress.stop();
     const windowS = (performance.now() - started) / 1000;
     const after = await chargedS(url);
     running = false;
@@ -185,7 +192,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       `Total ${result.total.requests} requests, ${result.total.throughputRps} req/s, p50 ${result.total.p50Us} µs, p99 ${result.total.p99Us} µs; errors: ${result.total.errorsBackpressure} backpressure, ${result.total.errorsOther} other.`,
       `weightedMaxErrorPct ${result.weightedMaxErrorPct}, jainIndex (share / target) ${result.jainIndex}.`,
     ].join('\n');
-    const path = writeResults(benchMeta('http', quick), result, markdown);
+    const path = writeResults(meta, result, markdown);
     console.log(markdown);
     console.log(`\nwrote ${path}`);
     if (result.total.errorsOther > 0) {

@@ -1,21 +1,34 @@
-/** The bench scenarios, by name: each module exports `run({ quick })` and writes bench/results/<name>.json. */
-export interface BenchOptions {
-  quick: boolean;
+/**
+ * The bench scenarios, by name: each module exports `run(options)` and writes bench/results/<name>.json
+ * (bench/results/webgpu/ for `--backend webgpu`). `backends` lists where a scenario means something: the
+ * synthetic kernels and the handoff are CPU-side by construction, http and batching measure the server.
+ */
+import type { BenchBackend, BenchOptions } from './lib/report.js';
+
+export type { BenchBackend, BenchOptions } from './lib/report.js';
+
+interface Scenario {
+  load: () => Promise<{ run(options: BenchOptions): Promise<void> }>;
+  backends: readonly BenchBackend[];
 }
 
-export const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Promise<void> }>> = {
-  handoff: () => import('./handoff.js'),
-  synthetic: () => import('./synthetic.js'),
-  gate: () => import('./gate.js'),
-  batching: () => import('./batching.js'),
-  fairness: () => import('./fairness.js'),
-  weighted: async () => ({ run: (await import('./fairness.js')).runWeighted }),
-  'fairness-predicted': async () => ({ run: (await import('./fairness.js')).runPredicted }),
-  priority: () => import('./priority.js'),
-  quantum: () => import('./quantum.js'),
-  tokens: () => import('./tokens.js'),
-  soak: () => import('./soak.js'),
-  'profile-accuracy': () => import('./profile-accuracy.js'),
-  charts: () => import('./charts.js'),
-  http: () => import('./http.js'),
+const both = ['wasm', 'webgpu'] as const;
+const wasmOnly = ['wasm'] as const;
+
+export const scenarios: Record<string, Scenario> = {
+  handoff: { load: () => import('./handoff.js'), backends: wasmOnly },
+  synthetic: { load: () => import('./synthetic.js'), backends: wasmOnly },
+  gate: { load: () => import('./gate.js'), backends: wasmOnly },
+  batching: { load: () => import('./batching.js'), backends: wasmOnly },
+  fairness: { load: () => import('./fairness.js'), backends: both },
+  weighted: { load: async () => ({ run: (await import('./fairness.js')).runWeighted }), backends: both },
+  'fairness-predicted': { load: async () => ({ run: (await import('./fairness.js')).runPredicted }), backends: both },
+  priority: { load: () => import('./priority.js'), backends: both },
+  quantum: { load: () => import('./quantum.js'), backends: both },
+  tokens: { load: () => import('./tokens.js'), backends: both },
+  timeline: { load: () => import('./timeline.js'), backends: both },
+  soak: { load: () => import('./soak.js'), backends: both },
+  'profile-accuracy': { load: () => import('./profile-accuracy.js'), backends: wasmOnly },
+  charts: { load: () => import('./charts.js'), backends: both },
+  http: { load: () => import('./http.js'), backends: wasmOnly },
 };

@@ -4,9 +4,9 @@
  * and under that load with the `priority` policy. A kernel cannot be preempted, so the bound is
  * p99 alone + max(quantum, longest low-priority kernel) + 10%.
  */
-import { pinProcess } from './lib/pin.js';
-import { benchMeta, table, writeResults } from './lib/report.js';
-import { runPhase, type ServingModel } from './lib/serving.js';
+import { startProgress } from './lib/progress.js';
+import { benchMeta, pinForBackend, table, writeResults, type BenchOptions } from './lib/report.js';
+import { runPhase, sizedFor, type ServingModel } from './lib/serving.js';
 import { median, round } from './lib/stats.js';
 
 const high: ServingModel = { name: 'urgent', zoo: 'mobilenet_v2', inputSize: 64, priority: 1, clients: 0, intervalMs: 40 };
@@ -18,29 +18,35 @@ const background: ServingModel[] = [
 ];
 const quantumMs = 2;
 
-export async function run({ quick }: { quick: boolean }) {
-  pinProcess('0');
-  const meta = benchMeta('priority', quick);
+export async function run(options: BenchOptions) {
+  const { quick, backend } = options;
+  pinForBackend(backend, '0');
+  const meta = await benchMeta('priority', options);
+  const [urgent, ...load] = sizedFor([high, ...background], meta);
   const reps = quick ? 1 : 3;
   const windowMs = quick ? 8000 : 20000;
   const warmupMs = quick ? 2000 : 4000;
   const phases = [
-    { label: 'alone', models: [high], arbiter: true },
-    { label: 'under load, no arbiter', models: [high, ...background], arbiter: false },
-    { label: 'under load, priority', models: [high, ...background], arbiter: true },
+    { label: 'alone', models: [urgent], arbiter: true },
+    { label: 'under load, no arbiter', models: [urgent, ...load], arbiter: false },
+    { label: 'under load, priority', models: [urgent, ...load], arbiter: true },
   ];
   const results = new Map(phases.map((p) => [p.label, [] as Array<{ p50Ms: number; p99Ms: number; longestLowKernelMs: number; requests: number }>]));
   const cdf: Record<string, Array<[number, number]>> = {};
+  const progress = startProgress('priority', reps * phases.length);
   for (let rep = 0; rep < reps; rep++) {
     for (const phase of rep % 2 === 0 ? phases : [...phases].reverse()) {
-      const result = await runPhase({ models: phase.models, deviceCpus: '1', arbiter: phase.arbiter, policy: 'priority', quantumMs, tokens: 1, warmupMs, windowMs });
-      const urgent = result.sessions[0];
+      progress.label(`rep ${rep + 1} ${phase.label}`);
+      const result = await runPhase({ models: phase.models, backend, deviceCpus: '1', arbiter: phase.arbiter, policy: 'priority', quantumMs, tokens: 1, warmupMs, windowMs });
+      progress.tick();
+      const measured = result.sessions[0];
       const longestLowKernelMs = Math.max(0, ...result.sessions.slice(1).map((s) => s.longestKernelMs));
-      results.get(phase.label)!.push({ p50Ms: urgent.p50Ms, p99Ms: urgent.p99Ms, longestLowKernelMs, requests: urgent.requests });
-      cdf[phase.label] = cdfPoints(urgent.latenciesMs);
-      console.log(`rep ${rep + 1} ${phase.label}: p50 ${round(urgent.p50Ms, 1)} ms, p99 ${round(urgent.p99Ms, 1)} ms (${urgent.requests} requests)`);
+      results.get(phase.label)!.push({ p50Ms: measured.p50Ms, p99Ms: measured.p99Ms, longestLowKernelMs, requests: measured.requests });
+      cdf[phase.label] = cdfPoints(measured.latenciesMs);
+      progress.log(`rep ${rep + 1} ${phase.label}: p50 ${round(measured.p50Ms, 1)} ms, p99 ${round(measured.p99Ms, 1)} ms (${measured.requests} requests)`);
     }
   }
+  progress.stop();
   const rows = phases.map((phase) => {
     const runs = results.get(phase.label)!;
     return { phase: phase.label, p50Ms: round(median(runs.map((r) => r.p50Ms)), 1), p99Ms: round(median(runs.map((r) => r.p99Ms)), 1), requests: Math.round(median(runs.map((r) => r.requests))) };
@@ -49,7 +55,7 @@ export async function run({ quick }: { quick: boolean }) {
   const boundMs = round((rows[0].p99Ms + Math.max(quantumMs, longestLowKernelMs)) * 1.1, 1);
   const met = rows[2].p99Ms <= boundMs;
   const markdown = [
-    `High-priority ${high.zoo}@${high.inputSize}, one request every ${high.intervalMs} ms (open loop), against ${background.map((m) => `${m.zoo}@${m.inputSize}`).join(', ')} (2 closed-loop clients each, priority 0). Session threads on one device core, K = 1, quantum ${quantumMs} ms; median of ${reps}.`,
+    `High-priority ${urgent.zoo}@${urgent.inputSize}, one request every ${urgent.intervalMs} ms (open loop), against ${load.map((m) => `${m.zoo}@${m.inputSize}`).join(', ')} (2 closed-loop clients each, priority 0). ${backend === 'wasm' ? 'Session threads on one device core' : 'On webgpu'}, K = 1, quantum ${quantumMs} ms; median of ${reps}.`,
     '',
     table(['phase', 'p50Ms', 'p99Ms', 'requests'], rows.map((r) => [r.phase, r.p50Ms, r.p99Ms, r.requests])),
     '',

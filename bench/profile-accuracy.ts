@@ -15,7 +15,8 @@ import {
   buildProfile, fingerprintFromBackend, medianCostsMs, planCosts, profileModelId, recordModel, type Profile,
 } from '../src/profiler/index.js';
 import { initBackend } from '../src/workers/backend.js';
-import { benchMeta, table, writeResults } from './lib/report.js';
+import { startProgress } from './lib/progress.js';
+import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { median, round } from './lib/stats.js';
 
 export interface AccuracyModel {
@@ -88,7 +89,9 @@ interface Row {
   mode: string;
 }
 
-export async function run({ quick }: { quick: boolean }): Promise<void> {
+export async function run(options: BenchOptions): Promise<void> {
+  const { quick } = options;
+  const meta = await benchMeta('profile-accuracy', options);
   const models = quick ? quickModels : accuracyModels;
   const warmupRuns = quick ? 1 : 2;
   const fingerprint = fingerprintFromBackend(await initBackend('wasm'));
@@ -100,7 +103,9 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
   // quiet the machine was, so a reader can tell a bad fit from a busy machine.
   const loadAverageStart = loadavg()[0];
 
+  const progress = startProgress('profile-accuracy', models.length);
   for (const { model: name, inputSize } of models) {
+    progress.label(`${name}@${inputSize}`);
     const model = await loadModel({ zoo: name, inputSize });
     const id = profileModelId({ zoo: name, inputSize });
     try {
@@ -130,12 +135,14 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
           mode: plan.mode,
         });
         const row = rows[rows.length - 1];
-        console.log(`${id} batch ${row.batch}: predicted ${row.predictedMs} ms, measured ${row.measuredMs} ms, error ${row.errorPct}% (${plan.mode}${plan.warning ? `: ${plan.warning}` : ''})`);
+        progress.log(`${id} batch ${row.batch}: predicted ${row.predictedMs} ms, measured ${row.measuredMs} ms, error ${row.errorPct}% (${plan.mode}${plan.warning ? `: ${plan.warning}` : ''})`);
       }
     } finally {
       model.dispose();
+      progress.tick();
     }
   }
+  progress.stop();
 
   const absErrors = rows.map((r) => Math.abs(r.errorPct));
   const byModel = new Map<string, number>();
@@ -159,7 +166,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     `Profiles fitted on batch ${profiledBatches.join(', ')}; predicted vs measured at batch ${heldOutBatches.join(' and ')} (never profiled), wasm on ${fingerprint.cpu} (${fingerprint.id}), batch sizes round-robin, ${warmupRuns} warm-up round(s), then as many measured rounds as fit the time budget (at least ${quick ? 5 : 9}): ${Object.entries(runsPerModel).map(([m, r]) => `${m} ${r}`).join(', ')}.`,
     `"measuredMs" is the sum of per-kernel medians (what a measuring gate charges); "wallMs" is the whole predict, JS between kernels included.`,
     '',
-    `**Median |error| ${summary.medianAbsErrorPct}%** (target ≤ 5%: ${summary.medianTargetMet ? 'met' : 'missed'}), **worst ${summary.worstAbsErrorPct}% (${worstModel})** (target ≤ 10%: ${summary.worstTargetMet ? 'met' : 'missed'}); per kernel: median ${summary.kernelMedianErrorPct}%, cost-weighted ${summary.kernelWeightedErrorPct}%. Load average (1 min) ${summary.loadAverage1m.start} at the start, ${summary.loadAverage1m.end} at the end, on ${benchMeta('profile-accuracy', quick).machine.cores} cores.`,
+    `**Median |error| ${summary.medianAbsErrorPct}%** (target ≤ 5%: ${summary.medianTargetMet ? 'met' : 'missed'}), **worst ${summary.worstAbsErrorPct}% (${worstModel})** (target ≤ 10%: ${summary.worstTargetMet ? 'met' : 'missed'}); per kernel: median ${summary.kernelMedianErrorPct}%, cost-weighted ${summary.kernelWeightedErrorPct}%. Load average (1 min) ${summary.loadAverage1m.start} at the start, ${summary.loadAverage1m.end} at the end, on ${meta.machine.cores} cores.`,
     '',
     table(['model', 'batch', 'predictedMs', 'measuredMs', 'errorPct', 'kernel median err %', 'kernel weighted err %', 'wallMs', 'mode'],
       rows.map((r) => [r.model, r.batch, r.predictedMs, r.measuredMs, r.errorPct, r.kernelMedianErrorPct, r.kernelWeightedErrorPct, r.wallMs, r.mode])),
@@ -169,6 +176,6 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     table(['model', 'kernels', 'batch', 'measuredTotalMs', 'predictedTotalMs', 'errorPct'],
       fits.map((f) => [f.model, f.kernels, f.batch, f.measuredTotalMs, f.predictedTotalMs, f.errorPct])),
   ].join('\n');
-  const path = writeResults(benchMeta('profile-accuracy', quick), { config, summary, rows, fits }, markdown);
+  const path = writeResults(meta, { config, summary, rows, fits }, markdown);
   console.log(`median |error| ${summary.medianAbsErrorPct}%, worst ${summary.worstAbsErrorPct}% (${worstModel}); wrote ${path}`);
 }

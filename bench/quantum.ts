@@ -3,9 +3,9 @@
  * no arbiter and with the arbiter at each quantum, interleaved; overheadPct = extra makespan vs ungated.
  * Session threads share one device core, K = 1.
  */
-import { pinProcess } from './lib/pin.js';
-import { benchMeta, table, writeResults } from './lib/report.js';
-import { runFixedWork, type ServingModel } from './lib/serving.js';
+import { startProgress } from './lib/progress.js';
+import { benchMeta, pinForBackend, table, writeResults, type BenchOptions } from './lib/report.js';
+import { runFixedWork, sizedFor, type ServingModel } from './lib/serving.js';
 import { median, round, spread } from './lib/stats.js';
 
 const models: ServingModel[] = [
@@ -15,25 +15,31 @@ const models: ServingModel[] = [
 ];
 const quanta = [0.25, 0.5, 1, 2, 5, 10];
 
-export async function run({ quick }: { quick: boolean }) {
-  pinProcess('0');
-  const meta = benchMeta('quantum', quick);
+export async function run(options: BenchOptions) {
+  const { quick, backend } = options;
+  pinForBackend(backend, '0');
+  const meta = await benchMeta('quantum', options);
+  const sized = sizedFor(models, meta);
   const reps = quick ? 1 : 3;
   const requestsPerModel = quick ? 15 : 60;
   const rows = [];
   const per = new Map(quanta.map((q) => [q, { overhead: [] as number[], handoffs: [] as number[], interval: [] as number[] }]));
+  const progress = startProgress('quantum', reps * quanta.length);
   for (let rep = 0; rep < reps; rep++) {
     for (const quantumMs of rep % 2 === 0 ? quanta : [...quanta].reverse()) {
-      const options = { models, deviceCpus: '1', quantumMs, tokens: 1, requestsPerModel };
-      const ungated = await runFixedWork({ ...options, arbiter: false });
-      const gated = await runFixedWork({ ...options, arbiter: true });
+      progress.label(`rep ${rep + 1} quantum ${quantumMs} ms`);
+      const work = { models: sized, backend, deviceCpus: '1', quantumMs, tokens: 1, requestsPerModel };
+      const ungated = await runFixedWork({ ...work, arbiter: false });
+      const gated = await runFixedWork({ ...work, arbiter: true });
+      progress.tick();
       const entry = per.get(quantumMs)!;
       entry.overhead.push((gated.makespanMs / ungated.makespanMs - 1) * 100);
       entry.handoffs.push(gated.handoffsPerSec);
       entry.interval.push(gated.intervalMaxMs);
-      console.log(`rep ${rep + 1} quantum ${quantumMs} ms: ${round(ungated.makespanMs)} → ${round(gated.makespanMs)} ms (${round(entry.overhead.at(-1)!, 2)}%), ${round(gated.handoffsPerSec)} handoffs/s`);
+      progress.log(`rep ${rep + 1} quantum ${quantumMs} ms: ${round(ungated.makespanMs)} → ${round(gated.makespanMs)} ms (${round(entry.overhead.at(-1)!, 2)}%), ${round(gated.handoffsPerSec)} handoffs/s`);
     }
   }
+  progress.stop();
   for (const quantumMs of quanta) {
     const entry = per.get(quantumMs)!;
     rows.push({
@@ -45,7 +51,7 @@ export async function run({ quick }: { quick: boolean }) {
     });
   }
   const markdown = [
-    `${models.map((m) => `${m.zoo}@${m.inputSize}`).join(', ')}: ${requestsPerModel} requests each, one client per model; session threads on one device core, K = 1; median of ${reps}.`,
+    `${sized.map((m) => `${m.zoo}@${m.inputSize}`).join(', ')}: ${requestsPerModel} requests each, one client per model; ${backend === 'wasm' ? 'session threads on one device core' : 'on webgpu'}, K = 1; median of ${reps}.`,
     'overheadPct = makespan with the arbiter / makespan without − 1. intervalMaxMs = the longest a session held the token before handing it on (max(quantum, kernel) plus scheduling).',
     '',
     table(['quantumMs', 'overheadPct', 'spread', 'handoffsPerSec', 'intervalMaxMs'], rows.map((r) => [r.quantumMs, r.overheadPct, `${round(r.overheadPctSpread.min, 2)} … ${round(r.overheadPctSpread.max, 2)}`, r.handoffsPerSec, r.intervalMaxMs])),

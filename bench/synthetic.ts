@@ -6,7 +6,8 @@
  */
 import { calibrateSpin, DeviceArbiter, nowMs, SyntheticFleet, type ArbiterOptions, type SyntheticSessionSpec } from '../src/index.js';
 import { firstCpus, pinProcess } from './lib/pin.js';
-import { benchMeta, table, writeResults } from './lib/report.js';
+import { startProgress } from './lib/progress.js';
+import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { jainIndex, median, normalise, round, spread, weightedMaxErrorPct } from './lib/stats.js';
 
 const kernelSizesMs = [0.05, 0.1, 0.5, 1, 2];
@@ -76,9 +77,11 @@ async function workRun(arbiterOptions: ArbiterOptions | null, workMsPerSession: 
   }
 }
 
-export async function run({ quick, cores = 1 }: { quick: boolean; cores?: number }) {
+export async function run(options: BenchOptions) {
+  const { quick } = options;
+  const cores = 1;
   const usable = pinProcess(firstCpus(cores));
-  const meta = benchMeta('synthetic', quick);
+  const meta = await benchMeta('synthetic', options);
   const reps = quick ? 1 : 3;
   const windowMs = quick ? 1200 : 4000;
   const workMs = quick ? 150 : 600;
@@ -93,19 +96,23 @@ export async function run({ quick, cores = 1 }: { quick: boolean; cores?: number
   const holdMax: Record<string, number[]> = Object.fromEntries(quantaMs.map((q) => [q, []]));
   const targets = normalise(weights);
 
+  const progress = startProgress('synthetic', reps * (2 + quantaMs.length));
   for (let rep = 0; rep < reps; rep++) {
+    progress.label(`rep ${rep + 1} fair`);
     const baseline = await shareRun(null, false, windowMs, iterationsPerMs);
     const candidate = await shareRun({ ...base, policy: 'fair', quantumMs: 1 }, false, windowMs, iterationsPerMs);
     fair.baseline.push(jainIndex(baseline.cpuShares));
     fair.candidate.push(jainIndex(candidate.cpuShares));
     fair.chargedJain.push(jainIndex(candidate.chargedShares!));
-    console.log(`rep ${rep + 1} fair: Jain baseline ${round(fair.baseline.at(-1)!, 4)}, arbiter ${round(fair.candidate.at(-1)!, 4)} (cpu shares ${candidate.cpuShares.map((s) => round(s, 3)).join(' ')})`);
+    progress.tick(`rep ${rep + 1} weighted`);
+    progress.log(`rep ${rep + 1} fair: Jain baseline ${round(fair.baseline.at(-1)!, 4)}, arbiter ${round(fair.candidate.at(-1)!, 4)} (cpu shares ${candidate.cpuShares.map((s) => round(s, 3)).join(' ')})`);
 
     const w = await shareRun({ ...base, policy: 'weighted', quantumMs: 1 }, true, windowMs, iterationsPerMs);
     weighted.errorPct.push(weightedMaxErrorPct(w.cpuShares, targets));
     weighted.chargedErrorPct.push(weightedMaxErrorPct(w.chargedShares!, targets));
     weighted.shares.push(w.cpuShares);
-    console.log(`rep ${rep + 1} weighted 1:2:3:4:5: max error ${round(weighted.errorPct.at(-1)!, 2)}% (cpu shares ${w.cpuShares.map((s) => round(s, 3)).join(' ')})`);
+    progress.tick();
+    progress.log(`rep ${rep + 1} weighted 1:2:3:4:5: max error ${round(weighted.errorPct.at(-1)!, 2)}% (cpu shares ${w.cpuShares.map((s) => round(s, 3)).join(' ')})`);
 
     // Interleave: the ungated baseline runs before every candidate, in a rotated order each repetition.
     const order = quantaMs.map((_, i) => quantaMs[(i + rep) % quantaMs.length]);
@@ -115,10 +122,12 @@ export async function run({ quick, cores = 1 }: { quick: boolean; cores?: number
       overhead[quantumMs].push((gated.makespanMs / ungated.makespanMs - 1) * 100);
       handoffs[quantumMs].push(gated.handoffsPerSec);
       holdMax[quantumMs].push(gated.holdMaxMs);
-      console.log(`rep ${rep + 1} quantum ${quantumMs} ms: overhead ${round(overhead[quantumMs].at(-1)!, 2)}% (${round(ungated.makespanMs, 1)} → ${round(gated.makespanMs, 1)} ms)`);
+      progress.tick(`rep ${rep + 1} quantum ${quantumMs} ms done`);
+      progress.log(`rep ${rep + 1} quantum ${quantumMs} ms: overhead ${round(overhead[quantumMs].at(-1)!, 2)}% (${round(ungated.makespanMs, 1)} → ${round(gated.makespanMs, 1)} ms)`);
     }
   }
 
+  progress.stop();
   const result = {
     cores,
     tokens: cores,

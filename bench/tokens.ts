@@ -4,8 +4,9 @@
  * models used to overlap; more tokens give some of it back, at some cost in how evenly the cores are shared.
  */
 import { availableParallelism } from 'node:os';
-import { benchMeta, table, writeResults } from './lib/report.js';
-import { runPhase, type PhaseResult, type ServingModel } from './lib/serving.js';
+import { startProgress } from './lib/progress.js';
+import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
+import { runPhase, sizedFor, type PhaseResult, type ServingModel } from './lib/serving.js';
 import { jainIndex, median, round } from './lib/stats.js';
 
 const models: ServingModel[] = [
@@ -15,25 +16,32 @@ const models: ServingModel[] = [
   { name: 'alexnet', zoo: 'alexnet', inputSize: 127 },
 ];
 
-export async function run({ quick }: { quick: boolean }) {
-  const cores = availableParallelism();
-  const meta = benchMeta('tokens', quick);
+export async function run(options: BenchOptions) {
+  const { quick, backend } = options;
+  // On a GPU the second token is the second "core": K = 1 against K = 2.
+  const cores = backend === 'wasm' ? availableParallelism() : 2;
+  const meta = await benchMeta('tokens', options);
   const reps = quick ? 1 : 3;
   const windowMs = quick ? 8000 : 20000;
+  const sized = sizedFor(models, meta);
   const configs = [
     { label: 'no arbiter', arbiter: false, tokens: cores },
     { label: 'K = 1', arbiter: true, tokens: 1 },
     { label: `K = ${cores}`, arbiter: true, tokens: cores },
   ];
   const results = new Map(configs.map((c) => [c.label, [] as PhaseResult[]]));
+  const progress = startProgress('tokens', reps * configs.length);
   for (let rep = 0; rep < reps; rep++) {
     for (const config of rep % 2 === 0 ? configs : [...configs].reverse()) {
-      const result = await runPhase({ models, deviceCpus: `0-${cores - 1}`, arbiter: config.arbiter, policy: 'fair', quantumMs: 2, tokens: config.tokens, warmupMs: 2000, windowMs });
+      progress.label(`rep ${rep + 1} ${config.label}`);
+      const result = await runPhase({ models: sized, backend, deviceCpus: `0-${cores - 1}`, arbiter: config.arbiter, policy: 'fair', quantumMs: 2, tokens: config.tokens, warmupMs: 2000, windowMs });
       results.get(config.label)!.push(result);
       const total = result.sessions.reduce((sum, s) => sum + s.throughputPerSec, 0);
-      console.log(`rep ${rep + 1} ${config.label}: ${round(total, 1)} req/s, Jain ${round(jainIndex(result.sessions.map((s) => s.share)), 4)}`);
+      progress.tick();
+      progress.log(`rep ${rep + 1} ${config.label}: ${round(total, 1)} req/s, Jain ${round(jainIndex(result.sessions.map((s) => s.share)), 4)}`);
     }
   }
+  progress.stop();
   const rows = configs.map((config) => {
     const runs = results.get(config.label)!;
     return {
@@ -45,8 +53,10 @@ export async function run({ quick }: { quick: boolean }) {
     };
   });
   const markdown = [
-    `${models.map((m) => `${m.zoo}@${m.inputSize}`).join(', ')} with 2 closed-loop clients each, on all ${cores} cores (the main thread too); ${windowMs / 1000} s windows, median of ${reps}.`,
-    'Fairness = Jain index of session thread CPU time; throughput = requests completed per second, all models together.',
+    backend === 'wasm'
+      ? `${sized.map((m) => `${m.zoo}@${m.inputSize}`).join(', ')} with 2 closed-loop clients each, on all ${cores} cores (the main thread too); ${windowMs / 1000} s windows, median of ${reps}.`
+      : `${sized.map((m) => `${m.zoo}@${m.inputSize}`).join(', ')} with 2 closed-loop clients each on webgpu; ${windowMs / 1000} s windows, median of ${reps}.`,
+    `Fairness = Jain index of each session's ${backend === 'wasm' ? 'thread CPU time' : 'GPU time (timestamp queries)'}; throughput = requests completed per second, all models together.`,
     '',
     table(['config', 'totalThroughputPerSec', 'totalCpuMs', 'jainIndex'], rows.map((r) => [r.config, r.totalThroughputPerSec, r.totalCpuMs, r.jainIndex])),
   ].join('\n');

@@ -7,10 +7,25 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { probeWebgpu } from '../../src/workers/webgpu.js';
+import { pinProcess } from './pin.js';
+
+/** wasm: the CPU cores are the device. webgpu: the GPU through dawn.node (on lavapipe a functional check only). */
+export type BenchBackend = 'wasm' | 'webgpu';
+
+export interface BenchOptions {
+  quick: boolean;
+  backend: BenchBackend;
+}
+
+export type AdapterInfo = Awaited<ReturnType<typeof probeWebgpu>>;
 
 export interface BenchMeta {
   scenario: string;
   quick: boolean;
+  backend: BenchBackend;
+  /** webgpu: the adapter the sessions ran on; a software one (lavapipe) makes every figure functional only. */
+  adapter: AdapterInfo | null;
   date: string;
   commit: string;
   node: string;
@@ -40,10 +55,12 @@ function tfjsVersion(): string {
   }
 }
 
-export function benchMeta(scenario: string, quick: boolean): BenchMeta {
+export async function benchMeta(scenario: string, { quick, backend }: BenchOptions): Promise<BenchMeta> {
   return {
     scenario,
     quick,
+    backend,
+    adapter: backend === 'webgpu' ? await probeWebgpu() : null,
     date: new Date().toISOString(),
     commit: gitCommit(),
     node: process.version,
@@ -54,19 +71,27 @@ export function benchMeta(scenario: string, quick: boolean): BenchMeta {
       usableCores: availableParallelism(),
       memoryGiB: Math.round(totalmem() / 2 ** 30),
     },
-    command: `npm run bench -- ${scenario}${quick ? ' --quick' : ''}`,
+    command: `npm run bench -- ${scenario}${quick ? ' --quick' : ''}${backend === 'wasm' ? '' : ` --backend ${backend}`}`,
   };
 }
 
 /** Writes `<scenario>.json` and `<scenario>.md`; returns the JSON path. */
 export function writeResults(meta: BenchMeta, result: object, markdown: string): string {
-  const dir = join(repoRoot, 'bench/results', meta.quick ? 'quick' : '');
+  const dir = join(repoRoot, 'bench/results', meta.quick ? 'quick' : '', meta.backend === 'wasm' ? '' : meta.backend);
   mkdirSync(dir, { recursive: true });
   const jsonPath = join(dir, `${meta.scenario}.json`);
   writeFileSync(jsonPath, JSON.stringify({ meta, ...result }, null, 2) + '\n');
-  const header = `# ${meta.scenario}\n\n${meta.date} · commit ${meta.commit} · ${meta.machine.cpu} · ${meta.machine.usableCores}/${meta.machine.cores} cores · Node ${meta.node}\n\nReproduce: \`${meta.command}\`\n\n`;
+  const adapter = meta.adapter ? ` · adapter ${adapterName(meta.adapter)}${meta.adapter.software ? ' (software: a functional check, not a speed figure)' : ''}` : '';
+  const header = `# ${meta.scenario}\n\n${meta.date} · commit ${meta.commit} · ${meta.machine.cpu} · ${meta.machine.usableCores}/${meta.machine.cores} cores · Node ${meta.node} · ${meta.backend}${adapter}\n\nReproduce: \`${meta.command}\`\n\n`;
   writeFileSync(join(dir, `${meta.scenario}.md`), header + markdown + '\n');
   return jsonPath;
+}
+
+export const adapterName = (adapter: AdapterInfo) => [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ');
+
+/** Pins this process (and the workers it starts) to `cpus` on wasm, where the cores are the device; on webgpu the GPU is, so nothing is pinned. */
+export function pinForBackend(backend: BenchBackend, cpus: string): void {
+  if (backend === 'wasm') pinProcess(cpus);
 }
 
 /** A markdown table from rows of plain values. */

@@ -1,12 +1,17 @@
 /**
  * The serving benches' common phase: start a server with zoo models (gated by the arbiter, or not at all for
  * the baseline), drive each with closed-loop clients, let them all become backlogged, then measure over one
- * window: each session thread's CPU time (its share of the device on wasm), throughput and latency.
+ * window: each session's device time, throughput and latency. Device time is the session thread's CPU time on
+ * wasm, and on webgpu the GPU time of its dispatches from timestamp queries (never the cost the arbiter
+ * charges, which would be circular).
  */
 import { createServer, type Server } from '../../src/server/server.js';
 import type { PolicyName } from '../../src/arbiter/layout.js';
 import type { NamedTensors } from '../../src/protocol/tensors.js';
+import type { TraceRecord } from '../../src/arbiter/trace.js';
+import type { BenchBackend, BenchMeta } from './report.js';
 import { threadCpuMs } from '../../src/workers/thread-cpu.js';
+import { nowMs } from '../../src/arbiter/clock.js';
 import { pinThreads } from './pin.js';
 import { normalise, percentile } from './stats.js';
 
@@ -24,7 +29,9 @@ export interface ServingModel {
 
 export interface PhaseOptions {
   models: ServingModel[];
-  /** taskset list of the cores the session threads run on (the device); the main thread stays off them. */
+  /** wasm (default) or webgpu. */
+  backend?: BenchBackend;
+  /** wasm: taskset list of the cores the session threads run on (the device); the main thread stays off them. */
   deviceCpus: string;
   /** false: the baseline, no arbiter at all. */
   arbiter: boolean;
@@ -35,12 +42,15 @@ export interface PhaseOptions {
   windowMs: number;
   /** `predicted`: sessions charge a profile made at their start (autoProfile) instead of measured time. */
   accounting?: 'predicted' | 'measured';
+  /** Record the token trace over the window. */
+  trace?: boolean;
 }
 
 export interface SessionResult {
   name: string;
+  /** Device time over the window: thread CPU time (wasm) or timestamped GPU time (webgpu), ms. */
   cpuMs: number;
-  /** Thread CPU time over the window, normalised over the sessions. */
+  /** Device time over the window, normalised over the sessions. */
   share: number;
   /** The arbiter's charged share over the window (0 ungated). */
   chargedShare: number;
@@ -54,6 +64,8 @@ export interface SessionResult {
 
 export interface PhaseResult {
   sessions: SessionResult[];
+  /** With `trace`: the token trace of the window and the window's bounds (all on the `nowMs()` clock). */
+  trace?: { events: TraceRecord[]; dropped: number; startMs: number; endMs: number };
   handoffsPerSec: number;
   intervalMaxMs: number;
 }
@@ -67,6 +79,19 @@ export const paperModels: ServingModel[] = [
   { name: 'resnet50', zoo: 'resnet50', inputSize: 96 },
 ];
 
+/**
+ * The models for the device at hand: on wasm as given (sizes where one inference takes 5–200 ms here); on a
+ * hardware GPU at the paper's ImageNet sizes; on a software GPU (lavapipe, a functional check) at 64 px at
+ * most (an inference there takes seconds) and without AlexNet, whose first dense weight (9216 × 4096, 144 MiB at any input size: it pools to 6 × 6)
+ * is over lavapipe's 128 MiB storage-binding limit.
+ */
+const imagenetSizes: Record<string, number> = { alexnet: 227, inception_v3: 299 };
+export function sizedFor(models: ServingModel[], meta: BenchMeta): ServingModel[] {
+  if (meta.backend !== 'webgpu') return models;
+  if (meta.adapter?.software) return models.filter((m) => m.zoo !== 'alexnet').map((m) => ({ ...m, inputSize: Math.min(m.inputSize, 64) }));
+  return models.map((m) => ({ ...m, inputSize: imagenetSizes[m.zoo] ?? 224 }));
+}
+
 export const zeroRequest = (server: Server, model: ServingModel): NamedTensors => {
   const name = server.signature(model.name).inputs[0].name;
   const size = model.inputSize;
@@ -74,8 +99,9 @@ export const zeroRequest = (server: Server, model: ServingModel): NamedTensors =
 };
 
 export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
+  const gpu = options.backend === 'webgpu';
   const server = await createServer({
-    backend: 'wasm',
+    backend: options.backend ?? 'wasm',
     arbiter: options.arbiter,
     policy: options.policy ?? 'fair',
     quantumMs: options.quantumMs ?? 1,
@@ -88,11 +114,13 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       maxQueue: 256,
       accounting: options.accounting ?? 'measured',
       autoProfile: options.accounting === 'predicted',
+      gpuTiming: gpu,
     })),
   });
   try {
     const tids = options.models.map((m) => server.sessionInfo(m.name).tid);
-    pinThreads(tids, options.deviceCpus);
+    if (!gpu) pinThreads(tids, options.deviceCpus);
+    const deviceMs = (): number[] => (gpu ? options.models.map((m) => rowOf(server.stats(), m.name).gpuMs) : tids.map(threadCpuMs));
     const latencies = options.models.map(() => [] as number[]);
     let measuring = false;
     let stop = false;
@@ -110,15 +138,18 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       });
     });
     await sleep(options.warmupMs);
-    const cpu0 = tids.map(threadCpuMs);
+    const cpu0 = deviceMs();
     const stats0 = server.stats();
+    if (options.trace) server.setTracing(true);
+    const traceStart = nowMs();
     measuring = true;
     const startedAt = performance.now();
     await sleep(options.windowMs);
     measuring = false;
     const elapsedMs = performance.now() - startedAt;
-    const cpu1 = tids.map(threadCpuMs);
+    const cpu1 = deviceMs();
     const stats1 = server.stats();
+    const trace = options.trace ? { ...server.readTrace(), startMs: traceStart, endMs: nowMs() } : undefined;
     stop = true;
     await Promise.all(loops);
     const cpuMs = cpu1.map((value, i) => value - cpu0[i]);
@@ -126,6 +157,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     const charged = options.models.map((m) => rowOf(stats1, m.name).chargedMs - rowOf(stats0, m.name).chargedMs);
     const chargedShares = options.arbiter ? normalise(charged) : charged.map(() => 0);
     return {
+      trace,
       sessions: options.models.map((model, i) => ({
         name: model.name,
         cpuMs: cpuMs[i],
@@ -164,6 +196,7 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 
 export interface FixedWorkOptions {
   models: ServingModel[];
+  backend?: BenchBackend;
   deviceCpus: string;
   arbiter: boolean;
   quantumMs: number;
@@ -175,7 +208,7 @@ export interface FixedWorkOptions {
 /** The same fixed work, gated or not: how long until every model is done, and how often the token moved. */
 export async function runFixedWork(options: FixedWorkOptions): Promise<{ makespanMs: number; handoffsPerSec: number; intervalMaxMs: number }> {
   const server = await createServer({
-    backend: 'wasm',
+    backend: options.backend ?? 'wasm',
     arbiter: options.arbiter,
     policy: 'fair',
     quantumMs: options.quantumMs,
@@ -183,7 +216,7 @@ export async function runFixedWork(options: FixedWorkOptions): Promise<{ makespa
     sessions: options.models.map((m) => ({ name: m.name, model: { zoo: m.zoo, inputSize: m.inputSize, seed: 1 } })),
   });
   try {
-    pinThreads(options.models.map((m) => server.sessionInfo(m.name).tid), options.deviceCpus);
+    if (options.backend !== 'webgpu') pinThreads(options.models.map((m) => server.sessionInfo(m.name).tid), options.deviceCpus);
     for (const model of options.models) await server.infer(model.name, zeroRequest(server, model));
     const before = server.stats().handoffs;
     const start = performance.now();
