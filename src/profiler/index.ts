@@ -13,8 +13,8 @@ export { planCosts, predictTotalMs, quantumBoundaries, type CostMode, type CostP
 export { buildProfile, type ProfileMeta } from './profile.js';
 export { medianCostsMs, recordModel, runsAgree, type BatchRecording, type RecordedRun, type RecordOptions } from './record.js';
 export {
-  formatProfile, kMeasure, kProfileSchemaVersion, parseProfile, profilePath, readProfile, validateProfile, writeProfile,
-  type BatchProfile, type KernelProfile, type Profile,
+  formatProfile, kMeasures, kProfileSchemaVersion, parseProfile, profilePath, readProfile, validateProfile, writeProfile,
+  type BatchProfile, type KernelProfile, type Profile, type ProfileMethod, type StoredProfile,
 } from './schema.js';
 export {
   instantiate, launchFromParams, launchKey, matchTemplates, sameNames, sequenceHash, SequenceRecorder, shapeTemplate,

@@ -11,6 +11,7 @@ import type { LoadedModel } from '../models/index.js';
 import { Errors } from '../protocol/errors.js';
 import { installKernelGate, type KernelParams } from '../workers/kernel-gate.js';
 import { isSynchronousBackend } from './fingerprint.js';
+import type { ProfileMethod } from './schema.js';
 import { launchFromParams, launchKey, type KernelLaunch } from './sequence.js';
 
 export interface RecordedRun {
@@ -22,6 +23,8 @@ export interface RecordedRun {
 
 export interface BatchRecording {
   batch: number;
+  /** How `costsMs` were obtained. */
+  method: ProfileMethod;
   /** Measured runs only (warm-up runs are dropped). */
   runs: RecordedRun[];
 }
@@ -44,7 +47,7 @@ export async function recordModel(model: LoadedModel, options: RecordOptions): P
     throw Errors.invalidArgument('backend', `must be wasm or cpu to profile (kernels there finish before they return), got ${backend}`);
   }
   const inputs = options.batches.map((batch) => makeInputs(model, batch, options.inputSize));
-  const recordings: BatchRecording[] = options.batches.map((batch) => ({ batch, runs: [] }));
+  const recordings: BatchRecording[] = options.batches.map((batch) => ({ batch, method: 'wall-clock' as const, runs: [] }));
   let launches: KernelLaunch[] = [];
   let costs: number[] = [];
   let recording = false;
