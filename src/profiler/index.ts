@@ -11,6 +11,7 @@ export {
 export { errorPct, fitByName, fitLine, fitPositions, predictMs, type FitFigures, type LinearFit, type NameAverage, type NamedCost } from './fit.js';
 export { planCosts, predictTotalMs, quantumBoundaries, type CostMode, type CostPlan, type PlanOptions } from './plan.js';
 export { buildProfile, type ProfileMeta } from './profile.js';
+export { GpuKernelTimer } from './gpu-timer.js';
 export { medianCostsMs, recordModel, runsAgree, type BatchRecording, type RecordedRun, type RecordOptions } from './record.js';
 export {
   formatProfile, kMeasures, kProfileSchemaVersion, parseProfile, profilePath, readProfile, validateProfile, writeProfile,
