@@ -53,11 +53,11 @@ program
   .description('profile a model on this machine: per-kernel cost in launch order, fitted to a + b·batch')
   .argument('<model>', 'a zoo model (resnet50, zoo:resnet50@96) or a model.json path or URL')
   .option('--batch <list>', 'batch sizes to profile', '1,2,4,8')
-  .option('--backend <backend>', 'wasm or cpu', 'wasm')
+  .option('--backend <backend>', 'wasm or cpu (wall-clock per kernel), or webgpu (GPU time per kernel from timestamp queries)', 'wasm')
   .option('--runs <n>', 'measured runs per batch size', (value) => Number(value), 5)
   .option('--input-size <n>', 'input size (zoo models)', (value) => Number(value))
   .option('--out <dir>', 'profiles directory', 'profiles')
-  .action(async (model: string, options: { batch: string; backend: 'wasm' | 'cpu'; runs: number; inputSize?: number; out: string }) => {
+  .action(async (model: string, options: { batch: string; backend: 'wasm' | 'cpu' | 'webgpu'; runs: number; inputSize?: number; out: string }) => {
     const { runProfileCommand } = await import('./profiler/index.js');
     const { path } = await runProfileCommand({ model, batch: options.batch, backend: options.backend, runs: options.runs, inputSize: options.inputSize, out: options.out });
     console.log(`wrote ${path}`);

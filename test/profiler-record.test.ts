@@ -102,7 +102,7 @@ real('the profile command profiles a zoo model and writes it under the device fi
 });
 
 real('the profile command refuses one batch size and unknown backends, naming the option', async () => {
-  for (const [options, field] of [[{ batch: '4' }, 'batch'], [{ batch: '1,x' }, 'batch'], [{ batch: '1,2', backend: 'webgpu' }, 'backend'], [{ batch: '1,2', runs: 0 }, 'runs']] as const) {
+  for (const [options, field] of [[{ batch: '4' }, 'batch'], [{ batch: '1,x' }, 'batch'], [{ batch: '1,2', backend: 'tensorflow' }, 'backend'], [{ batch: '1,2', runs: 0 }, 'runs']] as const) {
     try {
       await runProfileCommand({ model: 'mobilenet_v2', ...(options as object), batch: options.batch } as Parameters<typeof runProfileCommand>[0]);
       assert.unreachable(field);

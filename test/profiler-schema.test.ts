@@ -68,6 +68,19 @@ schema('wrong types', () => {
   rejects(edited((p) => (p.alignment = 'diagonal')), 'alignment', /"position" or "name"/);
 });
 
+schema('a method that is not one of the two', () => {
+  rejects(edited((p) => (p.method = 'stopwatch')), 'method', /"wall-clock", "gpu-timestamp", got "stopwatch"/);
+  rejects(edited((p) => (p.method = 1)), 'method', /got 1/);
+  rejects(edited((p) => (p.method = 'toString')), 'method', /got "toString"/);
+});
+
+schema('a file from before `method` existed reads as wall-clock', () => {
+  assert.is(good.method, 'wall-clock');
+  const path = join(dir, 'old.json');
+  writeFileSync(path, edited((p) => delete p.method));
+  assert.equal(readProfile(path), good);
+});
+
 schema('negative costs', () => {
   rejects(edited((p) => (p.kernels[1].measuredMs[0] = -0.5)), 'kernels[1].measuredMs[0]', /must not be negative, got -0.5/);
   rejects(edited((p) => (p.batches[2].measuredTotalMs = -1)), 'batches[2].measuredTotalMs', /must not be negative/);

@@ -1,5 +1,5 @@
 /**
- * `olympian profile <model|path> --batch 1,2,4,8 [--backend wasm|cpu] [--runs N] [--input-size N] [--out dir]`:
+ * `olympian profile <model|path> --batch 1,2,4,8 [--backend wasm|cpu|webgpu] [--runs N] [--input-size N] [--out dir]`:
  * profiles a zoo model or a model on disk on this machine and writes its profile. The CLI wiring lives in
  * src/cli.ts; this is the whole command behind it.
  */
@@ -18,7 +18,8 @@ export interface ProfileCommandOptions {
   model: string;
   /** Batch sizes, `1,2,4,8` or a list; at least two distinct ones (a line needs two points). */
   batch: string | readonly number[];
-  backend?: 'wasm' | 'cpu';
+  /** wasm and cpu: wall-clock per kernel; webgpu: GPU time per kernel from timestamp queries. Default wasm. */
+  backend?: 'wasm' | 'cpu' | 'webgpu';
   /** Measured runs per batch size (default 5); the per-kernel cost is their median. */
   runs?: number;
   /** Dropped runs per batch size before measuring (default 2). */
@@ -60,7 +61,9 @@ export async function runProfileCommand(options: ProfileCommandOptions): Promise
   const warmupRuns = positiveInteger('warmupRuns', options.warmupRuns, 2, 0);
   if (options.inputSize !== undefined) positiveInteger('inputSize', options.inputSize, 0, 1);
   const backendName = options.backend ?? 'wasm';
-  if (backendName !== 'wasm' && backendName !== 'cpu') throw Errors.invalidArgument('backend', `must be wasm or cpu for profiling, got ${JSON.stringify(backendName)}`);
+  if (backendName !== 'wasm' && backendName !== 'cpu' && backendName !== 'webgpu') {
+    throw Errors.invalidArgument('backend', `must be wasm, cpu or webgpu for profiling, got ${JSON.stringify(backendName)}`);
+  }
   const log = options.log ?? ((line: string) => console.log(line));
 
   const backend = await initBackend(backendName);
@@ -91,7 +94,9 @@ export async function runProfileCommand(options: ProfileCommandOptions): Promise
 
   const path = profilePath(options.out ?? 'profiles', fingerprint.id, modelId);
   writeProfile(path, profile);
-  log(`${modelId} on ${fingerprint.id} (${fingerprint.backend}, ${fingerprint.cpu}): ${profile.kernels.length || 'per-name'} kernels, ${profile.alignment} fit${profile.note ? ` (${profile.note})` : ''}`);
+  const device = typeof fingerprint.flags.description === 'string' ? fingerprint.flags.description : fingerprint.cpu;
+  log(`${modelId} on ${fingerprint.id} (${fingerprint.backend}, ${device}): ${profile.kernels.length || 'per-name'} kernels, ${profile.alignment} fit${profile.note ? ` (${profile.note})` : ''}`);
+  log(`  per-kernel cost: ${profile.measure}`);
   for (const b of profile.batches) {
     log(`  batch ${String(b.batch).padStart(3)}: measured ${b.measuredTotalMs.toFixed(2)} ms, fit ${b.predictedTotalMs.toFixed(2)} ms, error ${b.errorPct >= 0 ? '+' : ''}${b.errorPct.toFixed(2)}%, wall ${b.wallMs.toFixed(2)} ms`);
   }

@@ -1,15 +1,21 @@
 /**
  * The device a profile was made on. Costs only carry over to the same backend build on the same CPU model
  * with the same backend features (SIMD, threads) and the same TF.js kernels, so those are what the
- * fingerprint holds; `id` is a short stable name derived from them, used as the profile folder's name.
+ * fingerprint holds; on webgpu the flags also name the GPU adapter (vendor, architecture, description),
+ * whose kernels are what is timed. `id` is a short stable name derived from them, used as the profile
+ * folder's name.
  */
 import { createHash } from 'node:crypto';
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendInfo } from '../protocol/session-messages.js';
+import { probeWebgpu } from '../workers/webgpu.js';
 
 export interface DeviceFingerprint {
-  /** `<backend>[-simd][-mt]-<8 hex>`: readable at a glance, unique by the hash of everything below. */
+  /**
+   * `<backend>[-simd][-mt]-<8 hex>` (webgpu: `webgpu-<vendor>-<8 hex>`): readable at a glance, unique by the
+   * hash of everything below.
+   */
   id: string;
   backend: string;
   flags: Record<string, boolean | number | string>;
@@ -29,7 +35,8 @@ export function fingerprintId(parts: FingerprintParts): string {
   const hash = createHash('sha1').update(canonical(parts)).digest('hex').slice(0, 8);
   const simd = parts.flags.simd === true ? '-simd' : '';
   const threads = parts.flags.threads === true ? '-mt' : '';
-  return `${parts.backend}${simd}${threads}-${hash}`;
+  const vendor = typeof parts.flags.vendor === 'string' ? parts.flags.vendor.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 16) : '';
+  return `${parts.backend}${simd}${threads}${vendor ? `-${vendor}` : ''}-${hash}`;
 }
 
 export function makeFingerprint(parts: FingerprintParts): DeviceFingerprint {
@@ -49,6 +56,8 @@ export function fingerprintFromBackend(info: BackendInfo): DeviceFingerprint {
 /** The fingerprint of the backend TF.js is using now (after `initBackend`). */
 export async function currentFingerprint(): Promise<DeviceFingerprint> {
   const backend = tf.getBackend();
+  // The same flags initBackend reports, so both ways to a fingerprint give the same id.
+  if (backend === 'webgpu') return fingerprintFromBackend({ name: backend, flags: { ...(await probeWebgpu()), tfjs: tf.version.tfjs } });
   const flags: DeviceFingerprint['flags'] = {};
   if (backend === 'wasm') {
     flags.simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));

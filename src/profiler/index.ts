@@ -11,10 +11,11 @@ export {
 export { errorPct, fitByName, fitLine, fitPositions, predictMs, type FitFigures, type LinearFit, type NameAverage, type NamedCost } from './fit.js';
 export { planCosts, predictTotalMs, quantumBoundaries, type CostMode, type CostPlan, type PlanOptions } from './plan.js';
 export { buildProfile, type ProfileMeta } from './profile.js';
+export { GpuKernelTimer } from './gpu-timer.js';
 export { medianCostsMs, recordModel, runsAgree, type BatchRecording, type RecordedRun, type RecordOptions } from './record.js';
 export {
-  formatProfile, kMeasure, kProfileSchemaVersion, parseProfile, profilePath, readProfile, validateProfile, writeProfile,
-  type BatchProfile, type KernelProfile, type Profile,
+  formatProfile, kMeasures, kProfileSchemaVersion, parseProfile, profilePath, readProfile, validateProfile, writeProfile,
+  type BatchProfile, type KernelProfile, type Profile, type ProfileMethod, type StoredProfile,
 } from './schema.js';
 export {
   instantiate, launchFromParams, launchKey, matchTemplates, sameNames, sequenceHash, SequenceRecorder, shapeTemplate,

@@ -8,7 +8,7 @@
 import type { DeviceFingerprint } from './fingerprint.js';
 import { fitByName, fitPositions, median, type FitFigures, type NamedCost } from './fit.js';
 import { medianCostsMs, runsAgree, type BatchRecording } from './record.js';
-import { kMeasure, kProfileSchemaVersion, type BatchProfile, type KernelProfile, type Profile } from './schema.js';
+import { kMeasures, kProfileSchemaVersion, type BatchProfile, type KernelProfile, type Profile } from './schema.js';
 import { sameNames, sequenceHash, shapeTemplate } from './sequence.js';
 
 export interface ProfileMeta {
@@ -30,6 +30,9 @@ export function buildProfile(recordings: readonly BatchRecording[], meta: Profil
   if (new Set(batches).size < 2 || new Set(batches).size !== batches.length) {
     throw new RangeError(`a profile needs at least two distinct batch sizes, got [${batches.join(', ')}]`);
   }
+  const methods = new Set(sorted.map((r) => r.method));
+  if (methods.size !== 1) throw new RangeError(`recordings made by different methods (${[...methods].join(', ')}) cannot be fitted together`);
+  const method = sorted[0].method;
   const runs = Math.min(...sorted.map((r) => r.runs.length));
   if (runs < 1) throw new RangeError('a profile needs at least one measured run per batch size');
 
@@ -84,7 +87,8 @@ export function buildProfile(recordings: readonly BatchRecording[], meta: Profil
     schemaVersion: kProfileSchemaVersion,
     fingerprint: meta.fingerprint,
     model: meta.model,
-    measure: kMeasure,
+    method,
+    measure: kMeasures[method],
     createdAt: meta.createdAt ?? new Date().toISOString(),
     runs,
     warmupRuns: meta.warmupRuns,

@@ -1,6 +1,8 @@
 /**
- * Recording: runs a model on the current (synchronous) backend with the kernel gate's wrapper installed
- * and writes down every outermost kernel of each inference, in launch order, with its wall-clock time.
+ * Recording: runs a model with the kernel gate's wrapper installed and writes down every outermost kernel of
+ * each inference, in launch order, with its cost. On a synchronous backend (wasm, cpu) the cost is the
+ * kernel's wall-clock time; on webgpu a kernel only encodes GPU work, so its cost is the GPU time of the
+ * compute dispatches it launched, from timestamp queries (gpu-timer.ts), read back after the inference.
  *
  * Batch sizes are run round-robin (run 1 of every batch size, then run 2, …) rather than one after the
  * other, so a slow drift in machine load (another process starting, frequency scaling) lands on every batch
@@ -11,17 +13,26 @@ import type { LoadedModel } from '../models/index.js';
 import { Errors } from '../protocol/errors.js';
 import { installKernelGate, type KernelParams } from '../workers/kernel-gate.js';
 import { isSynchronousBackend } from './fingerprint.js';
+import { GpuKernelTimer } from './gpu-timer.js';
+import type { ProfileMethod } from './schema.js';
 import { launchFromParams, launchKey, type KernelLaunch } from './sequence.js';
 
 export interface RecordedRun {
   launches: KernelLaunch[];
   costsMs: Float64Array;
-  /** The whole `predict`, kernels and the JS between them. */
+  /**
+   * The whole `predict`, kernels and the JS between them; on webgpu until the GPU has finished, with every
+   * dispatch in a timed pass of its own and submitted alone (slower than serving runs it).
+   */
   wallMs: number;
+  /** webgpu: how many GPU dispatches each kernel launched (the ones timed). */
+  dispatches?: Int32Array;
 }
 
 export interface BatchRecording {
   batch: number;
+  /** How `costsMs` were obtained. */
+  method: ProfileMethod;
   /** Measured runs only (warm-up runs are dropped). */
   runs: RecordedRun[];
 }
@@ -40,18 +51,24 @@ export interface RecordOptions {
 
 export async function recordModel(model: LoadedModel, options: RecordOptions): Promise<BatchRecording[]> {
   const backend = tf.getBackend();
-  if (!isSynchronousBackend(backend)) {
-    throw Errors.invalidArgument('backend', `must be wasm or cpu to profile (kernels there finish before they return), got ${backend}`);
-  }
+  const method = methodFor(backend);
   const inputs = options.batches.map((batch) => makeInputs(model, batch, options.inputSize));
-  const recordings: BatchRecording[] = options.batches.map((batch) => ({ batch, runs: [] }));
+  const recordings: BatchRecording[] = options.batches.map((batch) => ({ batch, method, runs: [] }));
   let launches: KernelLaunch[] = [];
-  let costs: number[] = [];
+  let costs: (number | Promise<number>)[] = [];
+  let dispatches: number[] = [];
+  let timer: GpuKernelTimer | null = null;
   let recording = false;
   const gate = installKernelGate(backend, (name: string, costMs: number, params: KernelParams) => {
     if (!recording) return;
     launches.push(launchFromParams(name, params));
-    costs.push(costMs);
+    if (!timer) {
+      costs.push(costMs);
+      return;
+    }
+    const taken = timer.take();
+    costs.push(taken.ms);
+    dispatches.push(taken.dispatches);
   });
   try {
     const total = (options.warmupRuns + options.runs) * options.batches.length;
@@ -60,13 +77,30 @@ export async function recordModel(model: LoadedModel, options: RecordOptions): P
       for (let j = 0; j < options.batches.length; j++) {
         launches = [];
         costs = [];
+        dispatches = [];
+        // Started per inference, stopped before anything else may run on this thread between inferences.
+        if (method === 'gpu-timestamp') timer = GpuKernelTimer.start();
         recording = true;
         const started = performance.now();
-        const outputs = await model.predict(inputs[j]);
+        let outputs: Record<string, tf.Tensor>;
+        let unattributed = 0;
+        try {
+          outputs = await model.predict(inputs[j]);
+        } finally {
+          recording = false;
+          unattributed = timer?.stop() ?? 0;
+          timer = null;
+        }
+        const costsMs = await Promise.all(costs);
         const wallMs = performance.now() - started;
-        recording = false;
         tf.dispose(Object.values(outputs));
-        if (run >= options.warmupRuns) recordings[j].runs.push({ launches, costsMs: Float64Array.from(costs), wallMs });
+        // Their time would be dropped without a trace: a profile that quietly undercounts is worse than none.
+        if (unattributed > 0) throw Errors.backendCannotProfile(backend, `${unattributed} GPU dispatch(es) ran outside any kernel, so their time cannot be attributed`);
+        if (run >= options.warmupRuns) {
+          const measured: RecordedRun = { launches, costsMs: Float64Array.from(costsMs), wallMs };
+          if (method === 'gpu-timestamp') measured.dispatches = Int32Array.from(dispatches);
+          recordings[j].runs.push(measured);
+        }
         options.onRun?.(++done, total);
         // Let the progress bar and timers run between inferences; a long profile should not freeze the process.
         await new Promise((resolve) => setImmediate(resolve));
@@ -74,10 +108,19 @@ export async function recordModel(model: LoadedModel, options: RecordOptions): P
     }
   } finally {
     recording = false;
+    // A failed inference may leave timed dispatches behind: settle them, or their rejections go unhandled.
+    void Promise.allSettled(costs);
     gate.uninstall();
     for (const named of inputs) tf.dispose(Object.values(named));
   }
   return recordings;
+}
+
+/** How kernels can be timed on `backend`; other backends cannot be profiled. */
+function methodFor(backend: string): ProfileMethod {
+  if (isSynchronousBackend(backend)) return 'wall-clock';
+  if (backend === 'webgpu') return 'gpu-timestamp';
+  throw Errors.invalidArgument('backend', `must be wasm, cpu or webgpu to profile, got ${backend}`);
 }
 
 /** Deterministic inputs in [-1, 1): data-dependent fast paths, if a kernel had any, would see real-looking data. */

@@ -10,13 +10,28 @@ import type { DeviceFingerprint } from './fingerprint.js';
 import type { FitFigures, LinearFit, NameAverage } from './fit.js';
 
 export const kProfileSchemaVersion = 1;
-export const kMeasure = 'wall-clock per kernel, synchronous backend';
+
+/**
+ * How a profile's per-kernel costs were obtained. Files from before this field existed were all made on
+ * wasm or cpu, so a file without it reads as `wall-clock`.
+ */
+export type ProfileMethod = 'wall-clock' | 'gpu-timestamp';
+
+/** What each method means, written into the profile as `measure` for a person reading it. */
+export const kMeasures: Readonly<Record<ProfileMethod, string>> = {
+  'wall-clock': 'wall-clock per kernel, synchronous backend',
+  'gpu-timestamp':
+    'GPU time per kernel: timestamp queries around each compute dispatch it launched, each dispatch in a pass of its own, summed; launch gaps excluded, not a wall-clock time',
+};
 
 export interface BatchProfile extends FitFigures {
   /** sha1 of the kernel sequence's canonical text (names and input shapes) at this batch size. */
   sequenceHash: string;
   kernelCount: number;
-  /** Median wall time of a whole `predict`, kernels and the JS between them (for comparison only). */
+  /**
+   * Median wall time of a whole `predict`, kernels and the JS between them (for comparison only); on webgpu
+   * until the GPU finished, with every dispatch timed and submitted alone, so slower than serving.
+   */
   wallMs: number;
 }
 
@@ -32,6 +47,8 @@ export interface Profile {
   schemaVersion: typeof kProfileSchemaVersion;
   fingerprint: DeviceFingerprint;
   model: { id: string; source: string };
+  method: ProfileMethod;
+  /** `method` in words (kMeasures). */
   measure: string;
   createdAt: string;
   runs: number;
@@ -79,13 +96,16 @@ export function parseProfile(text: string, file: string): Profile {
     throw Errors.invalidProfile(file, '$', `is not valid JSON (truncated?): ${(error as Error).message}`);
   }
   validateProfile(value, file);
-  return value;
+  return { ...value, method: value.method ?? 'wall-clock' };
 }
+
+/** A profile as it may be on disk: written before `method` existed, it has none. */
+export type StoredProfile = Omit<Profile, 'method'> & { method?: ProfileMethod };
 
 type Check = (value: unknown, key: string) => void;
 
 /** Throws INVALID_CONFIG at the first key that does not fit the schema. */
-export function validateProfile(value: unknown, file: string): asserts value is Profile {
+export function validateProfile(value: unknown, file: string): asserts value is StoredProfile {
   const fail = (key: string, why: string): never => {
     throw Errors.invalidProfile(file, key, why);
   };
@@ -131,6 +151,9 @@ export function validateProfile(value: unknown, file: string): asserts value is 
   const model = field(p, 'model', object, '') as Record<string, unknown>;
   field(model, 'id', string, 'model');
   field(model, 'source', string, 'model');
+  if (p.method !== undefined && !(typeof p.method === 'string' && Object.hasOwn(kMeasures, p.method))) {
+    fail('method', `must be one of ${Object.keys(kMeasures).map((m) => JSON.stringify(m)).join(', ')}, got ${JSON.stringify(p.method)}`);
+  }
   field(p, 'measure', string, '');
   field(p, 'createdAt', string, '');
   field(p, 'runs', count(1), '');

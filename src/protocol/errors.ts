@@ -81,6 +81,9 @@ export const Errors = {
   /** A profile file that cannot be used as written; `key` is the JSON path inside it (`$` for the whole file). */
   invalidProfile: (file: string, key: string, why: string) =>
     new OlympianError(ErrorCode.INVALID_CONFIG, `invalid profile ${file}: ${key} ${why}`, { field: key }),
+  /** The backend runs, but per-kernel costs cannot be measured on it (what is missing is in `why`). */
+  backendCannotProfile: (backend: string, why: string) =>
+    new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend ${JSON.stringify(backend)} cannot be profiled: ${why}`, { field: 'backend' }),
   sessionCrashed: (session: string, why: string) =>
     new OlympianError(ErrorCode.SESSION_CRASHED, `session ${JSON.stringify(session)} crashed: ${why}`, { session }),
   tooLarge: (field: string, why: string) =>

@@ -89,7 +89,8 @@ export function loadProfiledCosts(profile: string, model: ModelSource, backend: 
 
 /**
  * `autoProfile`: profiles the model here, at session start, at batch 1 and 2 (a few runs each) instead of
- * reading a profile from disk — for small models, where that takes a moment. Synchronous backends only.
+ * reading a profile from disk — for small models, where that takes a moment. On webgpu the costs are GPU
+ * time from timestamp queries; an adapter without them fails the start (BACKEND_UNAVAILABLE), not zeros.
  */
 export async function autoProfiledCosts(model: LoadedModel, source: ModelSource, backend: BackendInfo, quantumMs: number): Promise<ProfiledCosts> {
   const fingerprint = fingerprintFromBackend(backend);

@@ -87,7 +87,7 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   let profiled: ProfiledCosts | null = null;
   if (data.accounting === 'predicted' && data.grant) {
     // Profiling runs the model ungated, before the gate goes in (it installs and removes its own hook).
-    profiled = data.autoProfile && !device.asynchronous
+    profiled = data.autoProfile
       ? await autoProfiledCosts(model, data.model, backend, quantumMs)
       : loadProfiledCosts(data.profile ?? 'profiles', data.model, backend, quantumMs);
   }

@@ -27,7 +27,9 @@ let gpu: GpuLike | null = null;
 
 /**
  * Installs `navigator.gpu` from dawn.node — the backend registers itself only if it exists when the backend
- * module is imported — and describes the adapter. `allow_unsafe_apis` lets Dawn expose timestamp queries.
+ * module is imported — and describes the adapter. `allow_unsafe_apis` lets Dawn expose timestamp queries;
+ * without turning off `timestamp_quantization` Dawn rounds them (to 32.768 µs on lavapipe), which reads most
+ * kernels of a fast GPU as 0 ms.
  */
 export async function probeWebgpu(): Promise<AdapterInfo> {
   if (!gpu) {
@@ -38,7 +40,7 @@ export async function probeWebgpu(): Promise<AdapterInfo> {
       throw unavailable(`the optional package "webgpu" is not installed (${(error as Error).message})`);
     }
     Object.assign(globalThis, webgpu.globals);
-    gpu = webgpu.create(['enable-dawn-features=allow_unsafe_apis']);
+    gpu = webgpu.create(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=timestamp_quantization']);
     const nav = ((globalThis as { navigator?: object }).navigator ??= {}) as { gpu?: GpuLike };
     Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
   }
