@@ -11,7 +11,8 @@ import type { LoadedModel } from '../models/index.js';
 import type { BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo } from '../protocol/session-messages.js';
 import { arrayTypeOf, elementCount, type NamedTensors, type WireTensor } from '../protocol/tensors.js';
 import { initBackend, isAsynchronous, readsAreCopies } from './backend.js';
-import { gpuIdle, submitQueued, takeDeviceError, timeDispatches } from './webgpu.js';
+import { gpuIdle, submitQueued, takeDeviceError } from './webgpu.js';
+import { GpuKernelTimer } from '../profiler/gpu-timer.js';
 import { Errors } from '../protocol/errors.js';
 import { KernelGate } from './gate.js';
 import { installKernelGate } from './kernel-gate.js';
@@ -201,18 +202,19 @@ async function run(
   const rows = requests.map((inputs) => Object.values(inputs)[0]?.shape[0] ?? 1);
   let inputs: Record<string, tf.Tensor> = {};
   let outputs: Record<string, tf.Tensor> = {};
-  let gpuTimes: Promise<number[]> | null = null;
+  let gpuMs: Promise<number> | null = null;
   try {
     let held = Boolean(gate);
     gate?.begin();
     device.profiled?.begin(rows.reduce((a, b) => a + b, 0));
     try {
-      const stopTiming = device.gpuTiming ? timeDispatches() : null;
+      const timer = device.gpuTiming ? GpuKernelTimer.start() : null;
       try {
         inputs = batchInputs(requests);
         outputs = await model.predict(inputs);
       } finally {
-        gpuTimes = stopTiming?.() ?? null;
+        gpuMs = timer?.take().ms ?? null;
+        timer?.stop();
       }
       device.profiled?.end();
       if (device.asynchronous) {
@@ -245,7 +247,7 @@ async function run(
     }
   } finally {
     // The readback above waited for the GPU, so the timestamps are in (or on their way) by now.
-    if (gpuTimes) stats[kGpuMsField] += (await gpuTimes.catch(() => [] as number[])).reduce((a, b) => a + b, 0);
+    if (gpuMs) stats[kGpuMsField] += await gpuMs.catch(() => 0);
     tf.dispose(Object.values(outputs));
     tf.dispose(Object.values(inputs));
     stats[kInferencesField] += requests.length;

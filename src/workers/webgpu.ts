@@ -154,36 +154,6 @@ export function submitQueued(): void {
   backend.submitQueue();
 }
 
-type TimerEntry = { name: string; query: Promise<number> } | TimerEntry[];
-interface TimedBackendLike {
-  activeTimers?: TimerEntry[] | null;
-  programTimersStack?: TimerEntry[] | null;
-}
-
-/**
- * Times every compute dispatch from now until the returned `stop`, with TF.js's own tf.time machinery: while
- * `activeTimers` is set, each dispatch gets its own compute pass with timestamp writes and a submit. Unlike
- * `tf.time(f)` this spans an async predict (control-flow models await between kernels); only this thread
- * uses its backend, so whatever is dispatched meanwhile is this work's. `stop` resolves to each dispatch's
- * GPU time in ms, in launch order. Measurement only: it changes how work is submitted.
- */
-export function timeDispatches(): () => Promise<number[]> {
-  const backend = tf.backend() as unknown as TimedBackendLike;
-  const timers: TimerEntry[] = [];
-  const previous = { active: backend.activeTimers, stack: backend.programTimersStack };
-  const outermost = previous.stack == null;
-  // Nested inside someone else's timing (tf.profile at warm-up): join it the way backend.time does.
-  if (outermost) backend.programTimersStack = timers;
-  else previous.active?.push(timers);
-  backend.activeTimers = timers;
-  return () => {
-    backend.activeTimers = previous.active;
-    if (outermost) backend.programTimersStack = previous.stack;
-    const flat = (entries: TimerEntry[]): Promise<number>[] => entries.flatMap((entry) => (Array.isArray(entry) ? flat(entry) : [entry.query]));
-    return Promise.all(flat(timers));
-  };
-}
-
 /** Resolves when the GPU has finished everything submitted so far. */
 export function gpuIdle(): Promise<void> {
   return (tf.backend() as unknown as WebgpuBackendLike).device.queue.onSubmittedWorkDone();
