@@ -38,7 +38,7 @@ import {
   type ArbiterViews,
   type PolicyName,
 } from './layout.js';
-import { lock, settleLocked, stealLockFrom, traceLocked, unlock, updateHeirLocked, wake } from './mechanism.js';
+import { activeMinVirtualTimeLocked, lock, settleLocked, stealLockFrom, traceLocked, unlock, updateHeirLocked, wake } from './mechanism.js';
 import { policiesById } from './policies/index.js';
 import { readSessionStats, type ArbiterStats } from './stats.js';
 import { readTraceLocked, setTracingLocked, type TraceRecord } from './trace.js';
@@ -163,9 +163,24 @@ export class DeviceArbiter {
     });
   }
 
+  /**
+   * Moving a session to another class is joining another queue: it starts owed one quantum against the
+   * least-served active session of its new class (like a session returning from idle). Keeping its virtual
+   * time would carry credit or debt earned against sessions it no longer competes with: one promoted after
+   * starving in a lower class would take the device until its new classmates caught up (the soak measured
+   * 50% errors in the intervals after such changes).
+   */
   setPriority(slot: number, priority: number): void {
     validatePriority(priority, `sessions.${this.#names.get(slot) ?? slot}.priority`);
-    this.#locked(() => Atomics.store(this.#views.i32, slotI32(slot, kPriorityField), priority));
+    const { i32, f64 } = this.#views;
+    this.#locked(() => {
+      if (Atomics.exchange(i32, slotI32(slot, kPriorityField), priority) === priority) return;
+      // Other policies ignore classes: one queue, virtual times stay comparable (setPolicy resets them).
+      if (Atomics.load(i32, kPolicyField) !== PolicyId.priority) return;
+      const advance = this.#policyNow().advance(this.quantumMs, f64[slotF64(slot, kWeightField)]);
+      f64[slotF64(slot, kVirtualTimeField)] = activeMinVirtualTimeLocked(this.#views, slot, priority) - advance;
+      this.#pendingWakes.push(updateHeirLocked(this.#views, this.#policyNow(), this.#view));
+    });
   }
 
   /** Virtual times of different policies do not compare, so every session restarts from zero. */

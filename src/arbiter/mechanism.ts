@@ -19,6 +19,7 @@ import {
   kHeirField,
   kLockField,
   kLockWaitersField,
+  kPriorityField,
   kSlotCountField,
   kSpinUsField,
   kStateField,
@@ -129,14 +130,16 @@ export function updateHeirLocked(views: ArbiterViews, policy: Policy, view: Shar
  * Under the lock: where a session returning from idle may start — the smallest virtual time among the
  * active (waiting or holding) slots other than `except`, or, when none is active, the system virtual time.
  * Without the latter, sessions that each ran alone (warm-ups, bursts) would come back at unrelated virtual
- * times and the one that ran last would be held back until the others caught up.
+ * times and the one that ran last would be held back until the others caught up. `priorityClass`: only the
+ * slots of that class count (under `priority`, virtual times compare only inside a class).
  */
-export function activeMinVirtualTimeLocked(views: ArbiterViews, except: number): number {
+export function activeMinVirtualTimeLocked(views: ArbiterViews, except: number, priorityClass: number | null = null): number {
   let min = Infinity;
   const count = Atomics.load(views.i32, kSlotCountField);
   let active = false;
   for (let slot = 0; slot < count; slot++) {
     if (slot === except) continue;
+    if (priorityClass !== null && Atomics.load(views.i32, slotI32(slot, kPriorityField)) !== priorityClass) continue;
     const state = Atomics.load(views.i32, slotI32(slot, kStateField));
     if (state === SlotState.WAITING || state === SlotState.HOLDING) {
       min = Math.min(min, views.f64[slotF64(slot, kVirtualTimeField)]);

@@ -11,6 +11,7 @@ import {
   kHandoffsField,
   kHoldMaxMsField,
   kPolicyField,
+  kPriorityField,
   kQuantumUsField,
   kSlotGenerationField,
   kStateField,
@@ -22,6 +23,7 @@ import {
   kWeightField,
   slotF64,
   slotI32,
+  PolicyId,
   SlotState,
   TraceEvent,
   viewsOf,
@@ -103,7 +105,8 @@ export class TokenClient {
     // (without it, a model with short inferences would lose its turn at every release); idle time banks
     // nothing more (CFS places waking tasks the same way).
     const vt = slotF64(this.slot, kVirtualTimeField);
-    const floor = activeMinVirtualTimeLocked(this.#views, this.slot) - this.#policy().advance(this.quantumMs, f64[slotF64(this.slot, kWeightField)]);
+    const priorityClass = Atomics.load(i32, kPolicyField) === PolicyId.priority ? Atomics.load(i32, slotI32(this.slot, kPriorityField)) : null;
+    const floor = activeMinVirtualTimeLocked(this.#views, this.slot, priorityClass) - this.#policy().advance(this.quantumMs, f64[slotF64(this.slot, kWeightField)]);
     if (f64[vt] < floor) f64[vt] = floor;
 
     const now = nowMs();
