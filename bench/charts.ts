@@ -5,13 +5,8 @@
  * the results directory the same way the scenarios write it.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { BenchOptions } from './lib/report.js';
-
-const root = fileURLToPath(new URL('../', import.meta.url));
-const resultsDir = ({ quick, backend }: Pick<BenchOptions, 'quick' | 'backend'>) =>
-  join(root, 'bench/results', quick ? 'quick' : '', backend === 'wasm' ? '' : backend);
+import { join } from 'node:path';
+import { resultsDir, type BenchOptions } from './lib/report.js';
 const colors = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948'];
 
 const esc = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
@@ -92,7 +87,7 @@ function load<T>(dir: string, name: string): T | null {
 
 function save(dir: string, name: string, svg: string): void {
   writeFileSync(join(dir, name), svg);
-  console.log(`wrote ${relative(root, join(dir, name))}`);
+  console.log(`wrote ${join(dir, name)}`);
 }
 
 interface TimelineJson {

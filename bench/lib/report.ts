@@ -3,7 +3,8 @@
  * rendering of it. Quick runs go to bench/results/quick/ so they never overwrite a committed full run.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,8 @@ export interface BenchMeta {
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/dist\/$/, '');
 
 function gitCommit(): string {
+  // A bundled copy on a machine without git (bench/device/) is told its commit when it is packed.
+  if (process.env.OLYMPIAN_COMMIT) return process.env.OLYMPIAN_COMMIT;
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] });
     const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot }).length > 0;
@@ -46,14 +49,6 @@ function gitCommit(): string {
   }
 }
 
-function tfjsVersion(): string {
-  try {
-    const path = join(repoRoot, 'node_modules/@tensorflow/tfjs-core/package.json');
-    return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 export async function benchMeta(scenario: string, { quick, backend }: BenchOptions): Promise<BenchMeta> {
   return {
@@ -64,7 +59,7 @@ export async function benchMeta(scenario: string, { quick, backend }: BenchOptio
     date: new Date().toISOString(),
     commit: gitCommit(),
     node: process.version,
-    tfjs: tfjsVersion(),
+    tfjs: tf.version.tfjs,
     machine: {
       cpu: cpus()[0]?.model ?? 'unknown',
       cores: cpus().length,
@@ -75,9 +70,13 @@ export async function benchMeta(scenario: string, { quick, backend }: BenchOptio
   };
 }
 
+/** bench/results/[quick/][webgpu/]: where a scenario run with these options writes. */
+export const resultsDir = ({ quick, backend }: Pick<BenchOptions, 'quick' | 'backend'>) =>
+  join(repoRoot, 'bench/results', quick ? 'quick' : '', backend === 'wasm' ? '' : backend);
+
 /** Writes `<scenario>.json` and `<scenario>.md`; returns the JSON path. */
 export function writeResults(meta: BenchMeta, result: object, markdown: string): string {
-  const dir = join(repoRoot, 'bench/results', meta.quick ? 'quick' : '', meta.backend === 'wasm' ? '' : meta.backend);
+  const dir = resultsDir(meta);
   mkdirSync(dir, { recursive: true });
   const jsonPath = join(dir, `${meta.scenario}.json`);
   writeFileSync(jsonPath, JSON.stringify({ meta, ...result }, null, 2) + '\n');
