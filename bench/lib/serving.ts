@@ -6,6 +6,7 @@
  * charges, which would be circular).
  */
 import { createServer, type Server } from '../../src/server/server.js';
+import { zooModels } from '../../src/models/index.js';
 import type { PolicyName } from '../../src/arbiter/layout.js';
 import type { NamedTensors } from '../../src/protocol/tensors.js';
 import type { TraceRecord } from '../../src/arbiter/trace.js';
@@ -82,13 +83,14 @@ export const paperModels: ServingModel[] = [
 /**
  * The models for the device at hand: on wasm as given (sizes where one inference takes 5–200 ms here); on a
  * hardware GPU at the paper's ImageNet sizes; on a software GPU (lavapipe, a functional check) at 64 px at
- * most (an inference there takes seconds) and without AlexNet, whose first dense weight (9216 × 4096, 144 MiB at any input size: it pools to 6 × 6)
+ * most, or the architecture's smallest (an inference there takes seconds) and without AlexNet, whose first dense weight (9216 × 4096, 144 MiB at any input size: it pools to 6 × 6)
  * is over lavapipe's 128 MiB storage-binding limit.
  */
 const imagenetSizes: Record<string, number> = { alexnet: 227, inception_v3: 299 };
 export function sizedFor(models: ServingModel[], meta: BenchMeta): ServingModel[] {
   if (meta.backend !== 'webgpu') return models;
-  if (meta.adapter?.software) return models.filter((m) => m.zoo !== 'alexnet').map((m) => ({ ...m, inputSize: Math.min(m.inputSize, 64) }));
+  const smallest = (zoo: string) => zooModels.find((info) => info.name === zoo)?.minInputSize ?? 1;
+  if (meta.adapter?.software) return models.filter((m) => m.zoo !== 'alexnet').map((m) => ({ ...m, inputSize: Math.max(smallest(m.zoo), Math.min(m.inputSize, 64)) }));
   return models.map((m) => ({ ...m, inputSize: imagenetSizes[m.zoo] ?? 224 }));
 }
 
