@@ -208,7 +208,9 @@ export interface FixedWorkOptions {
 }
 
 /** The same fixed work, gated or not: how long until every model is done, and how often the token moved. */
-export async function runFixedWork(options: FixedWorkOptions): Promise<{ makespanMs: number; handoffsPerSec: number; intervalMaxMs: number }> {
+export async function runFixedWork(
+  options: FixedWorkOptions,
+): Promise<{ makespanMs: number; handoffsPerSec: number; intervalMaxMs: number; longestKernelMs: Record<string, number> }> {
   const server = await createServer({
     backend: options.backend ?? 'wasm',
     arbiter: options.arbiter,
@@ -233,6 +235,7 @@ export async function runFixedWork(options: FixedWorkOptions): Promise<{ makespa
       makespanMs,
       handoffsPerSec: ((stats.handoffs - before) / makespanMs) * 1000,
       intervalMaxMs: Math.max(...stats.sessions.map((s) => s.intervalMaxMs)),
+      longestKernelMs: Object.fromEntries(stats.sessions.map((s) => [s.name, s.longestKernelMs])),
     };
   } finally {
     await server.close({ drain: false });
