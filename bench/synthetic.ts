@@ -44,15 +44,17 @@ async function shareRun(arbiterOptions: ArbiterOptions | null, withWeights: bool
 
 interface WorkRun {
   makespanMs: number;
+  /** The session threads' CPU time for the work, summed: where the device time went. */
+  cpuMs: number;
   handoffsPerSec: number;
   holdMaxMs: number;
 }
 
-async function workRun(arbiterOptions: ArbiterOptions | null, workMsPerSession: number, iterationsPerMs: number): Promise<WorkRun> {
+async function workRun(arbiterOptions: ArbiterOptions | null, workMsPerSession: number, iterationsPerMs: number, sizes = kernelSizesMs): Promise<WorkRun> {
   const arbiter = arbiterOptions ? new DeviceArbiter(arbiterOptions) : undefined;
   // Fixed work: every session runs the same solo time of kernels, however large its kernels are.
   const fleet = await SyntheticFleet.start(
-    kernelSizesMs.map((kernelMs) => ({
+    sizes.map((kernelMs) => ({
       name: `k${kernelMs}ms`,
       kernelMs,
       kernelsPerInference: 10,
@@ -68,6 +70,7 @@ async function workRun(arbiterOptions: ArbiterOptions | null, workMsPerSession: 
     const stats = arbiter?.stats();
     return {
       makespanMs,
+      cpuMs: done.reduce((sum, d) => sum + d.cpuMs, 0),
       handoffsPerSec: stats ? (stats.handoffs / makespanMs) * 1000 : 0,
       holdMaxMs: stats ? Math.max(...stats.sessions.map((s) => s.holdMaxMs)) : 0,
     };
@@ -94,9 +97,11 @@ export async function run(options: BenchOptions) {
   const overhead: Record<string, number[]> = Object.fromEntries(quantaMs.map((q) => [q, []]));
   const handoffs: Record<string, number[]> = Object.fromEntries(quantaMs.map((q) => [q, []]));
   const holdMax: Record<string, number[]> = Object.fromEntries(quantaMs.map((q) => [q, []]));
+  const cpuOverhead: Record<string, number[]> = Object.fromEntries(quantaMs.map((q) => [q, []]));
+  const alone: number[] = [];
   const targets = normalise(weights);
 
-  const progress = startProgress('synthetic', reps * (2 + quantaMs.length));
+  const progress = startProgress('synthetic', reps * (3 + quantaMs.length));
   for (let rep = 0; rep < reps; rep++) {
     progress.label(`rep ${rep + 1} fair`);
     const baseline = await shareRun(null, false, windowMs, iterationsPerMs);
@@ -122,9 +127,16 @@ export async function run(options: BenchOptions) {
       overhead[quantumMs].push((gated.makespanMs / ungated.makespanMs - 1) * 100);
       handoffs[quantumMs].push(gated.handoffsPerSec);
       holdMax[quantumMs].push(gated.holdMaxMs);
+      cpuOverhead[quantumMs].push((gated.cpuMs / ungated.cpuMs - 1) * 100);
       progress.tick(`rep ${rep + 1} quantum ${quantumMs} ms done`);
-      progress.log(`rep ${rep + 1} quantum ${quantumMs} ms: overhead ${round(overhead[quantumMs].at(-1)!, 2)}% (${round(ungated.makespanMs, 1)} → ${round(gated.makespanMs, 1)} ms)`);
+      progress.log(`rep ${rep + 1} quantum ${quantumMs} ms: overhead ${round(overhead[quantumMs].at(-1)!, 2)}% (${round(ungated.makespanMs, 1)} → ${round(gated.makespanMs, 1)} ms), session CPU time ${round(cpuOverhead[quantumMs].at(-1)!, 2)}%`);
     }
+    // The gate with nobody to hand over to (one session, kernels of 0.5 ms): what gating costs without handoffs.
+    const soloUngated = await workRun(null, workMs, iterationsPerMs, [0.5]);
+    const soloGated = await workRun({ ...base, policy: 'fair', quantumMs: 1 }, workMs, iterationsPerMs, [0.5]);
+    alone.push((soloGated.makespanMs / soloUngated.makespanMs - 1) * 100);
+    progress.tick();
+    progress.log(`rep ${rep + 1} one session alone, quantum 1 ms: overhead ${round(alone.at(-1)!, 2)}%`);
   }
 
   progress.stop();
@@ -149,9 +161,12 @@ export async function run(options: BenchOptions) {
       quantumMs,
       overheadPct: round(median(overhead[quantumMs]), 2),
       overheadPctSpread: spread(overhead[quantumMs]),
+      cpuOverheadPct: round(median(cpuOverhead[quantumMs]), 2),
       handoffsPerSec: Math.round(median(handoffs[quantumMs])),
       intervalMaxMs: round(median(holdMax[quantumMs]), 3),
     })),
+    aloneOverheadPct: round(median(alone), 2),
+    aloneOverheadPctSpread: spread(alone),
   };
   const markdown = [
     `Five synthetic sessions (kernels ${kernelSizesMs.join(', ')} ms), pinned to ${cores} core(s), K = ${cores}; median of ${reps}.`,
@@ -166,9 +181,12 @@ export async function run(options: BenchOptions) {
     ),
     '',
     table(
-      ['quantumMs', 'overheadPct', 'spread', 'handoffsPerSec', 'intervalMaxMs'],
-      result.quanta.map((q) => [q.quantumMs, q.overheadPct, `${round(q.overheadPctSpread.min, 2)} … ${round(q.overheadPctSpread.max, 2)}`, q.handoffsPerSec, q.intervalMaxMs]),
+      ['quantumMs', 'overheadPct', 'spread', 'session CPU time +%', 'handoffsPerSec', 'intervalMaxMs'],
+      result.quanta.map((q) => [q.quantumMs, q.overheadPct, `${round(q.overheadPctSpread.min, 2)} … ${round(q.overheadPctSpread.max, 2)}`, q.cpuOverheadPct, q.handoffsPerSec, q.intervalMaxMs]),
     ),
+    '',
+    `One session alone (nobody to hand over to), kernels 0.5 ms, quantum 1 ms: overhead ${result.aloneOverheadPct}% (spread ${round(result.aloneOverheadPctSpread.min, 2)} … ${round(result.aloneOverheadPctSpread.max, 2)}).`,
+    'session CPU time +% = the session threads\' CPU time for the same work, gated vs ungated: how much of the makespan overhead is work done by the sessions themselves rather than an idle device.',
     '',
     'Overhead targets: ≤ 1% at 1 ms, ≤ 0.5% at 2 ms. The interval is the longest a session held the token before handing it on: max(quantum, kernel).',
   ].join('\n');
