@@ -27,6 +27,7 @@ status=0
 for scenario in "$@"; do
   echo "== $scenario $(date -u +%T)" | tee -a "$out/log.txt"
   timeout 540 /tmp/olympian-bin/node "$dev/app/src/cli.js" bench "$scenario" --backend webgpu "${quick[@]}" >> "$out/log.txt" 2>&1 || { status=$?; echo "!! $scenario exited $status" | tee -a "$out/log.txt"; }
+  # After every scenario: a call cut off at its time limit still brings back what finished.
+  mkdir -p "$out/results" && cp -r "$dev/bench/results/." "$out/results/" 2>/dev/null || true
 done
-cp -r "$dev/bench/results" "$out/results" 2>/dev/null || true
 exit $status
