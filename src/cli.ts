@@ -19,7 +19,7 @@ Examples:
 program
   .command('bench')
   .description('run a benchmark scenario; writes bench/results/<scenario>.json and .md')
-  .argument('<scenario>', 'which scenario (see `olympian bench --list`)')
+  .argument('<scenario>', 'which scenario (an unknown name prints the list; README.md describes each)')
   .option('--quick', 'a short run (under a minute); results go to bench/results/quick/', false)
   .option('--backend <backend>', 'wasm (the CPU cores are the device) or webgpu (results in bench/results/webgpu/)', 'wasm')
   .action(async (scenario: string, options: { quick: boolean; backend: string }) => {
