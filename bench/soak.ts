@@ -91,9 +91,9 @@ export async function run(options: BenchOptions) {
   // Device time: session thread CPU time on wasm; on webgpu the charged cost (GPU timestamps per dispatch
   // would change how a long soak submits its work).
   const deviceMs = () => {
-    const sessions = server.stats().sessions;
-    const tids = models.map((m) => (backend === 'wasm' ? server.sessionInfo(m.name).tid : 0));
-    return { tids, ms: backend === 'wasm' ? tids.map((tid) => safeCpuMs(tid)) : sessions.map((s) => s.chargedMs) };
+    if (backend !== 'wasm') return { tids: models.map(() => 0), ms: server.stats().sessions.map((s) => s.chargedMs) };
+    const tids = models.map((m) => server.sessionInfo(m.name).tid);
+    return { tids, ms: tids.map(safeCpuMs) };
   };
   const progress = startProgress('soak', Math.ceil(durationMs / changeEveryMs));
   // Another process busy on the same cores bends thread-CPU shares: the load average says how quiet it was.

@@ -122,7 +122,11 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
   try {
     const tids = options.models.map((m) => server.sessionInfo(m.name).tid);
     if (!gpu) pinThreads(tids, options.deviceCpus);
-    const deviceMs = (): number[] => (gpu ? options.models.map((m) => rowOf(server.stats(), m.name).gpuMs) : tids.map(threadCpuMs));
+    const deviceMs = (): number[] => {
+      if (!gpu) return tids.map(threadCpuMs);
+      const stats = server.stats();
+      return options.models.map((m) => rowOf(stats, m.name).gpuMs);
+    };
     const latencies = options.models.map(() => [] as number[]);
     let measuring = false;
     let stop = false;

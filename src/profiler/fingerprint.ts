@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendInfo } from '../protocol/session-messages.js';
-import { probeWebgpu } from '../workers/webgpu.js';
+import { backendInfoOf, probeWebgpu } from '../workers/webgpu.js';
 
 export interface DeviceFingerprint {
   /**
@@ -57,7 +57,7 @@ export function fingerprintFromBackend(info: BackendInfo): DeviceFingerprint {
 export async function currentFingerprint(): Promise<DeviceFingerprint> {
   const backend = tf.getBackend();
   // The same flags initBackend reports, so both ways to a fingerprint give the same id.
-  if (backend === 'webgpu') return fingerprintFromBackend({ name: backend, flags: { ...(await probeWebgpu()), tfjs: tf.version.tfjs } });
+  if (backend === 'webgpu') return fingerprintFromBackend(backendInfoOf(await probeWebgpu()));
   const flags: DeviceFingerprint['flags'] = {};
   if (backend === 'wasm') {
     flags.simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));

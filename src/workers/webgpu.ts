@@ -69,8 +69,11 @@ export async function initWebgpu(): Promise<BackendInfo> {
   await tf.ready();
   watchDeviceLoss();
   watchDeviceErrors();
-  return { name: 'webgpu', flags: { ...adapter, tfjs: tf.version.tfjs } };
+  return backendInfoOf(adapter);
 }
+
+/** What a webgpu session reports as its backend (and what its profiles' fingerprint is made of). */
+export const backendInfoOf = (adapter: AdapterInfo): BackendInfo => ({ name: 'webgpu', flags: { ...adapter, tfjs: tf.version.tfjs } });
 
 type DeviceLike = {
   lost?: Promise<{ reason?: string; message?: string }>;
