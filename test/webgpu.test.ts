@@ -103,6 +103,36 @@ gpu('two webgpu sessions interleave under fair with equal charged cost (strict)'
   }
 });
 
+// Strict mode across a quantum boundary: the kernel hook cannot wait for the GPU (a blocked thread runs no
+// promise), so the yield waits for the end of the layer, where the session awaits the GPU and then hands on.
+gpu('strict: a quantum used up mid-inference is handed on between layers, once the GPU has finished', async () => {
+  const arbiter = new DeviceArbiter({ policy: 'fair', quantumMs: 0.01 });
+  const options = { inputSize: 16, layers: 6 };
+  const strict = await Session.start(arbiter, onGpu('strict', { gateMode: 'strict' }, options));
+  const overlap = await Session.start(arbiter, onGpu('overlap', { gateMode: 'overlap' }, options));
+  const reference = await Session.start(null, onGpu('reference', {}, options));
+  try {
+    const before = strict.stats();
+    for (let i = 0; i < 4; i++) {
+      const fill = (j: number) => Math.sin(i * 7 + j);
+      const [a, b, c] = await Promise.all([strict.infer(image(16, fill)), overlap.infer(image(16, fill)), reference.infer(image(16, fill))]);
+      a.logits.data.forEach((v, k) => assert.ok(close(v, c.logits.data[k]), `strict ${v} vs ${c.logits.data[k]}`));
+      b.logits.data.forEach((v, k) => assert.ok(close(v, c.logits.data[k]), `overlap ${v} vs ${c.logits.data[k]}`));
+    }
+    const after = strict.stats();
+    const inferences = after.inferences - before.inferences;
+    const waits = after.gpuWaits - before.gpuWaits;
+    // 8 layers, each kernel over a 0.01 ms quantum: a wait after (nearly) every layer, one more at the end.
+    assert.ok(waits >= 4 * inferences, `${waits} GPU waits for ${inferences} inferences`);
+    assert.ok(after.gpuWaitMs > before.gpuWaitMs);
+    assert.is(overlap.stats().gpuWaits, 0, 'overlap mode never waits for the GPU before handing on');
+    assert.is(after.liveTensors, after.baselineTensors, 'the layer-by-layer walk leaves nothing behind');
+  } finally {
+    await Promise.all([strict.close(), overlap.close(), reference.close()]);
+    arbiter.close();
+  }
+});
+
 gpu('work the GPU rejects (a binding over the adapter limit) fails the session start with a typed error', async () => {
   if (!adapter || adapter.maxStorageBufferBindingSize >= 9216 * 4096 * 4) {
     console.log(`skip: oversized binding — this adapter binds ${adapter?.maxStorageBufferBindingSize} bytes, the test weight fits`);

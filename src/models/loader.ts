@@ -11,6 +11,7 @@ import { checkWeightBytes, readModelArtifacts } from './fs-handler.js';
 import { checkGraphTopology, loadLayersGuarded } from './guarded-load.js';
 import { checkInputs, normaliseShape, specFromTensorInfo, type ModelSignature, type NamedTensors, type TensorSpec } from './signature.js';
 import { buildZooModel, zooEntry } from './zoo.js';
+import { canExecuteLayers, executeLayers, type Between } from './layers-executor.js';
 
 export type ModelKind = 'layers' | 'graph' | 'zoo';
 
@@ -31,9 +32,11 @@ export interface LoadedModel {
   readonly signature: ModelSignature;
   /**
    * Runs one batch. Inputs are keyed by `signature.inputs[].name`, outputs by `signature.outputs[].name`.
-   * The caller keeps ownership of the inputs and owns (must dispose) the outputs.
+   * The caller keeps ownership of the inputs and owns (must dispose) the outputs. `between`, when given, is
+   * called at every point where the run can pause (after each layer of a layers model; a graph model runs
+   * in one piece and has none), and a promise it returns is awaited there.
    */
-  predict(inputs: NamedTensors): Promise<NamedTensors>;
+  predict(inputs: NamedTensors, between?: Between): Promise<NamedTensors>;
   dispose(): void;
 }
 
@@ -82,11 +85,13 @@ function layersModel(kind: 'layers' | 'zoo', source: string, model: tf.LayersMod
   const signature = { inputs: spec(model.inputNames, model.inputs), outputs: spec(model.outputNames, model.outputs) };
   return {
     kind, source, model, signature,
-    async predict(inputs) {
+    async predict(inputs, between) {
       checkInputs(signature, inputs);
+      const ordered = signature.inputs.map((s) => inputs[s.name]);
+      if (between && canExecuteLayers(model)) return toNamed(model.outputNames, await executeLayers(model, ordered, between));
       // predictOnBatch, not predict: predict slices the input into batches of 32 and concatenates the
       // results, kernels a serving runtime does not want to pay for.
-      const result = model.predictOnBatch(signature.inputs.map((s) => inputs[s.name]));
+      const result = model.predictOnBatch(ordered);
       return toNamed(model.outputNames, result);
     },
     dispose: () => void model.dispose(),

@@ -15,10 +15,18 @@ export class KernelGate {
 
   /** Runs at every quantum boundary before the token is offered (webgpu: submit what is encoded). */
   readonly #onBoundary: (() => void) | undefined;
+  /**
+   * webgpu `strict`: a boundary only marks the yield as due (`yieldDue`); the caller waits for the GPU at its
+   * next await point and then calls `yieldNow`. A kernel hook cannot wait for the GPU itself: the GPU's
+   * completion is a promise, and a blocked thread never runs its event loop.
+   */
+  readonly #deferYield: boolean;
+  #yieldDue = false;
 
-  constructor(client: TokenClient, onBoundary?: () => void) {
+  constructor(client: TokenClient, onBoundary?: () => void, options: { deferYield?: boolean } = {}) {
     this.#client = client;
     this.#onBoundary = onBoundary;
+    this.#deferYield = options.deferYield ?? false;
   }
 
   /** Takes a token before the first kernel of a unit of work (an inference, a batch), unless still held. */
@@ -45,22 +53,45 @@ export class KernelGate {
   charge(costMs: number): void {
     this.#usedMs += costMs;
     if (costMs > this.#longestKernelMs) this.#longestKernelMs = costMs;
-    if (this.#usedMs >= this.#quantumMs) {
+    if (this.#usedMs >= this.#quantumMs && !this.#yieldDue) {
       this.#onBoundary?.();
-      this.#client.yield(this.#usedMs);
-      this.#usedMs = 0;
-      this.#quantumMs = this.#client.quantumMs;
-      this.#markMs = performance.now(); // time spent waiting for the token back is not occupancy
+      if (this.#deferYield) this.#yieldDue = true;
+      else this.#yieldAt();
     }
+  }
+
+  /** A deferred yield is waiting for `yieldNow` (strict mode: the quantum is used up). */
+  get yieldDue(): boolean {
+    return this.#yieldDue;
+  }
+
+  /** The deferred yield, once the caller has waited for the device: offers the token, charged what was used. */
+  yieldNow(): void {
+    if (!this.#yieldDue) return;
+    this.#yieldDue = false;
+    this.#yieldAt();
+  }
+
+  #yieldAt(): void {
+    this.#client.yield(this.#usedMs);
+    this.#usedMs = 0;
+    this.#quantumMs = this.#client.quantumMs;
+    this.#markMs = performance.now(); // time spent waiting for the token back is not occupancy
   }
 
   /**
    * After the last kernel of a unit of work. A session with more work queued (`backlogged`) keeps the token
    * and its partial quantum: releasing between back-to-back units would make it re-enter as if from idle
    * and lose its place every time. Otherwise the token goes back, charged what the partial quantum used.
+   * Strict mode calls it only once the GPU has finished the work.
    */
   end(backlogged = false): void {
-    if (backlogged) return;
+    if (backlogged) {
+      // A quantum used up with no await point to yield at (a graph model in strict mode) is offered now.
+      this.yieldNow();
+      return;
+    }
+    this.#yieldDue = false;
     this.#client.release(this.#usedMs);
     this.#usedMs = 0;
   }

@@ -13,6 +13,8 @@
  * | kChargedMsField       | cost the gate charged, ms                                      |
  * | kBatchesField         | model runs (a batch of coalesced requests counts once)         |
  * | kGpuMsField           | webgpu with `gpuTiming`: GPU time of its dispatches (timestamps) |
+ * | kGpuWaitsField        | webgpu `strict`: waits for the GPU before the token went on    |
+ * | kGpuWaitMsField       | webgpu `strict`: time spent in those waits, ms                 |
  */
 export const kInferencesField = 0;
 export const kKernelsField = 1;
@@ -23,7 +25,9 @@ export const kHeapUsedMbField = 5;
 export const kChargedMsField = 6;
 export const kBatchesField = 7;
 export const kGpuMsField = 8;
-export const kSessionStatsSize = 9;
+export const kGpuWaitsField = 9;
+export const kGpuWaitMsField = 10;
+export const kSessionStatsSize = 11;
 
 export const newSessionStatsBuffer = () => new SharedArrayBuffer(kSessionStatsSize * 8);
 

@@ -23,6 +23,8 @@ import {
   kBatchesField,
   kChargedMsField,
   kGpuMsField,
+  kGpuWaitMsField,
+  kGpuWaitsField,
   kHeapUsedMbField,
   kInferencesField,
   kKernelsField,
@@ -77,7 +79,10 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   }
   // An ungated session (no arbiter) runs the backend's kernels untouched: it is the baseline gate costs are
   // measured against, so it does not count kernels either.
-  const gate = data.grant ? new KernelGate(new TokenClient(data.grant), device.asynchronous ? submitQueued : undefined) : null;
+  // Strict mode defers each boundary's yield to the next layer end, where run() can wait for the GPU first.
+  const gate = data.grant
+    ? new KernelGate(new TokenClient(data.grant), device.asynchronous ? submitQueued : undefined, { deferYield: device.asynchronous && device.strict })
+    : null;
   // Synchronous backends charge device occupancy: the time since the previous kernel ended (see
   // KernelGate.sinceMark). On webgpu a kernel only encodes work, so it is charged its kernel name's GPU-time
   // estimate, which the warm-up fills in (until then, nothing).
@@ -143,6 +148,8 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   stats[kChargedMsField] = 0;
   stats[kLongestKernelMsField] = 0;
   stats[kGpuMsField] = 0;
+  stats[kGpuWaitsField] = 0;
+  stats[kGpuWaitMsField] = 0;
   return { info, runBatch, release: () => gate?.end(), collect: () => collect(stats) };
 }
 
@@ -211,7 +218,7 @@ async function run(
       const timer = device.gpuTiming ? GpuKernelTimer.start() : null;
       try {
         inputs = batchInputs(requests);
-        outputs = await model.predict(inputs);
+        outputs = await model.predict(inputs, gate && device.asynchronous && device.strict ? () => (gate.yieldDue ? handOverWhenIdle(gate, stats) : null) : undefined);
       } finally {
         gpuMs = timer?.take().ms ?? null;
         timer?.stop();
@@ -222,8 +229,9 @@ async function run(
         if (device.strict) {
           // Strict: the token covers this work until the GPU has finished it; it then stays with a backlogged
           // session like on a synchronous backend (the readback that follows is quick, and no blocking wait
-          // sits on a pending GPU promise: the next wait for a token comes from the next kernel).
-          await gpuIdle();
+          // sits on a pending GPU promise: the next wait for a token comes from the next kernel). A quantum
+          // used up inside a model with no pause points (a graph model) is offered in gate.end below.
+          await waitForGpu(stats);
         } else {
           // Overlap: hand the token on as soon as the work is submitted, before waiting for the results.
           gate?.end(false);
@@ -256,6 +264,24 @@ async function run(
     stats[kLiveTensorsField] = tf.memory().numTensors;
     stats[kHeapUsedMbField] = getHeapStatistics().used_heap_size / 2 ** 20;
   }
+}
+
+/**
+ * Strict mode at a quantum boundary (between two layers): submit what the layer encoded after the boundary,
+ * wait until the GPU has run all of this session's work, then offer the token. The blocking wait for the
+ * token back comes after the GPU promise has settled, so it never holds up one.
+ */
+async function handOverWhenIdle(gate: KernelGate, stats: Float64Array): Promise<void> {
+  submitQueued();
+  await waitForGpu(stats);
+  gate.yieldNow();
+}
+
+async function waitForGpu(stats: Float64Array): Promise<void> {
+  const start = performance.now();
+  await gpuIdle();
+  stats[kGpuWaitsField]++;
+  stats[kGpuWaitMsField] += performance.now() - start;
 }
 
 /** One tensor per input name; several requests are concatenated on axis 0 (a kernel, so gated too). */

@@ -18,6 +18,8 @@ import {
   kBatchesField,
   kChargedMsField,
   kGpuMsField,
+  kGpuWaitMsField,
+  kGpuWaitsField,
   kHeapUsedMbField,
   kInferencesField,
   kKernelsField,
@@ -86,6 +88,12 @@ export interface SessionStats {
   chargedMs: number;
   /** GPU time measured by timestamp queries (sessions with `gpuTiming` on webgpu), ms; else 0. */
   gpuMs: number;
+  /**
+   * webgpu `strict`: how often the session waited for the GPU to finish its work before the token went on
+   * (at quantum boundaries between layers, and at inference ends), and for how long in all, ms; else 0.
+   */
+  gpuWaits: number;
+  gpuWaitMs: number;
   liveTensors: number;
   baselineTensors: number;
   heapUsedMb: number;
@@ -229,6 +237,8 @@ export class Session {
       lastInferenceMs: s[kLastInferenceMsField],
       chargedMs: s[kChargedMsField],
       gpuMs: s[kGpuMsField],
+      gpuWaits: s[kGpuWaitsField],
+      gpuWaitMs: s[kGpuWaitMsField],
       liveTensors: s[kLiveTensorsField],
       baselineTensors: this.#info?.baselineTensors ?? 0,
       heapUsedMb: s[kHeapUsedMbField],

@@ -1,0 +1,73 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DeviceArbiter } from '../src/arbiter/arbiter.js';
+import { TokenClient } from '../src/arbiter/token-client.js';
+import { KernelGate } from '../src/workers/gate.js';
+
+const s = suite('kernel gate: quantum boundaries');
+
+/** One session alone on an arbiter (a yield then never blocks), its gate, and what the arbiter charged it. */
+function alone(deferYield: boolean) {
+  const arbiter = new DeviceArbiter({ quantumMs: 1 });
+  const grant = arbiter.register({ name: 'a' });
+  let boundaries = 0;
+  const gate = new KernelGate(new TokenClient(grant), () => boundaries++, { deferYield });
+  const charged = () => arbiter.stats().sessions.find((row) => row.slot === grant.slot)!.chargedMs;
+  return { arbiter, gate, charged, boundaries: () => boundaries };
+}
+
+s('a boundary yields at once, charged the quantum used', () => {
+  const { arbiter, gate, charged, boundaries } = alone(false);
+  try {
+    gate.begin();
+    gate.charge(0.6);
+    assert.is(charged(), 0);
+    gate.charge(0.6);
+    assert.is(boundaries(), 1);
+    assert.is(charged(), 1.2);
+    assert.not.ok(gate.yieldDue);
+    gate.end();
+    assert.is(charged(), 1.2);
+  } finally {
+    arbiter.close();
+  }
+});
+
+s('deferred (webgpu strict): the boundary submits once, the yield waits for yieldNow and charges all used', () => {
+  const { arbiter, gate, charged, boundaries } = alone(true);
+  try {
+    gate.begin();
+    gate.charge(1.5);
+    assert.ok(gate.yieldDue);
+    gate.charge(0.5); // kernels until the layer ends still run, and count
+    assert.is(boundaries(), 1, 'one submit per boundary, not one per kernel past it');
+    assert.is(charged(), 0, 'nothing offered before the caller has waited for the GPU');
+    gate.yieldNow();
+    assert.not.ok(gate.yieldDue);
+    assert.is(charged(), 2);
+    gate.yieldNow();
+    assert.is(charged(), 2, 'a second yieldNow without a new boundary does nothing');
+    gate.charge(1);
+    assert.ok(gate.yieldDue, 'the next quantum starts after the yield');
+  } finally {
+    arbiter.close();
+  }
+});
+
+s('deferred: a due yield is offered at the end of the unit even when the session keeps the token', () => {
+  const { arbiter, gate, charged } = alone(true);
+  try {
+    gate.begin();
+    gate.charge(1.2);
+    gate.end(true); // backlogged: keeps the token, but the quantum is used up
+    assert.is(charged(), 1.2);
+    assert.not.ok(gate.yieldDue);
+    gate.charge(0.3);
+    gate.end(false);
+    assert.is(charged(), 1.5);
+  } finally {
+    arbiter.close();
+  }
+});
+
+s.run();
