@@ -24,6 +24,8 @@ const scenarios: Record<Scenario['name'], Scenario> = {
   'fairness-predicted': { name: 'fairness-predicted', weights: [1, 1, 1, 1, 1], accounting: 'predicted' },
 };
 
+type Phase = 'baseline' | 'arbiter' | 'strict';
+
 export async function runScenario(scenario: Scenario, options: BenchOptions) {
   const { quick, backend } = options;
   pinForBackend(backend, '0');
@@ -35,24 +37,31 @@ export async function runScenario(scenario: Scenario, options: BenchOptions) {
   const targets = normalise(scenario.weights);
   const policy = scenario.name === 'weighted' ? 'weighted' : 'fair';
   const fairness = scenario.name !== 'weighted';
-  const runs: Array<{ baseline: PhaseResult; arbiter: PhaseResult }> = [];
-  const progress = startProgress(scenario.name, reps * 2);
+  // On webgpu both gate modes are measured: `arbiter` is overlap (the default), `strict` waits for the GPU
+  // before every handover. The phases rotate each repetition so a drift in machine speed favours none.
+  const phases: Phase[] = backend === 'webgpu' ? ['baseline', 'arbiter', 'strict'] : ['baseline', 'arbiter'];
+  const runs: Array<Record<Phase, PhaseResult>> = [];
+  const progress = startProgress(scenario.name, reps * phases.length);
   for (let rep = 0; rep < reps; rep++) {
-    const order = rep % 2 === 0 ? [false, true] : [true, false];
-    const results: Partial<Record<'baseline' | 'arbiter', PhaseResult>> = {};
-    for (const gated of order) {
-      progress.label(`rep ${rep + 1} ${gated ? 'arbiter' : 'baseline'}`);
-      const result = await runPhase({ models, backend, deviceCpus: '1', arbiter: gated, policy, quantumMs: 2, tokens: 1, warmupMs, windowMs, accounting: scenario.accounting });
-      results[gated ? 'arbiter' : 'baseline'] = result;
+    const order = phases.map((_, i) => phases[(i + rep) % phases.length]);
+    const results: Partial<Record<Phase, PhaseResult>> = {};
+    for (const phase of order) {
+      progress.label(`rep ${rep + 1} ${phase}`);
+      const result = await runPhase({
+        models, backend, deviceCpus: '1', arbiter: phase !== 'baseline', policy, quantumMs: 2, tokens: 1, warmupMs, windowMs,
+        accounting: scenario.accounting, ...(phase === 'strict' ? { gateMode: 'strict' as const } : {}),
+      });
+      results[phase] = result;
       progress.tick();
-      progress.log(`rep ${rep + 1} ${gated ? 'arbiter ' : 'baseline'}: shares ${result.sessions.map((s) => `${s.name} ${(s.share * 100).toFixed(1)}%`).join(', ')}`);
+      progress.log(`rep ${rep + 1} ${phase.padEnd(8)}: shares ${result.sessions.map((s) => `${s.name} ${(s.share * 100).toFixed(1)}%`).join(', ')}`);
     }
-    runs.push(results as { baseline: PhaseResult; arbiter: PhaseResult });
+    runs.push(results as Record<Phase, PhaseResult>);
   }
   progress.stop();
   const score = (r: PhaseResult) => (fairness ? jainIndex(r.sessions.map((s) => s.share)) : weightedMaxErrorPct(r.sessions.map((s) => s.share), targets));
   const baselineScores = runs.map((r) => score(r.baseline));
   const arbiterScores = runs.map((r) => score(r.arbiter));
+  const strictScores = phases.includes('strict') ? runs.map((r) => score(r.strict)) : null;
   const last = runs[runs.length - 1];
   const sessions = models.map((m, i) => ({
     name: m.name,
@@ -68,14 +77,23 @@ export async function runScenario(scenario: Scenario, options: BenchOptions) {
     p99Ms: round(median(runs.map((r) => r.arbiter.sessions[i].p99Ms)), 1),
     p99MsBaseline: round(median(runs.map((r) => r.baseline.sessions[i].p99Ms)), 1),
     longestKernelMs: round(last.arbiter.sessions[i].longestKernelMs, 2),
+    ...(strictScores ? {
+      shareStrict: round(median(runs.map((r) => r.strict.sessions[i].share)), 4),
+      throughputPerSecStrict: round(median(runs.map((r) => r.strict.sessions[i].throughputPerSec)), 2),
+      p99MsStrict: round(median(runs.map((r) => r.strict.sessions[i].p99Ms)), 1),
+    } : {}),
   }));
   const headline =
     fairness
-      ? { jainIndexBaseline: round(median(baselineScores), 4), jainIndex: round(median(arbiterScores), 4), jainIndexSpread: spread(arbiterScores) }
+      ? {
+          jainIndexBaseline: round(median(baselineScores), 4), jainIndex: round(median(arbiterScores), 4), jainIndexSpread: spread(arbiterScores),
+          ...(strictScores ? { jainIndexStrict: round(median(strictScores), 4), jainIndexStrictSpread: spread(strictScores) } : {}),
+        }
       : {
           weightedMaxErrorPctBaseline: round(median(baselineScores), 2),
           weightedMaxErrorPct: round(median(arbiterScores), 2),
           weightedMaxErrorPctSpread: spread(arbiterScores),
+          ...(strictScores ? { weightedMaxErrorPctStrict: round(median(strictScores), 2), weightedMaxErrorPctStrictSpread: spread(strictScores) } : {}),
         };
   const markdown = [
     backend === 'wasm'
@@ -87,11 +105,17 @@ export async function runScenario(scenario: Scenario, options: BenchOptions) {
     '',
     table(Object.keys(headline), [Object.values(headline).map((v) => (typeof v === 'object' ? `${round(v.min, 4)} … ${round(v.max, 4)}` : v))]),
     '',
-    table(
-      ['model', 'input', 'target', 'share baseline', 'share', 'charged share', 'req/s baseline', 'req/s', 'p99 ms', 'longest kernel ms'],
-      sessions.map((s) => [s.name, s.inputSize, s.target, s.shareBaseline, s.share, s.chargedShare, s.throughputPerSecBaseline, s.throughputPerSec, s.p99Ms, s.longestKernelMs]),
-    ),
+    strictScores
+      ? table(
+          ['model', 'input', 'target', 'share baseline', 'share overlap', 'share strict', 'charged share', 'req/s baseline', 'req/s overlap', 'req/s strict', 'p99 ms overlap', 'p99 ms strict', 'longest kernel ms'],
+          sessions.map((s) => [s.name, s.inputSize, s.target, s.shareBaseline, s.share, s.shareStrict ?? '—', s.chargedShare, s.throughputPerSecBaseline, s.throughputPerSec, s.throughputPerSecStrict ?? '—', s.p99Ms, s.p99MsStrict ?? '—', s.longestKernelMs]),
+        )
+      : table(
+          ['model', 'input', 'target', 'share baseline', 'share', 'charged share', 'req/s baseline', 'req/s', 'p99 ms', 'longest kernel ms'],
+          sessions.map((s) => [s.name, s.inputSize, s.target, s.shareBaseline, s.share, s.chargedShare, s.throughputPerSecBaseline, s.throughputPerSec, s.p99Ms, s.longestKernelMs]),
+        ),
     '',
+    ...(strictScores ? ['Gate modes (webgpu): the headline `jainIndex`/`weightedMaxErrorPct` is `overlap` (the token goes on right after submitting); `…Strict` waits for the GPU before every handover (charged share is overlap\'s).', ''] : []),
     fairness ? 'Target: jainIndex ≥ 0.99.' : 'Target: weightedMaxErrorPct ≤ 3.',
     scenario.accounting ? 'Accounting: profile-predicted (each session profiled at batch 1 and 2 at its start); charged share = what the profile predicted.' : 'Accounting: measured device occupancy.',
   ].join('\n');

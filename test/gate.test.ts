@@ -54,6 +54,24 @@ s('deferred (webgpu strict): the boundary submits once, the yield waits for yiel
   }
 });
 
+s('deferred with nobody waiting: renewNow charges and starts a new quantum without offering the token', () => {
+  const { arbiter, gate, charged } = alone(true);
+  try {
+    gate.begin();
+    gate.charge(1.1);
+    assert.not.ok(gate.othersWaiting);
+    gate.renewNow();
+    assert.not.ok(gate.yieldDue);
+    assert.is(charged(), 1.1);
+    gate.charge(0.5);
+    assert.not.ok(gate.yieldDue, 'a fresh quantum');
+    gate.end();
+    assert.is(charged(), 1.6);
+  } finally {
+    arbiter.close();
+  }
+});
+
 s('deferred: a due yield is offered at the end of the unit even when the session keeps the token', () => {
   const { arbiter, gate, charged } = alone(true);
   try {

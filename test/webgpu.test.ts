@@ -108,27 +108,47 @@ gpu('two webgpu sessions interleave under fair with equal charged cost (strict)'
 gpu('strict: a quantum used up mid-inference is handed on between layers, once the GPU has finished', async () => {
   const arbiter = new DeviceArbiter({ policy: 'fair', quantumMs: 0.01 });
   const options = { inputSize: 16, layers: 6 };
-  const strict = await Session.start(arbiter, onGpu('strict', { gateMode: 'strict' }, options));
+  const strict = await Promise.all(['a', 'b'].map((name) => Session.start(arbiter, onGpu(name, { gateMode: 'strict' }, options))));
   const overlap = await Session.start(arbiter, onGpu('overlap', { gateMode: 'overlap' }, options));
   const reference = await Session.start(null, onGpu('reference', {}, options));
   try {
-    const before = strict.stats();
-    for (let i = 0; i < 4; i++) {
-      const fill = (j: number) => Math.sin(i * 7 + j);
-      const [a, b, c] = await Promise.all([strict.infer(image(16, fill)), overlap.infer(image(16, fill)), reference.infer(image(16, fill))]);
-      a.logits.data.forEach((v, k) => assert.ok(close(v, c.logits.data[k]), `strict ${v} vs ${c.logits.data[k]}`));
-      b.logits.data.forEach((v, k) => assert.ok(close(v, c.logits.data[k]), `overlap ${v} vs ${c.logits.data[k]}`));
-    }
-    const after = strict.stats();
-    const inferences = after.inferences - before.inferences;
-    const waits = after.gpuWaits - before.gpuWaits;
-    // 8 layers, each kernel over a 0.01 ms quantum: a wait after (nearly) every layer, one more at the end.
-    assert.ok(waits >= 4 * inferences, `${waits} GPU waits for ${inferences} inferences`);
-    assert.ok(after.gpuWaitMs > before.gpuWaitMs);
+    const before = strict.map((session) => session.stats());
+    const fill = (i: number) => (j: number) => Math.sin(i * 7 + j);
+    const expected = await Promise.all([0, 1, 2, 3].map((i) => reference.infer(image(16, fill(i)))));
+    // Both strict sessions backlogged (two requests each in flight), so each finds the other waiting.
+    await Promise.all(strict.flatMap((session) => [0, 1, 2, 3].map(async (i) => {
+      const result = await session.infer(image(16, fill(i)));
+      result.logits.data.forEach((v, k) => assert.ok(close(v, expected[i].logits.data[k]), `${session.name}: ${v} vs ${expected[i].logits.data[k]}`));
+    })));
+    strict.forEach((session, s) => {
+      const after = session.stats();
+      const inferences = after.inferences - before[s].inferences;
+      const waits = after.gpuWaits - before[s].gpuWaits;
+      // 8 layers, each kernel over a 0.01 ms quantum: most layer ends hand over (after a wait), plus the end.
+      assert.ok(waits >= 3 * inferences, `${session.name}: ${waits} GPU waits for ${inferences} inferences`);
+      assert.ok(after.gpuWaitMs > before[s].gpuWaitMs);
+      assert.is(after.liveTensors, after.baselineTensors, 'the layer-by-layer walk leaves nothing behind');
+    });
+    const result = await overlap.infer(image(16, fill(0)));
+    result.logits.data.forEach((v, k) => assert.ok(close(v, expected[0].logits.data[k]), `overlap ${v} vs ${expected[0].logits.data[k]}`));
     assert.is(overlap.stats().gpuWaits, 0, 'overlap mode never waits for the GPU before handing on');
-    assert.is(after.liveTensors, after.baselineTensors, 'the layer-by-layer walk leaves nothing behind');
   } finally {
-    await Promise.all([strict.close(), overlap.close(), reference.close()]);
+    await Promise.all([...strict, overlap, reference].map((session) => session.close()));
+    arbiter.close();
+  }
+});
+
+gpu('strict, alone on the device: the quantum is renewed without waiting for the GPU', async () => {
+  const arbiter = new DeviceArbiter({ policy: 'fair', quantumMs: 0.01 });
+  const session = await Session.start(arbiter, onGpu('alone', { gateMode: 'strict' }, { inputSize: 16, layers: 6 }));
+  try {
+    const before = session.stats();
+    for (let i = 0; i < 3; i++) await session.infer(image(16));
+    const after = session.stats();
+    assert.is(after.gpuWaits - before.gpuWaits, after.inferences - before.inferences, 'one wait per inference: its end');
+    assert.ok(after.chargedMs > before.chargedMs);
+  } finally {
+    await session.close();
     arbiter.close();
   }
 });

@@ -10,6 +10,7 @@ import { zooModels } from '../../src/models/index.js';
 import type { PolicyName } from '../../src/arbiter/layout.js';
 import type { NamedTensors } from '../../src/protocol/tensors.js';
 import type { TraceRecord } from '../../src/arbiter/trace.js';
+import type { GateMode } from '../../src/protocol/session-messages.js';
 import type { BenchBackend, BenchMeta } from './report.js';
 import { threadCpuMs } from '../../src/workers/thread-cpu.js';
 import { nowMs } from '../../src/arbiter/clock.js';
@@ -45,6 +46,8 @@ export interface PhaseOptions {
   accounting?: 'predicted' | 'measured';
   /** Record the token trace over the window. */
   trace?: boolean;
+  /** webgpu: hand the token on after submitting (`overlap`, the default) or once the GPU is done (`strict`). */
+  gateMode?: GateMode;
 }
 
 export interface SessionResult {
@@ -117,6 +120,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       accounting: options.accounting ?? 'measured',
       autoProfile: options.accounting === 'predicted',
       gpuTiming: gpu,
+      ...(gpu && options.gateMode ? { gateMode: options.gateMode } : {}),
     })),
   });
   try {

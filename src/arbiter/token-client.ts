@@ -136,11 +136,9 @@ export class TokenClient {
    * until it comes back. Returns whether the token changed hands. Alone on the device this is a few loads.
    */
   yield(costMs: number): boolean {
-    this.#charge(costMs);
+    this.renew(costMs);
     // Only a holder can hand a token on: a yield without one would grant a token that does not exist.
     if (!this.#holding) return false;
-    // The holder starts another quantum: its virtual time is that quantum's start tag.
-    advanceVirtualClock(this.#views.f64, this.#views.f64[slotF64(this.slot, kVirtualTimeField)]);
     const { i32 } = this.#views;
     if (Atomics.load(i32, kWaitingCountField) === 0) return false;
     lock(i32, this.#owner);
@@ -168,6 +166,21 @@ export class TokenClient {
     this.#onReleased(now, true);
     this.#sleepUntilGranted(now);
     return true;
+  }
+
+  /**
+   * Charges `costMs` and starts another quantum without offering the token: a yield that cannot hand over.
+   * (webgpu strict mode with nobody waiting: no reason to wait for the GPU before going on.)
+   */
+  renew(costMs: number): void {
+    this.#charge(costMs);
+    // The holder starts another quantum: its virtual time is that quantum's start tag.
+    if (this.#holding) advanceVirtualClock(this.#views.f64, this.#views.f64[slotF64(this.slot, kVirtualTimeField)]);
+  }
+
+  /** Whether any session waits for a token now (a yield could hand this one over). */
+  get othersWaiting(): boolean {
+    return Atomics.load(this.#views.i32, kWaitingCountField) > 0;
   }
 
   /** Charges `costMs` and gives the token back; the policy's pick among the waiters gets it. */

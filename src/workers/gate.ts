@@ -72,6 +72,23 @@ export class KernelGate {
     this.#yieldAt();
   }
 
+  /** Whether a yield now could hand the token over (strict mode waits for the GPU only then). */
+  get othersWaiting(): boolean {
+    return this.#client.othersWaiting;
+  }
+
+  /**
+   * The deferred yield with nobody to hand over to: charged and a new quantum started, never handed over, so
+   * a session that skipped waiting for the GPU cannot pass the token on with its work still running.
+   */
+  renewNow(): void {
+    if (!this.#yieldDue) return;
+    this.#yieldDue = false;
+    this.#client.renew(this.#usedMs);
+    this.#usedMs = 0;
+    this.#quantumMs = this.#client.quantumMs;
+  }
+
   #yieldAt(): void {
     this.#client.yield(this.#usedMs);
     this.#usedMs = 0;

@@ -218,7 +218,7 @@ async function run(
       const timer = device.gpuTiming ? GpuKernelTimer.start() : null;
       try {
         inputs = batchInputs(requests);
-        outputs = await model.predict(inputs, gate && device.asynchronous && device.strict ? () => (gate.yieldDue ? handOverWhenIdle(gate, stats) : null) : undefined);
+        outputs = await model.predict(inputs, gate && device.asynchronous && device.strict ? () => strictPause(gate, stats) : undefined);
       } finally {
         gpuMs = timer?.take().ms ?? null;
         timer?.stop();
@@ -267,10 +267,18 @@ async function run(
 }
 
 /**
- * Strict mode at a quantum boundary (between two layers): submit what the layer encoded after the boundary,
- * wait until the GPU has run all of this session's work, then offer the token. The blocking wait for the
- * token back comes after the GPU promise has settled, so it never holds up one.
+ * Strict mode after each layer. Past a quantum boundary with another session waiting: submit what the layer
+ * encoded after the boundary, wait until the GPU has run all of this session's work, then offer the token
+ * (the blocking wait for it to come back starts after the GPU promise has settled, so it holds up none).
+ * With nobody waiting, the quantum is charged and the session goes on without waiting for the GPU.
  */
+function strictPause(gate: KernelGate, stats: Float64Array): Promise<void> | null {
+  if (!gate.yieldDue) return null;
+  if (gate.othersWaiting) return handOverWhenIdle(gate, stats);
+  gate.renewNow();
+  return null;
+}
+
 async function handOverWhenIdle(gate: KernelGate, stats: Float64Array): Promise<void> {
   submitQueued();
   await waitForGpu(stats);
