@@ -153,10 +153,17 @@ export async function run(options: BenchOptions) {
     );
   }
   for (const [scenario, label] of [['quantum', 'zoo models'], ['synthetic', 'synthetic kernels']] as const) {
-    const json = load<{ rows?: Array<{ quantumMs: number; overheadPct: number }>; quanta?: Array<{ quantumMs: number; overheadPct: number }> }>(dir, scenario);
+    type Row = { quantumMs: number; overheadPct: number; gateMode?: string };
+    const json = load<{ rows?: Row[]; quanta?: Row[] }>(dir, scenario);
     const rows = json?.rows ?? json?.quanta;
     if (!rows) continue;
-    save(dir, `${scenario}-overhead.svg`, lines(`${scenario}: overhead vs quantum (${label})`, [{ name: 'overheadPct (median)', points: rows.map((r) => [r.quantumMs, r.overheadPct]) }], 'quantum (ms)', 'overhead (%)', true));
+    // The webgpu synthetic bench has a row per quantum and gate mode: one line per mode.
+    const modes = [...new Set(rows.map((r) => r.gateMode ?? ''))];
+    const series = modes.map((mode) => ({
+      name: mode ? `${mode}: overheadPct (median)` : 'overheadPct (median)',
+      points: rows.filter((r) => (r.gateMode ?? '') === mode).map((r): [number, number] => [r.quantumMs, r.overheadPct]),
+    }));
+    save(dir, `${scenario}-overhead.svg`, lines(`${scenario}: overhead vs quantum (${label})`, series, 'quantum (ms)', 'overhead (%)', true));
   }
   const priority = load<{ cdf?: Record<string, Array<[number, number]>> }>(dir, 'priority');
   if (priority?.cdf) {

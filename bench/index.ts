@@ -1,7 +1,8 @@
 /**
  * The bench scenarios, by name: each module exports `run(options)` and writes bench/results/<name>.json
  * (bench/results/webgpu/ for `--backend webgpu`). `backends` lists where a scenario means something: the
- * synthetic kernels and the handoff are CPU-side by construction, http and batching measure the server.
+ * handoff is CPU-side by construction, http and batching measure the server; synthetic has a GPU variant
+ * (compute dispatches of calibrated GPU time) beside its CPU spin.
  */
 import type { BenchBackend, BenchOptions } from './lib/report.js';
 
@@ -17,7 +18,7 @@ const wasmOnly = ['wasm'] as const;
 
 export const scenarios: Record<string, Scenario> = {
   handoff: { load: () => import('./handoff.js'), backends: wasmOnly },
-  synthetic: { load: () => import('./synthetic.js'), backends: wasmOnly },
+  synthetic: { load: () => import('./synthetic.js'), backends: both },
   gate: { load: () => import('./gate.js'), backends: both },
   batching: { load: () => import('./batching.js'), backends: wasmOnly },
   fairness: { load: () => import('./fairness.js'), backends: both },

@@ -2,10 +2,12 @@
  * synthetic: five synthetic sessions with kernels of 0.05–2 ms on cores pinned with taskset, K = cores.
  * Baseline (ungated, the OS scheduler shares the cores) and candidate (arbiter) run interleaved in one
  * process. Device share = thread CPU time over a window in which every session is backlogged; overhead =
- * makespan of the same fixed work gated vs ungated, per quantum.
+ * makespan of the same fixed work gated vs ungated, per quantum. `--backend webgpu` runs the GPU variant
+ * (synthetic-gpu.ts) instead.
  */
 import { calibrateSpin, DeviceArbiter, nowMs, SyntheticFleet, type ArbiterOptions, type SyntheticSessionSpec } from '../src/index.js';
 import { firstCpus, pinProcess } from './lib/pin.js';
+import { runWebgpu } from './synthetic-gpu.js';
 import { startProgress } from './lib/progress.js';
 import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { jainIndex, median, normalise, round, spread, weightedMaxErrorPct } from './lib/stats.js';
@@ -81,6 +83,7 @@ async function workRun(arbiterOptions: ArbiterOptions | null, workMsPerSession: 
 }
 
 export async function run(options: BenchOptions) {
+  if (options.backend === 'webgpu') return runWebgpu(options);
   const { quick } = options;
   const cores = 1;
   const usable = pinProcess(firstCpus(cores));

@@ -17,7 +17,7 @@ export { policyNames } from './arbiter/policies/index.js';
 export { nowMs } from './arbiter/clock.js';
 export { KernelGate } from './workers/gate.js';
 export { Session, type SessionOptions, type SessionStats } from './workers/session.js';
-export { SyntheticFleet, type SyntheticSessionSpec, type SyntheticFleetOptions } from './workers/synthetic.js';
+export { calibrateWebgpuSpin, SyntheticFleet, type SyntheticSessionSpec, type SyntheticFleetOptions, type SyntheticWindow } from './workers/synthetic.js';
 export { calibrateSpin, spinKernel } from './workers/synthetic-kernel.js';
 export { threadCpuMs, currentThreadId } from './workers/thread-cpu.js';
 export { spawnWorker, workerSource } from './workers/spawn.js';

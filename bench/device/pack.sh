@@ -22,6 +22,7 @@ bundle() {
 bundle src/cli.ts "$out/app/src/cli.js"
 bundle src/workers/session.worker.ts "$out/app/src/session.worker.js"
 bundle src/workers/synthetic.worker.ts "$out/app/src/synthetic.worker.js"
+bundle src/workers/synthetic-gpu.worker.ts "$out/app/src/synthetic-gpu.worker.js"
 # piscina stays a package of its own: it starts its worker.js from its own directory, and its move() marker is
 # a private Symbol, so the session worker and piscina's worker must load the same copy of it.
 mkdir -p "$out/app/node_modules/piscina"

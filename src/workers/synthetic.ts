@@ -1,16 +1,25 @@
 /**
  * Launches synthetic sessions (one worker thread each) against an arbiter, or ungated for a baseline, and
  * samples each thread's CPU time from the main thread, so every session is measured over the same window.
+ * On `webgpu` each session dispatches its kernels to a GPUDevice of its own (synthetic-gpu.worker.ts) and
+ * also publishes the work the GPU has completed (and its GPU time), sampled the same way.
  */
 import type { Worker } from 'node:worker_threads';
 import type { DeviceArbiter } from '../arbiter/arbiter.js';
-import { fromSerialized } from '../protocol/errors.js';
+import { Errors, fromSerialized } from '../protocol/errors.js';
+import type { GateMode } from '../protocol/session-messages.js';
 import { spawnWorker } from './spawn.js';
 import {
+  kCompletedKernelsField,
   kControlSize,
   kGoField,
+  kGpuMsField,
+  kProgressSize,
   kStopField,
+  type SyntheticCalibrated,
+  type SyntheticDevice,
   type SyntheticDone,
+  type SyntheticGpuWorkerData,
   type SyntheticMessage,
   type SyntheticWorkerData,
 } from './synthetic-protocol.js';
@@ -30,10 +39,26 @@ export interface SyntheticSessionSpec {
 export interface SyntheticFleetOptions {
   /** Omit to run ungated. */
   arbiter?: DeviceArbiter;
-  /** From `calibrateSpin()`: converts each kernel's cost into iterations. */
+  /** From `calibrateSpin()` (webgpu: `calibrateWebgpuSpin()`): converts each kernel's cost into iterations. */
   iterationsPerMs: number;
   /** Fixed work per session (kernels); 0 or absent: run until `stop()`. */
   maxKernels?: number;
+  /** Where the kernels run (default cpu). */
+  device?: SyntheticDevice;
+  /** webgpu: whether the token covers an inference's GPU work until it is done (strict) or until submitted (overlap, the default). */
+  gateMode?: GateMode;
+  /** webgpu: time every dispatch with timestamp queries, for `measureWindow`'s `gpuMs` (default false). */
+  gpuTiming?: boolean;
+}
+
+/** One window's measures per session, in the fleet's order. */
+export interface SyntheticWindow {
+  cpuMs: number[];
+  chargedMs: number[];
+  /** webgpu: solo cost of the kernels whose inference the GPU finished in the window, ms. */
+  workMs?: number[];
+  /** webgpu with `gpuTiming`: the finished dispatches' GPU time, ms. */
+  gpuMs?: number[];
 }
 
 interface Member {
@@ -42,19 +67,24 @@ interface Member {
   slot: number;
   tid: number;
   done: Promise<SyntheticDone>;
+  /** webgpu: what the session publishes (synthetic-protocol.ts `kCompletedKernelsField`…). */
+  progress: Float64Array | null;
 }
 
 export class SyntheticFleet {
   readonly #control = new Int32Array(new SharedArrayBuffer(kControlSize * 4));
   readonly #members: Member[] = [];
   readonly #arbiter: DeviceArbiter | undefined;
+  readonly #device: SyntheticDevice;
 
-  private constructor(arbiter: DeviceArbiter | undefined) {
+  private constructor(arbiter: DeviceArbiter | undefined, device: SyntheticDevice) {
     this.#arbiter = arbiter;
+    this.#device = device;
   }
 
   static async start(specs: SyntheticSessionSpec[], options: SyntheticFleetOptions): Promise<SyntheticFleet> {
-    const fleet = new SyntheticFleet(options.arbiter);
+    validate(options);
+    const fleet = new SyntheticFleet(options.arbiter, options.device ?? 'cpu');
     try {
       for (const spec of specs) await fleet.#spawn(spec, options);
     } catch (error) {
@@ -95,17 +125,29 @@ export class SyntheticFleet {
    * Lets the sessions run `warmupMs` (so all are backlogged), then measures each one's thread CPU time and,
    * when gated, charged cost over the next `windowMs`. Call after `go()`.
    */
-  async measureWindow(windowMs: number, warmupMs: number): Promise<{ cpuMs: number[]; chargedMs: number[] }> {
+  async measureWindow(windowMs: number, warmupMs: number): Promise<SyntheticWindow> {
     await sleep(warmupMs);
     const cpuBefore = this.cpuMs();
     const chargedBefore = this.#chargedMs();
+    const gpuBefore = this.#gpuProgress();
     await sleep(windowMs);
     const cpuAfter = this.cpuMs();
     const chargedAfter = this.#chargedMs();
-    return {
+    const gpuAfter = this.#gpuProgress();
+    const window: SyntheticWindow = {
       cpuMs: cpuAfter.map((value, i) => value - cpuBefore[i]),
       chargedMs: chargedAfter.map((value, i) => value - chargedBefore[i]),
     };
+    if (gpuBefore && gpuAfter) {
+      window.workMs = gpuAfter.map((after, i) => (after.kernels - gpuBefore[i].kernels) * this.#members[i].spec.kernelMs);
+      window.gpuMs = gpuAfter.map((after, i) => after.gpuMs - gpuBefore[i].gpuMs);
+    }
+    return window;
+  }
+
+  #gpuProgress(): Array<{ kernels: number; gpuMs: number }> | null {
+    if (this.#device !== 'webgpu') return null;
+    return this.#members.map(({ progress }) => ({ kernels: progress![kCompletedKernelsField], gpuMs: progress![kGpuMsField] }));
   }
 
   #chargedMs(): number[] {
@@ -123,6 +165,9 @@ export class SyntheticFleet {
     this.go();
     await Promise.all(
       this.#members.map(async (member) => {
+        // A webgpu session answers (done, error or exit) only once its device is destroyed: terminating a
+        // thread while dawn.node has work in flight aborts the whole process.
+        if (this.#device === 'webgpu') await settledWithin(member.done, kGpuShutdownMs);
         await member.worker.terminate();
         if (this.#arbiter && member.slot >= 0) this.#arbiter.unregister(member.slot);
       }),
@@ -140,21 +185,80 @@ export class SyntheticFleet {
       maxKernels: spec.maxKernels ?? options.maxKernels ?? 0,
       ...(grant ? { grant } : {}),
     };
-    const worker = spawnWorker('./synthetic.worker.js', import.meta.url, { workerData: { ...data } });
+    const progress = this.#device === 'webgpu' ? new Float64Array(new SharedArrayBuffer(kProgressSize * 8)) : null;
+    const gpuData: SyntheticGpuWorkerData | null = progress
+      ? { ...data, gateMode: options.gateMode ?? 'overlap', gpuTiming: options.gpuTiming ?? false, progress: progress.buffer as SharedArrayBuffer }
+      : null;
+    const worker = gpuData
+      ? spawnWorker('./synthetic-gpu.worker.js', import.meta.url, { workerData: { ...gpuData } })
+      : spawnWorker('./synthetic.worker.js', import.meta.url, { workerData: { ...data } });
     if (grant) options.arbiter!.watch(worker, grant.slot);
     const messages = onMessages(worker);
-    const ready = await messages.next();
-    if (ready.type !== 'ready') throw ready.type === 'error' ? fromSerialized(ready.error) : new Error('synthetic worker failed');
+    const ready = await messages.next().catch((error: Error) => ({ type: 'exit', error }) as const);
+    if (ready.type !== 'ready') {
+      // A webgpu worker answers after destroying its device, so it can be terminated now.
+      await worker.terminate();
+      if (grant) options.arbiter!.unregister(grant.slot);
+      throw ready.type === 'error' ? fromSerialized(ready.error) : ready.type === 'exit' ? ready.error : new Error('synthetic worker failed');
+    }
     const done = messages.next().then((message) => {
       if (message.type === 'done') return message;
       throw message.type === 'error' ? fromSerialized(message.error) : new Error('synthetic worker failed');
     });
     done.catch(() => {}); // observed through finished(); do not crash the process if nobody awaits it
-    this.#members.push({ spec, worker, slot: grant?.slot ?? -1, tid: ready.tid, done });
+    this.#members.push({ spec, worker, slot: grant?.slot ?? -1, tid: ready.tid, done, progress });
   }
 }
 
+/**
+ * Iterations of the GPU spin per ms of solo GPU time, measured by one worker alone on a device of its own
+ * (see synthetic-gpu-kernel.ts `calibrateGpuSpin`); `method` says how the dispatches were timed.
+ */
+export async function calibrateWebgpuSpin(): Promise<Omit<SyntheticCalibrated, 'type'>> {
+  const data: SyntheticGpuWorkerData = {
+    control: new SharedArrayBuffer(kControlSize * 4),
+    kernelIterations: 1,
+    kernelCostMs: 0,
+    kernelsPerInference: 1,
+    maxKernels: 0,
+    gateMode: 'overlap',
+    gpuTiming: false,
+    progress: new SharedArrayBuffer(kProgressSize * 8),
+    calibrate: true,
+  };
+  const worker = spawnWorker('./synthetic-gpu.worker.js', import.meta.url, { workerData: { ...data } });
+  try {
+    // The worker answers only once its device is destroyed, so terminating it afterwards is safe.
+    const answer = await onMessages(worker).next();
+    if (answer.type === 'calibrated') return { iterationsPerMs: answer.iterationsPerMs, method: answer.method };
+    throw answer.type === 'error' ? fromSerialized(answer.error) : new Error(`synthetic GPU worker answered ${answer.type}`);
+  } finally {
+    await worker.terminate();
+  }
+}
+
+function validate(options: SyntheticFleetOptions): void {
+  const { device = 'cpu', gateMode, gpuTiming } = options;
+  if (device !== 'cpu' && device !== 'webgpu') throw Errors.invalidArgument('device', `must be cpu or webgpu, got ${JSON.stringify(device)}`);
+  if (gateMode !== undefined && gateMode !== 'overlap' && gateMode !== 'strict') {
+    throw Errors.invalidArgument('gateMode', `must be overlap or strict, got ${JSON.stringify(gateMode)}`);
+  }
+  if (device === 'cpu' && gateMode !== undefined) throw Errors.invalidArgument('gateMode', 'only webgpu sessions have a gate mode (a CPU kernel is done when it returns)');
+  if (device === 'cpu' && gpuTiming) throw Errors.invalidArgument('gpuTiming', 'needs device webgpu');
+  if (!(options.iterationsPerMs > 0)) throw Errors.invalidArgument('iterationsPerMs', `must be a positive number, got ${options.iterationsPerMs}`);
+}
+
+/** How long a webgpu session may take to finish its inference and destroy its device once told to stop. */
+const kGpuShutdownMs = 30_000;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits for `promise` to settle, at most `ms` (a session that hangs must not hang the launcher too). */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
 
 /** Messages of one worker in order; an exit before the next message rejects it. */
 function onMessages(worker: Worker): { next(): Promise<SyntheticMessage> } {

@@ -6,56 +6,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCode, OlympianError } from '../protocol/errors.js';
 import type { BackendInfo } from '../protocol/session-messages.js';
+import { probeWebgpu, type AdapterInfo } from './webgpu-adapter.js';
+
+export { probeWebgpu } from './webgpu-adapter.js';
 
 const unavailable = (why: string) =>
   new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend "webgpu" is unavailable: ${why}`, { field: 'backend' });
-
-interface AdapterInfo {
-  vendor: string;
-  architecture: string;
-  description: string;
-  software: boolean;
-  timestampQuery: boolean;
-  /** The largest buffer one kernel may bind, bytes: a model weight above it cannot run on this adapter. */
-  maxStorageBufferBindingSize: number;
-}
-
-type GpuLike = { requestAdapter(options?: object): Promise<AdapterLike | null> };
-type AdapterLike = { info: Record<string, string>; features: Set<string>; limits?: Record<string, number>; isFallbackAdapter?: boolean };
-
-let gpu: GpuLike | null = null;
-
-/**
- * Installs `navigator.gpu` from dawn.node — the backend registers itself only if it exists when the backend
- * module is imported — and describes the adapter. `allow_unsafe_apis` lets Dawn expose timestamp queries;
- * without turning off `timestamp_quantization` Dawn rounds them (to 32.768 µs on lavapipe), which reads most
- * kernels of a fast GPU as 0 ms.
- */
-export async function probeWebgpu(): Promise<AdapterInfo> {
-  if (!gpu) {
-    let webgpu: { create(flags: string[]): GpuLike; globals: object };
-    try {
-      webgpu = (await import('webgpu')) as unknown as typeof webgpu;
-    } catch (error) {
-      throw unavailable(`the optional package "webgpu" is not installed (${(error as Error).message})`);
-    }
-    Object.assign(globalThis, webgpu.globals);
-    gpu = webgpu.create(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=timestamp_quantization']);
-    const nav = ((globalThis as { navigator?: object }).navigator ??= {}) as { gpu?: GpuLike };
-    Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
-  }
-  const adapter = await gpu.requestAdapter();
-  if (!adapter) throw unavailable('no WebGPU adapter (no GPU with a Vulkan/Metal/D3D12 driver, and no software Vulkan)');
-  const { vendor = '', architecture = '', description = '' } = adapter.info;
-  return {
-    vendor,
-    architecture,
-    description,
-    software: Boolean(adapter.isFallbackAdapter) || architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(description),
-    timestampQuery: adapter.features.has('timestamp-query'),
-    maxStorageBufferBindingSize: adapter.limits?.maxStorageBufferBindingSize ?? 0,
-  };
-}
 
 /** Starts the webgpu backend on whatever adapter there is (a software one too: it was asked for by name). */
 export async function initWebgpu(): Promise<BackendInfo> {
