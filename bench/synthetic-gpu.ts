@@ -7,9 +7,10 @@
  * quantum and gate mode, each gated run right after an ungated one. On a software adapter (lavapipe runs the
  * shaders on the CPU cores) every figure is a functional check only.
  */
-import { calibrateWebgpuSpin, DeviceArbiter, nowMs, SyntheticFleet, type ArbiterOptions, type SyntheticSessionSpec } from '../src/index.js';
+import { calibrateWebgpuSpin, DeviceArbiter, SyntheticFleet, type ArbiterOptions, type SyntheticSessionSpec } from '../src/index.js';
 import type { GateMode } from '../src/protocol/session-messages.js';
 import { startProgress } from './lib/progress.js';
+import { fixedWorkRun } from './lib/synthetic-work.js';
 import { adapterName, benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { jainIndex, median, normalise, round, spread, weightedMaxErrorPct } from './lib/stats.js';
 
@@ -55,41 +56,18 @@ async function shareRun(arbiterOptions: ArbiterOptions | null, gateMode: GateMod
   }
 }
 
-interface WorkRun {
-  makespanMs: number;
-  handoffsPerSec: number;
-  holdMaxMs: number;
-}
-
-async function workRun(arbiterOptions: ArbiterOptions | null, gateMode: GateMode, workMsPerSession: number, iterationsPerMs: number, sizes = kernelSizesMs): Promise<WorkRun> {
-  const arbiter = arbiterOptions ? new DeviceArbiter(arbiterOptions) : undefined;
-  // Fixed work: every session runs the same solo GPU time of kernels, in whole inferences.
-  const fleet = await SyntheticFleet.start(
+// Fixed work: every session runs the same solo GPU time of kernels, in whole inferences.
+const workRun = (arbiterOptions: ArbiterOptions | null, gateMode: GateMode, workMsPerSession: number, iterationsPerMs: number, sizes = kernelSizesMs) =>
+  fixedWorkRun(
+    arbiterOptions,
     sizes.map((kernelMs) => ({
       name: `k${kernelMs}ms`,
       kernelMs,
       kernelsPerInference,
       maxKernels: kernelsPerInference * Math.max(1, Math.round(workMsPerSession / kernelMs / kernelsPerInference)),
     })),
-    { arbiter, iterationsPerMs, device: 'webgpu', gateMode },
+    { iterationsPerMs, device: 'webgpu', gateMode },
   );
-  try {
-    const goAt = nowMs();
-    fleet.go();
-    const done = await fleet.finished();
-    // A session's end is when the GPU finished its last inference (the worker waits for it).
-    const makespanMs = Math.max(...done.map((d) => d.finishedAtMs)) - goAt;
-    const stats = arbiter?.stats();
-    return {
-      makespanMs,
-      handoffsPerSec: stats ? (stats.handoffs / makespanMs) * 1000 : 0,
-      holdMaxMs: stats ? Math.max(...stats.sessions.map((s) => s.holdMaxMs)) : 0,
-    };
-  } finally {
-    await fleet.terminate();
-    arbiter?.close();
-  }
-}
 
 const perMode = <T>(make: () => T): Record<GateMode, T> => ({ overlap: make(), strict: make() });
 const key = (gateMode: GateMode, quantumMs: number) => `${gateMode}/${quantumMs}`;

@@ -5,8 +5,9 @@
  * makespan of the same fixed work gated vs ungated, per quantum. `--backend webgpu` runs the GPU variant
  * (synthetic-gpu.ts) instead.
  */
-import { calibrateSpin, DeviceArbiter, nowMs, SyntheticFleet, type ArbiterOptions, type SyntheticSessionSpec } from '../src/index.js';
+import { calibrateSpin, DeviceArbiter, SyntheticFleet, type ArbiterOptions, type SyntheticSessionSpec } from '../src/index.js';
 import { firstCpus, pinProcess } from './lib/pin.js';
+import { fixedWorkRun } from './lib/synthetic-work.js';
 import { runWebgpu } from './synthetic-gpu.js';
 import { startProgress } from './lib/progress.js';
 import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
@@ -44,43 +45,9 @@ async function shareRun(arbiterOptions: ArbiterOptions | null, withWeights: bool
   }
 }
 
-interface WorkRun {
-  makespanMs: number;
-  /** The session threads' CPU time for the work, summed: where the device time went. */
-  cpuMs: number;
-  handoffsPerSec: number;
-  holdMaxMs: number;
-}
-
-async function workRun(arbiterOptions: ArbiterOptions | null, workMsPerSession: number, iterationsPerMs: number, sizes = kernelSizesMs): Promise<WorkRun> {
-  const arbiter = arbiterOptions ? new DeviceArbiter(arbiterOptions) : undefined;
-  // Fixed work: every session runs the same solo time of kernels, however large its kernels are.
-  const fleet = await SyntheticFleet.start(
-    sizes.map((kernelMs) => ({
-      name: `k${kernelMs}ms`,
-      kernelMs,
-      kernelsPerInference: 10,
-      maxKernels: Math.round(workMsPerSession / kernelMs),
-    })),
-    { arbiter, iterationsPerMs },
-  );
-  try {
-    const goAt = nowMs();
-    fleet.go();
-    const done = await fleet.finished();
-    const makespanMs = Math.max(...done.map((d) => d.finishedAtMs)) - goAt;
-    const stats = arbiter?.stats();
-    return {
-      makespanMs,
-      cpuMs: done.reduce((sum, d) => sum + d.cpuMs, 0),
-      handoffsPerSec: stats ? (stats.handoffs / makespanMs) * 1000 : 0,
-      holdMaxMs: stats ? Math.max(...stats.sessions.map((s) => s.holdMaxMs)) : 0,
-    };
-  } finally {
-    await fleet.terminate();
-    arbiter?.close();
-  }
-}
+// Fixed work: every session runs the same solo time of kernels, however large its kernels are.
+const workRun = (arbiterOptions: ArbiterOptions | null, workMsPerSession: number, iterationsPerMs: number, sizes = kernelSizesMs) =>
+  fixedWorkRun(arbiterOptions, sizes.map((kernelMs) => ({ name: `k${kernelMs}ms`, kernelMs, kernelsPerInference: 10, maxKernels: Math.round(workMsPerSession / kernelMs) })), { iterationsPerMs });
 
 export async function run(options: BenchOptions) {
   if (options.backend === 'webgpu') return runWebgpu(options);
