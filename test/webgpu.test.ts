@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DeviceArbiter } from '../src/arbiter/arbiter.js';
@@ -149,6 +150,33 @@ gpu('strict, alone on the device: the quantum is renewed without waiting for the
     assert.ok(after.chargedMs > before.chargedMs);
   } finally {
     await session.close();
+    arbiter.close();
+  }
+});
+
+// A graph model runs in one piece: holding the token to its end would undo the interleaving, so in strict
+// mode it yields at its quantum boundaries as overlap does and waits for the GPU only at its end.
+gpu('strict with a graph model (no pause points): hands over at boundaries, waits for the GPU at the end', async () => {
+  const arbiter = new DeviceArbiter({ policy: 'fair', quantumMs: 0.001 });
+  const graph = await Session.start(arbiter, { name: 'graph', model: fileURLToPath(new URL('./fixtures/models/graph-quantized', import.meta.url)), backend: 'webgpu', gateMode: 'strict' });
+  const layers = await Session.start(arbiter, onGpu('layers', { gateMode: 'strict' }, { inputSize: 16, layers: 6 }));
+  let stop = false;
+  const busy = [0, 1].map(async () => {
+    while (!stop) await layers.infer(image(16));
+  });
+  try {
+    await graph.infer({ x: { dtype: 'float32', shape: [1, 4], data: new Float32Array([1, 0, 0, 0]) } });
+    arbiter.setTracing(true);
+    const before = graph.stats();
+    for (let i = 0; i < 5; i++) await graph.infer({ x: { dtype: 'float32', shape: [1, 4], data: new Float32Array([i, 1, 2, 3]) } });
+    const after = graph.stats();
+    const grants = arbiter.readTrace().events.filter((e) => e.session === 'graph' && e.event === 'grant').length;
+    assert.is(after.gpuWaits - before.gpuWaits, 5, 'one wait per inference, at its end');
+    assert.ok(grants > 5, `${grants} grants for 5 inferences: it handed over inside them`);
+  } finally {
+    stop = true;
+    await Promise.all(busy);
+    await Promise.all([graph.close(), layers.close()]);
     arbiter.close();
   }
 });

@@ -37,6 +37,8 @@ export interface LoadedModel {
    * in one piece and has none), and a promise it returns is awaited there.
    */
   predict(inputs: NamedTensors, between?: Between): Promise<NamedTensors>;
+  /** Whether `predict` would call `between` (a built layers model without masks): it can pause mid-run. */
+  canPause(): boolean;
   dispose(): void;
 }
 
@@ -94,6 +96,7 @@ function layersModel(kind: 'layers' | 'zoo', source: string, model: tf.LayersMod
       const result = model.predictOnBatch(ordered);
       return toNamed(model.outputNames, result);
     },
+    canPause: () => canExecuteLayers(model),
     dispose: () => void model.dispose(),
   };
 }
@@ -118,6 +121,7 @@ function graphModel(source: string, model: tf.GraphModel, useAsync: boolean): Lo
       const result = useAsync ? await model.executeAsync(inputs, outputNames) : model.execute(inputs, outputNames);
       return toNamed(outputNames, result);
     },
+    canPause: () => false,
     dispose: () => model.dispose(),
   };
 }

@@ -18,15 +18,16 @@ export class KernelGate {
   /**
    * webgpu `strict`: a boundary only marks the yield as due (`yieldDue`); the caller waits for the GPU at its
    * next await point and then calls `yieldNow`. A kernel hook cannot wait for the GPU itself: the GPU's
-   * completion is a promise, and a blocked thread never runs its event loop.
+   * completion is a promise, and a blocked thread never runs its event loop. Set per unit of work: only a
+   * run that has await points may defer (one without would hold the token to its end).
    */
-  readonly #deferYield: boolean;
+  deferYield: boolean;
   #yieldDue = false;
 
   constructor(client: TokenClient, onBoundary?: () => void, options: { deferYield?: boolean } = {}) {
     this.#client = client;
     this.#onBoundary = onBoundary;
-    this.#deferYield = options.deferYield ?? false;
+    this.deferYield = options.deferYield ?? false;
   }
 
   /** Takes a token before the first kernel of a unit of work (an inference, a batch), unless still held. */
@@ -55,7 +56,7 @@ export class KernelGate {
     if (costMs > this.#longestKernelMs) this.#longestKernelMs = costMs;
     if (this.#usedMs >= this.#quantumMs && !this.#yieldDue) {
       this.#onBoundary?.();
-      if (this.#deferYield) this.#yieldDue = true;
+      if (this.deferYield) this.#yieldDue = true;
       else this.#yieldAt();
     }
   }

@@ -79,10 +79,7 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   }
   // An ungated session (no arbiter) runs the backend's kernels untouched: it is the baseline gate costs are
   // measured against, so it does not count kernels either.
-  // Strict mode defers each boundary's yield to the next layer end, where run() can wait for the GPU first.
-  const gate = data.grant
-    ? new KernelGate(new TokenClient(data.grant), device.asynchronous ? submitQueued : undefined, { deferYield: device.asynchronous && device.strict })
-    : null;
+  const gate = data.grant ? new KernelGate(new TokenClient(data.grant), device.asynchronous ? submitQueued : undefined) : null;
   // Synchronous backends charge device occupancy: the time since the previous kernel ended (see
   // KernelGate.sinceMark). On webgpu a kernel only encodes work, so it is charged its kernel name's GPU-time
   // estimate, which the warm-up fills in (until then, nothing).
@@ -212,13 +209,18 @@ async function run(
   let gpuMs: Promise<number> | null = null;
   try {
     let held = Boolean(gate);
+    // Strict mode defers each boundary's yield to the next layer end, where it can wait for the GPU first. A
+    // model that cannot pause (a graph model) yields at its boundaries as in overlap mode instead: holding
+    // the token to the end of a long inference would undo the interleaving; it waits for the GPU at its end.
+    const pausing = Boolean(gate) && device.asynchronous && device.strict && model.canPause();
+    if (gate) gate.deferYield = pausing;
     gate?.begin();
     device.profiled?.begin(rows.reduce((a, b) => a + b, 0));
     try {
       const timer = device.gpuTiming ? GpuKernelTimer.start() : null;
       try {
         inputs = batchInputs(requests);
-        outputs = await model.predict(inputs, gate && device.asynchronous && device.strict ? () => strictPause(gate, stats) : undefined);
+        outputs = await model.predict(inputs, pausing ? () => strictPause(gate!, stats) : undefined);
       } finally {
         gpuMs = timer?.take().ms ?? null;
         timer?.stop();
@@ -229,8 +231,7 @@ async function run(
         if (device.strict) {
           // Strict: the token covers this work until the GPU has finished it; it then stays with a backlogged
           // session like on a synchronous backend (the readback that follows is quick, and no blocking wait
-          // sits on a pending GPU promise: the next wait for a token comes from the next kernel). A quantum
-          // used up inside a model with no pause points (a graph model) is offered in gate.end below.
+          // sits on a pending GPU promise: the next wait for a token comes from the next kernel).
           await waitForGpu(stats);
         } else {
           // Overlap: hand the token on as soon as the work is submitted, before waiting for the results.
