@@ -101,6 +101,10 @@ metrics('per model: requests by outcome, latency, queue, share, token waits; han
   value('olympian_token_waits_total{model="b"}');
   value('olympian_token_wait_max_seconds{model="b"}');
   value('olympian_handoffs_total');
+  // wasm sessions have no GPU: the series exist, at zero.
+  assert.is(value('olympian_gpu_seconds_total{model="a"}'), 0);
+  assert.is(value('olympian_gpu_waits_total{model="a"}'), 0);
+  assert.is(value('olympian_gpu_wait_seconds_total{model="a"}'), 0);
   assert.is(value('olympian_policy_info{policy="fair"}'), 1);
   assert.is(value('olympian_weight{model="a"}'), 3);
   assert.is(value('olympian_model_version{model="a"}'), 1);

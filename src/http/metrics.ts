@@ -14,7 +14,7 @@ import type { ModelRegistry } from './registry.js';
 /** Seconds: from a tiny model on a fast device to a big one behind a long queue. */
 const latencyBucketsS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-type Monotonic = 'grants' | 'waits' | 'waitMs' | 'chargedMs' | 'inferences' | 'restarts';
+type Monotonic = 'grants' | 'waits' | 'waitMs' | 'chargedMs' | 'inferences' | 'restarts' | 'gpuMs' | 'gpuWaits' | 'gpuWaitMs';
 
 export class HttpMetrics {
   readonly registry = new Registry();
@@ -38,6 +38,9 @@ export class HttpMetrics {
   readonly #charged = new Counter({ name: 'olympian_device_charged_seconds_total', help: 'Device time charged by the arbiter, seconds', labelNames: ['model'], registers: [this.registry] });
   readonly #inferences = new Counter({ name: 'olympian_inferences_total', help: 'Requests the model ran (coalesced ones count each)', labelNames: ['model'], registers: [this.registry] });
   readonly #restarts = new Counter({ name: 'olympian_session_restarts_total', help: 'Session threads restarted after a crash', labelNames: ['model'], registers: [this.registry] });
+  readonly #gpuTime = new Counter({ name: 'olympian_gpu_seconds_total', help: 'GPU time of the model\'s dispatches from timestamp queries (webgpu sessions with gpuTiming; else 0), seconds', labelNames: ['model'], registers: [this.registry] });
+  readonly #gpuWaits = new Counter({ name: 'olympian_gpu_waits_total', help: 'Waits for the GPU to finish before the token went on (webgpu strict mode)', labelNames: ['model'], registers: [this.registry] });
+  readonly #gpuWaitTime = new Counter({ name: 'olympian_gpu_wait_seconds_total', help: 'Time spent in those waits, seconds', labelNames: ['model'], registers: [this.registry] });
   readonly #handoffs = new Counter({ name: 'olympian_handoffs_total', help: 'Token handoffs between sessions', registers: [this.registry] });
   readonly #policy = new Gauge({ name: 'olympian_policy_info', help: 'The arbiter policy in force (value 1)', labelNames: ['policy'], registers: [this.registry] });
   readonly #quantum = new Gauge({ name: 'olympian_quantum_seconds', help: 'The arbiter quantum, seconds', registers: [this.registry] });
@@ -94,13 +97,15 @@ export class HttpMetrics {
     const now: Record<Monotonic, number> = {
       grants: row.grants,
       waits: row.waits,
-      // Total wait time is in the arbiter's stats; read it where the server passes it on.
-      waitMs: (row as { waitTotalMs?: number }).waitTotalMs ?? 0,
+      waitMs: row.waitTotalMs,
       chargedMs: row.chargedMs,
       inferences: row.inferences,
       restarts: row.restarts,
+      gpuMs: row.gpuMs,
+      gpuWaits: row.gpuWaits,
+      gpuWaitMs: row.gpuWaitMs,
     };
-    const last = this.#last.get(row.name) ?? { grants: 0, waits: 0, waitMs: 0, chargedMs: 0, inferences: 0, restarts: 0 };
+    const last = this.#last.get(row.name) ?? { grants: 0, waits: 0, waitMs: 0, chargedMs: 0, inferences: 0, restarts: 0, gpuMs: 0, gpuWaits: 0, gpuWaitMs: 0 };
     const delta = (key: Monotonic) => Math.max(0, now[key] - last[key]);
     this.#grants.inc({ model }, delta('grants'));
     this.#waits.inc({ model }, delta('waits'));
@@ -108,6 +113,9 @@ export class HttpMetrics {
     this.#charged.inc({ model }, delta('chargedMs') / 1000);
     this.#inferences.inc({ model }, delta('inferences'));
     this.#restarts.inc({ model }, delta('restarts'));
+    this.#gpuTime.inc({ model }, delta('gpuMs') / 1000);
+    this.#gpuWaits.inc({ model }, delta('gpuWaits'));
+    this.#gpuWaitTime.inc({ model }, delta('gpuWaitMs') / 1000);
     this.#last.set(row.name, now);
   }
 }
