@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DeviceArbiter } from '../src/arbiter/arbiter.js';
-import { ErrorCode } from '../src/protocol/errors.js';
+import { ErrorCode, isOlympianError } from '../src/protocol/errors.js';
 import { createServer } from '../src/server/server.js';
 import { Session, type SessionOptions } from '../src/workers/session.js';
 import { probeWebgpu } from '../src/workers/webgpu.js';
@@ -178,6 +178,26 @@ gpu('strict with a graph model (no pause points): hands over at boundaries, wait
     await Promise.all(busy);
     await Promise.all([graph.close(), layers.close()]);
     arbiter.close();
+  }
+});
+
+gpu('a GPU device lost mid-inference fails that request as a crash, and the session restarts on a new device', async () => {
+  const session = await Session.start(new DeviceArbiter(), { ...onGpu('losing'), model: { module: tinyModule, exportName: 'createDeviceLosingModel' }, restartBackoffMs: 10 });
+  try {
+    const two = { image: { dtype: 'float32' as const, shape: [2, 16, 16, 3], data: new Float32Array(2 * 16 * 16 * 3) } };
+    const error = await session.infer(two).then(() => null, (e: unknown) => e);
+    assert.ok(isOlympianError(error, ErrorCode.SESSION_CRASHED), String(error));
+    assert.match((error as Error).message, 'GPU device was lost');
+    let restarted = null;
+    for (let attempt = 0; attempt < 100 && !restarted; attempt++) {
+      restarted = await session.infer(image(16)).catch(() => null);
+      if (!restarted) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(restarted, 'served again after the restart');
+    assert.equal(Object.values(restarted!)[0].shape, [1, 10]);
+    assert.is(session.stats().restarts, 1);
+  } finally {
+    await session.close();
   }
 });
 

@@ -15,6 +15,7 @@
  * | kGpuMsField           | webgpu with `gpuTiming`: GPU time of its dispatches (timestamps) |
  * | kGpuWaitsField        | webgpu `strict`: waits for the GPU before the token went on    |
  * | kGpuWaitMsField       | webgpu `strict`: time spent in those waits, ms                 |
+ * | kExitReasonField      | why the thread is about to exit on its own (kExit…), else 0    |
  */
 export const kInferencesField = 0;
 export const kKernelsField = 1;
@@ -27,7 +28,11 @@ export const kBatchesField = 7;
 export const kGpuMsField = 8;
 export const kGpuWaitsField = 9;
 export const kGpuWaitMsField = 10;
-export const kSessionStatsSize = 11;
+export const kExitReasonField = 11;
+export const kSessionStatsSize = 12;
+
+/** kExitReasonField: the thread's GPU device was lost (it exits so that the session restarts on a new one). */
+export const kExitGpuLost = 1;
 
 export const newSessionStatsBuffer = () => new SharedArrayBuffer(kSessionStatsSize * 8);
 

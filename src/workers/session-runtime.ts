@@ -11,7 +11,7 @@ import type { LoadedModel } from '../models/index.js';
 import type { BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo } from '../protocol/session-messages.js';
 import { arrayTypeOf, elementCount, type NamedTensors, type WireTensor } from '../protocol/tensors.js';
 import { initBackend, isAsynchronous, readsAreCopies } from './backend.js';
-import { gpuIdle, submitQueued, takeDeviceError } from './webgpu.js';
+import { gpuIdle, onDeviceLost, submitQueued, takeDeviceError } from './webgpu.js';
 import { GpuKernelTimer } from '../profiler/gpu-timer.js';
 import { Errors } from '../protocol/errors.js';
 import { KernelGate } from './gate.js';
@@ -22,6 +22,8 @@ import { currentThreadId } from './thread-cpu.js';
 import {
   kBatchesField,
   kChargedMsField,
+  kExitGpuLost,
+  kExitReasonField,
   kGpuMsField,
   kGpuWaitMsField,
   kGpuWaitsField,
@@ -66,6 +68,8 @@ export interface Runtime {
 }
 
 export async function startRuntime(data: SessionWorkerData, stats: Float64Array): Promise<Runtime> {
+  stats[kExitReasonField] = 0;
+  onDeviceLost(() => (stats[kExitReasonField] = kExitGpuLost));
   const backend = await initBackend(data.backend);
   const model = await loadSessionModel(data.model);
   const device: Device = {

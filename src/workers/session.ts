@@ -17,6 +17,8 @@ import { transferablesOf, type NamedTensors } from '../protocol/tensors.js';
 import {
   kBatchesField,
   kChargedMsField,
+  kExitGpuLost,
+  kExitReasonField,
   kGpuMsField,
   kGpuWaitMsField,
   kGpuWaitsField,
@@ -369,7 +371,10 @@ export class Session {
     this.#state = 'restarting';
     this.#restarts++;
     if (this.#grant) this.#arbiter?.reclaim(this.#grant.slot);
-    const crashed = Errors.sessionCrashed(this.name, why);
+    // The thread may have left word of why it ended itself.
+    const gpuLost = this.#stats[kExitReasonField] === kExitGpuLost;
+    this.#stats[kExitReasonField] = 0;
+    const crashed = Errors.sessionCrashed(this.name, gpuLost ? 'its GPU device was lost; it restarts on a new one' : why);
     const victims = [...this.#inFlight.splice(0).flat(), ...this.#queue.drain()];
     for (const pending of victims) this.#settle(pending, crashed);
     void pool.destroy().catch(() => {});

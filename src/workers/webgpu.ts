@@ -61,15 +61,26 @@ const deviceOf = () => (tf.backend() as unknown as { device?: DeviceLike }).devi
 
 /**
  * A lost GPU device cannot be recovered in-thread: end the thread, so the session restarts like a crash.
- * Only our own shutdown destroys the device on purpose (reason 'destroyed').
+ * Only our own shutdown destroys the device on purpose.
  */
 function watchDeviceLoss(): void {
   void deviceOf()?.lost?.then((info) => {
-    if (info.reason === 'destroyed') return;
+    // Not the reason: a device destroyed by anyone but our own shutdown ('destroyed' too) is as lost.
+    if (shuttingDown) return;
     console.error(`olympian: GPU device lost (${info.reason ?? 'unknown'}: ${info.message ?? ''}); restarting the session`);
+    beforeExitOnLoss?.();
     process.exit(70);
   });
 }
+
+let beforeExitOnLoss: (() => void) | null = null;
+
+/** Runs just before the thread exits over a lost device (the session leaves word of why in its stats). */
+export function onDeviceLost(listener: () => void): void {
+  beforeExitOnLoss = listener;
+}
+
+let shuttingDown = false;
 
 /**
  * Destroys the thread's GPU device and waits until dawn.node has settled it. Terminating a worker while
@@ -80,6 +91,7 @@ export async function shutdownWebgpu(): Promise<void> {
   if (tf.getBackend() !== 'webgpu') return;
   const device = deviceOf();
   await gpuIdle().catch(() => {});
+  shuttingDown = true;
   device?.destroy?.();
   await device?.lost;
   await new Promise((resolve) => setTimeout(resolve, 10));
