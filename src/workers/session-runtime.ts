@@ -1,7 +1,7 @@
 /**
  * What a session worker does with its model: load it, put the kernel gate in front of the backend's kernels,
- * warm up, and run batches — every kernel inside `gate.begin()` … `gate.end()`, so it runs while this
- * session holds a device token.
+ * choose what each kernel is charged, warm up, and run batches (session-batch.ts) — every kernel inside
+ * `gate.begin()` … `gate.end()`, so it runs while this session holds a device token.
  */
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -9,14 +9,14 @@ import * as tf from '@tensorflow/tfjs';
 import { TokenClient, type TokenGrant } from '../arbiter/token-client.js';
 import type { LoadedModel } from '../models/index.js';
 import type { BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo } from '../protocol/session-messages.js';
-import { arrayTypeOf, elementCount, type NamedTensors, type WireTensor } from '../protocol/tensors.js';
+import { arrayTypeOf, elementCount, type NamedTensors } from '../protocol/tensors.js';
 import { initBackend, isAsynchronous, readsAreCopies } from './backend.js';
-import { gpuIdle, onDeviceLost, submitQueued, takeDeviceError } from './webgpu.js';
-import { GpuKernelTimer } from '../profiler/gpu-timer.js';
+import { onDeviceLost, submitQueued } from './webgpu.js';
 import { Errors } from '../protocol/errors.js';
 import { KernelGate } from './gate.js';
 import { installKernelGate } from './kernel-gate.js';
 import { loadSessionModel } from './load-model.js';
+import { runBatch as runOneBatch, type Device } from './session-batch.js';
 import { autoProfiledCosts, loadProfiledCosts, type ProfiledCosts } from './cost-plans.js';
 import { currentThreadId } from './thread-cpu.js';
 import {
@@ -30,7 +30,6 @@ import {
   kHeapUsedMbField,
   kInferencesField,
   kKernelsField,
-  kLastInferenceMsField,
   kLiveTensorsField,
   kLongestKernelMsField,
 } from './session-layout.js';
@@ -110,7 +109,7 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
       gate.charge(costMs);
     });
   }
-  const runBatch = (requests: NamedTensors[], keepToken: () => boolean) => run(model, gate, device, requests, stats, keepToken);
+  const runBatch = (requests: NamedTensors[], keepToken: () => boolean) => runOneBatch(model, gate, device, requests, stats, keepToken);
 
   const warmupStart = performance.now();
   const kernelsBefore = stats[kKernelsField];
@@ -154,18 +153,6 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   return { info, runBatch, release: () => gate?.end(), collect: () => collect(stats) };
 }
 
-interface Device {
-  /** Kernels are queued for the device (webgpu), not run on this thread. */
-  asynchronous: boolean;
-  /** Reading a tensor returns the backend's own storage (cpu): copy it before transferring. */
-  copyOnRead: boolean;
-  /** webgpu `strict` mode: wait for the GPU to finish before the token goes back. */
-  strict: boolean;
-  /** Time every dispatch with timestamp queries into kGpuMsField. */
-  gpuTiming: boolean;
-  /** Profile-predicted costs, when the session charges them. */
-  profiled?: ProfiledCosts | null;
-}
 
 /**
  * Fills `estimatesMs` with each kernel name's mean GPU time from the warm-up profile (timestamp queries).
@@ -196,140 +183,6 @@ async function timeOneInference(runBatch: Runtime['runBatch'], model: LoadedMode
   const start = performance.now();
   await runBatch([zeroInputs(model)], () => false);
   return performance.now() - start;
-}
-
-async function run(
-  model: LoadedModel,
-  gate: KernelGate | null,
-  device: Device,
-  requests: NamedTensors[],
-  stats: Float64Array,
-  keepToken: () => boolean,
-): Promise<NamedTensors[]> {
-  const started = performance.now();
-  const rows = requests.map((inputs) => Object.values(inputs)[0]?.shape[0] ?? 1);
-  let inputs: Record<string, tf.Tensor> = {};
-  let outputs: Record<string, tf.Tensor> = {};
-  let gpuMs: Promise<number> | null = null;
-  try {
-    let held = Boolean(gate);
-    // Strict mode defers each boundary's yield to the next layer end, where it can wait for the GPU first. A
-    // model that cannot pause (a graph model) yields at its boundaries as in overlap mode instead: holding
-    // the token to the end of a long inference would undo the interleaving; it waits for the GPU at its end.
-    const pausing = Boolean(gate) && device.asynchronous && device.strict && model.canPause();
-    if (gate) gate.deferYield = pausing;
-    gate?.begin();
-    device.profiled?.begin(rows.reduce((a, b) => a + b, 0));
-    try {
-      const timer = device.gpuTiming ? GpuKernelTimer.start() : null;
-      try {
-        inputs = batchInputs(requests);
-        outputs = await model.predict(inputs, pausing ? () => strictPause(gate!, stats) : undefined);
-      } finally {
-        gpuMs = timer?.take().ms ?? null;
-        timer?.stop();
-      }
-      device.profiled?.end();
-      if (device.asynchronous) {
-        submitQueued();
-        if (device.strict) {
-          // Strict: the token covers this work until the GPU has finished it; it then stays with a backlogged
-          // session like on a synchronous backend (the readback that follows is quick, and no blocking wait
-          // sits on a pending GPU promise: the next wait for a token comes from the next kernel).
-          await waitForGpu(stats);
-        } else {
-          // Overlap: hand the token on as soon as the work is submitted, before waiting for the results.
-          gate?.end(false);
-          held = false;
-        }
-      }
-      const split: NamedTensors[] = requests.map(() => ({}));
-      for (const spec of model.signature.outputs) {
-        (await readBack(outputs[spec.name], rows, device)).forEach((tensor, i) => (split[i][spec.name] = tensor));
-      }
-      const gpuError = device.asynchronous ? takeDeviceError() : null;
-      if (gpuError) throw Errors.resourceExhausted('device', `the GPU rejected this inference's work, so its outputs are wrong: ${gpuError}`);
-      return split;
-    } finally {
-      if (held && gate) {
-        const occupancy = gate.sinceMark();
-        // Reading the results back occupied the device too (predicted costs cover the kernels only).
-        if (!device.asynchronous && (!device.profiled || device.profiled.mode === 'measured')) gate.charge(occupancy);
-        gate.end(keepToken());
-      }
-    }
-  } finally {
-    // The readback above waited for the GPU, so the timestamps are in (or on their way) by now.
-    if (gpuMs) stats[kGpuMsField] += await gpuMs.catch(() => 0);
-    tf.dispose(Object.values(outputs));
-    tf.dispose(Object.values(inputs));
-    stats[kInferencesField] += requests.length;
-    stats[kBatchesField]++;
-    stats[kLastInferenceMsField] = performance.now() - started;
-    stats[kLiveTensorsField] = tf.memory().numTensors;
-    stats[kHeapUsedMbField] = getHeapStatistics().used_heap_size / 2 ** 20;
-  }
-}
-
-/**
- * Strict mode after each layer. Past a quantum boundary with another session waiting: submit what the layer
- * encoded after the boundary, wait until the GPU has run all of this session's work, then offer the token
- * (the blocking wait for it to come back starts after the GPU promise has settled, so it holds up none).
- * With nobody waiting, the quantum is charged and the session goes on without waiting for the GPU.
- */
-function strictPause(gate: KernelGate, stats: Float64Array): Promise<void> | null {
-  if (!gate.yieldDue) return null;
-  if (gate.othersWaiting) return handOverWhenIdle(gate, stats);
-  gate.renewNow();
-  return null;
-}
-
-async function handOverWhenIdle(gate: KernelGate, stats: Float64Array): Promise<void> {
-  submitQueued();
-  await waitForGpu(stats);
-  gate.yieldNow();
-}
-
-async function waitForGpu(stats: Float64Array): Promise<void> {
-  const start = performance.now();
-  await gpuIdle();
-  stats[kGpuWaitsField]++;
-  stats[kGpuWaitMsField] += performance.now() - start;
-}
-
-/** One tensor per input name; several requests are concatenated on axis 0 (a kernel, so gated too). */
-function batchInputs(requests: NamedTensors[]): Record<string, tf.Tensor> {
-  const names = Object.keys(requests[0]);
-  return tf.tidy(() => {
-    const batched: Record<string, tf.Tensor> = {};
-    for (const name of names) {
-      const parts = requests.map((inputs) => tf.tensor(inputs[name].data, inputs[name].shape, tfDtypeOf(inputs[name].dtype)));
-      batched[name] = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
-    }
-    return batched;
-  });
-}
-
-/** One copy out of the backend per output; each request gets a view of its rows (transferred once). */
-async function readBack(tensor: tf.Tensor, rows: number[], device: Device): Promise<WireTensor[]> {
-  const values = device.asynchronous ? await tensor.data() : tensor.dataSync();
-  // cpu hands back its own storage, so copy it; wasm and webgpu already copy out.
-  const data = (device.copyOnRead ? values.slice() : values) as WireTensor['data'];
-  const dtype = tensor.dtype as WireTensor['dtype'];
-  if (rows.length === 1) return [{ dtype, shape: tensor.shape.slice(), data }];
-  const rowSize = elementCount(tensor.shape.slice(1));
-  let offset = 0;
-  return rows.map((count) => {
-    const view = data.subarray(offset * rowSize, (offset + count) * rowSize) as WireTensor['data'];
-    offset += count;
-    return { dtype, shape: [count, ...tensor.shape.slice(1)], data: view };
-  });
-}
-
-/** TF.js computes in float32, int32 and bool: narrower integers widen to int32, float64 narrows. */
-function tfDtypeOf(dtype: WireTensor['dtype']): tf.DataType {
-  if (dtype === 'float32' || dtype === 'float64') return 'float32';
-  return dtype === 'bool' ? 'bool' : 'int32';
 }
 
 /** Batch-1 zeros for every input: what warm-up runs. */
