@@ -91,6 +91,29 @@ s('an output that is also an input comes back as a copy; Sequential models walk 
   sequential.dispose();
 });
 
+s('two inputs and two outputs, a layer used twice: the same as predictOnBatch, in the model\'s input order', async () => {
+  const a = tf.input({ shape: [3], name: 'a' });
+  const b = tf.input({ shape: [2], name: 'b' });
+  const shared = tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }), name: 'shared' });
+  const joined = tf.layers.concatenate().apply([a, tf.layers.dense({ units: 3, name: 'lift' }).apply(b) as tf.SymbolicTensor]) as tf.SymbolicTensor;
+  const left = shared.apply(tf.layers.dense({ units: 3, name: 'mix' }).apply(joined) as tf.SymbolicTensor) as tf.SymbolicTensor;
+  const right = shared.apply(a) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: [a, b], outputs: [left, tf.layers.add().apply([right, left]) as tf.SymbolicTensor] });
+  const xa = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+  const xb = tf.tensor2d([[0.5, -1], [2, 0]]);
+  try {
+    const expected = model.predictOnBatch([xa, xb]) as tf.Tensor[];
+    const before = tf.memory().numTensors;
+    const actual = await executeLayers(model, [xa, xb], () => Promise.resolve());
+    assert.is(tf.memory().numTensors, before + 2);
+    actual.forEach((t, i) => assert.equal(Array.from(t.dataSync()), Array.from(expected[i].dataSync())));
+    tf.dispose([...expected, ...actual]);
+  } finally {
+    tf.dispose([xa, xb]);
+    model.dispose();
+  }
+});
+
 s('a model whose layers start a mask runs in one piece (the walk carries no masks)', () => {
   const masked = tf.sequential({ layers: [tf.layers.embedding({ inputDim: 10, outputDim: 4, inputLength: 3, maskZero: true }), tf.layers.flatten()] });
   assert.not.ok(canExecuteLayers(masked));
