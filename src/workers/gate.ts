@@ -105,7 +105,7 @@ export class KernelGate {
    */
   end(backlogged = false): void {
     if (backlogged) {
-      // A quantum used up with no await point to yield at (a graph model in strict mode) is offered now.
+      // A deferred yield that came due after the last pause point (strict mode) is offered now.
       this.yieldNow();
       return;
     }
