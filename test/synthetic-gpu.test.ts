@@ -88,8 +88,11 @@ for (const gateMode of ['overlap', 'strict'] as GateMode[]) {
         const row = stats!.sessions.find((s) => s.slot === slot)!;
         assert.ok(Math.abs(row.chargedMs - maxKernels * kernelMs) < 1e-6, `charged ${row.chargedMs} ms for ${maxKernels * kernelMs} ms of work`);
       }
-      assert.ok(stats!.handoffs > 0, 'the sessions never handed the token over');
+      // In overlap mode a session holds the token only while it encodes (a fraction of a millisecond per
+      // inference) and releases it on submit, so whether the other ever waits for it is a matter of timing:
+      // CI once saw none. A strict session keeps it while backlogged, so the other must be handed it.
       if (gateMode === 'strict') {
+        assert.ok(stats!.handoffs > 0, 'the sessions never handed the token over');
         // A backlogged strict session keeps the token from one inference to the next, so every grant beyond
         // its inferences came from a yield inside one, taken once the GPU had caught up.
         for (const [i, slot] of slots.entries()) {

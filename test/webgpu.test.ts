@@ -125,8 +125,10 @@ gpu('strict: a quantum used up mid-inference is handed on between layers, once t
       const after = session.stats();
       const inferences = after.inferences - before[s].inferences;
       const waits = after.gpuWaits - before[s].gpuWaits;
-      // 8 layers, each kernel over a 0.01 ms quantum: most layer ends hand over (after a wait), plus the end.
-      assert.ok(waits >= 3 * inferences, `${session.name}: ${waits} GPU waits for ${inferences} inferences`);
+      // 8 layers, each kernel over a 0.01 ms quantum: while the other session waits, most layer ends hand over
+      // (after a wait), plus one wait at each end. Without the pause points it is one wait per inference; the
+      // bound leaves room for the last inferences, which may run alone once the other session is done.
+      assert.ok(waits >= 2 * inferences, `${session.name}: ${waits} GPU waits for ${inferences} inferences`);
       assert.ok(after.gpuWaitMs > before[s].gpuWaitMs);
       assert.is(after.liveTensors, after.baselineTensors, 'the layer-by-layer walk leaves nothing behind');
     });
