@@ -26,6 +26,8 @@ interface Plan {
   steps: Step[];
   /** How many times steps read each symbolic tensor (by id), plus one for each model output it is. */
   readers: Map<number, number>;
+  /** No layer starts a mask (Masking, an Embedding with maskZero): the walk, which carries none, is exact. */
+  maskFree: boolean;
 }
 
 const plans = new WeakMap<tf.LayersModel, Plan>();
@@ -59,7 +61,11 @@ function planOf(model: tf.LayersModel): Plan | null {
     steps.push({ layer: symbolic.sourceLayer as tf.layers.Layer, inputs, outputs });
   }
   for (const output of model.outputs) readers.set(output.id, (readers.get(output.id) ?? 0) + 1);
-  plan = { steps, readers };
+  const maskFree = steps.every(({ layer }) => {
+    const config = layer.getConfig() as { maskZero?: boolean };
+    return layer.getClassName() !== 'Masking' && !(layer.getClassName() === 'Embedding' && config.maskZero);
+  });
+  plan = { steps, readers, maskFree };
   plans.set(model, plan);
   return plan;
 }
@@ -101,11 +107,8 @@ function nodeOutputs(symbolic: tf.SymbolicTensor): tf.SymbolicTensor[] {
  * starts one (Masking, an Embedding with maskZero) runs in one piece instead.
  */
 export function canExecuteLayers(model: tf.LayersModel): boolean {
-  const plan = planOf(model);
-  return plan !== null && plan.steps.every(({ layer }) => {
-    const config = layer.getConfig() as { maskZero?: boolean };
-    return layer.getClassName() !== 'Masking' && !(layer.getClassName() === 'Embedding' && config.maskZero);
-  });
+  // Asked before every strict-mode inference: the answer is worked out once, with the plan.
+  return planOf(model)?.maskFree ?? false;
 }
 
 /**

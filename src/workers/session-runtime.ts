@@ -153,7 +153,6 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   return { info, runBatch, release: () => gate?.end(), collect: () => collect(stats) };
 }
 
-
 /**
  * Fills `estimatesMs` with each kernel name's mean GPU time from the warm-up profile (timestamp queries).
  * Without timestamps, every kernel gets an even share of a measured inference. Returns how it was done.

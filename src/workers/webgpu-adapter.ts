@@ -6,7 +6,8 @@
  */
 import { ErrorCode, OlympianError } from '../protocol/errors.js';
 
-const unavailable = (why: string) =>
+/** BACKEND_UNAVAILABLE for webgpu, naming the field; the backend set-up (webgpu.ts) raises it too. */
+export const unavailable = (why: string) =>
   new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend "webgpu" is unavailable: ${why}`, { field: 'backend' });
 
 export interface AdapterInfo {

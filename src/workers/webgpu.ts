@@ -4,14 +4,10 @@
  * asking for webgpu is BACKEND_UNAVAILABLE.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCode, OlympianError } from '../protocol/errors.js';
 import type { BackendInfo } from '../protocol/session-messages.js';
-import { probeWebgpu, type AdapterInfo } from './webgpu-adapter.js';
+import { probeWebgpu, unavailable, type AdapterInfo } from './webgpu-adapter.js';
 
 export { probeWebgpu } from './webgpu-adapter.js';
-
-const unavailable = (why: string) =>
-  new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend "webgpu" is unavailable: ${why}`, { field: 'backend' });
 
 /** Starts the webgpu backend on whatever adapter there is (a software one too: it was asked for by name). */
 export async function initWebgpu(): Promise<BackendInfo> {
