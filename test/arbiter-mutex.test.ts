@@ -54,4 +54,21 @@ mutex('K = 1 with the heir spinning: still exclusive, no lost wake-up', async ()
   assert.is(result.stats.freeTokens, 1);
 });
 
+mutex('a thread terminated inside the critical section does not hang the next locked call on the main thread', async () => {
+  // The main thread's part runs in a worker so that a hang fails this test instead of the whole run.
+  const host = fixtureWorker('arbiter-host.worker.js', {});
+  try {
+    const done = nextMessage<{ waitedMs: number; state: string; freeTokens: number; waiting: number }>(host, 'done');
+    const report = await Promise.race([done, sleep(20_000).then(() => null)]);
+    assert.ok(report, 'the locked call never returned: the dead holder kept the lock');
+    assert.is(report.state, 'dead', 'the exit event then reclaimed the slot');
+    assert.is(report.freeTokens, 1);
+    assert.is(report.waiting, 0);
+  } finally {
+    await stopWorkers([host]);
+  }
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
 mutex.run();

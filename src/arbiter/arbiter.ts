@@ -23,6 +23,7 @@ import {
   kSpinUsField,
   kStartedAtField,
   kStateField,
+  kThreadIdField,
   kTokensField,
   kVirtualClockField,
   kVirtualTimeField,
@@ -111,6 +112,7 @@ export class DeviceArbiter {
       f64[slotF64(slot, kWeightField)] = weight;
       f64[slotF64(slot, kDecayedAtField)] = nowMs();
       Atomics.store(i32, slotI32(slot, kPriorityField), priority);
+      Atomics.store(i32, slotI32(slot, kThreadIdField), 0);
       Atomics.store(i32, slotI32(slot, kStateField), SlotState.IDLE);
       this.#names.set(slot, name);
       return { buffer: this.buffer, slot, generation: Atomics.add(i32, slotI32(slot, kSlotGenerationField), 1) + 1 };

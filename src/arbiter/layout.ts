@@ -30,6 +30,7 @@
  * | kStateField            | SlotState; also the futex word a waiter sleeps on                        |
  * | kSlotGenerationField   | bumped when the slot is reclaimed or freed: a stale handle's ops no-op   |
  * | kPriorityField         | priority class; higher runs first under `priority`                       |
+ * | kThreadIdField         | kernel thread id of the slot's session (0: unknown), set by its client   |
  *
  * Slot s, Float64 words at kSlotsF64 + s * kSlotF64Size:
  * | kWeightField           | weight (> 0)                                                             |
@@ -79,6 +80,7 @@ export const kHeaderF64Size = 4;
 export const kStateField = 0;
 export const kSlotGenerationField = 1;
 export const kPriorityField = 2;
+export const kThreadIdField = 3;
 export const kSlotI32Size = 4;
 
 // Slot, Float64 (relative to the slot's base).

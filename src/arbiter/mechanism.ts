@@ -9,6 +9,7 @@
  * - freeTokens > 0 implies waitingCount = 0 (a freed token goes straight to a waiter).
  */
 import { nowMs } from './clock.js';
+import { threadAlive } from './os-thread.js';
 import {
   kDecayedAtField,
   kDecayedMsField,
@@ -19,10 +20,12 @@ import {
   kHeirField,
   kLockField,
   kLockWaitersField,
+  kMaxSessions,
   kPriorityField,
   kSlotCountField,
   kSpinUsField,
   kStateField,
+  kThreadIdField,
   kTokensField,
   kTraceCapacity,
   kTraceCountField,
@@ -54,9 +57,23 @@ export function lock(i32: Int32Array, owner: number): void {
     // announcement and notifies, or changed the word so that wait() returns at once.
     Atomics.add(i32, kLockWaitersField, 1);
     const holder = Atomics.load(i32, kLockField);
-    if (holder !== 0) Atomics.wait(i32, kLockField, holder, kWaitSliceMs);
+    const timedOut = holder !== 0 && Atomics.wait(i32, kLockField, holder, kWaitSliceMs) === 'timed-out';
     Atomics.sub(i32, kLockWaitersField, 1);
+    if (timedOut) freeLockOfDeadHolder(i32, holder);
   }
+}
+
+/**
+ * A critical section lasts microseconds, so a whole wait slice without an unlock means the holder is stalled
+ * or dead: a session thread terminated inside its critical section (several threads stopped at once, a
+ * killed session) leaves the word set. The main thread frees it in `reclaim`, but only once the thread's exit
+ * event runs, and that can never run while the main thread itself waits here: it would wait forever. So every
+ * waiter frees a lock whose holder's thread no longer exists; the holder's books are repaired by that reclaim.
+ */
+function freeLockOfDeadHolder(i32: Int32Array, holder: number): void {
+  if (holder < 1 || holder > kMaxSessions) return; // the main thread, which is alive: it is the one waiting, or will unlock
+  const tid = Atomics.load(i32, slotI32(holder - 1, kThreadIdField));
+  if (tid > 0 && !threadAlive(tid)) stealLockFrom(i32, holder);
 }
 
 export function unlock(i32: Int32Array): void {

@@ -4,6 +4,7 @@
  * done (`release`). All blocking happens here, in `Atomics.wait`, never in a message hop.
  */
 import { nowMs } from './clock.js';
+import { currentThreadId } from './os-thread.js';
 import {
   kChargedMsField,
   kFreeTokensField,
@@ -15,6 +16,7 @@ import {
   kQuantumUsField,
   kSlotGenerationField,
   kStateField,
+  kThreadIdField,
   kVirtualTimeField,
   kWaitingCountField,
   kWaitMaxMsField,
@@ -71,6 +73,8 @@ export class TokenClient {
     this.#view = new SharedPolicyView(this.#views);
     this.#generation = generation;
     this.#owner = slot + 1;
+    // Lets a lock waiter see that this thread died holding the lock (mechanism.ts `lock`).
+    Atomics.store(this.#views.i32, slotI32(slot, kThreadIdField), currentThreadId());
   }
 
   get holding(): boolean {

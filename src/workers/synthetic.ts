@@ -165,9 +165,11 @@ export class SyntheticFleet {
     this.go();
     await Promise.all(
       this.#members.map(async (member) => {
-        // A webgpu session answers (done, error or exit) only once its device is destroyed: terminating a
-        // thread while dawn.node has work in flight aborts the whole process.
-        if (this.#device === 'webgpu') await settledWithin(member.done, kGpuShutdownMs);
+        // Let each session leave on its own first: it stops at its next kernel and gives its token back, so it
+        // is not killed inside the arbiter's critical section (survivable, but every waiter then loses a wait
+        // slice). A webgpu session answers (done, error or exit) only once its device is destroyed:
+        // terminating a thread while dawn.node has work in flight aborts the whole process.
+        await settledWithin(member.done, this.#device === 'webgpu' ? kGpuShutdownMs : kCpuShutdownMs);
         await member.worker.terminate();
         if (this.#arbiter && member.slot >= 0) this.#arbiter.unregister(member.slot);
       }),
@@ -250,6 +252,8 @@ function validate(options: SyntheticFleetOptions): void {
 
 /** How long a webgpu session may take to finish its inference and destroy its device once told to stop. */
 const kGpuShutdownMs = 30_000;
+/** A CPU session stops at its next kernel boundary; longer means it is stuck, and is terminated anyway. */
+const kCpuShutdownMs = 2_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

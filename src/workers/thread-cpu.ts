@@ -1,9 +1,6 @@
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
-/** The calling thread's kernel thread id (what /proc/self/task/<tid> is named by). */
-export function currentThreadId(): number {
-  return Number(readlinkSync('/proc/thread-self').split('/').pop());
-}
+export { currentThreadId } from '../arbiter/os-thread.js';
 
 /**
  * CPU time a thread of this process has used, ms. Prefers schedstat's nanosecond run time; falls back to
