@@ -6,6 +6,7 @@
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 const pattern = process.argv[2] ? new RegExp(process.argv[2]) : /\.test\.ts$/;
@@ -18,6 +19,28 @@ function findTests(dir: string): string[] {
   });
 }
 
+/**
+ * uvu has no test timeout, and a hang in synchronous code (a deadlock on a lock word) stops the main thread's
+ * timers too; CI then only ends at its own limit, with nothing said. So a thread of its own ends the run
+ * when no test has reported for kSilenceMs (the slowest suite takes ~25 s here), naming where it stopped.
+ */
+const kSilenceMs = 180_000;
+const heartbeat = new Int32Array(new SharedArrayBuffer(4 + 4 + 512));
+const kHeadingBytes = new Uint8Array(heartbeat.buffer, 8);
+const startedAt = Date.now();
+const beat = (heading?: string) => {
+  if (heading) {
+    const bytes = Buffer.from(heading).subarray(0, kHeadingBytes.length);
+    kHeadingBytes.fill(0).set(bytes);
+    Atomics.store(heartbeat, 1, bytes.length);
+  }
+  Atomics.store(heartbeat, 0, Math.floor((Date.now() - startedAt) / 1000));
+};
+const watchdog = new Worker(new URL('./watchdog.worker.mjs', import.meta.url), {
+  workerData: { heartbeat: heartbeat.buffer, silenceS: kSilenceMs / 1000, startedAt },
+});
+watchdog.unref();
+
 // uvu prints its own totals; count them as they pass by so the closing line reports what really ran.
 let total = 0;
 let passed = 0;
@@ -25,6 +48,8 @@ const write = process.stdout.write.bind(process.stdout);
 process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
   const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
   const plain = text.replace(/\x1b\[[0-9;]*m/g, '');
+  const heading = plain.replace(/[•✘\s]+/g, ' ').trim();
+  beat(heading.length > 2 ? heading : undefined);
   const totalMatch = /Total:\s+(\d+)/.exec(plain);
   const passedMatch = /Passed:\s+(\d+)/.exec(plain);
   if (totalMatch) total = Number(totalMatch[1]);
@@ -41,6 +66,7 @@ const { run } = await import('uvu/run');
 await run(files.map((file) => ({ name: relative(root, file), file })), { bail: false });
 console.log(`${passed} passed, ${total - passed} failed`);
 if (total === 0) process.exitCode = 1;
+await watchdog.terminate();
 
 // Every test stops what it starts; a handle still open after this long is a leak, and a hang in CI.
 setTimeout(() => {
