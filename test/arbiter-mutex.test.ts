@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DeviceArbiter } from '../src/arbiter/arbiter.js';
@@ -58,8 +59,8 @@ mutex('a thread terminated inside the critical section does not hang the next lo
   // The main thread's part runs in a worker so that a hang fails this test instead of the whole run.
   const host = fixtureWorker('arbiter-host.worker.js', {});
   try {
-    const done = nextMessage<{ waitedMs: number; state: string; freeTokens: number; waiting: number }>(host, 'done');
-    const report = await Promise.race([done, sleep(20_000).then(() => null)]);
+    const done = nextMessage<{ state: string; freeTokens: number; waiting: number }>(host, 'done');
+    const report = await Promise.race([done, delay(20_000, null, { ref: false })]);
     assert.ok(report, 'the locked call never returned: the dead holder kept the lock');
     assert.is(report.state, 'dead', 'the exit event then reclaimed the slot');
     assert.is(report.freeTokens, 1);
@@ -68,7 +69,5 @@ mutex('a thread terminated inside the critical section does not hang the next lo
     await stopWorkers([host]);
   }
 });
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 mutex.run();
