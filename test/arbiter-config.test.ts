@@ -25,6 +25,9 @@ config('rejects bad options with INVALID_CONFIG naming the field', () => {
     [{ quantumMs: 0 }, 'quantumMs'],
     [{ quantumMs: -1 }, 'quantumMs'],
     [{ quantumMs: Number.NaN }, 'quantumMs'],
+    [{ quantumMs: 1e-300 }, 'quantumMs'],
+    [{ quantumMs: 0.0004 }, 'quantumMs'],
+    [{ quantumMs: 2_147_484 }, 'quantumMs'],
     [{ tokens: 0 }, 'tokens'],
     [{ tokens: 1.5 }, 'tokens'],
     [{ windowMs: Infinity }, 'windowMs'],
@@ -44,6 +47,9 @@ config('rejects weights that are not finite and positive', () => {
   throwsConfig(() => arbiter.setPriority(slot, 0.5), 'sessions.ok.priority');
   throwsConfig(() => arbiter.setPolicy('nope' as never), 'policy');
   throwsConfig(() => arbiter.setQuantum(0), 'quantumMs');
+  throwsConfig(() => arbiter.setQuantum(1e-300), 'quantumMs');
+  arbiter.setQuantum(0.001);
+  assert.is(arbiter.quantumMs, 0.001, 'the smallest quantum the buffer holds is stored as it is, not as 0');
   arbiter.close();
 });
 

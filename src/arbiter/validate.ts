@@ -21,14 +21,28 @@ export type ArbiterConfig = Required<Omit<ArbiterOptions, 'spinUs'>> & { spinUs:
 const isPositiveFinite = (value: unknown): value is number =>
   typeof value === 'number' && Number.isFinite(value) && value > 0;
 
-export function validateWeight(weight: unknown, field: string): void {
-  if (!isPositiveFinite(weight)) throw Errors.invalidConfig(field, `must be a finite number > 0, got ${String(weight)}`);
+/**
+ * How a rule's failure is reported: INVALID_CONFIG for a configuration key (the default), INVALID_ARGUMENT
+ * for a request field (the admin routes), with the same words either way.
+ */
+type Fail = (field: string, why: string) => Error;
+
+export function validateWeight(weight: unknown, field: string, fail: Fail = Errors.invalidConfig): void {
+  if (!isPositiveFinite(weight)) throw fail(field, `must be a finite number > 0, got ${String(weight)}`);
 }
 
-export function validatePriority(priority: unknown, field: string): void {
+export function validatePriority(priority: unknown, field: string, fail: Fail = Errors.invalidConfig): void {
   if (!Number.isSafeInteger(priority) || Math.abs(priority as number) > 2 ** 30) {
-    throw Errors.invalidConfig(field, `must be an integer, got ${String(priority)}`);
+    throw fail(field, `must be an integer, got ${String(priority)}`);
   }
+}
+
+/** The shared buffer holds the quantum in whole microseconds (an Int32): from 1 µs to just under 2^31 µs. */
+export function validateQuantum(quantumMs: unknown, field: string, fail: Fail = Errors.invalidConfig): void {
+  if (!isPositiveFinite(quantumMs)) throw fail(field, `must be a finite number of milliseconds > 0, got ${String(quantumMs)}`);
+  const quantumUs = Math.round(quantumMs * 1000);
+  if (quantumUs < 1) throw fail(field, `must be at least 0.001 ms (the arbiter counts whole microseconds), got ${quantumMs}`);
+  if (quantumUs >= 2 ** 31) throw fail(field, `must be below 2147 s, got ${quantumMs}`);
 }
 
 export function validateArbiterOptions(options: ArbiterOptions): ArbiterConfig {
@@ -36,8 +50,7 @@ export function validateArbiterOptions(options: ArbiterOptions): ArbiterConfig {
   if (!isPolicyName(policy)) {
     throw Errors.invalidConfig('policy', `must be one of ${policyNames.join(', ')}, got ${JSON.stringify(policy)}`);
   }
-  if (!isPositiveFinite(quantumMs)) throw Errors.invalidConfig('quantumMs', `must be a finite number > 0, got ${String(quantumMs)}`);
-  if (quantumMs * 1000 >= 2 ** 31) throw Errors.invalidConfig('quantumMs', 'must be below 2147 s');
+  validateQuantum(quantumMs, 'quantumMs');
   if (!Number.isSafeInteger(tokens) || tokens < 1 || tokens > kMaxSessions) {
     throw Errors.invalidConfig('tokens', `must be an integer from 1 to ${kMaxSessions}, got ${String(tokens)}`);
   }
