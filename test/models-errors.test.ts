@@ -46,7 +46,7 @@ async function loadFails(source: ModelSource, file: string, why: RegExp): Promis
     assert.ok(isOlympianError(error, 'MODEL_LOAD_FAILED'), `expected MODEL_LOAD_FAILED, got ${String(error)}`);
     const { message, field } = error as OlympianError;
     assert.ok(message.includes(file), `message names ${file}: ${message}`);
-    assert.is(field, file);
+    assert.is(field, 'model', 'the field is the configuration key; the message names the file');
     assert.match(message, why);
   }
   assert.is(tf.memory().numTensors, baseline);
@@ -63,7 +63,14 @@ s('malformed JSON', async () => {
   const file = join(target, 'model.json');
   const text = await readFile(file, 'utf8');
   await writeFile(file, text.slice(0, text.length / 2));
-  await loadFails(target, file, /malformed JSON/);
+  await loadFails(target, file, /malformed JSON: not valid JSON at byte \d+/);
+});
+
+s('a file that is not JSON at all is named, and none of its bytes are echoed', async () => {
+  const target = join(dir, 'secret');
+  await mkdir(target);
+  await writeFile(join(target, 'model.json'), 'root:x:0:0:root:/root:/bin/bash\n');
+  await loadFails(target, join(target, 'model.json'), /^(?!.*root:x).*not valid JSON at byte 0$/);
 });
 
 s('JSON that is not a model, and an unknown format', async () => {

@@ -16,7 +16,7 @@ native('a second native session is refused, pointing to webgpu', async () => {
 });
 
 native('gpuTiming on a backend without GPU timestamps is refused, naming the field', async () => {
-  await rejectsWith(createServer({ backend: 'wasm', sessions: [{ ...tinySession('a'), gpuTiming: true }] }), ErrorCode.INVALID_CONFIG, 'gpuTiming');
+  await rejectsWith(createServer({ backend: 'wasm', sessions: [{ ...tinySession('a'), gpuTiming: true }] }), ErrorCode.INVALID_CONFIG, 'sessions[0].gpuTiming');
 });
 
 native.run();

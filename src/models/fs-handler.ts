@@ -95,6 +95,35 @@ async function loadWeights(manifest: tf.io.WeightsManifestConfig, dir: string, f
   return [specs, data.buffer];
 }
 
+/**
+ * Where JSON text stops being valid, as a byte offset. V8's messages quote the text they failed on, which
+ * must not reach a client (the file may be anything, /etc/passwd included), and some give no position. A
+ * prefix of the text is broken when it fails before its own end, and every prefix past the first bad
+ * character is, so a binary search over prefix lengths finds it.
+ */
+function firstInvalidByte(text: string): number {
+  const brokenAt = (length: number) => {
+    try {
+      JSON.parse(text.slice(0, length));
+      return false;
+    } catch (error) {
+      const message = (error as Error).message;
+      const position = /at position (\d+)/.exec(message);
+      if (position) return Number(position[1]) < length;
+      return !/Unexpected end of JSON input/.test(message);
+    }
+  };
+  let low = 1;
+  let high = text.length;
+  if (!brokenAt(high)) return Buffer.byteLength(text);
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (brokenAt(mid)) high = mid;
+    else low = mid + 1;
+  }
+  return Buffer.byteLength(text.slice(0, low - 1));
+}
+
 /** Reads and validates model.json (a directory means its model.json), then its weights. */
 export async function readModelArtifacts(path: string): Promise<tf.io.ModelArtifacts> {
   let file = resolve(path);
@@ -109,8 +138,8 @@ export async function readModelArtifacts(path: string): Promise<tf.io.ModelArtif
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch (error) {
-    throw loadFailed(file, `malformed JSON (${(error as Error).message})`);
+  } catch {
+    throw loadFailed(file, `malformed JSON: not valid JSON at byte ${firstInvalidByte(text)}`);
   }
   if (!isRecord(json) || !isRecord(json.modelTopology)) {
     throw loadFailed(file, 'not a TF.js model.json (no modelTopology object)');

@@ -10,7 +10,7 @@ import { Errors, isOlympianError } from '../protocol/errors.js';
 import { checkWeightBytes, readModelArtifacts } from './fs-handler.js';
 import { checkGraphTopology, loadLayersGuarded } from './guarded-load.js';
 import { checkInputs, normaliseShape, specFromTensorInfo, type ModelSignature, type NamedTensors, type TensorSpec } from './signature.js';
-import { buildZooModel, zooEntry } from './zoo.js';
+import { buildZooModel, parseZooSource, zooEntry } from './zoo.js';
 import { canExecuteLayers, executeLayers, type Between } from './layers-executor.js';
 
 export type ModelKind = 'layers' | 'graph' | 'zoo';
@@ -133,9 +133,9 @@ function describe(source: ModelSource): string {
 function parseZoo(source: ModelSource): { zoo: string; inputSize?: number; seed?: number } | undefined {
   if (typeof source !== 'string') return source;
   if (!source.startsWith('zoo:')) return undefined;
-  const match = /^zoo:([a-z0-9_]+)(?:@(\d+))?$/.exec(source);
-  if (!match) throw Errors.invalidArgument('source', `must look like zoo:<name>[@<inputSize>] (got ${JSON.stringify(source)})`);
-  return match[2] === undefined ? { zoo: match[1] } : { zoo: match[1], inputSize: Number(match[2]) };
+  const zoo = parseZooSource(source);
+  if (!zoo) throw Errors.invalidArgument('source', `must look like zoo:<name>[@<inputSize>] (got ${JSON.stringify(source)})`);
+  return zoo;
 }
 
 async function readArtifacts(source: string, options: LoadOptions): Promise<tf.io.ModelArtifacts> {

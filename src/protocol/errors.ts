@@ -16,6 +16,7 @@ export const ErrorCode = {
   BACKEND_UNAVAILABLE: 'BACKEND_UNAVAILABLE',
   MODEL_LOAD_FAILED: 'MODEL_LOAD_FAILED',
   INVALID_CONFIG: 'INVALID_CONFIG',
+  INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -52,8 +53,10 @@ export function serializeError(error: unknown): SerializedError {
     if (error.session !== undefined) out.session = error.session;
     return out;
   }
+  // Not ours: an unexpected throw is a fault in the model or the server. UNAVAILABLE would tell clients to
+  // retry a request that fails the same way every time.
   const message = error instanceof Error ? error.message : String(error);
-  return { code: ErrorCode.UNAVAILABLE, message };
+  return { code: ErrorCode.INTERNAL, message: `internal error: ${message}` };
 }
 
 export function fromSerialized(value: SerializedError): OlympianError {
@@ -76,8 +79,9 @@ export const Errors = {
     new OlympianError(ErrorCode.RESOURCE_EXHAUSTED, `resource exhausted: ${field} ${why}`, { field }),
   unavailable: (why: string, session?: string) =>
     new OlympianError(ErrorCode.UNAVAILABLE, `unavailable: ${why}`, session === undefined ? {} : { session }),
-  modelLoadFailed: (source: string, why: string) =>
-    new OlympianError(ErrorCode.MODEL_LOAD_FAILED, `cannot load model from ${source}: ${why}`, { field: source }),
+  /** `source` names the file for the operator; `field` is the configuration key that named the model. */
+  modelLoadFailed: (source: string, why: string, field = 'model') =>
+    new OlympianError(ErrorCode.MODEL_LOAD_FAILED, `cannot load model from ${source}: ${why}`, { field }),
   /** A profile file that cannot be used as written; `key` is the JSON path inside it (`$` for the whole file). */
   invalidProfile: (file: string, key: string, why: string) =>
     new OlympianError(ErrorCode.INVALID_CONFIG, `invalid profile ${file}: ${key} ${why}`, { field: key }),
@@ -88,4 +92,18 @@ export const Errors = {
     new OlympianError(ErrorCode.SESSION_CRASHED, `session ${JSON.stringify(session)} crashed: ${why}`, { session }),
   tooLarge: (field: string, why: string) =>
     new OlympianError(ErrorCode.TOO_LARGE, `too large: ${field} ${why}`, { field }),
+  /** A tensor whose buffer another thread now owns (an earlier transfer), whichever way it got there. */
+  detached: (field: string) =>
+    new OlympianError(
+      ErrorCode.INVALID_ARGUMENT,
+      `invalid argument: ${field} was transferred (its ArrayBuffer is detached): pass an array you still own, or leave out { transfer: true } so the server copies it`,
+      { field },
+    ),
+  queueFull: (session: string, depth: number) =>
+    new OlympianError(ErrorCode.QUEUE_FULL, `session ${session}: queue is full (${depth})`, { session, field: 'maxQueue' }),
+  deadlineExceeded: (session: string, why: string) => new OlympianError(ErrorCode.DEADLINE_EXCEEDED, `session ${session}: ${why}`, { session }),
+  cancelled: (session: string) => new OlympianError(ErrorCode.CANCELLED, `session ${session}: the request was cancelled`, { session }),
+  /** A copy of `error` that names the session it belongs to (errors from a worker do not know it). */
+  inSession: (error: OlympianError, session: string) =>
+    error.session ? error : new OlympianError(error.code, error.message, { field: error.field, session }),
 };

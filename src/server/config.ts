@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import type { PolicyName } from '../arbiter/layout.js';
 import { validateArbiterOptions, validatePriority, validateWeight } from '../arbiter/validate.js';
 import { Errors } from '../protocol/errors.js';
+import { parseZooSource, zooProblem } from '../models/zoo-catalog.js';
 import type { BackendRequest } from '../protocol/session-messages.js';
 import type { SessionOptions } from '../workers/session.js';
 
@@ -48,6 +49,13 @@ export interface ResolvedConfig {
   sessions: SessionConfig[];
 }
 
+/** Every key a session config may have (the type makes this list whole); any other is a typo worth naming. */
+const sessionConfigKeyTable: Record<keyof SessionConfig, true> = {
+  name: true, model: true, weight: true, priority: true, maxQueue: true, maxBatch: true, batchWindowUs: true,
+  gateMode: true, accounting: true, autoProfile: true, gpuTiming: true,
+};
+export const sessionConfigKeys: ReadonlySet<string> = new Set(Object.keys(sessionConfigKeyTable));
+
 const devices: DeviceRequest[] = ['auto', 'gpu', 'cpu'];
 const backends: BackendRequest[] = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'];
 const isCount = (value: unknown, min: number) => Number.isSafeInteger(value) && (value as number) >= min;
@@ -58,16 +66,36 @@ function backendFor(device: DeviceRequest, backend: BackendRequest | undefined):
   return device === 'cpu' ? 'wasm' : 'auto';
 }
 
+/**
+ * A model source as a session takes it: a path or URL, a zoo model, or a module. A zoo model is checked here,
+ * on the main thread and before any worker starts: its name, and an input size its architecture can take.
+ */
+export function validateModelSource(model: unknown, field: string): void {
+  if (typeof model === 'string') {
+    if (!model.startsWith('zoo:')) return;
+    const zoo = parseZooSource(model);
+    if (!zoo) throw Errors.invalidConfig(field, `must look like zoo:<name>[@<inputSize>], got ${JSON.stringify(model)}`);
+    const problem = zooProblem(zoo.zoo, zoo.inputSize);
+    if (problem) throw Errors.invalidConfig(field, problem.why);
+    return;
+  }
+  const source = (typeof model === 'object' && model !== null ? model : {}) as { zoo?: unknown; module?: unknown; inputSize?: unknown };
+  if (typeof source.module === 'string') return;
+  if (typeof source.zoo !== 'string') throw Errors.invalidConfig(field, 'must be a path or URL, { zoo }, or { module }');
+  if (source.inputSize !== undefined && !Number.isSafeInteger(source.inputSize)) throw Errors.invalidConfig(`${field}.inputSize`, `must be an integer, got ${String(source.inputSize)}`);
+  const problem = zooProblem(source.zoo, source.inputSize as number | undefined);
+  if (problem) throw Errors.invalidConfig(`${field}.${problem.key}`, problem.why);
+}
+
 export function validateSessionConfig(config: SessionConfig, field: string): SessionConfig {
   if (typeof config !== 'object' || config === null) throw Errors.invalidConfig(field, 'must be an object');
+  for (const key of Object.keys(config)) {
+    if (!sessionConfigKeys.has(key)) throw Errors.invalidConfig(`${field}.${key}`, `is not a session option (${[...sessionConfigKeys].join(', ')})`);
+  }
   if (typeof config.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(config.name)) {
     throw Errors.invalidConfig(`${field}.name`, 'must be 1–64 letters, digits, "_", "." or "-"');
   }
-  const model = config.model as unknown;
-  const modelOk =
-    typeof model === 'string' ||
-    (typeof model === 'object' && model !== null && (typeof (model as { zoo?: unknown }).zoo === 'string' || typeof (model as { module?: unknown }).module === 'string'));
-  if (!modelOk) throw Errors.invalidConfig(`${field}.model`, 'must be a path or URL, { zoo }, or { module }');
+  validateModelSource(config.model, `${field}.model`);
   if (config.weight !== undefined) validateWeight(config.weight, `${field}.weight`);
   if (config.priority !== undefined) validatePriority(config.priority, `${field}.priority`);
   if (config.maxQueue !== undefined && !isCount(config.maxQueue, 0)) throw Errors.invalidConfig(`${field}.maxQueue`, 'must be an integer >= 0');
