@@ -36,11 +36,24 @@ const malformed: Array<(random: () => number) => Case> = [
   () => ({ model: 'm', inputs: image(), options: { deadlineMs: -5 } }),
   () => ({ model: 'm', inputs: image(), options: { priority: 0.5 } }),
   () => ({ model: 42, inputs: image() }),
+  (r) => {
+    const [dtype, Type] = ([['float64', Float64Array], ['int32', Int32Array], ['bool', Uint8Array]] as const)[Math.floor(r() * 3)];
+    return { model: 'm', inputs: { image: { dtype, shape: [1, 16, 16, 3], data: new Type(768) } } };
+  },
+  () => ({ model: 'm', inputs: { image: { dtype: 'float32', shape: [0, 16, 16, 3], data: new Float32Array(0) } } }),
+  () => {
+    const gone = image();
+    structuredClone(gone.image.data.buffer, { transfer: [gone.image.data.buffer as ArrayBuffer] });
+    return { model: 'm', inputs: gone };
+  },
+  () => ({ model: 'm', inputs: image(), options: { transfer: 'yes' } }),
+  () => ({ model: 'm', inputs: { toString: image().image, image: image().image } }),
+  () => ({ model: 'm', inputs: JSON.parse('{"__proto__": {"dtype": "float32"}}') }),
 ];
 
 const fuzz = suite('fuzz: malformed requests mixed with valid ones');
 
-fuzz('1,000 malformed requests each get a typed error; every valid one a correct answer; nothing leaks', async () => {
+fuzz('1,000 malformed requests each get a typed error; every valid one (shared arrays, large batches) a correct answer; nothing leaks', async () => {
   const server = await createServer({ backend: 'wasm', maxRequestBytes: 8 * 768 * 4, sessions: [tinySession('m', {}, { maxBatch: 4, batchWindowUs: 200 })] });
   try {
     const random = mulberry32(20261127);
@@ -54,10 +67,31 @@ fuzz('1,000 malformed requests each get a typed error; every valid one a correct
     while (bad < 1000) {
       if (random() < 0.25) {
         const k = Math.floor(random() * fills.length);
-        good++;
+        // One array sent two or three times at once, as several callers sharing an input would: each call is
+        // its own request (batched together here), and none may disturb another.
+        const input = image(16, fills[k]);
+        const copies = 1 + Math.floor(random() * 3);
+        for (let c = 0; c < copies; c++) {
+          good++;
+          work.push(
+            server.infer('m', input).then((out: NamedTensors) => {
+              assert.equal(Array.from(out.logits.data), Array.from(references.get(k)!), 'a valid request got a wrong answer');
+            }),
+          );
+        }
+      } else if (random() < 0.05) {
+        // A batch larger than maxBatch: split into pieces (4 + 2 items, two runs of the session), answered whole.
+        good += 2;
+        const row = image(16, fills[0]).image.data;
+        const big = { image: { dtype: 'float32' as const, shape: [6, 16, 16, 3], data: new Float32Array(6 * 768) } };
+        for (let r = 0; r < 6; r++) big.image.data.set(row, r * 768);
         work.push(
-          server.infer('m', image(16, fills[k])).then((out: NamedTensors) => {
-            assert.equal(Array.from(out.logits.data), Array.from(references.get(k)!), 'a valid request got a wrong answer');
+          server.infer('m', big).then((out: NamedTensors) => {
+            assert.equal(out.logits.shape, [6, 10]);
+            for (let row = 0; row < 6; row++) {
+              const slice = Array.from(out.logits.data.subarray(row * 10, row * 10 + 10));
+              slice.forEach((v, i) => assert.ok(Math.abs(v - references.get(0)![i]) < 1e-5, 'a split batch got a wrong answer'));
+            }
           }),
         );
       } else {

@@ -49,6 +49,14 @@ embedding('rejects naming the session that failed to start, and stops the others
     ErrorCode.MODEL_LOAD_FAILED,
   );
   assert.is(error.session, 'broken');
+  assert.is(error.field, 'sessions[1].model', 'the configuration key, not the file path');
+});
+
+embedding('a zoo model at an input size its architecture cannot take is refused with the config, before any thread starts', async () => {
+  await rejectsWith(createServer({ sessions: [{ name: 'z', model: { zoo: 'alexnet', inputSize: 20 } }] }), ErrorCode.INVALID_CONFIG, 'sessions[0].model.inputSize');
+  await rejectsWith(createServer({ sessions: [{ name: 'z', model: 'zoo:resnet50@8' }] }), ErrorCode.INVALID_CONFIG, 'sessions[0].model');
+  await rejectsWith(createServer({ sessions: [{ name: 'z', model: { zoo: 'lenet' } }] }), ErrorCode.INVALID_CONFIG, 'sessions[0].model.zoo');
+  await rejectsWith(createServer({ sessions: [{ ...tinySession('t'), maxbatch: 4 } as never] }), ErrorCode.INVALID_CONFIG, 'sessions[0].maxbatch');
 });
 
 embedding.run();

@@ -1,6 +1,7 @@
 /**
- * Tensors on the wire and across threads: `{ dtype, shape, data }` with `data` a typed array whose buffer is
- * transferred, never copied, between threads.
+ * Tensors on the wire and across threads: `{ dtype, shape, data }` with `data` a typed array. Between the
+ * server's threads a tensor's buffer is transferred, never copied: the server copies a caller's arrays into
+ * buffers of its own first (or takes them, with `transfer: true`; see server/inputs.ts).
  */
 import { Errors } from './errors.js';
 
@@ -34,6 +35,26 @@ export function arrayTypeOf(dtype: WireDType): new (length: number) => TensorDat
 
 export const elementCount = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
+/** Items on the batch axis: the first dimension of the (first) input; 1 for scalars. */
+export function batchSizeOf(tensors: NamedTensors): number {
+  for (const name in tensors) return tensors[name].shape[0] ?? 1;
+  return 1;
+}
+
+/**
+ * Whether another thread owns this buffer now. Node 20 has no `ArrayBuffer.prototype.detached`; a detached
+ * buffer reads as empty, and only a detached one refuses a view.
+ */
+export function isDetached(buffer: ArrayBufferLike): boolean {
+  if (buffer.byteLength !== 0 || !(buffer instanceof ArrayBuffer)) return false;
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** Checks one tensor's own consistency; `field` names it in errors (e.g. `inputs.image`). */
 export function validateWireTensor(value: unknown, field: string): WireTensor {
   if (typeof value !== 'object' || value === null) throw Errors.invalidArgument(field, 'must be a tensor { dtype, shape, data }');
@@ -47,6 +68,7 @@ export function validateWireTensor(value: unknown, field: string): WireTensor {
   if (!(data instanceof arrayTypes[dtype as WireDType])) {
     throw Errors.invalidArgument(`${field}.data`, `must be a ${arrayTypes[dtype as WireDType].name} for dtype ${dtype}`);
   }
+  if (isDetached(data.buffer)) throw Errors.detached(`${field}.data`);
   if (data.length !== elementCount(shape)) {
     throw Errors.invalidArgument(`${field}.data`, `has ${data.length} elements but shape [${shape.join(', ')}] needs ${elementCount(shape)}`);
   }
@@ -61,3 +83,7 @@ export function transferablesOf(tensors: NamedTensors): ArrayBuffer[] {
   }
   return [...buffers];
 }
+
+/** Whether a typed array spans the whole of its buffer, which can then move between threads as it is. */
+export const spansBuffer = (data: TensorData) =>
+  data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;

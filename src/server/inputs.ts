@@ -1,11 +1,26 @@
 /**
  * Checks a request against its model's signature before it is queued, so a bad request costs the session
- * nothing: a missing or extra input, a wrong dtype, a shape the model cannot take, data that does not match
- * its shape, or a request over the size limit — each a typed error naming the field.
+ * nothing: a missing or extra input, a dtype the model cannot take exactly (protocol/dtypes.ts), a shape the
+ * model cannot take or with no elements, data that does not match its shape or whose buffer was transferred,
+ * or a request over the size limit — each a typed error naming the field.
+ *
+ * Only then are the inputs admitted into memory the server owns: copied (and widened where the dtype rule
+ * says so), so the caller's arrays stay as they were; or, with `transfer: true`, whole buffers are taken
+ * without a copy and the caller's arrays are left detached. A refused request never detaches anything.
  */
-import { ErrorCode, Errors, OlympianError } from '../protocol/errors.js';
+import { acceptedDTypes, wireDTypeOf } from '../protocol/dtypes.js';
+import { Errors } from '../protocol/errors.js';
 import type { ModelSignature, TensorSpec } from '../protocol/signature.js';
-import { elementCount, validateWireTensor, type NamedTensors, type TensorData, type WireDType, type WireTensor } from '../protocol/tensors.js';
+import {
+  arrayTypeOf,
+  elementCount,
+  spansBuffer,
+  validateWireTensor,
+  type NamedTensors,
+  type TensorData,
+  type WireDType,
+  type WireTensor,
+} from '../protocol/tensors.js';
 
 /** What callers may pass: named tensors, or one typed array for a single-input model. */
 export type InferInputs = NamedTensors | TensorData;
@@ -20,13 +35,6 @@ const dtypeOfArray = (data: TensorData): WireDType => {
   return 'uint8';
 };
 
-/** TF.js computes in float32, int32 and bool: which wire dtypes each can take. */
-const accepts: Record<string, WireDType[]> = {
-  float32: ['float32', 'float64'],
-  int32: ['int32', 'int16', 'int8', 'uint16', 'uint8'],
-  bool: ['bool', 'uint8'],
-};
-
 function fromTypedArray(data: TensorData, spec: TensorSpec): WireTensor {
   const field = `inputs.${spec.name}`;
   const perItem = elementCount((spec.shape ?? [null]).slice(1).map((d) => d ?? NaN));
@@ -36,38 +44,90 @@ function fromTypedArray(data: TensorData, spec: TensorSpec): WireTensor {
   return { dtype: dtypeOfArray(data), shape: [data.length / perItem, ...(spec.shape.slice(1) as number[])], data };
 }
 
+function checkTensor(spec: TensorSpec, value: unknown): WireTensor {
+  const field = `inputs.${spec.name}`;
+  const tensor = validateWireTensor(value, field);
+  const accepts = acceptedDTypes(spec.dtype);
+  if (!accepts.includes(tensor.dtype)) {
+    const takes = accepts.length === 0 ? 'no dtype olympian can send' : accepts.join(', ');
+    throw Errors.invalidArgument(`${field}.dtype`, `is ${tensor.dtype}; the model's ${spec.dtype} input takes ${takes} (converted only where every value is exact)`);
+  }
+  if (spec.shape) {
+    const fits = tensor.shape.length === spec.shape.length && spec.shape.every((d, i) => d === null || d === tensor.shape[i]);
+    if (!fits) {
+      throw Errors.invalidArgument(`${field}.shape`, `is [${tensor.shape.join(', ')}], the model takes [${spec.shape.map((d) => d ?? '?').join(', ')}]`);
+    }
+  }
+  const empty = tensor.shape.indexOf(0);
+  if (empty >= 0) throw Errors.invalidArgument(`${field}.shape[${empty}]`, `is 0: a tensor with no elements cannot be inferred${empty === 0 ? ' (an empty batch)' : ''}`);
+  return tensor;
+}
+
+/** Every input checked, in signature order; nothing is copied or taken yet. */
 export function checkRequest(signature: ModelSignature, raw: InferInputs, maxRequestBytes: number): NamedTensors {
   if (ArrayBuffer.isView(raw)) {
     if (signature.inputs.length !== 1) throw Errors.invalidArgument('inputs', `must name each of ${signature.inputs.length} inputs`);
     return checkRequest(signature, { [signature.inputs[0].name]: fromTypedArray(raw as TensorData, signature.inputs[0]) }, maxRequestBytes);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw Errors.invalidArgument('inputs', 'must be an object of named tensors');
+  // Names come from the caller: looked up as own keys only, so `toString` or `__proto__` is just a name.
+  const names = new Set(signature.inputs.map((spec) => spec.name));
   for (const name of Object.keys(raw)) {
-    if (!signature.inputs.some((spec) => spec.name === name)) {
+    if (!names.has(name)) {
       throw Errors.invalidArgument(`inputs.${name}`, `is not an input of this model (inputs: ${signature.inputs.map((s) => s.name).join(', ')})`);
     }
   }
   let bytes = 0;
   let batch: number | undefined;
+  const checked: [string, WireTensor][] = [];
   for (const spec of signature.inputs) {
-    const field = `inputs.${spec.name}`;
-    if (!(spec.name in raw)) throw Errors.invalidArgument(field, 'is missing');
-    const tensor = validateWireTensor(raw[spec.name], field);
+    if (!Object.hasOwn(raw, spec.name)) throw Errors.invalidArgument(`inputs.${spec.name}`, 'is missing');
+    const tensor = checkTensor(spec, (raw as NamedTensors)[spec.name]);
     bytes += tensor.data.byteLength;
-    if (spec.dtype && !(accepts[spec.dtype] ?? [spec.dtype]).includes(tensor.dtype)) {
-      throw Errors.invalidArgument(`${field}.dtype`, `is ${tensor.dtype}, the model takes ${spec.dtype}`);
-    }
-    if (spec.shape) {
-      const fits = tensor.shape.length === spec.shape.length && spec.shape.every((d, i) => d === null || d === tensor.shape[i]);
-      if (!fits) {
-        throw Errors.invalidArgument(`${field}.shape`, `is [${tensor.shape.join(', ')}], the model takes [${spec.shape.map((d) => d ?? '?').join(', ')}]`);
-      }
-    }
-    if (batch !== undefined && tensor.shape[0] !== batch) throw Errors.invalidArgument(`${field}.shape`, `has batch ${tensor.shape[0]}, other inputs ${batch}`);
+    if (batch !== undefined && tensor.shape[0] !== batch) throw Errors.invalidArgument(`inputs.${spec.name}.shape`, `has batch ${tensor.shape[0]}, other inputs ${batch}`);
     batch = tensor.shape[0];
+    checked.push([spec.name, tensor]);
   }
-  if (bytes > maxRequestBytes) {
-    throw new OlympianError(ErrorCode.TOO_LARGE, `request too large: ${bytes} bytes of tensor data, the limit is ${maxRequestBytes}`, { field: 'inputs' });
+  if (bytes > maxRequestBytes) throw Errors.tooLarge('inputs', `hold ${bytes} bytes of tensor data; the limit is ${maxRequestBytes} (maxRequestBytes)`);
+  return Object.fromEntries(checked);
+}
+
+/**
+ * Checked inputs in buffers the server owns, each in its model's dtype. With `transfer`, a typed array that
+ * spans its whole buffer is taken as it is (structuredClone's transfer moves it; the caller's view is left
+ * detached); anything else (a view into part of a buffer, a SharedArrayBuffer, a dtype to widen) is copied,
+ * so a subarray never costs the caller its parent array.
+ */
+export function admitInputs(signature: ModelSignature, checked: NamedTensors, transfer: boolean): NamedTensors {
+  const owned = new Map<string, WireTensor>();
+  const toTake: [string, WireTensor][] = [];
+  for (const spec of signature.inputs) {
+    const tensor = checked[spec.name];
+    const dtype = wireDTypeOf(spec.dtype) ?? tensor.dtype;
+    if (dtype === tensor.dtype && transfer && spansBuffer(tensor.data)) {
+      toTake.push([spec.name, tensor]);
+      continue;
+    }
+    const data = dtype === tensor.dtype ? tensor.data.slice() : widen(tensor.data, dtype);
+    owned.set(spec.name, { dtype, shape: tensor.shape.slice(), data });
   }
-  return raw as NamedTensors;
+  // Taken last: another input may be a view into a buffer that is about to move, and must be copied first.
+  const taken = new Map<ArrayBuffer, ArrayBuffer>();
+  for (const [name, tensor] of toTake) owned.set(name, { dtype: tensor.dtype, shape: tensor.shape.slice(), data: takeWhole(tensor.data, taken) });
+  return Object.fromEntries(signature.inputs.map((spec) => [spec.name, owned.get(spec.name)!]));
+}
+
+const widen = (data: TensorData, dtype: WireDType): TensorData =>
+  (arrayTypeOf(dtype) as unknown as { from(values: ArrayLike<number>): TensorData }).from(data);
+
+/** Moves a whole buffer into the server's hands once, however many inputs share it. */
+function takeWhole(data: TensorData, taken: Map<ArrayBuffer, ArrayBuffer>): TensorData {
+  const from = data.buffer as ArrayBuffer;
+  let buffer = taken.get(from);
+  if (!buffer) {
+    buffer = structuredClone(from, { transfer: [from] });
+    taken.set(from, buffer);
+  }
+  const Type = data.constructor as new (buffer: ArrayBuffer) => TensorData;
+  return new Type(buffer);
 }

@@ -4,6 +4,7 @@ import { expose, transfer } from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { RemoteInferOptions, ServerApi } from '../protocol/client.js';
 import { installRpcErrors } from '../protocol/rpc-errors.js';
+import { Errors } from '../protocol/errors.js';
 import type { NamedTensors, WireTensor } from '../protocol/tensors.js';
 import type { Server } from './server.js';
 
@@ -28,7 +29,10 @@ export function exposeServer(server: Server): { local: MessagePort; remote: Mess
   const { port1, port2 } = new MessageChannel();
   const api: ServerApi = {
     async infer(name: string, inputs: NamedTensors, options: RemoteInferOptions = {}) {
-      const { outputs, buffers } = ownedOutputs(await server.infer(name, inputs, options));
+      if (typeof options !== 'object' || options === null) throw Errors.invalidArgument('options', 'must be an object');
+      const { deadlineMs, priority } = options;
+      // The inputs arrived as clones this thread owns (the client copied or moved them): taken as they are.
+      const { outputs, buffers } = ownedOutputs(await server.infer(name, inputs, { deadlineMs, priority, transfer: true }));
       return transfer(outputs, buffers);
     },
     async stats() {

@@ -12,9 +12,11 @@ import type { TraceRecord } from '../arbiter/trace.js';
 import { ErrorCode, Errors, OlympianError } from '../protocol/errors.js';
 import type { NamedTensors } from '../protocol/tensors.js';
 import { Session, type SessionStats } from '../workers/session.js';
-import { resolveConfig, validateSessionConfig, type ResolvedConfig, type ServerOptions, type SessionConfig } from './config.js';
-import { checkRequest, type InferInputs } from './inputs.js';
+import { resolveConfig, sessionConfigKeys, validateSessionConfig, type ResolvedConfig, type ServerOptions, type SessionConfig } from './config.js';
+import { admitInputs, checkRequest, type InferInputs } from './inputs.js';
+import { inferInPieces, splitRows } from './pieces.js';
 import { exposeServer } from './rpc.js';
+import { batchSizeOf } from '../protocol/tensors.js';
 import { hasHardwareGpu } from '../workers/webgpu.js';
 
 export interface InferOptions {
@@ -23,6 +25,12 @@ export interface InferOptions {
   deadlineMs?: number;
   /** Order within the session's queue: higher first. */
   priority?: number;
+  /**
+   * Zero-copy: the server takes the buffers of the input arrays that span a whole buffer, leaving the
+   * caller's arrays detached (empty) once `infer` returns. Default false: the inputs are copied and the
+   * caller's arrays stay as they were.
+   */
+  transfer?: boolean;
 }
 
 /** A session's own stats, its token stats from the arbiter, and what the server adds. */
@@ -46,11 +54,18 @@ export interface ServerStats {
   sessions: ServerSessionStats[];
 }
 
+interface SessionEntry {
+  session: Session;
+  config: SessionConfig;
+}
+
 export class Server {
   readonly #config: ResolvedConfig;
   readonly #arbiter: DeviceArbiter;
-  readonly #sessions = new Map<string, { session: Session; config: SessionConfig }>();
+  readonly #sessions = new Map<string, SessionEntry>();
   readonly #ports = new Set<MessagePort>();
+  /** Memory taken by requests in flight beyond their sessions' admitted size (see #admitRows), MiB. */
+  #inFlightExtraMb = 0;
   #closing = false;
 
   private constructor(config: ResolvedConfig) {
@@ -65,7 +80,7 @@ export class Server {
     if (config.backend === 'auto' && (await hasHardwareGpu())) config.backend = 'webgpu';
     const server = new Server(config);
     try {
-      for (const config of server.#config.sessions) await server.#start(config);
+      for (const [i, config] of server.#config.sessions.entries()) await server.#start(config, `sessions[${i}]`);
     } catch (error) {
       await server.close({ drain: false });
       throw error;
@@ -90,19 +105,50 @@ export class Server {
   infer(name: string, inputs: InferInputs, options: InferOptions = {}): Promise<NamedTensors> {
     try {
       if (this.#closing) throw Errors.unavailable('the server is closing');
-      const session = this.#get(name);
-      const checked = checkRequest(session.info.signature, inputs, this.#config.maxRequestBytes);
-      const { deadlineMs, priority = 0 } = options;
+      const entry = this.#entry(name);
+      const { session, config } = entry;
+      if (typeof options !== 'object' || options === null) throw Errors.invalidArgument('options', 'must be an object');
+      const { deadlineMs, priority = 0, transfer = false, signal } = options;
       if (deadlineMs !== undefined && !(Number.isFinite(deadlineMs) && deadlineMs > 0)) throw Errors.invalidArgument('deadlineMs', 'must be a number > 0');
       if (!Number.isSafeInteger(priority)) throw Errors.invalidArgument('priority', 'must be an integer');
-      return session.infer(checked, {
-        signal: options.signal,
-        priority,
-        deadlineAtMs: deadlineMs === undefined ? undefined : nowMs() + deadlineMs,
-      });
+      if (typeof transfer !== 'boolean') throw Errors.invalidArgument('transfer', 'must be true or false');
+      const checked = checkRequest(session.info.signature, inputs, this.#config.maxRequestBytes);
+      const rows = batchSizeOf(checked);
+      const release = config.maxBatch === undefined ? this.#admitRows(entry, rows) : () => {};
+      const owned = admitInputs(session.info.signature, checked, transfer);
+      const queued = { priority, deadlineAtMs: deadlineMs === undefined ? undefined : nowMs() + deadlineMs };
+      const answer =
+        config.maxBatch !== undefined && rows > config.maxBatch
+          ? inferInPieces(splitRows(owned, config.maxBatch), signal, (piece, pieceSignal) => session.infer(piece, { ...queued, signal: pieceSignal }))
+          : session.infer(owned, { ...queued, signal });
+      return answer.finally(release);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * A session without maxBatch runs each request whole, so memory admission counts the request's own items:
+   * those beyond the one item the session was admitted with must fit in what the budget has left. Returns
+   * what gives the room back once the request is answered.
+   */
+  #admitRows(entry: SessionEntry, rows: number): () => void {
+    const extraMb = entry.session.info.activationsMbPerItem * (rows - 1);
+    if (!(extraMb > 0) || this.#config.memoryBudgetMB === Infinity) return () => {};
+    const freeMb = this.#config.memoryBudgetMB - this.#reservedMb() - this.#inFlightExtraMb;
+    if (extraMb > freeMb) {
+      const input = entry.session.info.signature.inputs[0]?.name ?? 'input';
+      throw Errors.tooLarge(
+        `inputs.${input}.shape[0]`,
+        `is ${rows}: a batch that large needs ~${extraMb.toFixed(1)} MiB of activations beyond the model's admitted size, and ${Math.max(0, freeMb).toFixed(1)} MiB of memoryBudgetMB are free; send smaller batches, or set maxBatch so that large requests are split`,
+      );
+    }
+    this.#inFlightExtraMb += extraMb;
+    return () => (this.#inFlightExtraMb -= extraMb);
+  }
+
+  #reservedMb(): number {
+    return [...this.#sessions.values()].reduce((sum, entry) => sum + residentMb(entry.session, entry.config), 0);
   }
 
   stats(): ServerStats {
@@ -169,7 +215,7 @@ export class Server {
     if (this.#config.backend === 'tensorflow' && this.#sessions.size > 0) {
       throw Errors.invalidConfig('backend', 'native TensorFlow serves one session at most (tfjs issue 8388); use backend "webgpu" to share a GPU');
     }
-    await this.#start(config);
+    await this.#start(config, 'session');
   }
 
   /** Fault injection: kills the session's thread as a crash would (see Session.killThread). */
@@ -209,13 +255,15 @@ export class Server {
     this.#arbiter.close();
   }
 
-  async #start(config: SessionConfig): Promise<void> {
-    const session = await Session.start(this.#config.arbiter ? this.#arbiter : null, {
-      ...config,
-      backend: this.#config.backend,
-      profile: this.#config.profiles,
-    });
-    const usedMb = [...this.#sessions.values()].reduce((sum, entry) => sum + residentMb(entry.session, entry.config), 0);
+  /** `field` is where the configuration names this session (`sessions[2]`): a failure to start names its key. */
+  async #start(config: SessionConfig, field: string): Promise<void> {
+    let session: Session;
+    try {
+      session = await Session.start(this.#config.arbiter ? this.#arbiter : null, { ...config, backend: this.#config.backend, profile: this.#config.profiles });
+    } catch (error) {
+      throw atConfigKey(error, field);
+    }
+    const usedMb = this.#reservedMb();
     const needMb = residentMb(session, config);
     if (usedMb + needMb > this.#config.memoryBudgetMB) {
       await session.close({ drain: false });
@@ -228,7 +276,7 @@ export class Server {
     this.#sessions.set(config.name, { session, config });
   }
 
-  #entry(name: string) {
+  #entry(name: string): SessionEntry {
     const entry = typeof name === 'string' ? this.#sessions.get(name) : undefined;
     if (!entry) throw Errors.notFound('model', String(name));
     return entry;
@@ -237,6 +285,12 @@ export class Server {
   #get(name: string): Session {
     return this.#entry(name).session;
   }
+}
+
+/** A worker knows a failing key by its name in the session's config (`model`); the caller knows where that sits. */
+function atConfigKey(error: unknown, field: string): unknown {
+  if (!(error instanceof OlympianError) || error.field === undefined || !sessionConfigKeys.has(error.field.split(/[.[]/)[0])) return error;
+  return new OlympianError(error.code, error.message, { field: `${field}.${error.field}`, session: error.session });
 }
 
 function residentMb(session: Session, config: SessionConfig): number {

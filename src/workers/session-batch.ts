@@ -7,7 +7,7 @@ import { getHeapStatistics } from 'node:v8';
 import * as tf from '@tensorflow/tfjs';
 import type { LoadedModel } from '../models/index.js';
 import { Errors } from '../protocol/errors.js';
-import { elementCount, type NamedTensors, type WireTensor } from '../protocol/tensors.js';
+import { batchSizeOf, elementCount, type NamedTensors, type WireTensor } from '../protocol/tensors.js';
 import { GpuKernelTimer } from '../profiler/gpu-timer.js';
 import type { ProfiledCosts } from './cost-plans.js';
 import type { KernelGate } from './gate.js';
@@ -46,7 +46,7 @@ export async function runBatch(
   keepToken: () => boolean,
 ): Promise<NamedTensors[]> {
   const started = performance.now();
-  const rows = requests.map((inputs) => Object.values(inputs)[0]?.shape[0] ?? 1);
+  const rows = requests.map(batchSizeOf);
   let inputs: Record<string, tf.Tensor> = {};
   let outputs: Record<string, tf.Tensor> = {};
   let gpuMs: Promise<number> | null = null;
@@ -165,9 +165,8 @@ async function readBack(tensor: tf.Tensor, rows: number[], device: Device): Prom
   });
 }
 
-/** TF.js computes in float32, int32 and bool: narrower integers widen to int32, float64 narrows. */
+/** Inputs arrive in their model's dtype (the server admits them so: protocol/dtypes.ts), which TF.js names alike. */
 function tfDtypeOf(dtype: WireTensor['dtype']): tf.DataType {
-  if (dtype === 'float32' || dtype === 'float64') return 'float32';
-  return dtype === 'bool' ? 'bool' : 'int32';
+  if (dtype === 'float32' || dtype === 'int32' || dtype === 'bool') return dtype;
+  throw Errors.invalidArgument('dtype', `${dtype} reached a TF.js session unconverted`);
 }
-

@@ -13,7 +13,7 @@ import type { DeviceArbiter } from '../arbiter/arbiter.js';
 import type { TokenGrant } from '../arbiter/token-client.js';
 import { ErrorCode, Errors, fromSerialized, OlympianError } from '../protocol/errors.js';
 import type { BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo, SessionReply, SessionTask } from '../protocol/session-messages.js';
-import { transferablesOf, type NamedTensors } from '../protocol/tensors.js';
+import { batchSizeOf, transferablesOf, type NamedTensors } from '../protocol/tensors.js';
 import {
   kBatchesField,
   kChargedMsField,
@@ -174,13 +174,13 @@ export class Session {
         reject(error);
       };
       if (this.#state !== 'ready') return fail(Errors.unavailable(`session is ${this.#state}`, this.name));
-      if (signal?.aborted) return fail(cancelled(this.name));
+      if (signal?.aborted) return fail(Errors.cancelled(this.name));
       if (this.#queue.length >= (this.#options.maxQueue ?? 64) && this.#inFlight.length >= kStaged) {
-        return fail(new OlympianError(ErrorCode.QUEUE_FULL, `session ${this.name}: queue is full (${this.#queue.length})`, { session: this.name, field: 'maxQueue' }));
+        return fail(Errors.queueFull(this.name, this.#queue.length));
       }
       const pending: Pending = {
         inputs,
-        rows: Object.values(inputs)[0]?.shape[0] ?? 1,
+        rows: batchSizeOf(inputs),
         batchKey: batchKeyOf(inputs),
         priority,
         enqueuedAtMs: nowMs(),
@@ -194,7 +194,7 @@ export class Session {
       };
       Atomics.add(this.#backlog, 0, 1);
       if (signal) {
-        pending.onAbort = () => this.#settle(pending, cancelled(this.name));
+        pending.onAbort = () => this.#settle(pending, Errors.cancelled(this.name));
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
       this.#queue.push(pending);
@@ -216,7 +216,7 @@ export class Session {
   async collect(): Promise<MemoryReport> {
     if (!this.#pool || this.#state !== 'ready') throw Errors.unavailable(`session is ${this.#state}`, this.name);
     const reply = (await this.#pool.run({ type: 'collect' } satisfies SessionTask)) as SessionReply<MemoryReport>;
-    if (!reply.ok) throw withSession(fromSerialized(reply.error), this.name);
+    if (!reply.ok) throw Errors.inSession(fromSerialized(reply.error), this.name);
     return reply.value;
   }
 
@@ -301,7 +301,7 @@ export class Session {
     pool.on('error', (error: Error) => this.#onCrash(pool, error.message));
     pool.on('workerDestroy', () => this.#onCrash(pool, 'its worker thread exited'));
     const reply = (await pool.run({ type: 'warmup' } satisfies SessionTask)) as SessionReply<SessionInfo>;
-    if (!reply.ok) throw withSession(fromSerialized(reply.error), this.name);
+    if (!reply.ok) throw Errors.inSession(fromSerialized(reply.error), this.name);
     this.#info = reply.value;
     this.#state = 'ready';
     this.#crashesInARow = 0;
@@ -313,7 +313,7 @@ export class Session {
     if (this.#state === 'starting' || this.#state === 'restarting' || !this.#pool) return;
     const now = nowMs();
     for (const late of this.#queue.expire(now)) {
-      this.#settle(late, new OlympianError(ErrorCode.DEADLINE_EXCEEDED, `session ${this.name}: the deadline passed while queued`, { session: this.name }));
+      this.#settle(late, Errors.deadlineExceeded(this.name, 'the deadline passed while queued'));
     }
     const maxBatch = this.#options.maxBatch ?? 1;
     while (this.#inFlight.length < kStaged && this.#queue.length > 0) {
@@ -333,7 +333,9 @@ export class Session {
       type: 'infer',
       batch: batch.map((p) => ({ inputs: p.inputs, claim: p.claim.buffer as SharedArrayBuffer, deadlineAtMs: p.deadlineAtMs })),
     };
-    const transferList = batch.flatMap((p) => transferablesOf(p.inputs));
+    // Each buffer once: two requests may share one (a caller's `transfer: true` of the same array twice), and
+    // a transfer list that names a buffer twice fails the whole post.
+    const transferList = [...new Set(batch.flatMap((p) => transferablesOf(p.inputs)))];
     pool.run(task, { transferList: transferList as never }).then(
       (reply: SessionReply<SessionReply<NamedTensors>[]>) => {
         const index = this.#inFlight.indexOf(batch);
@@ -342,11 +344,19 @@ export class Session {
         batch.forEach((pending, i) => {
           const item = reply.ok ? reply.value[i] : reply;
           if (item.ok) this.#settle(pending, null, item.value as NamedTensors);
-          else this.#settle(pending, withSession(fromSerialized(item.error), this.name));
+          else this.#settle(pending, Errors.inSession(fromSerialized(item.error), this.name));
         });
         this.#pump();
       },
-      (error: Error) => this.#onCrash(pool, error.message),
+      (error: Error) => {
+        // A task that could not be posted (its inputs cannot be cloned or moved) never reached the thread,
+        // which is as well as it was: fail this batch alone.
+        if (error?.name !== 'DataCloneError') return this.#onCrash(pool, error.message);
+        const index = this.#inFlight.indexOf(batch);
+        if (index >= 0) this.#inFlight.splice(index, 1);
+        for (const pending of batch) this.#settle(pending, Errors.invalidArgument('inputs', `cannot be sent to the session's thread: ${error.message}`));
+        this.#pump();
+      },
     );
   }
 
@@ -410,10 +420,4 @@ export class Session {
   #count(code: ErrorCode): void {
     this.#errors[code] = (this.#errors[code] ?? 0) + 1;
   }
-}
-
-const cancelled = (session: string) => new OlympianError(ErrorCode.CANCELLED, `session ${session}: the request was cancelled`, { session });
-
-function withSession(error: OlympianError, session: string): OlympianError {
-  return error.session ? error : new OlympianError(error.code, error.message, { field: error.field, session });
 }
