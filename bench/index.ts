@@ -32,4 +32,5 @@ export const scenarios: Record<string, Scenario> = {
   'profile-accuracy': { load: () => import('./profile-accuracy.js'), backends: wasmOnly },
   charts: { load: () => import('./charts.js'), backends: both },
   http: { load: () => import('./http.js'), backends: wasmOnly },
+  'input-copy': { load: () => import('./input-copy.js'), backends: wasmOnly },
 };

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { probeWebgpu } from '../../src/workers/webgpu.js';
@@ -33,6 +33,8 @@ export interface BenchMeta {
   tfjs: string;
   machine: { cpu: string; cores: number; usableCores: number; memoryGiB: number };
   command: string;
+  /** Another process on the same cores skews every figure: the 1-minute load average at start and at end. */
+  loadAverage1m: { start: number; end?: number };
 }
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/dist\/$/, '');
@@ -67,6 +69,7 @@ export async function benchMeta(scenario: string, { quick, backend }: BenchOptio
       memoryGiB: Math.round(totalmem() / 2 ** 30),
     },
     command: `npm run bench -- ${scenario}${quick ? ' --quick' : ''}${backend === 'wasm' ? '' : ` --backend ${backend}`}`,
+    loadAverage1m: { start: Number(loadavg()[0].toFixed(2)) },
   };
 }
 
@@ -79,9 +82,11 @@ export function writeResults(meta: BenchMeta, result: object, markdown: string):
   const dir = resultsDir(meta);
   mkdirSync(dir, { recursive: true });
   const jsonPath = join(dir, `${meta.scenario}.json`);
+  meta.loadAverage1m.end = Number(loadavg()[0].toFixed(2));
   writeFileSync(jsonPath, JSON.stringify({ meta, ...result }, null, 2) + '\n');
   const adapter = meta.adapter ? ` · adapter ${adapterName(meta.adapter)}${meta.adapter.software ? ' (software: a functional check, not a speed figure)' : ''}` : '';
-  const header = `# ${meta.scenario}\n\n${meta.date} · commit ${meta.commit} · ${meta.machine.cpu} · ${meta.machine.usableCores}/${meta.machine.cores} cores · Node ${meta.node} · ${meta.backend}${adapter}\n\nReproduce: \`${meta.command}\`\n\n`;
+  const load = `load average ${meta.loadAverage1m.start} → ${meta.loadAverage1m.end}`;
+  const header = `# ${meta.scenario}\n\n${meta.date} · commit ${meta.commit} · ${meta.machine.cpu} · ${meta.machine.usableCores}/${meta.machine.cores} cores · Node ${meta.node} · ${meta.backend}${adapter} · ${load}\n\nReproduce: \`${meta.command}\`\n\n`;
   writeFileSync(join(dir, `${meta.scenario}.md`), header + markdown + '\n');
   return jsonPath;
 }
