@@ -155,6 +155,7 @@ mapping('every code has its HTTP status and the one body shape', () => {
   const expected: Record<string, number> = {
     INVALID_ARGUMENT: 400, NOT_FOUND: 404, TOO_LARGE: 413, QUEUE_FULL: 429, DEADLINE_EXCEEDED: 504, UNAVAILABLE: 503,
     SESSION_CRASHED: 503, RESOURCE_EXHAUSTED: 507, CANCELLED: 499, INVALID_CONFIG: 400, BACKEND_UNAVAILABLE: 503, MODEL_LOAD_FAILED: 500,
+    INTERNAL: 500,
   };
   for (const code of Object.values(ErrorCode)) {
     const { status, body } = errorResponse(new OlympianError(code, `x ${code}`, { field: 'f', session: 'm.v3.1' }), 'rid');

@@ -207,7 +207,7 @@ export class ModelRegistry {
     for (const dir of dirs) entry.states.set(dir.version, { version: dir.version, state: 'END' });
     for (const dir of dirs) if (await this.#load(entry, dir)) return;
     const why = dirs.length === 0 ? 'has no numbered version directory' : `has no version that loads (${entry.states.get(dirs[0].version)?.error?.message})`;
-    throw Errors.modelLoadFailed(`models[${index}].basePath`, `${config.basePath} ${why}`);
+    throw Errors.modelLoadFailed(config.basePath, why, `models[${index}].basePath`);
   }
 
   #sessionConfig(entry: ModelEntry) {
