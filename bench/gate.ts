@@ -7,7 +7,7 @@ import { DeviceArbiter } from '../src/arbiter/arbiter.js';
 import type { NamedTensors } from '../src/protocol/tensors.js';
 import type { GateMode } from '../src/protocol/session-messages.js';
 import { Session } from '../src/workers/session.js';
-import { probeWebgpu } from '../src/workers/webgpu.js';
+import { probeWebgpu } from '../src/device/webgpu.js';
 import { startProgress } from './lib/progress.js';
 import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { sizedFor } from './lib/serving.js';

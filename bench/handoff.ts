@@ -4,11 +4,13 @@
  * `holdUs` of work and then yields; with everyone backlogged every yield is a handoff.
  */
 import { MessageChannel } from 'node:worker_threads';
-import { calibrateSpin, DeviceArbiter, spawnWorker } from '../src/index.js';
+import { DeviceArbiter } from '../src/index.js';
+import { spawnBenchWorker } from './lib/spawn-bench-worker.js';
+import { calibrateSpin } from './lib/synthetic-kernel.js';
 import { startProgress } from './lib/progress.js';
 import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { percentile, round } from './lib/stats.js';
-import { nextMessage } from '../src/workers/worker-messages.js';
+import { nextMessage } from './lib/worker-messages.js';
 
 interface Row {
   sessions: number;
@@ -29,7 +31,7 @@ async function tokenRow(sessions: number, spin: boolean, durationMs: number, ite
   const words = new Int32Array(control);
   const workers = Array.from({ length: sessions }, (_, i) => {
     const grant = arbiter.register({ name: `s${i}` });
-    const worker = spawnWorker('./workers/handoff.worker.js', import.meta.url, {
+    const worker = spawnBenchWorker('handoff.worker.js', {
       workerData: { grant, control, holdIterations: Math.round((holdUs / 1000) * iterationsPerMs), holdMs: holdUs / 1000, maxSamples: 400_000 },
     });
     arbiter.watch(worker, grant.slot);
@@ -67,8 +69,8 @@ async function messagePortRow(rounds: number): Promise<Row> {
   const { port1, port2 } = new MessageChannel();
   const start = performance.now();
   const workers = [
-    spawnWorker('./workers/ping.worker.js', import.meta.url, { workerData: { port: port1, starter: true, rounds }, transferList: [port1] }),
-    spawnWorker('./workers/ping.worker.js', import.meta.url, { workerData: { port: port2, starter: false, rounds }, transferList: [port2] }),
+    spawnBenchWorker('ping.worker.js', { workerData: { port: port1, starter: true, rounds }, transferList: [port1] }),
+    spawnBenchWorker('ping.worker.js', { workerData: { port: port2, starter: false, rounds }, transferList: [port2] }),
   ];
   try {
     const results = await Promise.all(workers.map((w) => nextMessage<{ samples: number[] }>(w, 'done')));

@@ -33,4 +33,5 @@ export const scenarios: Record<string, Scenario> = {
   charts: { load: () => import('./charts.js'), backends: both },
   http: { load: () => import('./http.js'), backends: wasmOnly },
   'input-copy': { load: () => import('./input-copy.js'), backends: wasmOnly },
+  'demo-synthetic': { load: async () => ({ run: (await import('./demo-synthetic.js')).run }), backends: wasmOnly },
 };

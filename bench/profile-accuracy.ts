@@ -14,7 +14,7 @@ import { loadModel, type LoadedModel, type ZooModelName } from '../src/models/in
 import {
   buildProfile, fingerprintFromBackend, medianCostsMs, planCosts, profileModelId, recordModel, type Profile,
 } from '../src/profiler/index.js';
-import { initBackend } from '../src/workers/backend.js';
+import { initBackend } from '../src/device/backend.js';
 import { startProgress } from './lib/progress.js';
 import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { median, round } from './lib/stats.js';

@@ -7,7 +7,7 @@
  */
 import { loadavg } from 'node:os';
 import { createServer } from '../src/server/server.js';
-import { threadCpuMs } from '../src/workers/thread-cpu.js';
+import { threadCpuMs } from './lib/thread-cpu.js';
 import { startProgress } from './lib/progress.js';
 import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { sizedFor, zeroRequest, sleep, type ServingModel } from './lib/serving.js';

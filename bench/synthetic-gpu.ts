@@ -7,7 +7,8 @@
  * quantum and gate mode, each gated run right after an ungated one. On a software adapter (lavapipe runs the
  * shaders on the CPU cores) every figure is a functional check only.
  */
-import { calibrateWebgpuSpin, DeviceArbiter, SyntheticFleet, type ArbiterOptions, type SyntheticSessionSpec } from '../src/index.js';
+import { DeviceArbiter, type ArbiterOptions } from '../src/index.js';
+import { calibrateWebgpuSpin, SyntheticFleet, type SyntheticSessionSpec } from './lib/synthetic-fleet.js';
 import type { GateMode } from '../src/protocol/session-messages.js';
 import { startProgress } from './lib/progress.js';
 import { fixedWorkRun } from './lib/synthetic-work.js';

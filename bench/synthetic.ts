@@ -5,7 +5,9 @@
  * makespan of the same fixed work gated vs ungated, per quantum. `--backend webgpu` runs the GPU variant
  * (synthetic-gpu.ts) instead.
  */
-import { calibrateSpin, DeviceArbiter, SyntheticFleet, type ArbiterOptions, type SyntheticSessionSpec } from '../src/index.js';
+import { DeviceArbiter, type ArbiterOptions } from '../src/index.js';
+import { SyntheticFleet, type SyntheticSessionSpec } from './lib/synthetic-fleet.js';
+import { calibrateSpin } from './lib/synthetic-kernel.js';
 import { firstCpus, pinProcess } from './lib/pin.js';
 import { fixedWorkRun } from './lib/synthetic-work.js';
 import { runWebgpu } from './synthetic-gpu.js';

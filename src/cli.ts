@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-/** The `olympian` command line: `serve`, `bench <scenario>`, `models`, `profile`, `demo`. */
-import { Command, InvalidArgumentError } from 'commander';
+/** The `olympian` command line: `serve`, `models`, `profile`, `demo` (the bench harness is `npm run bench`). */
+import { Command } from 'commander';
 
 const program = new Command('olympian')
   .description('Share one accelerator fairly among concurrent DNN inference sessions')
@@ -12,25 +12,8 @@ Examples:
   olympian demo --seconds 5                      four zoo models under fair, weighted and priority
   olympian serve --config olympian.json          TF-Serving REST and KServe v2 over HTTP
   olympian models --input-size 96 --kernels      the zoo, parameter counts and kernels per inference
-  olympian profile resnet50 --input-size 96      per-kernel costs in profiles/<device>/resnet50@96.json
-  olympian bench fairness --quick                a benchmark scenario; results in bench/results/quick/`,
+  olympian profile resnet50 --input-size 96      per-kernel costs in profiles/<device>/resnet50@96.json`,
   );
-
-program
-  .command('bench')
-  .description('run a benchmark scenario; writes bench/results/<scenario>.json and .md')
-  .argument('<scenario>', 'which scenario (an unknown name prints the list; README.md describes each)')
-  .option('--quick', 'a short run (under a minute); results go to bench/results/quick/', false)
-  .option('--backend <backend>', 'wasm (the CPU cores are the device) or webgpu (results in bench/results/webgpu/)', 'wasm')
-  .action(async (scenario: string, options: { quick: boolean; backend: string }) => {
-    const { scenarios } = await import('../bench/index.js');
-    const entry = scenarios[scenario];
-    if (!entry) throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(scenario)}; one of: ${Object.keys(scenarios).join(', ')}`);
-    const backend = entry.backends.find((name) => name === options.backend);
-    if (!backend) throw new InvalidArgumentError(`--backend: scenario ${scenario} runs on ${entry.backends.join(' or ')}, not ${JSON.stringify(options.backend)}`);
-    const { run } = await entry.load();
-    await run({ quick: options.quick, backend });
-  });
 
 program
   .command('models')
@@ -39,7 +22,7 @@ program
   .option('--kernels', 'build and run each model once to count its kernels (slower)', false)
   .action(async (options: { inputSize?: number; kernels: boolean }) => {
     const zoo = await import('./models/index.js');
-    if (options.kernels) await (await import('./workers/backend.js')).initBackend('wasm');
+    if (options.kernels) await (await import('./device/backend.js')).initBackend('wasm');
     const rows = options.kernels ? await zoo.describeZooWithKernels({ inputSize: options.inputSize }) : zoo.describeZoo({ inputSize: options.inputSize });
     for (const row of rows) {
       const kernels = row.kernelsPerInference === undefined ? '' : `  ${row.kernelsPerInference} kernels/inference`;
@@ -83,13 +66,7 @@ program
   .option('--seconds <n>', 'length of each phase', (value) => Number(value), 12)
   .option('--device <device>', 'auto, gpu or cpu', 'auto')
   .option('--backend <backend>', 'force a backend: wasm, cpu or webgpu (a software adapter too)')
-  .option('--synthetic', 'five synthetic sessions instead of models (no TF.js)', false)
-  .action(async (options: { seconds: number; device: 'auto' | 'gpu' | 'cpu'; backend?: 'wasm' | 'cpu' | 'webgpu'; synthetic: boolean }) => {
-    if (options.synthetic) {
-      const { runSyntheticDemo } = await import('./demo-synthetic.js');
-      await runSyntheticDemo({ phaseMs: options.seconds * 1000 });
-      return;
-    }
+  .action(async (options: { seconds: number; device: 'auto' | 'gpu' | 'cpu'; backend?: 'wasm' | 'cpu' | 'webgpu' }) => {
     const { runDemo } = await import('./demo.js');
     await runDemo({ phaseMs: options.seconds * 1000, device: options.device, backend: options.backend });
   });

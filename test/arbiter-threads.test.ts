@@ -1,8 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DeviceArbiter, type ArbiterOptions } from '../src/arbiter/arbiter.js';
-import { calibrateSpin } from '../src/workers/synthetic-kernel.js';
-import { SyntheticFleet, type SyntheticSessionSpec } from '../src/workers/synthetic.js';
+import { calibrateSpin } from '../bench/lib/synthetic-kernel.js';
+import { SyntheticFleet, type SyntheticSessionSpec } from '../bench/lib/synthetic-fleet.js';
 import { fixtureWorker, nextMessage, stopWorkers } from './helpers.js';
 
 const iterationsPerMs = calibrateSpin(5, 500_000);

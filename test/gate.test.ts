@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DeviceArbiter } from '../src/arbiter/arbiter.js';
 import { TokenClient } from '../src/arbiter/token-client.js';
-import { KernelGate } from '../src/workers/gate.js';
+import { KernelGate } from '../src/arbiter/kernel-gate.js';
 
 const s = suite('kernel gate: quantum boundaries');
 

@@ -8,7 +8,7 @@ export function fixtureWorker(name: string, workerData: Record<string, unknown>)
   return spawnWorker(`./fixtures/${name}`, import.meta.url, { workerData, transferList });
 }
 
-export { nextMessage } from '../src/workers/worker-messages.js';
+export { nextMessage } from '../bench/lib/worker-messages.js';
 
 export async function stopWorkers(workers: Worker[]): Promise<void> {
   await Promise.all(workers.map((worker) => worker.terminate()));

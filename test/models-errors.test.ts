@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isOlympianError, type OlympianError } from '../src/protocol/errors.js';
-import { initBackend } from '../src/workers/backend.js';
+import { initBackend } from '../src/device/backend.js';
 import { loadModel, type ModelSource } from '../src/models/loader.js';
 
 const s = suite('models: load errors');

@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { canExecuteLayers, executeLayers } from '../src/models/layers-executor.js';
 import { buildZooModel, zooModels } from '../src/models/zoo.js';
-import { initBackend } from '../src/workers/backend.js';
+import { initBackend } from '../src/device/backend.js';
 import { createModel } from './fixtures/tiny-models.js';
 
 const s = suite('models: layer-by-layer executor (strict mode)');

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isOlympianError } from '../src/protocol/errors.js';
-import { initBackend } from '../src/workers/backend.js';
+import { initBackend } from '../src/device/backend.js';
 import { loadModel } from '../src/models/loader.js';
 import { QUANTIZED } from './fixtures/models/generate.js';
 

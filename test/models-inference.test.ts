@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AdaptiveAvgPool2D } from '../src/models/adaptive-pool.js';
-import { initBackend } from '../src/workers/backend.js';
+import { initBackend } from '../src/device/backend.js';
 import { buildZooModel, countKernels, zooModels } from '../src/models/zoo.js';
 
 const s = suite('models: zoo inference');

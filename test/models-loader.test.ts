@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AdaptiveAvgPool2D } from '../src/models/adaptive-pool.js';
-import { initBackend } from '../src/workers/backend.js';
+import { initBackend } from '../src/device/backend.js';
 import { fileSystemHandler } from '../src/models/fs-handler.js';
 import { loadModel } from '../src/models/loader.js';
 import { buildZooModel } from '../src/models/zoo.js';

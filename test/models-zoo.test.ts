@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isOlympianError } from '../src/protocol/errors.js';
-import { initBackend } from '../src/workers/backend.js';
+import { initBackend } from '../src/device/backend.js';
 import { buildZooModel, describeZoo, parameterCount, weightCount, zooModels } from '../src/models/zoo.js';
 
 const s = suite('models: zoo');

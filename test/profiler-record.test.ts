@@ -9,8 +9,8 @@ import {
   buildProfile, currentFingerprint, planCosts, readProfile, recordModel, runProfileCommand, SequenceRecorder, type DeviceFingerprint,
 } from '../src/profiler/index.js';
 import { ErrorCode, isOlympianError } from '../src/protocol/errors.js';
-import { initBackend } from '../src/workers/backend.js';
-import { installKernelGate } from '../src/workers/kernel-gate.js';
+import { initBackend } from '../src/device/backend.js';
+import { installKernelHook } from '../src/device/kernel-hook.js';
 
 /** Three seeded convolutions and a classifier on 16x16 inputs: a real model, profiled in well under a second. */
 function tinyConvNet(): tf.LayersModel {
@@ -29,7 +29,7 @@ function tinyConvNet(): tf.LayersModel {
 /** The launches of one inference at `batch`, seen through the kernel gate the way a session would see them. */
 async function observe(model: LoadedModel, batch: number): Promise<SequenceRecorder> {
   const recorder = new SequenceRecorder();
-  const gate = installKernelGate('wasm', recorder.record);
+  const gate = installKernelHook('wasm', recorder.record);
   const x = tf.zeros([batch, 16, 16, 3]);
   try {
     tf.dispose(Object.values(await model.predict({ image: x })));

@@ -10,9 +10,9 @@ import {
   GpuKernelTimer, launchKey, predictTotalMs, readProfile, recordModel, runProfileCommand, sequenceHash, type BatchRecording, type Profile,
 } from '../src/profiler/index.js';
 import { ErrorCode, OlympianError } from '../src/protocol/errors.js';
-import { initBackend } from '../src/workers/backend.js';
+import { initBackend } from '../src/device/backend.js';
 import { Session } from '../src/workers/session.js';
-import { gpuIdle, probeWebgpu } from '../src/workers/webgpu.js';
+import { gpuIdle, probeWebgpu } from '../src/device/webgpu.js';
 
 const adapter = await probeWebgpu().catch((error: Error) => {
   console.log(`skip: webgpu profiler tests — ${error.message} (CI installs mesa-vulkan-drivers from bookworm-backports)`);

@@ -6,10 +6,10 @@ import type { ArbiterStats } from '../src/arbiter/stats.js';
 import type { TraceRecord } from '../src/arbiter/trace.js';
 import { ErrorCode, isOlympianError } from '../src/protocol/errors.js';
 import type { GateMode } from '../src/protocol/session-messages.js';
-import { spinKernel } from '../src/workers/synthetic-kernel.js';
-import type { SyntheticDone } from '../src/workers/synthetic-protocol.js';
-import { calibrateWebgpuSpin, SyntheticFleet, type SyntheticSessionSpec } from '../src/workers/synthetic.js';
-import { probeWebgpu } from '../src/workers/webgpu.js';
+import { spinKernel } from '../bench/lib/synthetic-kernel.js';
+import type { SyntheticDone } from '../bench/lib/synthetic-protocol.js';
+import { calibrateWebgpuSpin, SyntheticFleet, type SyntheticSessionSpec } from '../bench/lib/synthetic-fleet.js';
+import { probeWebgpu } from '../src/device/webgpu.js';
 
 const options = suite('synthetic fleet options');
 

@@ -4,7 +4,7 @@ import { DeviceArbiter } from '../src/arbiter/arbiter.js';
 import { ErrorCode, isOlympianError } from '../src/protocol/errors.js';
 import { createServer } from '../src/server/server.js';
 import { Session, type SessionOptions } from '../src/workers/session.js';
-import { probeWebgpu } from '../src/workers/webgpu.js';
+import { probeWebgpu } from '../src/device/webgpu.js';
 import { image, rejectsWith, tinyModule, tinySession } from './helpers-server.js';
 
 const native = suite('native TensorFlow backend');

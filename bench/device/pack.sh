@@ -8,10 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=.device
 rm -rf "$out"
-mkdir -p "$out/app/src" "$out/app/node_modules/webgpu/dist/linux-x64" "$out/debs"
+mkdir -p "$out/app/bench" "$out/app/workers" "$out/app/node_modules/webgpu/dist/linux-x64" "$out/debs"
 
-# The bundle keeps `import.meta.url` per output file: the CLI finds ./session.worker.js beside itself and the
-# handoff bench ./workers/*.worker.js; `require`, `__filename` and `__dirname` are rebuilt for the CommonJS
+# The bundle keeps `import.meta.url` per output file, and every module the bench harness imports is inlined
+# into app/bench/cli.js: the sessions find ./session.worker.js beside it, and spawnBenchWorker finds
+# ../workers/*.worker.js (app/workers/); `require`, `__filename` and `__dirname` are rebuilt for the CommonJS
 # parts (tfjs-backend-wasm finds its .wasm files through __dirname: they are copied beside the bundles).
 bundle() {
   node_modules/.bin/esbuild "$1" --bundle --platform=node --format=esm --target=node20 --log-level=warning \
@@ -19,20 +20,18 @@ bundle() {
     --banner:js="import { createRequire as __cr } from 'module'; import { fileURLToPath as __fu } from 'url'; import { dirname as __dn } from 'path'; const require = __cr(import.meta.url); const __filename = __fu(import.meta.url); const __dirname = __dn(__filename);" \
     --outfile="$2"
 }
-bundle src/cli.ts "$out/app/src/cli.js"
-bundle src/workers/session.worker.ts "$out/app/src/session.worker.js"
-bundle src/workers/synthetic.worker.ts "$out/app/src/synthetic.worker.js"
-bundle src/workers/synthetic-gpu.worker.ts "$out/app/src/synthetic-gpu.worker.js"
+bundle bench/cli.ts "$out/app/bench/cli.js"
+bundle src/workers/session.worker.ts "$out/app/bench/session.worker.js"
 # piscina stays a package of its own: it starts its worker.js from its own directory, and its move() marker is
 # a private Symbol, so the session worker and piscina's worker must load the same copy of it.
 mkdir -p "$out/app/node_modules/piscina"
 cp -r node_modules/piscina/package.json node_modules/piscina/dist "$out/app/node_modules/piscina/"
 for worker in bench/workers/*.worker.ts; do
   name=$(basename "$worker" .ts)
-  bundle "$worker" "$out/app/src/workers/$name.js"
+  bundle "$worker" "$out/app/workers/$name.js"
 done
 # tfjs-backend-wasm looks for its binaries beside the module that loads them: the bundles.
-cp node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm "$out/app/src/"
+cp node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm "$out/app/bench/"
 echo '{ "type": "module" }' > "$out/app/package.json"
 
 cp node_modules/webgpu/index.js node_modules/webgpu/package.json "$out/app/node_modules/webgpu/"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU machine (or here, as a rehearsal on lavapipe): unpacks .device/ (see pack.sh), then runs
-# `olympian bench <scenario> --backend webgpu [--quick]` for each scenario named, and copies the results and
+# the bench harness (`<scenario> --backend webgpu [--quick]`) for each scenario named, and copies the results and
 # a log to $OUT (default .device/out). Usage: bash bench/device/run.sh [--quick] scenario...
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,7 +26,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$out/gpu
 status=0
 for scenario in "$@"; do
   echo "== $scenario $(date -u +%T)" | tee -a "$out/log.txt"
-  timeout 540 /tmp/olympian-bin/node "$dev/app/src/cli.js" bench "$scenario" --backend webgpu "${quick[@]}" >> "$out/log.txt" 2>&1 || { status=$?; echo "!! $scenario exited $status" | tee -a "$out/log.txt"; }
+  timeout 540 /tmp/olympian-bin/node "$dev/app/bench/cli.js" "$scenario" --backend webgpu "${quick[@]}" >> "$out/log.txt" 2>&1 || { status=$?; echo "!! $scenario exited $status" | tee -a "$out/log.txt"; }
   # After every scenario: a call cut off at its time limit still brings back what finished.
   mkdir -p "$out/results" && cp -r "$dev/bench/results/." "$out/results/" 2>/dev/null || true
 done

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { probeWebgpu } from '../../src/workers/webgpu.js';
+import { probeWebgpu } from '../../src/device/webgpu.js';
 import { pinProcess } from './pin.js';
 
 /** wasm: the CPU cores are the device. webgpu: the GPU through dawn.node (on lavapipe a functional check only). */

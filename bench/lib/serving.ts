@@ -12,7 +12,7 @@ import type { NamedTensors } from '../../src/protocol/tensors.js';
 import type { TraceRecord } from '../../src/arbiter/trace.js';
 import type { GateMode } from '../../src/protocol/session-messages.js';
 import type { BenchBackend, BenchMeta } from './report.js';
-import { threadCpuMs } from '../../src/workers/thread-cpu.js';
+import { threadCpuMs } from './thread-cpu.js';
 import { nowMs } from '../../src/arbiter/clock.js';
 import { pinThreads } from './pin.js';
 import { normalise, percentile } from './stats.js';

@@ -3,7 +3,9 @@
  * the makespan runs from `go` to the last session's end (on webgpu, when the GPU finished its last inference).
  * Shared by the CPU and GPU synthetic benches, gated and ungated alike.
  */
-import { DeviceArbiter, nowMs, SyntheticFleet, type ArbiterOptions, type SyntheticFleetOptions, type SyntheticSessionSpec } from '../../src/index.js';
+import { DeviceArbiter, type ArbiterOptions } from '../../src/index.js';
+import { nowMs } from '../../src/arbiter/clock.js';
+import { SyntheticFleet, type SyntheticFleetOptions, type SyntheticSessionSpec } from './synthetic-fleet.js';
 
 export interface WorkRun {
   makespanMs: number;

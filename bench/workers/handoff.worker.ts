@@ -3,7 +3,8 @@
  * notify-to-wake took each time the token came back (measured by the arbiter's grant timestamp).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { TokenClient, spinKernel, type TokenGrant } from '../../src/index.js';
+import { TokenClient, type TokenGrant } from '../../src/index.js';
+import { spinKernel } from '../lib/synthetic-kernel.js';
 
 const { grant, control, holdIterations, holdMs, maxSamples } = workerData as {
   grant: TokenGrant;

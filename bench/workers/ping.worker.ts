@@ -1,7 +1,7 @@
 /** MessagePort baseline: bounce a timestamped message over a port and record one-way latency, µs. */
 import type { MessagePort } from 'node:worker_threads';
 import { parentPort, workerData } from 'node:worker_threads';
-import { nowMs } from '../../src/index.js';
+import { nowMs } from '../../src/arbiter/clock.js';
 
 const { port, starter, rounds } = workerData as { port: MessagePort; starter: boolean; rounds: number };
 const samples: number[] = [];

@@ -6,7 +6,7 @@
 import cliProgress from 'cli-progress';
 import { isZooModel, loadModel, type LoadedModel } from '../models/index.js';
 import { Errors } from '../protocol/errors.js';
-import { initBackend } from '../workers/backend.js';
+import { initBackend } from '../device/backend.js';
 import { fingerprintFromBackend } from './fingerprint.js';
 import { buildProfile } from './profile.js';
 import { recordModel } from './record.js';

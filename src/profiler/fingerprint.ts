@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendInfo } from '../protocol/session-messages.js';
-import { backendInfoOf, probeWebgpu } from '../workers/webgpu.js';
+import { backendInfoOf, probeWebgpu } from '../device/webgpu.js';
 
 export interface DeviceFingerprint {
   /**

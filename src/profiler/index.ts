@@ -11,7 +11,7 @@ export {
 export { errorPct, fitByName, fitLine, fitPositions, predictMs, type FitFigures, type LinearFit, type NameAverage, type NamedCost } from './fit.js';
 export { planCosts, predictTotalMs, quantumBoundaries, type CostMode, type CostPlan, type PlanOptions } from './plan.js';
 export { buildProfile, type ProfileMeta } from './profile.js';
-export { GpuKernelTimer } from './gpu-timer.js';
+export { GpuKernelTimer } from '../device/gpu-timer.js';
 export { medianCostsMs, recordModel, runsAgree, type BatchRecording, type RecordedRun, type RecordOptions } from './record.js';
 export {
   formatProfile, kMeasures, kProfileSchemaVersion, parseProfile, profilePath, readProfile, validateProfile, writeProfile,
@@ -22,4 +22,4 @@ export {
   type KernelLaunch, type SequenceMismatch,
 } from './sequence.js';
 export { locateProfile, profileModelId } from './store.js';
-export type { KernelParams } from '../workers/kernel-gate.js';
+export type { KernelParams } from '../device/kernel-hook.js';

@@ -11,9 +11,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LoadedModel } from '../models/index.js';
 import { Errors } from '../protocol/errors.js';
-import { installKernelGate, type KernelParams } from '../workers/kernel-gate.js';
+import { installKernelHook, type KernelParams } from '../device/kernel-hook.js';
 import { isSynchronousBackend } from './fingerprint.js';
-import { GpuKernelTimer } from './gpu-timer.js';
+import { GpuKernelTimer } from '../device/gpu-timer.js';
 import type { ProfileMethod } from './schema.js';
 import { launchFromParams, launchKey, type KernelLaunch } from './sequence.js';
 
@@ -59,7 +59,7 @@ export async function recordModel(model: LoadedModel, options: RecordOptions): P
   let dispatches: number[] = [];
   let timer: GpuKernelTimer | null = null;
   let recording = false;
-  const gate = installKernelGate(backend, (name: string, costMs: number, params: KernelParams) => {
+  const gate = installKernelHook(backend, (name: string, costMs: number, params: KernelParams) => {
     if (!recording) return;
     launches.push(launchFromParams(name, params));
     if (!timer) {

@@ -9,7 +9,7 @@
  * shape, `[*]` any inputs at all (the kernel took a different number of inputs at different batch sizes).
  */
 import { createHash } from 'node:crypto';
-import type { KernelParams } from '../workers/kernel-gate.js';
+import type { KernelParams } from '../device/kernel-hook.js';
 
 export interface KernelLaunch {
   name: string;

@@ -8,9 +8,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { LoadedModel } from '../models/index.js';
 import { Errors } from '../protocol/errors.js';
 import { batchSizeOf, elementCount, type NamedTensors, type WireTensor } from '../protocol/tensors.js';
-import { GpuKernelTimer } from '../profiler/gpu-timer.js';
-import type { ProfiledCosts } from './cost-plans.js';
-import type { KernelGate } from './gate.js';
+import { GpuKernelTimer } from '../device/gpu-timer.js';
+import type { ProfiledCosts } from '../profiler/cost-plans.js';
+import type { KernelGate } from '../arbiter/kernel-gate.js';
 import {
   kBatchesField,
   kGpuMsField,
@@ -21,7 +21,7 @@ import {
   kLastInferenceMsField,
   kLiveTensorsField,
 } from './session-layout.js';
-import { gpuIdle, submitQueued, takeDeviceError } from './webgpu.js';
+import { gpuIdle, submitQueued, takeDeviceError } from '../device/webgpu.js';
 
 /** What the session's backend is like, and how it hands the token on. */
 export interface Device {

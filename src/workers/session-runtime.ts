@@ -10,15 +10,15 @@ import { TokenClient, type TokenGrant } from '../arbiter/token-client.js';
 import type { LoadedModel } from '../models/index.js';
 import type { BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo } from '../protocol/session-messages.js';
 import { arrayTypeOf, elementCount, type NamedTensors } from '../protocol/tensors.js';
-import { initBackend, isAsynchronous, readsAreCopies } from './backend.js';
-import { onDeviceLost, submitQueued } from './webgpu.js';
+import { initBackend, isAsynchronous, readsAreCopies } from '../device/backend.js';
+import { onDeviceLost, submitQueued } from '../device/webgpu.js';
 import { Errors } from '../protocol/errors.js';
-import { KernelGate } from './gate.js';
-import { installKernelGate } from './kernel-gate.js';
+import { KernelGate } from '../arbiter/kernel-gate.js';
+import { installKernelHook } from '../device/kernel-hook.js';
 import { loadSessionModel } from './load-model.js';
 import { runBatch as runOneBatch, type Device } from './session-batch.js';
-import { autoProfiledCosts, loadProfiledCosts, type ProfiledCosts } from './cost-plans.js';
-import { currentThreadId } from './thread-cpu.js';
+import { autoProfiledCosts, loadProfiledCosts, type ProfiledCosts } from '../profiler/cost-plans.js';
+import { currentThreadId } from '../arbiter/os-thread.js';
 import {
   kBatchesField,
   kChargedMsField,
@@ -99,7 +99,7 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   }
   device.profiled = profiled;
   if (gate) {
-    installKernelGate(backend.name, (name, kernelMs, params) => {
+    installKernelHook(backend.name, (name, kernelMs, params) => {
       const predicted = profiled ? profiled.next(name, params) : -1;
       const measured = costOf(name);
       const costMs = predicted >= 0 ? predicted : measured;

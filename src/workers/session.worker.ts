@@ -16,7 +16,7 @@ import type { BatchItem, MemoryReport, SessionInfo, SessionReply, SessionTask } 
 import { transferablesOf, type NamedTensors } from '../protocol/tensors.js';
 import { claimRequest, kRequestStarted } from './session-layout.js';
 import { startRuntime, type Runtime, type SessionWorkerData } from './session-runtime.js';
-import { shutdownWebgpu } from './webgpu.js';
+import { shutdownWebgpu } from '../device/webgpu.js';
 
 export type { SessionWorkerData } from './session-runtime.js';
 

@@ -1,6 +1,6 @@
-import type { TokenGrant } from '../arbiter/token-client.js';
-import type { SerializedError } from '../protocol/errors.js';
-import type { GateMode } from '../protocol/session-messages.js';
+import type { TokenGrant } from '../../src/arbiter/token-client.js';
+import type { SerializedError } from '../../src/protocol/errors.js';
+import type { GateMode } from '../../src/protocol/session-messages.js';
 
 /** Where a synthetic kernel runs: a CPU spin in the worker thread, or a compute dispatch on the GPU. */
 export type SyntheticDevice = 'cpu' | 'webgpu';

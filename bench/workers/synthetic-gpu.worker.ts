@@ -16,11 +16,11 @@
  * With `calibrate` it only measures iterations per solo GPU ms (one worker alone, before any session runs).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { nowMs } from '../arbiter/clock.js';
-import { TokenClient } from '../arbiter/token-client.js';
-import { serializeError } from '../protocol/errors.js';
-import { KernelGate } from './gate.js';
-import { calibrateGpuSpin, GpuSpin } from './synthetic-gpu-kernel.js';
+import { nowMs } from '../../src/arbiter/clock.js';
+import { TokenClient } from '../../src/arbiter/token-client.js';
+import { serializeError } from '../../src/protocol/errors.js';
+import { KernelGate } from '../../src/arbiter/kernel-gate.js';
+import { calibrateGpuSpin, GpuSpin } from '../lib/synthetic-gpu-kernel.js';
 import {
   kCompletedKernelsField,
   kGoField,
@@ -29,9 +29,9 @@ import {
   type SyntheticDone,
   type SyntheticGpuWorkerData,
   type SyntheticMessage,
-} from './synthetic-protocol.js';
-import { currentThreadId, threadCpuMs } from './thread-cpu.js';
-import { requestWebgpuAdapter } from './webgpu-adapter.js';
+} from '../lib/synthetic-protocol.js';
+import { currentThreadId, threadCpuMs } from '../lib/thread-cpu.js';
+import { requestWebgpuAdapter } from '../../src/device/webgpu-adapter.js';
 
 async function main(data: SyntheticGpuWorkerData): Promise<void> {
   const adapter = await requestWebgpuAdapter();

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-export { currentThreadId } from '../arbiter/os-thread.js';
+export { currentThreadId } from '../../src/arbiter/os-thread.js';
 
 /**
  * CPU time a thread of this process has used, ms. Prefers schedstat's nanosecond run time; falls back to

@@ -1,4 +1,4 @@
-import type { TokenClient } from '../arbiter/token-client.js';
+import type { TokenClient } from './token-client.js';
 
 /**
  * The kernel gate's accounting core: every kernel charges its cost here; when the session has used its

@@ -1,5 +1,5 @@
 /**
- * Puts the kernel gate in front of every kernel of a backend: each registered kernel is re-registered with a
+ * The kernel hook: puts the kernel gate in front of every kernel of a backend: each registered kernel is re-registered with a
  * wrapper (getKernelsForBackend → unregisterKernel → registerKernel), so any model format (LayersModel,
  * GraphModel, raw ops) passes it — the TF.js counterpart of Olympian's hook in TensorFlow's executor.
  *
@@ -16,13 +16,13 @@ export type KernelParams = Parameters<KernelFunc>[0];
 
 export type KernelHook = (kernelName: string, costMs: number, params: KernelParams) => void;
 
-export interface InstalledGate {
+export interface InstalledHook {
   /** Puts the original kernels back. */
   uninstall(): void;
   readonly kernelCount: number;
 }
 
-export function installKernelGate(backendName: string, onKernel: KernelHook): InstalledGate {
+export function installKernelHook(backendName: string, onKernel: KernelHook): InstalledHook {
   const originals = getKernelsForBackend(backendName);
   let depth = 0;
   for (const config of originals) {

@@ -5,10 +5,10 @@
  * also publishes the work the GPU has completed (and its GPU time), sampled the same way.
  */
 import type { Worker } from 'node:worker_threads';
-import type { DeviceArbiter } from '../arbiter/arbiter.js';
-import { Errors, fromSerialized } from '../protocol/errors.js';
-import type { GateMode } from '../protocol/session-messages.js';
-import { spawnWorker } from './spawn.js';
+import type { DeviceArbiter } from '../../src/arbiter/arbiter.js';
+import { Errors, fromSerialized } from '../../src/protocol/errors.js';
+import type { GateMode } from '../../src/protocol/session-messages.js';
+import { spawnBenchWorker } from './spawn-bench-worker.js';
 import {
   kCompletedKernelsField,
   kControlSize,
@@ -192,8 +192,8 @@ export class SyntheticFleet {
       ? { ...data, gateMode: options.gateMode ?? 'overlap', gpuTiming: options.gpuTiming ?? false, progress: progress.buffer as SharedArrayBuffer }
       : null;
     const worker = gpuData
-      ? spawnWorker('./synthetic-gpu.worker.js', import.meta.url, { workerData: { ...gpuData } })
-      : spawnWorker('./synthetic.worker.js', import.meta.url, { workerData: { ...data } });
+      ? spawnBenchWorker('synthetic-gpu.worker.js', { workerData: { ...gpuData } })
+      : spawnBenchWorker('synthetic.worker.js', { workerData: { ...data } });
     if (grant) options.arbiter!.watch(worker, grant.slot);
     const messages = onMessages(worker);
     const ready = await messages.next().catch((error: Error) => ({ type: 'exit', error }) as const);
@@ -228,7 +228,7 @@ export async function calibrateWebgpuSpin(): Promise<Omit<SyntheticCalibrated, '
     progress: new SharedArrayBuffer(kProgressSize * 8),
     calibrate: true,
   };
-  const worker = spawnWorker('./synthetic-gpu.worker.js', import.meta.url, { workerData: { ...data } });
+  const worker = spawnBenchWorker('synthetic-gpu.worker.js', { workerData: { ...data } });
   try {
     // The worker answers only once its device is destroyed, so terminating it afterwards is safe.
     const answer = await onMessages(worker).next();

@@ -8,7 +8,7 @@
  * Every dispatch gets a compute pass of its own, so that with `timing` each one can carry timestamp writes at
  * its start and end (slots 2k and 2k+1 for the inference's k-th dispatch), resolved at the inference's end.
  */
-import { Errors } from '../protocol/errors.js';
+import { Errors } from '../../src/protocol/errors.js';
 import type { GpuCalibrationMethod } from './synthetic-protocol.js';
 
 const shader = /* wgsl */ `

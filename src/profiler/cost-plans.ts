@@ -5,16 +5,16 @@
  * falls back (per-kernel-name averages, then measured time) and says why.
  */
 import { existsSync, statSync } from 'node:fs';
-import { fingerprintFromBackend, type DeviceFingerprint } from '../profiler/fingerprint.js';
-import { planCosts, type CostMode, type CostPlan } from '../profiler/plan.js';
-import { readProfile, type Profile } from '../profiler/schema.js';
-import { SequenceRecorder } from '../profiler/sequence.js';
-import { buildProfile } from '../profiler/profile.js';
-import { recordModel } from '../profiler/record.js';
+import { fingerprintFromBackend, type DeviceFingerprint } from './fingerprint.js';
+import { planCosts, type CostMode, type CostPlan } from './plan.js';
+import { readProfile, type Profile } from './schema.js';
+import { SequenceRecorder } from './sequence.js';
+import { buildProfile } from './profile.js';
+import { recordModel } from './record.js';
 import type { LoadedModel } from '../models/index.js';
-import { locateProfile, profileModelId } from '../profiler/store.js';
+import { locateProfile, profileModelId } from './store.js';
 import type { BackendInfo, ModelSource } from '../protocol/session-messages.js';
-import type { KernelParams } from './kernel-gate.js';
+import type { KernelParams } from '../device/kernel-hook.js';
 
 export class ProfiledCosts {
   readonly #profile: Profile | null;

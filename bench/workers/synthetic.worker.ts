@@ -4,13 +4,13 @@
  * demo; it makes no policy decisions.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { nowMs } from '../arbiter/clock.js';
-import { TokenClient, type TokenGrant } from '../arbiter/token-client.js';
-import { KernelGate } from './gate.js';
-import { spinKernel } from './synthetic-kernel.js';
-import { currentThreadId, threadCpuMs } from './thread-cpu.js';
-import { kGoField, kStopField, type SyntheticDone, type SyntheticWorkerData } from './synthetic-protocol.js';
-import { serializeError } from '../protocol/errors.js';
+import { nowMs } from '../../src/arbiter/clock.js';
+import { TokenClient, type TokenGrant } from '../../src/arbiter/token-client.js';
+import { KernelGate } from '../../src/arbiter/kernel-gate.js';
+import { spinKernel } from '../lib/synthetic-kernel.js';
+import { currentThreadId, threadCpuMs } from '../lib/thread-cpu.js';
+import { kGoField, kStopField, type SyntheticDone, type SyntheticWorkerData } from '../lib/synthetic-protocol.js';
+import { serializeError } from '../../src/protocol/errors.js';
 
 function main(data: SyntheticWorkerData): void {
   const control = new Int32Array(data.control);

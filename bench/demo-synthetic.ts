@@ -1,12 +1,12 @@
 /**
- * The main job until real models land: five synthetic sessions with kernels of very different sizes share
- * one device token (K = 1) under `fair`, then `weighted` 1:2:3:4:5, then `priority`, and each phase prints
- * every session's share against its target, measured two ways: the cost the arbiter charged, and the
- * thread CPU time each session really used.
+ * demo-synthetic: five synthetic sessions with kernels of very different sizes share one device token
+ * (K = 1) under `fair`, then `weighted` 1:2:3:4:5, then `priority`, and each phase prints every session's
+ * share against its target, measured two ways: the cost the arbiter charged, and the thread CPU time each
+ * session really used. No TF.js; prints only (`--quick`: 1 s phases).
  */
-import { DeviceArbiter, type ArbiterOptions } from './arbiter/arbiter.js';
-import { calibrateSpin } from './workers/synthetic-kernel.js';
-import { SyntheticFleet, type SyntheticSessionSpec } from './workers/synthetic.js';
+import { DeviceArbiter, type ArbiterOptions } from '../src/arbiter/arbiter.js';
+import { calibrateSpin } from './lib/synthetic-kernel.js';
+import { SyntheticFleet, type SyntheticSessionSpec } from './lib/synthetic-fleet.js';
 
 interface Phase {
   title: string;
@@ -46,7 +46,8 @@ const phases: Phase[] = [
 
 const pct = (value: number) => `${(value * 100).toFixed(1).padStart(5)}%`;
 
-export async function runSyntheticDemo({ phaseMs = 3000 }: { phaseMs?: number } = {}): Promise<void> {
+export async function run({ quick }: { quick: boolean }): Promise<void> {
+  const phaseMs = quick ? 1000 : 3000;
   const iterationsPerMs = calibrateSpin();
   console.log(`olympian demo: five synthetic sessions, one device token (K = 1), ${phaseMs / 1000} s per phase`);
   console.log(`kernels: ${kernels.map((k, i) => `${names[i]} ${k} ms`).join(', ')}\n`);
