@@ -8,7 +8,6 @@ import { currentThreadId } from './os-thread.js';
 import {
   kChargedMsField,
   kFreeTokensField,
-  kGrantedAtField,
   kHandoffsField,
   kHoldMaxMsField,
   kPolicyField,
@@ -64,8 +63,6 @@ export class TokenClient {
   #holding = false;
   #heldSince = 0;
   #waitingSince = 0;
-  /** Notify-to-wake latency of the last grant this session slept for, µs (-1 if it never slept). */
-  lastWakeUs = -1;
 
   constructor({ buffer, slot, generation }: TokenGrant) {
     this.slot = slot;
@@ -118,7 +115,7 @@ export class TokenClient {
       Atomics.sub(i32, kFreeTokensField, 1);
       grantLocked(this.#views, this.slot, now);
       unlock(i32);
-      this.#onGranted(now, -1);
+      this.#onGranted(now);
       return true;
     }
     Atomics.store(i32, slotI32(this.slot, kStateField), SlotState.WAITING);
@@ -240,13 +237,12 @@ export class TokenClient {
     f64[slotF64(this.slot, kWaitsField)] += 1;
     f64[slotF64(this.slot, kWaitTotalMsField)] += waitedMs;
     if (waitedMs > f64[slotF64(this.slot, kWaitMaxMsField)]) f64[slotF64(this.slot, kWaitMaxMsField)] = waitedMs;
-    this.#onGranted(now, (now - f64[slotF64(this.slot, kGrantedAtField)]) * 1000);
+    this.#onGranted(now);
   }
 
-  #onGranted(now: number, wakeUs: number): void {
+  #onGranted(now: number): void {
     this.#holding = true;
     this.#heldSince = now;
-    this.lastWakeUs = wakeUs;
   }
 
   /**
