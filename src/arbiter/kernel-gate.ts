@@ -30,6 +30,11 @@ export class KernelGate {
     this.deferYield = options.deferYield ?? false;
   }
 
+  /** Whether this session holds a token now. */
+  get holding(): boolean {
+    return this.#client.holding;
+  }
+
   /** Takes a token before the first kernel of a unit of work (an inference, a batch), unless still held. */
   begin(): void {
     if (this.#client.holding) return;

@@ -1,15 +1,14 @@
 /**
  * Picks and initialises the TF.js backend inside a session worker. An explicit request that cannot be met is
  * an error (BACKEND_UNAVAILABLE), never a silent fallback; only `auto` falls back (wasm, then cpu). Whether
- * `auto` means the GPU is decided once, on the main thread (`resolveBackend`), not by probing in every worker.
+ * `auto` means the GPU is decided once, on the main thread (`Server.create`), not by probing in every worker.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCode, OlympianError } from '../protocol/errors.js';
+import { Errors } from '../protocol/errors.js';
 import type { BackendInfo, BackendRequest } from '../protocol/session-messages.js';
 import { initWebgpu, probeWebgpu } from './webgpu.js';
 
-const unavailable = (backend: string, why: string) =>
-  new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend ${JSON.stringify(backend)} is unavailable: ${why}`, { field: 'backend' });
+const unavailable = Errors.backendUnavailable;
 
 async function tryWasm(): Promise<string | null> {
   try {
@@ -40,7 +39,7 @@ export async function initBackend(request: BackendRequest): Promise<BackendInfo>
     case 'tensorflow':
       throw unavailable(request, 'native TensorFlow (tfjs-node) is not supported in session workers: it is process-global and fails in a second worker thread (tfjs issue 8388); use webgpu for a GPU');
     default:
-      throw new OlympianError(ErrorCode.INVALID_CONFIG, `invalid configuration: backend must be one of auto, wasm, cpu, webgpu, tensorflow, got ${JSON.stringify(request)}`, { field: 'backend' });
+      throw Errors.invalidConfig('backend', `must be one of auto, wasm, cpu, webgpu, tensorflow, got ${JSON.stringify(request)}`);
   }
   await tf.ready();
   // The cpu backend prints an advert for tfjs-node on its first write in Node; a serving log has no use for it.

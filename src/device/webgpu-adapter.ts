@@ -4,11 +4,10 @@
  * nothing) both start here. The `webgpu` package is optional; without it, or without an adapter, asking for
  * webgpu is BACKEND_UNAVAILABLE.
  */
-import { ErrorCode, OlympianError } from '../protocol/errors.js';
+import { Errors } from '../protocol/errors.js';
 
 /** BACKEND_UNAVAILABLE for webgpu, naming the field; the backend set-up (webgpu.ts) raises it too. */
-export const unavailable = (why: string) =>
-  new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend "webgpu" is unavailable: ${why}`, { field: 'backend' });
+export const unavailable = (why: string) => Errors.backendUnavailable('webgpu', why);
 
 export interface AdapterInfo {
   vendor: string;

@@ -106,4 +106,10 @@ export const Errors = {
   /** A copy of `error` that names the session it belongs to (errors from a worker do not know it). */
   inSession: (error: OlympianError, session: string) =>
     error.session ? error : new OlympianError(error.code, error.message, { field: error.field, session }),
+  /** A copy of `error` naming `field` instead (a key as the caller's configuration spells its path). */
+  atField: (error: OlympianError, field: string) => new OlympianError(error.code, error.message, { field, session: error.session }),
+  backendUnavailable: (backend: string, why: string) =>
+    new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend ${JSON.stringify(backend)} is unavailable: ${why}`, { field: 'backend' }),
+  overMemoryBudget: (session: string, why: string) =>
+    new OlympianError(ErrorCode.RESOURCE_EXHAUSTED, `session ${session} needs ${why}`, { field: 'memoryBudgetMB', session }),
 };

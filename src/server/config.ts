@@ -114,6 +114,13 @@ export function validateSessionConfig(config: SessionConfig, field: string): Ses
   return config;
 }
 
+/** Native TensorFlow (tfjs-node) is process-global and fails in a second worker thread (tfjs issue 8388). */
+export function checkSessionCount(backend: BackendRequest, sessions: number): void {
+  if (backend === 'tensorflow' && sessions > 1) {
+    throw Errors.invalidConfig('backend', `native TensorFlow (tfjs-node) is process-global and fails in a second worker thread (tfjs issue 8388): it serves one session at most, here ${sessions}; use backend "webgpu" to share a GPU`);
+  }
+}
+
 export function resolveConfig(options: ServerOptions): ResolvedConfig {
   if (typeof options !== 'object' || options === null) throw Errors.invalidConfig('options', 'must be an object');
   const device = options.device ?? 'auto';
@@ -130,12 +137,7 @@ export function resolveConfig(options: ServerOptions): ResolvedConfig {
   if (!isCount(maxRequestBytes, 1)) throw Errors.invalidConfig('maxRequestBytes', 'must be an integer >= 1');
   const sessions = options.sessions ?? [];
   if (!Array.isArray(sessions)) throw Errors.invalidConfig('sessions', 'must be an array');
-  if (backend === 'tensorflow' && sessions.length > 1) {
-    throw Errors.invalidConfig(
-      'backend',
-      `native TensorFlow (tfjs-node) is process-global and fails in a second worker thread (tfjs issue 8388): it serves one session at most, here ${sessions.length}; use backend "webgpu" to share a GPU`,
-    );
-  }
+  checkSessionCount(backend, sessions.length);
   const names = new Set<string>();
   sessions.forEach((session, i) => {
     validateSessionConfig(session, `sessions[${i}]`);

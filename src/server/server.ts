@@ -9,10 +9,10 @@ import { nowMs } from '../arbiter/clock.js';
 import type { PolicyName } from '../arbiter/layout.js';
 import type { ArbiterStats, SessionTokenStats } from '../arbiter/stats.js';
 import type { TraceRecord } from '../arbiter/trace.js';
-import { ErrorCode, Errors, OlympianError } from '../protocol/errors.js';
+import { Errors, OlympianError } from '../protocol/errors.js';
 import type { NamedTensors } from '../protocol/tensors.js';
 import { Session, type SessionStats } from '../workers/session.js';
-import { resolveConfig, sessionConfigKeys, validateSessionConfig, type ResolvedConfig, type ServerOptions, type SessionConfig } from './config.js';
+import { checkSessionCount, resolveConfig, sessionConfigKeys, validateSessionConfig, type ResolvedConfig, type ServerOptions, type SessionConfig } from './config.js';
 import { admitInputs, checkRequest, type InferInputs } from './inputs.js';
 import { inferInPieces, splitRows } from './pieces.js';
 import { exposeServer } from './rpc.js';
@@ -212,9 +212,7 @@ export class Server {
     if (this.#closing) throw Errors.unavailable('the server is closing');
     validateSessionConfig(config, 'session');
     if (this.#sessions.has(config.name)) throw Errors.invalidConfig('session.name', `duplicates ${JSON.stringify(config.name)}`);
-    if (this.#config.backend === 'tensorflow' && this.#sessions.size > 0) {
-      throw Errors.invalidConfig('backend', 'native TensorFlow serves one session at most (tfjs issue 8388); use backend "webgpu" to share a GPU');
-    }
+    checkSessionCount(this.#config.backend, this.#sessions.size + 1);
     await this.#start(config, 'session');
   }
 
@@ -267,11 +265,7 @@ export class Server {
     const needMb = residentMb(session, config);
     if (usedMb + needMb > this.#config.memoryBudgetMB) {
       await session.close({ drain: false });
-      throw new OlympianError(
-        ErrorCode.RESOURCE_EXHAUSTED,
-        `session ${config.name} needs ~${needMb.toFixed(1)} MiB; ${usedMb.toFixed(1)} of memoryBudgetMB ${this.#config.memoryBudgetMB} are in use`,
-        { field: 'memoryBudgetMB', session: config.name },
-      );
+      throw Errors.overMemoryBudget(config.name, `~${needMb.toFixed(1)} MiB; ${usedMb.toFixed(1)} of memoryBudgetMB ${this.#config.memoryBudgetMB} are in use`);
     }
     this.#sessions.set(config.name, { session, config });
   }
@@ -290,7 +284,7 @@ export class Server {
 /** A worker knows a failing key by its name in the session's config (`model`); the caller knows where that sits. */
 function atConfigKey(error: unknown, field: string): unknown {
   if (!(error instanceof OlympianError) || error.field === undefined || !sessionConfigKeys.has(error.field.split(/[.[]/)[0])) return error;
-  return new OlympianError(error.code, error.message, { field: `${field}.${error.field}`, session: error.session });
+  return Errors.atField(error, `${field}.${error.field}`);
 }
 
 function residentMb(session: Session, config: SessionConfig): number {

@@ -5,7 +5,7 @@
  */
 import { getHeapStatistics } from 'node:v8';
 import * as tf from '@tensorflow/tfjs';
-import type { LoadedModel } from '../models/index.js';
+import type { Between, LoadedModel } from '../models/index.js';
 import { Errors } from '../protocol/errors.js';
 import { batchSizeOf, elementCount, type NamedTensors, type WireTensor } from '../protocol/tensors.js';
 import { GpuKernelTimer } from '../device/gpu-timer.js';
@@ -37,6 +37,19 @@ export interface Device {
   profiled?: ProfiledCosts | null;
 }
 
+/** What one batch holds until its end: its tensors (disposed there) and its GPU time (webgpu `gpuTiming`). */
+interface BatchRun {
+  inputs: Record<string, tf.Tensor>;
+  outputs: Record<string, tf.Tensor>;
+  gpuMs: Promise<number> | null;
+}
+
+/**
+ * One batch in stages: take the token, predict, settle the device (webgpu: submit, then hand the token on or
+ * wait for the GPU), read the outputs back. Whatever happened, the end gives the token back if this session
+ * still holds it (charging the readback's occupancy on a synchronous backend), disposes every tensor and
+ * updates the stats.
+ */
 export async function runBatch(
   model: LoadedModel,
   gate: KernelGate | null,
@@ -47,67 +60,70 @@ export async function runBatch(
 ): Promise<NamedTensors[]> {
   const started = performance.now();
   const rows = requests.map(batchSizeOf);
-  let inputs: Record<string, tf.Tensor> = {};
-  let outputs: Record<string, tf.Tensor> = {};
-  let gpuMs: Promise<number> | null = null;
+  const run: BatchRun = { inputs: {}, outputs: {}, gpuMs: null };
   try {
-    let held = Boolean(gate);
     // Strict mode defers each boundary's yield to the next layer end, where it can wait for the GPU first. A
     // model that cannot pause (a graph model) yields at its boundaries as in overlap mode instead: holding
     // the token to the end of a long inference would undo the interleaving; it waits for the GPU at its end.
-    const pausing = Boolean(gate) && device.asynchronous && device.strict && model.canPause();
+    const pausing = gate !== null && device.asynchronous && device.strict && model.canPause();
     if (gate) gate.deferYield = pausing;
     gate?.begin();
     device.profiled?.begin(rows.reduce((a, b) => a + b, 0));
-    try {
-      const timer = device.gpuTiming ? GpuKernelTimer.start() : null;
-      try {
-        inputs = batchInputs(requests);
-        outputs = await model.predict(inputs, pausing ? () => strictPause(gate!, stats) : undefined);
-      } finally {
-        gpuMs = timer?.take().ms ?? null;
-        timer?.stop();
-      }
-      device.profiled?.end();
-      if (device.asynchronous) {
-        submitQueued();
-        if (device.strict) {
-          // Strict: the token covers this work until the GPU has finished it; it then stays with a backlogged
-          // session like on a synchronous backend (the readback that follows is quick, and no blocking wait
-          // sits on a pending GPU promise: the next wait for a token comes from the next kernel).
-          await waitForGpu(stats);
-        } else {
-          // Overlap: hand the token on as soon as the work is submitted, before waiting for the results.
-          gate?.end(false);
-          held = false;
-        }
-      }
-      const split: NamedTensors[] = requests.map(() => ({}));
-      for (const spec of model.signature.outputs) {
-        (await readBack(outputs[spec.name], rows, device)).forEach((tensor, i) => (split[i][spec.name] = tensor));
-      }
-      const gpuError = device.asynchronous ? takeDeviceError() : null;
-      if (gpuError) throw Errors.resourceExhausted('device', `the GPU rejected this inference's work, so its outputs are wrong: ${gpuError}`);
-      return split;
-    } finally {
-      if (held && gate) {
-        const occupancy = gate.sinceMark();
-        // Reading the results back occupied the device too (predicted costs cover the kernels only).
-        if (!device.asynchronous && (!device.profiled || device.profiled.mode === 'measured')) gate.charge(occupancy);
-        gate.end(keepToken());
-      }
-    }
+    await predict(model, device, requests, run, pausing ? () => strictPause(gate!, stats) : undefined);
+    device.profiled?.end();
+    await settleDevice(gate, device, stats);
+    return await readOutputs(model, device, rows, run);
   } finally {
-    // The readback above waited for the GPU, so the timestamps are in (or on their way) by now.
-    if (gpuMs) stats[kGpuMsField] += await gpuMs.catch(() => 0);
-    tf.dispose(Object.values(outputs));
-    tf.dispose(Object.values(inputs));
+    if (gate?.holding) {
+      // Reading the results back occupied the device too (predicted costs cover the kernels only).
+      const occupancy = gate.sinceMark();
+      if (!device.asynchronous && (!device.profiled || device.profiled.mode === 'measured')) gate.charge(occupancy);
+      gate.end(keepToken());
+    }
+    // The readback waited for the GPU, so the timestamps are in (or on their way) by now.
+    if (run.gpuMs) stats[kGpuMsField] += await run.gpuMs.catch(() => 0);
+    tf.dispose(Object.values(run.outputs));
+    tf.dispose(Object.values(run.inputs));
     stats[kInferencesField] += requests.length;
     stats[kBatchesField]++;
     stats[kLastInferenceMsField] = performance.now() - started;
     stats[kLiveTensorsField] = tf.memory().numTensors;
     stats[kHeapUsedMbField] = getHeapStatistics().used_heap_size / 2 ** 20;
   }
+}
+
+async function predict(model: LoadedModel, device: Device, requests: NamedTensors[], run: BatchRun, between: Between | undefined): Promise<void> {
+  const timer = device.gpuTiming ? GpuKernelTimer.start() : null;
+  try {
+    run.inputs = batchInputs(requests);
+    run.outputs = await model.predict(run.inputs, between);
+  } finally {
+    run.gpuMs = timer?.take().ms ?? null;
+    timer?.stop();
+  }
+}
+
+/**
+ * webgpu: submit what is encoded. Overlap hands the token on at once, before the results are waited for;
+ * strict keeps it until the GPU has finished, and then like on a synchronous backend it stays with a
+ * backlogged session (the readback that follows is quick, and no blocking wait sits on a pending GPU promise:
+ * the next wait for a token comes from the next kernel).
+ */
+async function settleDevice(gate: KernelGate | null, device: Device, stats: Float64Array): Promise<void> {
+  if (!device.asynchronous) return;
+  submitQueued();
+  if (device.strict) await waitForGpu(stats);
+  else gate?.end(false);
+}
+
+async function readOutputs(model: LoadedModel, device: Device, rows: number[], run: BatchRun): Promise<NamedTensors[]> {
+  const split: NamedTensors[] = rows.map(() => ({}));
+  for (const spec of model.signature.outputs) {
+    (await readBack(run.outputs[spec.name], rows, device)).forEach((tensor, i) => (split[i][spec.name] = tensor));
+  }
+  const gpuError = device.asynchronous ? takeDeviceError() : null;
+  if (gpuError) throw Errors.resourceExhausted('device', `the GPU rejected this inference's work, so its outputs are wrong: ${gpuError}`);
+  return split;
 }
 
 /**

@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 import * as tf from '@tensorflow/tfjs';
 import { TokenClient, type TokenGrant } from '../arbiter/token-client.js';
 import type { LoadedModel } from '../models/index.js';
-import type { BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo } from '../protocol/session-messages.js';
+import type { BackendInfo, BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo } from '../protocol/session-messages.js';
 import { arrayTypeOf, elementCount, type NamedTensors } from '../protocol/tensors.js';
 import { initBackend, isAsynchronous, readsAreCopies } from '../device/backend.js';
 import { onDeviceLost, submitQueued } from '../device/webgpu.js';
@@ -66,11 +66,32 @@ export interface Runtime {
   collect(): MemoryReport;
 }
 
+/**
+ * Sets a session up, step by step: watch for a lost GPU, the backend, the model, what the device is like,
+ * the token gate (none without an arbiter), the costs a profile predicts (accounting: 'predicted'), the kernel
+ * hook that charges every kernel, then a warm-up that also measures what the session reports.
+ */
 export async function startRuntime(data: SessionWorkerData, stats: Float64Array): Promise<Runtime> {
   stats[kExitReasonField] = 0;
   onDeviceLost(() => (stats[kExitReasonField] = kExitGpuLost));
   const backend = await initBackend(data.backend);
   const model = await loadSessionModel(data.model);
+  const device = deviceOf(backend, data);
+  // An ungated session (no arbiter) runs the backend's kernels untouched: it is the baseline gate costs are
+  // measured against, so it does not count kernels either.
+  const client = data.grant ? new TokenClient(data.grant) : null;
+  const gate = client ? new KernelGate(client, device.asynchronous ? submitQueued : undefined) : null;
+  // Profiling runs the model ungated, before the gate goes in (it installs and removes its own hook).
+  device.profiled = client && data.accounting === 'predicted' ? await profiledCosts(data, model, backend, client.quantumMs) : null;
+  const estimatesMs = new Map<string, number>();
+  if (gate) chargeEveryKernel(backend.name, gate, device, estimatesMs, stats);
+  const runBatch = (requests: NamedTensors[], keepToken: () => boolean) => runOneBatch(model, gate, device, requests, stats, keepToken);
+  const info = await warmUp(data, backend, model, device, runBatch, estimatesMs, stats);
+  for (const field of [kInferencesField, kBatchesField, kChargedMsField, kLongestKernelMsField, kGpuMsField, kGpuWaitsField, kGpuWaitMsField]) stats[field] = 0;
+  return { info, runBatch, release: () => gate?.end(), collect: () => collect(stats) };
+}
+
+function deviceOf(backend: BackendInfo, data: SessionWorkerData): Device {
   const device: Device = {
     asynchronous: isAsynchronous(backend.name),
     copyOnRead: !readsAreCopies(backend.name),
@@ -80,37 +101,44 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   if (device.gpuTiming && !(backend.name === 'webgpu' && backend.flags.timestampQuery === true)) {
     throw Errors.invalidConfig('gpuTiming', `needs the webgpu backend on an adapter with timestamp queries (this session runs ${backend.name}${backend.name === 'webgpu' ? ' without timestamp-query' : ''})`);
   }
-  // An ungated session (no arbiter) runs the backend's kernels untouched: it is the baseline gate costs are
-  // measured against, so it does not count kernels either.
-  const gate = data.grant ? new KernelGate(new TokenClient(data.grant), device.asynchronous ? submitQueued : undefined) : null;
-  // Synchronous backends charge device occupancy: the time since the previous kernel ended (see
-  // KernelGate.sinceMark). On webgpu a kernel only encodes work, so it is charged its kernel name's GPU-time
-  // estimate, which the warm-up fills in (until then, nothing).
-  const estimatesMs = new Map<string, number>();
-  const costOf = device.asynchronous ? (name: string) => estimatesMs.get(name) ?? 0 : () => gate!.sinceMark();
-  // With a profile, each kernel is charged its predicted cost (kernels the plan has no cost for fall back).
-  const quantumMs = data.grant ? new TokenClient(data.grant).quantumMs : 1;
-  let profiled: ProfiledCosts | null = null;
-  if (data.accounting === 'predicted' && data.grant) {
-    // Profiling runs the model ungated, before the gate goes in (it installs and removes its own hook).
-    profiled = data.autoProfile
-      ? await autoProfiledCosts(model, data.model, backend, quantumMs)
-      : loadProfiledCosts(data.profile ?? 'profiles', data.model, backend, quantumMs);
-  }
-  device.profiled = profiled;
-  if (gate) {
-    installKernelHook(backend.name, (name, kernelMs, params) => {
-      const predicted = profiled ? profiled.next(name, params) : -1;
-      const measured = costOf(name);
-      const costMs = predicted >= 0 ? predicted : measured;
-      stats[kKernelsField]++;
-      stats[kChargedMsField] += costMs;
-      if (kernelMs > stats[kLongestKernelMsField]) stats[kLongestKernelMsField] = kernelMs;
-      gate.charge(costMs);
-    });
-  }
-  const runBatch = (requests: NamedTensors[], keepToken: () => boolean) => runOneBatch(model, gate, device, requests, stats, keepToken);
+  return device;
+}
 
+function profiledCosts(data: SessionWorkerData, model: LoadedModel, backend: BackendInfo, quantumMs: number): Promise<ProfiledCosts> | ProfiledCosts {
+  return data.autoProfile
+    ? autoProfiledCosts(model, data.model, backend, quantumMs)
+    : loadProfiledCosts(data.profile ?? 'profiles', data.model, backend, quantumMs);
+}
+
+/**
+ * Puts the gate in front of every kernel. With a profile, each kernel is charged its predicted cost (those
+ * the plan has none for fall back). Otherwise synchronous backends charge device occupancy: the time since
+ * the previous kernel ended (see KernelGate.sinceMark). On webgpu a kernel only encodes work, so it is
+ * charged its kernel name's GPU-time estimate, which the warm-up fills in (until then, nothing).
+ */
+function chargeEveryKernel(backendName: string, gate: KernelGate, device: Device, estimatesMs: Map<string, number>, stats: Float64Array): void {
+  const profiled = device.profiled;
+  const measured = device.asynchronous ? (name: string) => estimatesMs.get(name) ?? 0 : () => gate.sinceMark();
+  installKernelHook(backendName, (name, kernelMs, params) => {
+    const predicted = profiled ? profiled.next(name, params) : -1;
+    const costMs = predicted >= 0 ? predicted : measured(name);
+    stats[kKernelsField]++;
+    stats[kChargedMsField] += costMs;
+    if (kernelMs > stats[kLongestKernelMsField]) stats[kLongestKernelMsField] = kernelMs;
+    gate.charge(costMs);
+  });
+}
+
+/** One batch-1 inference of zeros, profiled: kernels per inference, memory, and (webgpu) kernel estimates. */
+async function warmUp(
+  data: SessionWorkerData,
+  backend: BackendInfo,
+  model: LoadedModel,
+  device: Device,
+  runBatch: Runtime['runBatch'],
+  estimatesMs: Map<string, number>,
+  stats: Float64Array,
+): Promise<SessionInfo> {
   const warmupStart = performance.now();
   const kernelsBefore = stats[kKernelsField];
   const weightBytes = tf.memory().numBytes;
@@ -124,13 +152,14 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
     ? estimateKernelCosts(profile, estimatesMs, await timeOneInference(runBatch, model), kernelsPerInference)
     : 'device occupancy: wall time from one kernel to the next while holding the token (synchronous backend)';
   let accounting: SessionInfo['accounting'] = device.asynchronous ? 'estimated' : 'measured';
+  const profiled = device.profiled;
   if (profiled && profiled.mode !== 'measured') {
     accounting = profiled.mode;
     accountingNote = profiled.warning ?? 'the profile\'s per-kernel cost at the batch size run (a + b·batch)';
   } else if (profiled?.warning) {
     accountingNote = `${profiled.warning}; ${accountingNote}`;
   }
-  const info: SessionInfo = {
+  return {
     tid: currentThreadId(),
     backend,
     signature: model.signature,
@@ -143,14 +172,6 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
     weightsMb: weightBytes / 2 ** 20,
     activationsMbPerItem: Math.max(0, profile.peakBytes - weightBytes) / 2 ** 20,
   };
-  stats[kInferencesField] = 0;
-  stats[kBatchesField] = 0;
-  stats[kChargedMsField] = 0;
-  stats[kLongestKernelMsField] = 0;
-  stats[kGpuMsField] = 0;
-  stats[kGpuWaitsField] = 0;
-  stats[kGpuWaitMsField] = 0;
-  return { info, runBatch, release: () => gate?.end(), collect: () => collect(stats) };
 }
 
 /**

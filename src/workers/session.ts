@@ -373,10 +373,13 @@ export class Session {
     }
   }
 
-  /** Once per pool: fail what it held, reclaim the token, and start a fresh pool after a backoff. */
+  /**
+   * Once per pool: fail what it held, reclaim the token, and start a fresh pool after a backoff. A session
+   * whose first start failed is not restarted: `start()` reports that failure to its caller.
+   */
   #onCrash(pool: Piscina, why: string): void {
     if (pool !== this.#pool || this.#state === 'closing' || this.#state === 'closed') return;
-    const wasStarting = this.#state === 'starting';
+    const firstStart = this.#info === null;
     this.#pool = null;
     this.#state = 'restarting';
     this.#restarts++;
@@ -388,7 +391,10 @@ export class Session {
     const victims = [...this.#inFlight.splice(0).flat(), ...this.#queue.drain()];
     for (const pending of victims) this.#settle(pending, crashed);
     void pool.destroy().catch(() => {});
-    if (wasStarting) return; // start() reports the failure; nothing to restart
+    if (!firstStart) this.#scheduleRestart();
+  }
+
+  #scheduleRestart(): void {
     const base = this.#options.restartBackoffMs ?? 100;
     const delayMs = Math.min(this.#options.restartMaxMs ?? 10_000, base * 2 ** this.#crashesInARow++);
     this.#restartTimer = setTimeout(() => void this.#restart(), delayMs);
@@ -398,22 +404,19 @@ export class Session {
     this.#restartTimer = null;
     if (this.#state !== 'restarting') return;
     if (this.#grant && this.#arbiter) this.#grant = this.#arbiter.revive(this.#grant.slot);
+    this.#state = 'starting';
     try {
-      this.#state = 'starting';
       await this.#startPool();
       this.#pump();
     } catch {
-      if (this.#state === 'starting') this.#onCrashDuringRestart();
-    }
-  }
-
-  #onCrashDuringRestart(): void {
-    const pool = this.#pool;
-    this.#state = 'ready'; // let #onCrash treat it as a crash of a running session and back off again
-    if (pool) this.#onCrash(pool, 'restart failed');
-    else {
-      this.#state = 'restarting';
-      this.#restartTimer = setTimeout(() => void this.#restart(), this.#options.restartMaxMs ?? 10_000);
+      // A thread that crashed while warming up was handled by #onCrash already (the state says so); one that
+      // answered its warm-up with an error is a failed restart all the same, and so is a pool never made.
+      if (this.#state !== 'starting') return;
+      if (this.#pool) this.#onCrash(this.#pool, 'restart failed');
+      else {
+        this.#state = 'restarting';
+        this.#scheduleRestart();
+      }
     }
   }
 
