@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { validatePriority, validateWeight } from './arbiter/validate.js';
 import type { LogStream } from './http/app.js';
 import { startHttpServer, validateHttpOptions, type HttpServer, type HttpServerOptions } from './http/http-server.js';
+import { limitKeys, type HttpLimits } from './http/limits.js';
 import { modelNamePattern, type HttpModelConfig } from './http/registry.js';
 import { Errors } from './protocol/errors.js';
 import type { ModelSource } from './protocol/session-messages.js';
@@ -117,9 +118,9 @@ export async function validateServeConfig(raw: unknown, baseDir: string): Promis
   for (const key of ['device', 'backend', 'policy', 'quantumMs', 'tokens', 'windowMs', 'memoryBudgetMB'] as const) {
     if (config[key] !== undefined) (server as Json)[key] = config[key];
   }
-  const limits = onlyKeys(config.limits ?? {}, ['bodyBytes', 'requestBytes'], 'limits');
-  if (limits.requestBytes !== undefined && !isCount(limits.requestBytes, 1)) throw Errors.invalidConfig('limits.requestBytes', 'must be an integer >= 1');
-  if (limits.requestBytes !== undefined) server.maxRequestBytes = limits.requestBytes as number;
+  const { requestBytes, ...httpLimits } = onlyKeys(config.limits ?? {}, ['requestBytes', ...limitKeys], 'limits');
+  if (requestBytes !== undefined && !isCount(requestBytes, 1)) throw Errors.invalidConfig('limits.requestBytes', 'must be an integer >= 1');
+  if (requestBytes !== undefined) server.maxRequestBytes = requestBytes as number;
   resolveConfig({ ...server, sessions: [] }); // device, backend, policy, quantumMs, tokens, ...: their own checks
   if (!Array.isArray(config.models) || config.models.length === 0) throw Errors.invalidConfig('models', 'must list at least one model');
   const names = new Set<string>();
@@ -130,7 +131,7 @@ export async function validateServeConfig(raw: unknown, baseDir: string): Promis
   if (config.host !== undefined) options.host = config.host as string;
   if (config.port !== undefined) options.port = config.port as number;
   if (config.pollIntervalMs !== undefined) options.pollIntervalMs = config.pollIntervalMs as number;
-  if (limits.bodyBytes !== undefined) options.bodyLimitBytes = limits.bodyBytes as number;
+  if (Object.keys(httpLimits).length > 0) options.limits = httpLimits as Partial<HttpLimits>;
   options.adminToken = await readSecret(baseDir, config.adminToken);
   if (options.adminToken === undefined) delete options.adminToken;
   if (config.tls !== undefined) {
@@ -141,7 +142,7 @@ export async function validateServeConfig(raw: unknown, baseDir: string): Promis
     };
     options.tls = { key: await read('keyFile'), cert: await read('certFile') };
   }
-  validateHttpOptions(options); // host, port, pollIntervalMs, limits.bodyBytes, and the token a wide bind needs
+  validateHttpOptions(options); // host, port, pollIntervalMs, the HTTP limits, and the token a wide bind needs
   return options;
 }
 

@@ -17,7 +17,7 @@ const errors = suite('HTTP errors: codes, statuses, one shape');
 errors.before(async () => {
   http = await startTest({
     server: { maxRequestBytes: 32 * 1024 },
-    bodyLimitBytes: 256 * 1024,
+    limits: { bodyBytes: 256 * 1024, jsonBodyBytes: 256 * 1024 },
     models: [
       tinyModel('m'),
       tinyModel('slow', slowOptions),

@@ -6,10 +6,13 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { Errors } from '../protocol/errors.js';
 import { registerAdmin } from './admin.js';
+import type { ConnectionTracker } from './connections.js';
 import { errorResponse, routeNotFound } from './errors.js';
 import { kRequestIdHeader, type HttpContext } from './infer.js';
 import { kInferenceHeaderLength, splitBinaryBody } from './kserve-binary.js';
 import { registerKServe } from './kserve.js';
+import type { HttpLimits } from './limits.js';
+import { createListener, type Handler } from './listener.js';
 import { isMsgpackRequest, msgpackError, registerMsgpack } from './msgpack.js';
 import { registerTfServing } from './tfserving.js';
 
@@ -18,38 +21,11 @@ export interface LogStream {
   write(line: string): void;
 }
 
-/**
- * Requests between arrival and the end of their answer. Closing waits for these, then drops every
- * connection left: an idle keep-alive one, or one a client opened and never used (undici does), would
- * otherwise hold the listener open until its keep-alive timeout.
- */
-export class RequestTracker {
-  #count = 0;
-  #waiters: Array<() => void> = [];
-
-  get count(): number {
-    return this.#count;
-  }
-
-  start(): void {
-    this.#count++;
-  }
-
-  end(): void {
-    this.#count--;
-    if (this.#count === 0) for (const wake of this.#waiters.splice(0)) wake();
-  }
-
-  idle(): Promise<void> {
-    return this.#count === 0 ? Promise.resolve() : new Promise((resolve) => this.#waiters.push(resolve));
-  }
-}
-
 export interface AppOptions {
   ctx: HttpContext;
-  tracker: RequestTracker;
+  connections: ConnectionTracker;
+  limits: HttpLimits;
   adminToken?: string;
-  bodyLimitBytes: number;
   /** false: no logs; otherwise pino's JSON lines at `level` (default info) to `stream` (default stdout). */
   logger: false | { level?: string; stream?: LogStream };
   https?: { key: string | Buffer; cert: string | Buffer };
@@ -98,21 +74,19 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const logger = options.logger === false ? false : { level: options.logger.level ?? 'info', ...(options.logger.stream ? { stream: options.logger.stream } : {}) };
   const app = Fastify({
     logger,
-    bodyLimit: options.bodyLimitBytes,
+    bodyLimit: options.limits.bodyBytes,
     genReqId: requestId,
     // Probes and scrapes come every few seconds from every replica; their lines would bury the requests'.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: (req: { url?: string }) => answersWhileClosing(req.url ?? '') }),
     // Closing is ours: requests on kept-alive connections get our 503 shape, and health routes still answer.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    ...(options.https ? { https: options.https } : {}),
+    serverFactory: (handler: Handler) => createListener(handler, { limits: options.limits, connections: options.connections, tls: options.https }),
   }) as unknown as FastifyInstance;
 
   registerParsers(app);
 
   app.addHook('onRequest', async (request, reply) => {
-    options.tracker.start();
-    reply.raw.once('close', () => options.tracker.end());
     reply.header(kRequestIdHeader, request.id);
     if (ctx.closing() && !answersWhileClosing(request.url)) throw Errors.unavailable('the server is closing');
   });

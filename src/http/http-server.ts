@@ -3,14 +3,15 @@
  * listener; `close()` stops them in the order that loses no work: readiness turns false, polling stops,
  * the listener stops taking connections while requests in flight finish (with `drain`), then the sessions
  * close.
- */
-import { isIP } from 'node:net';
+ */import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Errors } from '../protocol/errors.js';
 import type { ServerOptions } from '../server/config.js';
 import { createServer, type Server } from '../server/server.js';
-import { buildApp, RequestTracker, type LogStream } from './app.js';
+import { buildApp, type LogStream } from './app.js';
+import { ConnectionTracker } from './connections.js';
 import type { HttpContext } from './infer.js';
+import { resolveLimits, type HttpLimits } from './limits.js';
 import { HttpMetrics } from './metrics.js';
 import { ModelRegistry, type HttpModelConfig } from './registry.js';
 
@@ -26,8 +27,8 @@ export interface HttpServerOptions {
   tls?: { key: string | Buffer; cert: string | Buffer };
   /** Bearer token for /admin routes, at least 16 characters. Without one, admin is open on loopback only. */
   adminToken?: string;
-  /** Largest request body accepted, bytes (default 64 MiB); larger is 413 TOO_LARGE. */
-  bodyLimitBytes?: number;
+  /** Body sizes, timeouts and the shutdown grace (see limits.ts for each and its default). */
+  limits?: Partial<HttpLimits>;
   /** How often model base paths are scanned for new versions, ms (default 1000; 0: never). */
   pollIntervalMs?: number;
   logger?: false | { level?: string; stream?: LogStream };
@@ -54,7 +55,7 @@ export const isLoopback = (host: string) => loopbackHosts.has(host) || /^127\.\d
 
 /** Checks the HTTP-side options (the server's own are checked by createServer); INVALID_CONFIG naming the key. */
 export function validateHttpOptions(options: HttpServerOptions): void {
-  const { host = '127.0.0.1', port = 8501, adminToken, bodyLimitBytes, pollIntervalMs, tls } = options;
+  const { host = '127.0.0.1', port = 8501, adminToken, pollIntervalMs, tls } = options;
   if (typeof host !== 'string' || (host !== 'localhost' && isIP(host) === 0 && !/^[A-Za-z0-9.-]{1,253}$/.test(host))) {
     throw Errors.invalidConfig('host', `must be an IP address or host name, got ${JSON.stringify(host)}`);
   }
@@ -65,9 +66,7 @@ export function validateHttpOptions(options: HttpServerOptions): void {
   if (!isLoopback(host) && adminToken === undefined) {
     throw Errors.invalidConfig('adminToken', `is required to bind ${host}: admin routes change weights and policy and must not be open to the network`);
   }
-  if (bodyLimitBytes !== undefined && !(Number.isSafeInteger(bodyLimitBytes) && bodyLimitBytes >= 1024)) {
-    throw Errors.invalidConfig('limits.bodyBytes', 'must be an integer >= 1024');
-  }
+  resolveLimits(options.limits);
   if (pollIntervalMs !== undefined && !(Number.isFinite(pollIntervalMs) && pollIntervalMs >= 0)) {
     throw Errors.invalidConfig('pollIntervalMs', 'must be a number >= 0');
   }
@@ -81,11 +80,12 @@ export function validateHttpOptions(options: HttpServerOptions): void {
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   validateHttpOptions(options);
   const host = options.host ?? '127.0.0.1';
+  const limits = resolveLimits(options.limits);
   const server = await createServer({ ...options.server, sessions: [] });
   let closing = false;
   let models: ModelRegistry | undefined;
   let app: FastifyInstance | undefined;
-  const tracker = new RequestTracker();
+  const connections = new ConnectionTracker();
   try {
     const logger = options.logger ?? false;
     // The registry logs through the app's logger, which exists only once the app does: route it there.
@@ -93,7 +93,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     models = await ModelRegistry.create(server, options.models, { pollIntervalMs: options.pollIntervalMs, log: sink });
     const metrics = new HttpMetrics(server, models, { processMetrics: options.processMetrics });
     const ctx: HttpContext = { server, models, metrics, closing: () => closing };
-    app = buildApp({ ctx, tracker, adminToken: options.adminToken, bodyLimitBytes: options.bodyLimitBytes ?? 64 * 2 ** 20, logger, https: options.tls });
+    app = buildApp({ ctx, connections, limits, adminToken: options.adminToken, logger, https: options.tls });
     await app.listen({ host, port: options.port ?? 8501 });
   } catch (error) {
     await models?.close();
@@ -122,8 +122,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         closing = true;
         await registry.close();
         const stopped = fastify.close();
-        await tracker.idle();
-        fastify.server.closeAllConnections();
+        await connections.idle();
+        connections.destroyAll();
         await stopped;
         await (sessionsClosed ??= server.close({ drain: true }));
       })();
