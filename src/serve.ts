@@ -1,8 +1,9 @@
 /**
  * `olympian serve --config olympian.json`: reads and checks the configuration file (every mistake an
  * INVALID_CONFIG whose `field` is the path to the key, e.g. `models[1].basePath`, before anything starts),
- * starts the HTTP front, and drains on SIGINT/SIGTERM: readiness turns false, accepted requests finish,
- * then the sessions close. A second signal stops waiting: queued work fails with UNAVAILABLE.
+ * starts the HTTP front, and drains on SIGINT/SIGTERM: readiness turns false at once, requests already
+ * received are answered within `limits.shutdownGraceMs` (connections owed nothing are dropped), then the
+ * sessions close. A second signal ends it now: queued work fails with UNAVAILABLE, every connection drops.
  *
  * Relative paths in the file (base paths, model paths, TLS files, token files) are relative to the file.
  * An example: deploy/olympian.example.json.
@@ -13,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { validatePriority, validateWeight } from './arbiter/validate.js';
 import type { LogStream } from './http/app.js';
 import { startHttpServer, validateHttpOptions, type HttpServer, type HttpServerOptions } from './http/http-server.js';
-import { limitKeys, type HttpLimits } from './http/limits.js';
+import { defaultLimits, limitKeys, type HttpLimits } from './http/limits.js';
 import { modelNamePattern, type HttpModelConfig } from './http/registry.js';
 import { Errors } from './protocol/errors.js';
 import type { ModelSource } from './protocol/session-messages.js';
@@ -163,6 +164,9 @@ export async function loadServeConfig(path: string): Promise<HttpServerOptions> 
   return validateServeConfig(raw, dirname(resolve(path)));
 }
 
+/** How long a close may run past its grace (or past a second signal) before the process exits regardless. */
+const kForceExitMs = 2000;
+
 /** Starts serving as the file says; resolves once listening. */
 export async function runServe(options: ServeOptions): Promise<RunningServe> {
   const config = await loadServeConfig(options.config);
@@ -178,9 +182,18 @@ export async function runServe(options: ServeOptions): Promise<RunningServe> {
   const closed = new Promise<void>((resolve) => (settle = resolve));
   let closing: Promise<void> | undefined;
   let signals = 0;
+  const graceMs = config.limits?.shutdownGraceMs ?? defaultLimits.shutdownGraceMs;
+  // The close hurries itself at the end of the grace; this is for a close that cannot finish even then.
+  const exitBy = (ms: number) =>
+    setTimeout(() => {
+      log.error({ afterMs: ms }, 'the close did not finish in time: exiting');
+      process.exit(1);
+    }, ms).unref();
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
-    log.info({ signal }, signals === 1 ? 'draining: finishing accepted requests, then closing' : 'closing now: queued requests fail');
+    if (signals === 1) log.info({ signal, graceMs }, 'draining: answering requests already received, then closing');
+    else log.info({ signal }, 'second signal: closing now');
+    exitBy(signals === 1 ? graceMs + kForceExitMs : kForceExitMs);
     close({ drain: signals === 1 }).catch(() => {
       process.exitCode = 1;
     });

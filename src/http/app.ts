@@ -40,7 +40,7 @@ function requestId(raw: { headers: Record<string, string | string[] | undefined>
 }
 
 /** Routes that still answer while the server closes: a probe must see "not ready", a scrape the last figures. */
-const answersWhileClosing = (url: string) => url.startsWith('/v2/health/') || url === '/metrics';
+const answersWhileClosing = (url: string) => url.startsWith('/v2/health/') || url === '/metrics' || /^\/v2\/models\/[^/?]+(?:\/versions\/[^/?]+)?\/ready(?:\?|$)/.test(url);
 
 function registerParsers(app: FastifyInstance): void {
   const defaultJson = app.getDefaultJsonParser('error', 'ignore');
@@ -88,7 +88,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header(kRequestIdHeader, request.id);
-    if (ctx.closing() && !answersWhileClosing(request.url)) throw Errors.unavailable('the server is closing');
+    // Only reads: a body sent to a probe route could otherwise stall and hold the drain open.
+    if (ctx.closing() && !(answersWhileClosing(request.url) && (request.method === 'GET' || request.method === 'HEAD'))) {
+      throw Errors.unavailable('the server is closing');
+    }
   });
 
   // Answers given while closing end their connection, so a kept-alive client cannot hold the close open.

@@ -1,9 +1,16 @@
 /**
  * Starts the whole HTTP front: the device server, its models (with versions), the fastify app, and the
- * listener; `close()` stops them in the order that loses no work: readiness turns false, polling stops,
- * the listener stops taking connections while requests in flight finish (with `drain`), then the sessions
- * close.
- */import { isIP } from 'node:net';
+ * listener. `close()` stops them in the order that loses no answer it owes:
+ *   1. readiness turns false at once (probes get 503) and polling stops; the listener stays open, so a
+ *      probe or a late request is told 503 rather than refused;
+ *   2. connections owed no answer are dropped: idle keep-alive ones, silent ones, and ones still sending a
+ *      request (a stalled upload cannot hold the close open);
+ *   3. requests already received are answered (with `drain`: queued ones are run);
+ *   4. after `limits.shutdownGraceMs`, or at once without `drain`, queued work fails with UNAVAILABLE, and a
+ *      moment later (for those answers to go out) every connection is dropped;
+ *   5. the listener closes, then the sessions.
+ */
+import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Errors } from '../protocol/errors.js';
 import type { ServerOptions } from '../server/config.js';
@@ -44,8 +51,9 @@ export interface HttpServer {
   readonly models: ModelRegistry;
   readonly app: FastifyInstance;
   /**
-   * With `drain` (default), requests already accepted finish; without, queued ones fail with UNAVAILABLE.
-   * A call without drain during a drained close hurries it the same way.
+   * With `drain` (default), requests already received are answered within `limits.shutdownGraceMs`;
+   * without, queued ones fail with UNAVAILABLE and every connection is dropped. A call without drain during
+   * a drained close hurries it the same way.
    */
   close(options?: { drain?: boolean }): Promise<void>;
 }
@@ -77,6 +85,9 @@ export function validateHttpOptions(options: HttpServerOptions): void {
   });
 }
 
+/** How long answers to work failed at the end of the grace get to go out before every connection is dropped. */
+const kAnswerFlushMs = 100;
+
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   validateHttpOptions(options);
   const host = options.host ?? '127.0.0.1';
@@ -106,8 +117,17 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const urlHost = host.includes(':') ? `[${host}]` : host;
   let closed: Promise<void> | undefined;
   let sessionsClosed: Promise<void> | undefined;
+  let hurried = false;
   const registry = models;
   const fastify = app;
+  // Rule 4: the failed work's 503s are written in the microtasks after it fails; then nothing is left to wait for.
+  const hurry = () => {
+    if (hurried) return;
+    hurried = true;
+    fastify.log.warn({ open: connections.open }, 'closing now: queued requests fail, every connection is dropped');
+    sessionsClosed ??= server.close({ drain: false });
+    setTimeout(() => connections.destroyAll(), kAnswerFlushMs).unref();
+  };
   return {
     url: `${options.tls ? 'https' : 'http'}://${urlHost}:${port}`,
     port,
@@ -115,16 +135,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     models: registry,
     app: fastify,
     close({ drain = true } = {}) {
-      // Without drain (or a second, impatient call during a drain): queued work fails now with UNAVAILABLE,
-      // which lets the requests waiting on it answer, and so the close below finish.
-      if (!drain) sessionsClosed ??= server.close({ drain: false });
+      if (!drain) hurry();
       closed ??= (async () => {
         closing = true;
-        await registry.close();
-        const stopped = fastify.close();
+        const grace = setTimeout(hurry, limits.shutdownGraceMs);
+        const polling = registry.close();
+        connections.dropUnowed();
         await connections.idle();
+        clearTimeout(grace);
+        const stopped = fastify.close();
         connections.destroyAll();
         await stopped;
+        await polling;
         await (sessionsClosed ??= server.close({ drain: true }));
       })();
       return closed;
