@@ -1,6 +1,7 @@
 /** The JSON tensor formats and the error mapping alone: no server, no threads. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { negotiateCoding } from '../src/http/compress.js';
 import { errorResponse, HttpError, HttpErrorCode, statusOfCode } from '../src/http/errors.js';
 import { tensorFromJson, stackRows, rowsOf, toNested } from '../src/http/json-tensors.js';
 import { BinaryBody, decodeBinaryTensor } from '../src/http/kserve-binary.js';
@@ -168,6 +169,14 @@ mapping('every code has its HTTP status and the one body shape', () => {
   const fastify = errorResponse(Object.assign(new Error('too big'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 }), 'r');
   assert.equal([fastify.status, fastify.body.code, fastify.body.field], [413, 'TOO_LARGE', 'body']);
   assert.is(statusOfCode[Errors.tooLarge('x', 'y').code], 413);
+});
+
+mapping('Accept-Encoding: gzip on a tie, q-values honoured, * for codings not named', () => {
+  const cases: Array<[string | undefined, string | null]> = [
+    [undefined, null], ['identity', null], ['gzip', 'gzip'], ['deflate', 'deflate'], ['gzip, deflate', 'gzip'], ['*', 'gzip'],
+    ['deflate;q=0.5, gzip;q=0.4', 'deflate'], ['gzip;q=0, *', 'deflate'], ['gzip;q=0, deflate;q=0', null], ['br, x-gzip', 'gzip'], ['*;q=0', null],
+  ];
+  for (const [header, expected] of cases) assert.is(negotiateCoding(header), expected, String(header));
 });
 
 mapping.run();

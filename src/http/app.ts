@@ -3,17 +3,18 @@
  * closing are http-server.ts's.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { Errors } from '../protocol/errors.js';
 import { registerAdmin } from './admin.js';
+import { registerBodies } from './body.js';
+import { registerCompression } from './compress.js';
 import type { ConnectionTracker } from './connections.js';
 import { errorResponse, routeNotFound } from './errors.js';
 import { kRequestIdHeader, type HttpContext } from './infer.js';
-import { kInferenceHeaderLength, splitBinaryBody } from './kserve-binary.js';
 import { registerKServe } from './kserve.js';
 import type { HttpLimits } from './limits.js';
 import { createListener, type Handler } from './listener.js';
-import { isMsgpackRequest, msgpackError, registerMsgpack } from './msgpack.js';
+import { isMsgpackRequest, msgpackError } from './msgpack.js';
 import { registerTfServing } from './tfserving.js';
 
 /** Where log lines go: a pino destination (anything with write(line)). */
@@ -42,39 +43,13 @@ function requestId(raw: { headers: Record<string, string | string[] | undefined>
 /** Routes that still answer while the server closes: a probe must see "not ready", a scrape the last figures. */
 const answersWhileClosing = (url: string) => url.startsWith('/v2/health/') || url === '/metrics' || /^\/v2\/models\/[^/?]+(?:\/versions\/[^/?]+)?\/ready(?:\?|$)/.test(url);
 
-function registerParsers(app: FastifyInstance): void {
-  const defaultJson = app.getDefaultJsonParser('error', 'ignore');
-  // JSON bodies go through here so that KServe's binary extension (a JSON header, then raw tensors) can be
-  // sent as application/json too; without the header it is fastify's own parser.
-  const parseBody = (request: FastifyRequest, body: Buffer, done: (error: Error | null, value?: unknown) => void) => {
-    const headerLength = request.headers[kInferenceHeaderLength];
-    if (typeof headerLength === 'string') {
-      try {
-        done(null, splitBinaryBody(body, headerLength));
-      } catch (error) {
-        done(error as Error);
-      }
-      return;
-    }
-    if (String(request.headers['content-type']).startsWith('application/octet-stream')) {
-      done(Errors.invalidArgument(kInferenceHeaderLength, 'is required with an application/octet-stream body (the binary tensor extension)'));
-      return;
-    }
-    defaultJson(request, body.toString('utf8'), done);
-  };
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser(['application/json', 'application/octet-stream'], { parseAs: 'buffer' }, (request, body, done) =>
-    parseBody(request, body as Buffer, done),
-  );
-  registerMsgpack(app);
-}
-
 export function buildApp(options: AppOptions): FastifyInstance {
   const { ctx } = options;
   const logger = options.logger === false ? false : { level: options.logger.level ?? 'info', ...(options.logger.stream ? { stream: options.logger.stream } : {}) };
   const app = Fastify({
     logger,
-    bodyLimit: options.limits.bodyBytes,
+    // Each kind of body has its own limit (body.ts); this is the larger, for fastify's own count.
+    bodyLimit: Math.max(options.limits.bodyBytes, options.limits.jsonBodyBytes),
     genReqId: requestId,
     // Probes and scrapes come every few seconds from every replica; their lines would bury the requests'.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: (req: { url?: string }) => answersWhileClosing(req.url ?? '') }),
@@ -84,7 +59,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     serverFactory: (handler: Handler) => createListener(handler, { limits: options.limits, connections: options.connections, tls: options.https }),
   }) as unknown as FastifyInstance;
 
-  registerParsers(app);
+  registerBodies(app, options.limits);
+  registerCompression(app);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header(kRequestIdHeader, request.id);

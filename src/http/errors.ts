@@ -73,12 +73,16 @@ function fromFastify(error: FastifyLikeError): { status: number; code: AnyErrorC
  */
 export const publicModelName = (session: string) => session.split('.')[0];
 
+/** A refused Content-Type or Content-Encoding is HTTP's 415 (Unsupported Media Type), though its code is INVALID_ARGUMENT. */
+const mediaFields = new Set(['content-type', 'content-encoding']);
+
 export function errorResponse(error: unknown, requestId: string): { status: number; body: ErrorBody } {
   if (isOlympianError(error)) {
     const body: ErrorBody = { error: error.message, code: error.code, requestId };
     if (error.field !== undefined) body.field = error.field;
     if (error.session !== undefined) body.model = publicModelName(error.session);
-    return { status: statusOfCode[error.code] ?? 500, body };
+    const media = error.code === ErrorCode.INVALID_ARGUMENT && mediaFields.has(error.field ?? '');
+    return { status: media ? 415 : (statusOfCode[error.code] ?? 500), body };
   }
   if (error instanceof HttpError) {
     const body: ErrorBody = { error: error.message, code: error.code, requestId };

@@ -83,7 +83,8 @@ export async function inferForRequest(ctx: HttpContext, request: FastifyRequest,
   };
   reply.raw.once('close', onClose);
   try {
-    if (request.raw.destroyed || reply.raw.destroyed) controller.abort();
+    // Not request.raw.destroyed: Node destroys a request once its body is read, which says nothing of the client.
+    if (reply.raw.destroyed || request.raw.socket?.destroyed) controller.abort();
     const served = ctx.models.route(call.model, call.version);
     const inputs = call.inputs(served);
     // Routing and the call happen in one tick: a version switch cannot remove this session in between.

@@ -18,10 +18,14 @@ export class BinaryBody {
   ) {}
 }
 
-export function splitBinaryBody(body: Buffer, headerLength: string): BinaryBody {
+/** `maxHeaderBytes`: the JSON header is parsed as any JSON body is, and held to the same limit. */
+export function splitBinaryBody(body: Buffer, headerLength: string, maxHeaderBytes: number): BinaryBody {
   const length = Number(headerLength);
   if (!/^\d+$/.test(headerLength.trim()) || length > body.byteLength) {
     throw Errors.invalidArgument(kInferenceHeaderLength, `must be a byte count no larger than the body (${body.byteLength}), got ${JSON.stringify(headerLength)}`);
+  }
+  if (length > maxHeaderBytes) {
+    throw Errors.tooLarge(kInferenceHeaderLength, `says the JSON header is ${length} bytes, over limits.jsonBodyBytes (${maxHeaderBytes}); tensors go in the binary part`);
   }
   let header: unknown;
   try {

@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../protocol/errors.js';
 import type { ModelSignature } from '../protocol/signature.js';
 import type { NamedTensors } from '../protocol/tensors.js';
+import { inferRoute } from './body.js';
 import { inferForRequest, tracked, type HttpContext } from './infer.js';
 import { reshape, tensorFromJson, toFlat } from './json-tensors.js';
 import { binaryAnswer, BinaryBody, decodeBinaryTensor, kInferenceHeaderLength, tensorBytes } from './kserve-binary.js';
@@ -153,6 +154,6 @@ export function registerKServe(app: FastifyInstance, ctx: HttpContext): void {
       const ready = modelReady(ctx, request.params.name, request.params.version);
       return reply.code(ready ? 200 : 503).send({ name: request.params.name, ready });
     });
-    app.post(`${prefix}/infer`, (request: FastifyRequest<{ Params: ModelParams }>, reply) => infer(ctx, request, reply));
+    app.post(`${prefix}/infer`, inferRoute, (request: FastifyRequest<{ Params: ModelParams }>, reply) => infer(ctx, request, reply));
   }
 }

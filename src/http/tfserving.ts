@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../protocol/errors.js';
 import type { ModelSignature, TensorSpec } from '../protocol/signature.js';
 import type { NamedTensors, WireTensor } from '../protocol/tensors.js';
+import { inferRoute } from './body.js';
 import { inferForRequest, tracked, type HttpContext } from './infer.js';
 import { columnOf, isNamedMap, rowsOf, stackRows, tensorFromJson } from './json-tensors.js';
 import { MsgpackBody, msgpackInfer } from './msgpack.js';
@@ -162,7 +163,7 @@ export function registerTfServing(app: FastifyInstance, ctx: HttpContext): void 
     return metadata(path.name, served.version, served.signature);
   });
 
-  app.post('/v1/models/*', async (request: FastifyRequest<{ Params: { '*': string } }>, reply: FastifyReply) => {
+  app.post('/v1/models/*', inferRoute, async (request: FastifyRequest<{ Params: { '*': string } }>, reply: FastifyReply) => {
     const path = parsePath(request.params['*'], 'POST', request.url);
     if (path.action !== 'predict') {
       throw Errors.notFound('route', `POST ${request.url} (only :predict is served; classify and regress need TF Example signatures)`);
