@@ -64,6 +64,23 @@ json('rows stack on a batch axis and split back; bools answer as booleans', () =
   assert.equal(bytes, [{ b64: Buffer.from('hi!').toString('base64') }]);
 });
 
+json('nesting is bounded: 32 dimensions are taken, 33 refused naming the tensor, without walking it', () => {
+  const nest = (depth: number): unknown => (depth === 0 ? 1 : [nest(depth - 1)]);
+  assert.equal(tensorFromJson(nest(32), 'float32', 'x').shape, Array(32).fill(1));
+  const refused = codeOf(() => tensorFromJson(nest(33), 'float32', 'x'));
+  assert.equal([refused.code, refused.field], ['INVALID_ARGUMENT', 'x']);
+  assert.equal(codeOf(() => tensorFromJson([[1], [nest(5000)]], 'float32', 'x')).field, 'x[1][0]');
+});
+
+json('b64 blocks must agree in shape; bool leaves take true, false, 0 and 1', () => {
+  const block = (n: number) => ({ b64: Buffer.from(new Float32Array(n).buffer).toString('base64') });
+  assert.equal(tensorFromJson([block(3), block(3)], 'float32', 'x', [null, null]).shape, [2, 3]);
+  assert.equal(codeOf(() => tensorFromJson([block(3), block(6)], 'float32', 'x', [null, null])).field, 'x[1]');
+  assert.equal(codeOf(() => tensorFromJson([block(3), 1], 'float32', 'x', [null, null])).field, 'x[1]');
+  assert.equal(Array.from(tensorFromJson([[true, 0], [1, false]], 'bool', 'x').data), [1, 0, 1, 0]);
+  assert.equal(codeOf(() => tensorFromJson([[true, 2]], 'bool', 'x')).field, 'x[0][1]');
+});
+
 json.run();
 
 const twoIo: ModelSignature = {

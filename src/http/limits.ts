@@ -31,8 +31,10 @@ const MiB = 2 ** 20;
 /**
  * The defaults, and why:
  *   1. bodyBytes 64 MiB: a batch of 32 224×224×3 float32 images is 18 MiB as binary; 64 MiB leaves room.
- *   2. jsonBodyBytes 8 MiB: the largest JSON body whose parse and conversion keep a probe's wait under
- *      ~250 ms on the 2-core development machine (bench/results/json-body.md); bigger tensors go binary.
+ *   2. jsonBodyBytes 16 MiB: JSON.parse costs ~5 ms per MiB on the 2-core development machine and the
+ *      conversion to typed arrays ~1.4 more; a probe waited 141 ms behind a 16 MiB body and 349 ms behind a
+ *      32 MiB one (bench/results/json-body.md). 16 MiB keeps it under ~250 ms with room for a slower or
+ *      busier machine; bigger tensors go binary, where no number is parsed.
  *   3. headersTimeoutMs 10 s: headers are a few hundred bytes; only a stalled or hostile client needs longer.
  *   4. bodyTimeoutMs 60 s: 64 MiB at 10 Mbit/s takes ~54 s.
  *   5. keepAliveTimeoutMs 5 s (Node's default): set it above the idle timeout of a load balancer in front.
@@ -41,7 +43,7 @@ const MiB = 2 ** 20;
  */
 export const defaultLimits: Readonly<HttpLimits> = Object.freeze({
   bodyBytes: 64 * MiB,
-  jsonBodyBytes: 8 * MiB,
+  jsonBodyBytes: 16 * MiB,
   headersTimeoutMs: 10_000,
   bodyTimeoutMs: 60_000,
   keepAliveTimeoutMs: 5_000,

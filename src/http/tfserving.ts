@@ -90,13 +90,16 @@ function rowInputs(instances: unknown[], signature: ModelSignature): NamedTensor
   if (instances.length === 0) throw Errors.invalidArgument('instances', 'must not be empty');
   const named = instances.every(isNamedMap);
   if (!named && instances.some(isNamedMap)) throw Errors.invalidArgument('instances', 'mixes named-input objects with bare values');
-  const specs = named ? signature.inputs : [singleInput(signature, 'instances[0]')];
+  if (!named) {
+    // Bare rows are one tensor with the batch axis outermost: converted whole, with no copy per row.
+    const spec = singleInput(signature, 'instances[0]');
+    return { [spec.name]: tensorFromJson(instances, inputDType(spec, 'instances[0]'), 'instances', spec.shape) };
+  }
   const inputs: NamedTensors = {};
-  for (const spec of specs) {
+  for (const spec of signature.inputs) {
     const dtype = inputDType(spec, `instances[0].${spec.name}`);
     const item = spec.shape === null ? null : spec.shape.slice(1);
     const rows: WireTensor[] = instances.map((instance, i) => {
-      if (!named) return tensorFromJson(instance, dtype, `instances[${i}]`, item);
       const record = instance as Record<string, unknown>;
       checkNames(record, signature, `instances[${i}]`);
       return tensorFromJson(record[spec.name], dtype, `instances[${i}].${spec.name}`, item);
