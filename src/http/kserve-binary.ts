@@ -58,7 +58,7 @@ function narrow(values: ArrayLike<number | bigint>, path: string): Int32Array {
 
 /** One input's bytes as a tensor of the shape it declares. */
 export function decodeBinaryTensor(bytes: Buffer, datatype: string, dtype: WireDType, shape: number[], path: string): WireTensor {
-  const size = v2BinaryBytes[datatype] ?? (datatype === 'FP16' ? 2 : 0);
+  const size = Object.hasOwn(v2BinaryBytes, datatype) ? v2BinaryBytes[datatype] : datatype === 'FP16' ? 2 : 0;
   const count = shape.reduce((a, b) => a * b, 1);
   if (size === 0) throw Errors.invalidArgument(`${path}.datatype`, `${datatype} cannot be sent as binary data here`);
   if (bytes.byteLength !== count * size) {

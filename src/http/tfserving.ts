@@ -69,14 +69,15 @@ function status(ctx: HttpContext, name: string, version?: string) {
   };
 }
 
-/** A named-inputs object must name exactly the model's inputs. */
+/** A named-inputs object (the client's keys: read only as own properties) must name exactly the model's inputs. */
 function checkNames(value: Record<string, unknown>, signature: ModelSignature, field: string): void {
+  const known = new Set(signature.inputs.map((s) => s.name));
   for (const key of Object.keys(value)) {
-    if (!signature.inputs.some((s) => s.name === key)) {
+    if (!known.has(key)) {
       throw Errors.invalidArgument(`${field}.${key}`, `is not an input of this model (inputs: ${signature.inputs.map((s) => s.name).join(', ')})`);
     }
   }
-  for (const spec of signature.inputs) if (!(spec.name in value)) throw Errors.invalidArgument(`${field}.${spec.name}`, 'is missing');
+  for (const spec of signature.inputs) if (!Object.hasOwn(value, spec.name)) throw Errors.invalidArgument(`${field}.${spec.name}`, 'is missing');
 }
 
 function singleInput(signature: ModelSignature, field: string): TensorSpec {
@@ -134,8 +135,8 @@ export function parsePredict(body: unknown): PredictRequest {
   if (signatureName !== undefined && signatureName !== 'serving_default' && signatureName !== '') {
     throw Errors.invalidArgument('signature_name', `must be serving_default (the one signature a TF.js model has), got ${JSON.stringify(signatureName)}`);
   }
-  const hasInstances = 'instances' in body;
-  if (hasInstances === 'inputs' in body) throw Errors.invalidArgument('instances', 'exactly one of "instances" (row format) and "inputs" (columnar format) is required');
+  const hasInstances = Object.hasOwn(body, 'instances');
+  if (hasInstances === Object.hasOwn(body, 'inputs')) throw Errors.invalidArgument('instances', 'exactly one of "instances" (row format) and "inputs" (columnar format) is required');
   if (hasInstances) {
     const instances = body.instances;
     if (!Array.isArray(instances)) throw Errors.invalidArgument('instances', 'must be a list');
@@ -145,7 +146,7 @@ export function parsePredict(body: unknown): PredictRequest {
 }
 
 export function predictAnswer(format: PredictRequest['format'], outputs: NamedTensors, signature: ModelSignature) {
-  const names = signature.outputs.map((s) => s.name).filter((n) => n in outputs);
+  const names = signature.outputs.map((s) => s.name).filter((n) => Object.hasOwn(outputs, n));
   if (format === 'columnar') {
     if (names.length === 1) return { outputs: columnOf(outputs[names[0]], names[0]) };
     return { outputs: Object.fromEntries(names.map((n) => [n, columnOf(outputs[n], n)])) };
