@@ -82,6 +82,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (status >= 500 && status !== 503) request.log.error({ ...details, err: error }, body.error);
     else if (status === 499) request.log.info(details, 'the client went away; its inference was withdrawn');
     else request.log.info(details, body.error);
+    // The log keeps absolute paths; a client reads them relative, unless it has passed the admin check.
+    if (!request.url.startsWith('/admin/')) {
+      body.error = ctx.paths.redact(body.error);
+      if (body.field !== undefined) body.field = ctx.paths.redact(body.field);
+    }
     reply.code(status);
     if (isMsgpackRequest(request)) return reply.type('application/msgpack').send(msgpackError(request, body));
     return reply.send(body);

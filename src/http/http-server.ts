@@ -20,6 +20,7 @@ import { ConnectionTracker } from './connections.js';
 import type { HttpContext } from './infer.js';
 import { resolveLimits, type HttpLimits } from './limits.js';
 import { HttpMetrics } from './metrics.js';
+import { PathRedactor } from './paths.js';
 import { ModelRegistry, type HttpModelConfig } from './registry.js';
 
 export interface HttpServerOptions {
@@ -99,12 +100,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const connections = new ConnectionTracker();
   try {
     const logger = options.logger ?? false;
-    // The registry logs through the app's logger, which exists only once the app does: route it there.
-    const sink = { info: (o: object, m: string) => app?.log.info(o, m), error: (o: object, m: string) => app?.log.error(o, m) };
+    // The registry logs through the app's logger, which exists only once the app does: what it says while
+    // the models load (a version that fails, with its absolute path) is held until then.
+    const early: Array<['info' | 'error', object, string]> = [];
+    const sink = {
+      info: (o: object, m: string) => (app ? app.log.info(o, m) : early.push(['info', o, m])),
+      error: (o: object, m: string) => (app ? app.log.error(o, m) : early.push(['error', o, m])),
+    };
     models = await ModelRegistry.create(server, options.models, { pollIntervalMs: options.pollIntervalMs, log: sink });
     const metrics = new HttpMetrics(server, models, { processMetrics: options.processMetrics });
-    const ctx: HttpContext = { server, models, metrics, closing: () => closing };
+    const ctx: HttpContext = { server, models, metrics, paths: new PathRedactor(options.models), closing: () => closing };
     app = buildApp({ ctx, connections, limits, adminToken: options.adminToken, logger, https: options.tls });
+    for (const [level, details, message] of early.splice(0)) app.log[level](details, message);
     await app.listen({ host, port: options.port ?? 8501 });
   } catch (error) {
     await models?.close();

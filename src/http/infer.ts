@@ -7,6 +7,7 @@ import { Errors, isOlympianError } from '../protocol/errors.js';
 import type { NamedTensors } from '../protocol/tensors.js';
 import type { Server } from '../server/server.js';
 import type { HttpMetrics } from './metrics.js';
+import type { PathRedactor } from './paths.js';
 import type { ModelRegistry, ServedVersion } from './registry.js';
 
 export const kPriorityHeader = 'x-olympian-priority';
@@ -17,6 +18,8 @@ export interface HttpContext {
   server: Server;
   models: ModelRegistry;
   metrics: HttpMetrics;
+  /** Makes server paths relative for everything but the log and the admin routes. */
+  paths: PathRedactor;
   /** True once close() has begun: readiness turns false before the listener stops. */
   closing(): boolean;
 }

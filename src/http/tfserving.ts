@@ -64,7 +64,7 @@ function status(ctx: HttpContext, name: string, version?: string) {
     model_version_status: rows.map((row) => ({
       version: row.version,
       state: row.state,
-      status: { error_code: row.error?.code ?? 'OK', error_message: row.error?.message ?? '' },
+      status: { error_code: row.error?.code ?? 'OK', error_message: ctx.paths.redact(row.error?.message ?? '') },
     })),
   };
 }
