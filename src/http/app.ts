@@ -1,6 +1,6 @@
 /**
- * The fastify application: parsers, request ids, the one error shape, and every route. Listening and
- * closing are http-server.ts's.
+ * The fastify application: request ids, the one error shape, and every route. Bodies are body.ts's, the
+ * listening socket's server listener.ts's, listening and closing http-server.ts's.
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
