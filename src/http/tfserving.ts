@@ -96,7 +96,8 @@ function rowInputs(instances: unknown[], signature: ModelSignature): NamedTensor
     const spec = singleInput(signature, 'instances[0]');
     return { [spec.name]: tensorFromJson(instances, inputDType(spec, 'instances[0]'), 'instances', spec.shape) };
   }
-  const inputs: NamedTensors = {};
+  // Keyed by the signature's names; null-prototype all the same, so that no name can reach Object.prototype.
+  const inputs: NamedTensors = Object.create(null);
   for (const spec of signature.inputs) {
     const dtype = inputDType(spec, `instances[0].${spec.name}`);
     const item = spec.shape === null ? null : spec.shape.slice(1);
