@@ -33,7 +33,7 @@ export interface HttpServerOptions {
   port?: number;
   /** PEM key and certificate: serve HTTPS. */
   tls?: { key: string | Buffer; cert: string | Buffer };
-  /** Bearer token for /admin routes, at least 16 characters. Without one, admin is open on loopback only. */
+  /** Bearer token for /admin routes, at least 16 characters. Without one, admin answers only requests on loopback addressed to a loopback name. */
   adminToken?: string;
   /** Body sizes, timeouts and the shutdown grace (see limits.ts for each and its default). */
   limits?: Partial<HttpLimits>;
