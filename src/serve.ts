@@ -1,8 +1,9 @@
 /**
  * `olympian serve --config olympian.json`: reads and checks the configuration file (every mistake an
  * INVALID_CONFIG whose `field` is the path to the key, e.g. `models[1].basePath`, before anything starts),
- * starts the HTTP front, and drains on SIGINT/SIGTERM: readiness turns false, accepted requests finish,
- * then the sessions close. A second signal stops waiting: queued work fails with UNAVAILABLE.
+ * starts the HTTP front, and drains on SIGINT/SIGTERM: readiness turns false at once, requests already
+ * received are answered within `limits.shutdownGraceMs` (connections owed nothing are dropped), then the
+ * sessions close. A second signal ends it now: queued work fails with UNAVAILABLE, every connection drops.
  *
  * Relative paths in the file (base paths, model paths, TLS files, token files) are relative to the file.
  * An example: deploy/olympian.example.json.
@@ -13,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { validatePriority, validateWeight } from './arbiter/validate.js';
 import type { LogStream } from './http/app.js';
 import { startHttpServer, validateHttpOptions, type HttpServer, type HttpServerOptions } from './http/http-server.js';
+import { defaultLimits, limitKeys, type HttpLimits } from './http/limits.js';
 import { modelNamePattern, type HttpModelConfig } from './http/registry.js';
 import { Errors } from './protocol/errors.js';
 import type { ModelSource } from './protocol/session-messages.js';
@@ -117,9 +119,9 @@ export async function validateServeConfig(raw: unknown, baseDir: string): Promis
   for (const key of ['device', 'backend', 'policy', 'quantumMs', 'tokens', 'windowMs', 'memoryBudgetMB'] as const) {
     if (config[key] !== undefined) (server as Json)[key] = config[key];
   }
-  const limits = onlyKeys(config.limits ?? {}, ['bodyBytes', 'requestBytes'], 'limits');
-  if (limits.requestBytes !== undefined && !isCount(limits.requestBytes, 1)) throw Errors.invalidConfig('limits.requestBytes', 'must be an integer >= 1');
-  if (limits.requestBytes !== undefined) server.maxRequestBytes = limits.requestBytes as number;
+  const { requestBytes, ...httpLimits } = onlyKeys(config.limits ?? {}, ['requestBytes', ...limitKeys], 'limits');
+  if (requestBytes !== undefined && !isCount(requestBytes, 1)) throw Errors.invalidConfig('limits.requestBytes', 'must be an integer >= 1');
+  if (requestBytes !== undefined) server.maxRequestBytes = requestBytes as number;
   resolveConfig({ ...server, sessions: [] }); // device, backend, policy, quantumMs, tokens, ...: their own checks
   if (!Array.isArray(config.models) || config.models.length === 0) throw Errors.invalidConfig('models', 'must list at least one model');
   const names = new Set<string>();
@@ -130,7 +132,7 @@ export async function validateServeConfig(raw: unknown, baseDir: string): Promis
   if (config.host !== undefined) options.host = config.host as string;
   if (config.port !== undefined) options.port = config.port as number;
   if (config.pollIntervalMs !== undefined) options.pollIntervalMs = config.pollIntervalMs as number;
-  if (limits.bodyBytes !== undefined) options.bodyLimitBytes = limits.bodyBytes as number;
+  if (Object.keys(httpLimits).length > 0) options.limits = httpLimits as Partial<HttpLimits>;
   options.adminToken = await readSecret(baseDir, config.adminToken);
   if (options.adminToken === undefined) delete options.adminToken;
   if (config.tls !== undefined) {
@@ -141,7 +143,7 @@ export async function validateServeConfig(raw: unknown, baseDir: string): Promis
     };
     options.tls = { key: await read('keyFile'), cert: await read('certFile') };
   }
-  validateHttpOptions(options); // host, port, pollIntervalMs, limits.bodyBytes, and the token a wide bind needs
+  validateHttpOptions(options); // host, port, pollIntervalMs, the HTTP limits, and the token a wide bind needs
   return options;
 }
 
@@ -162,6 +164,9 @@ export async function loadServeConfig(path: string): Promise<HttpServerOptions> 
   return validateServeConfig(raw, dirname(resolve(path)));
 }
 
+/** How long a close may run past its grace (or past a second signal) before the process exits regardless. */
+const kForceExitMs = 2000;
+
 /** Starts serving as the file says; resolves once listening. */
 export async function runServe(options: ServeOptions): Promise<RunningServe> {
   const config = await loadServeConfig(options.config);
@@ -177,9 +182,18 @@ export async function runServe(options: ServeOptions): Promise<RunningServe> {
   const closed = new Promise<void>((resolve) => (settle = resolve));
   let closing: Promise<void> | undefined;
   let signals = 0;
+  const graceMs = config.limits?.shutdownGraceMs ?? defaultLimits.shutdownGraceMs;
+  // The close hurries itself at the end of the grace; this is for a close that cannot finish even then.
+  const exitBy = (ms: number) =>
+    setTimeout(() => {
+      log.error({ afterMs: ms }, 'the close did not finish in time: exiting');
+      process.exit(1);
+    }, ms).unref();
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
-    log.info({ signal }, signals === 1 ? 'draining: finishing accepted requests, then closing' : 'closing now: queued requests fail');
+    if (signals === 1) log.info({ signal, graceMs }, 'draining: answering requests already received, then closing');
+    else log.info({ signal }, 'second signal: closing now');
+    exitBy(signals === 1 ? graceMs + kForceExitMs : kForceExitMs);
     close({ drain: signals === 1 }).catch(() => {
       process.exitCode = 1;
     });

@@ -142,7 +142,7 @@ binds('beyond loopback needs an admin token; bad options are INVALID_CONFIG nami
   assert.is(field({ adminToken: 'short' }), 'adminToken');
   assert.is(field({ port: 70000 }), 'port');
   assert.is(field({ host: 'not a host!' }), 'host');
-  assert.is(field({ bodyLimitBytes: 10 }), 'limits.bodyBytes');
+  assert.is(field({ limits: { bodyBytes: 10 } }), 'limits.bodyBytes');
   assert.is(field({ models: [] }), 'models');
   assert.is(field({ models: [{ name: 'x' }] }), 'models[0]');
 });

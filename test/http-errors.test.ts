@@ -17,7 +17,7 @@ const errors = suite('HTTP errors: codes, statuses, one shape');
 errors.before(async () => {
   http = await startTest({
     server: { maxRequestBytes: 32 * 1024 },
-    bodyLimitBytes: 256 * 1024,
+    limits: { bodyBytes: 256 * 1024, jsonBodyBytes: 256 * 1024 },
     models: [
       tinyModel('m'),
       tinyModel('slow', slowOptions),
@@ -52,7 +52,7 @@ function shape(answer: Answer, status: number, code: string, field?: string): vo
 errors('400 INVALID_ARGUMENT: malformed JSON, bad shapes and bad headers name the field', async () => {
   shape(await call(`${url}/v1/models/m:predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"instances": [' }), 400, 'INVALID_ARGUMENT', 'body');
   shape(await post(`${url}/v1/models/m:predict`, { instances: [imageRows(8)] }), 400, 'INVALID_ARGUMENT', 'inputs.image.shape');
-  shape(await post(`${url}/v2/models/m/infer`, { inputs: [{ name: 'img', shape: [1], datatype: 'FP32', data: [1] }] }), 400, 'INVALID_ARGUMENT', 'inputs.img');
+  shape(await post(`${url}/v2/models/m/infer`, { inputs: [{ name: 'img', shape: [1], datatype: 'FP32', data: [1] }] }), 400, 'INVALID_ARGUMENT', 'inputs[0].name');
   shape(await post(`${url}/v1/models/m:predict`, { instances: [imageRows()] }, { 'x-olympian-priority': 'high' }), 400, 'INVALID_ARGUMENT', 'x-olympian-priority');
   shape(await post(`${url}/v1/models/m:predict`, { instances: [imageRows()] }, { 'x-olympian-deadline-ms': '-5' }), 400, 'INVALID_ARGUMENT', 'x-olympian-deadline-ms');
   const media = await call(`${url}/v1/models/m:predict`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<x/>' });

@@ -1,6 +1,7 @@
 /** The JSON tensor formats and the error mapping alone: no server, no threads. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { negotiateCoding } from '../src/http/compress.js';
 import { errorResponse, HttpError, HttpErrorCode, statusOfCode } from '../src/http/errors.js';
 import { tensorFromJson, stackRows, rowsOf, toNested } from '../src/http/json-tensors.js';
 import { BinaryBody, decodeBinaryTensor } from '../src/http/kserve-binary.js';
@@ -61,6 +62,23 @@ json('rows stack on a batch axis and split back; bools answer as booleans', () =
   assert.equal(toNested({ dtype: 'bool', shape: [2], data: new Uint8Array([1, 0]) }), [true, false]);
   const bytes = rowsOf({ dtype: 'uint8', shape: [1, 3], data: new Uint8Array([104, 105, 33]) }, 'out_bytes');
   assert.equal(bytes, [{ b64: Buffer.from('hi!').toString('base64') }]);
+});
+
+json('nesting is bounded: 32 dimensions are taken, 33 refused naming the tensor, without walking it', () => {
+  const nest = (depth: number): unknown => (depth === 0 ? 1 : [nest(depth - 1)]);
+  assert.equal(tensorFromJson(nest(32), 'float32', 'x').shape, Array(32).fill(1));
+  const refused = codeOf(() => tensorFromJson(nest(33), 'float32', 'x'));
+  assert.equal([refused.code, refused.field], ['INVALID_ARGUMENT', 'x']);
+  assert.equal(codeOf(() => tensorFromJson([[1], [nest(5000)]], 'float32', 'x')).field, 'x[1][0]');
+});
+
+json('b64 blocks must agree in shape; bool leaves take true, false, 0 and 1', () => {
+  const block = (n: number) => ({ b64: Buffer.from(new Float32Array(n).buffer).toString('base64') });
+  assert.equal(tensorFromJson([block(3), block(3)], 'float32', 'x', [null, null]).shape, [2, 3]);
+  assert.equal(codeOf(() => tensorFromJson([block(3), block(6)], 'float32', 'x', [null, null])).field, 'x[1]');
+  assert.equal(codeOf(() => tensorFromJson([block(3), 1], 'float32', 'x', [null, null])).field, 'x[1]');
+  assert.equal(Array.from(tensorFromJson([[true, 0], [1, false]], 'bool', 'x').data), [1, 0, 1, 0]);
+  assert.equal(codeOf(() => tensorFromJson([[true, 2]], 'bool', 'x')).field, 'x[0][1]');
 });
 
 json.run();
@@ -169,6 +187,14 @@ mapping('every code has its HTTP status and the one body shape', () => {
   const fastify = errorResponse(Object.assign(new Error('too big'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 }), 'r');
   assert.equal([fastify.status, fastify.body.code, fastify.body.field], [413, 'TOO_LARGE', 'body']);
   assert.is(statusOfCode[Errors.tooLarge('x', 'y').code], 413);
+});
+
+mapping('Accept-Encoding: gzip on a tie, q-values honoured, * for codings not named', () => {
+  const cases: Array<[string | undefined, string | null]> = [
+    [undefined, null], ['identity', null], ['gzip', 'gzip'], ['deflate', 'deflate'], ['gzip, deflate', 'gzip'], ['*', 'gzip'],
+    ['deflate;q=0.5, gzip;q=0.4', 'deflate'], ['gzip;q=0, *', 'deflate'], ['gzip;q=0, deflate;q=0', null], ['br, x-gzip', 'gzip'], ['*;q=0', null],
+  ];
+  for (const [header, expected] of cases) assert.is(negotiateCoding(header), expected, String(header));
 });
 
 mapping.run();

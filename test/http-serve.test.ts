@@ -43,6 +43,13 @@ config('each mistake is INVALID_CONFIG naming the key', async () => {
     [{ models: [fixed('a')], limits: { requestBytes: 0 } }, 'limits.requestBytes'],
     [{ models: [fixed('a')], limits: { bodyBytes: 1 } }, 'limits.bodyBytes'],
     [{ models: [fixed('a')], limits: { rps: 1 } }, 'limits.rps'],
+    [{ models: [fixed('a')], limits: { jsonBodyBytes: 100 } }, 'limits.jsonBodyBytes'],
+    [{ models: [fixed('a')], limits: { headersTimeoutMs: 0 } }, 'limits.headersTimeoutMs'],
+    [{ models: [fixed('a')], limits: { headersTimeoutMs: 5000, bodyTimeoutMs: 1000 } }, 'limits.headersTimeoutMs'],
+    [{ models: [fixed('a')], limits: { bodyTimeoutMs: '1m' } }, 'limits.bodyTimeoutMs'],
+    [{ models: [fixed('a')], limits: { keepAliveTimeoutMs: 1.5 } }, 'limits.keepAliveTimeoutMs'],
+    [{ models: [fixed('a')], limits: { idleTimeoutMs: 2 ** 31 } }, 'limits.idleTimeoutMs'],
+    [{ models: [fixed('a')], limits: { shutdownGraceMs: -1 } }, 'limits.shutdownGraceMs'],
     [{ models: [fixed('a')], port: 'http' }, 'port'],
     [{ models: [fixed('a')], host: '0.0.0.0' }, 'adminToken'],
     [{ models: [fixed('a')], adminToken: { env: 'OLYMPIAN_TEST_UNSET_VARIABLE' } }, 'adminToken.env'],
@@ -54,6 +61,13 @@ config('each mistake is INVALID_CONFIG naming the key', async () => {
   for (const [raw, field] of bad) await rejectsWith(validateServeConfig(raw, dir), ErrorCode.INVALID_CONFIG, field);
   await rejectsWith(loadServeConfig(join(dir, 'missing.json')), ErrorCode.INVALID_CONFIG, 'config');
   await rejectsWith(loadServeConfig(writeConfig('broken.json', '{"models": [')), ErrorCode.INVALID_CONFIG, 'config');
+});
+
+config('limits reach the HTTP options as given; the rest keep their defaults', async () => {
+  const options = await validateServeConfig({ models: [fixed('a')], limits: { requestBytes: 4096, bodyBytes: 2048, headersTimeoutMs: 500, shutdownGraceMs: 0 } }, dir);
+  assert.equal(options.limits, { bodyBytes: 2048, headersTimeoutMs: 500, shutdownGraceMs: 0 });
+  assert.is(options.server?.maxRequestBytes, 4096);
+  assert.is((await validateServeConfig({ models: [fixed('a')] }, dir)).limits, undefined);
 });
 
 config('relative paths are relative to the file; secrets come from the environment or a file', async () => {

@@ -1,6 +1,6 @@
 /**
  * Run-time control, behind a bearer token when one is configured (and one must be, to bind beyond
- * loopback — see options.ts):
+ * loopback — see validateHttpOptions); without one, only for requests addressed to a loopback name:
  *   GET   /admin/stats                 the server's stats and every model's versions
  *   PATCH /admin/models/{name}         { weight?, priority? }
  *   PATCH /admin/arbiter               { policy?, quantumMs? }
@@ -44,15 +44,24 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.byteLength === expected.byteLength && timingSafeEqual(given, expected);
 }
 
+/** localhost, 127.x.x.x or [::1], with or without a port: the names only this machine's clients reach us by. */
+const loopbackHost = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d{1,5})?$/i;
+
 export function registerAdmin(app: FastifyInstance, ctx: HttpContext, adminToken: string | undefined): void {
   app.register(async (admin) => {
-    if (adminToken !== undefined) {
-      admin.addHook('onRequest', async (request: FastifyRequest) => {
+    admin.addHook('onRequest', async (request: FastifyRequest) => {
+      if (adminToken !== undefined) {
         if (!tokenMatches(request.headers.authorization, adminToken)) {
           throw new HttpError(HttpErrorCode.UNAUTHENTICATED, 'admin routes need Authorization: Bearer <adminToken>', 'authorization');
         }
-      });
-    }
+        return;
+      }
+      // Without a token, being on loopback is the only check, and a web page can pass it by DNS rebinding
+      // (its own name, resolved to 127.0.0.1): the browser still sends that name as Host.
+      if (!loopbackHost.test(request.headers.host ?? '')) {
+        throw new HttpError(HttpErrorCode.PERMISSION_DENIED, 'admin routes without an adminToken answer only requests addressed to localhost, 127.0.0.1 or [::1]', 'host');
+      }
+    });
 
     admin.get('/admin/stats', async () => ({
       ...ctx.server.stats(),

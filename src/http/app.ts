@@ -1,16 +1,20 @@
 /**
- * The fastify application: parsers, request ids, the one error shape, and every route. Listening and
- * closing are http-server.ts's.
+ * The fastify application: request ids, the one error shape, and every route. Bodies are body.ts's, the
+ * listening socket's server listener.ts's, listening and closing http-server.ts's.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { Errors } from '../protocol/errors.js';
 import { registerAdmin } from './admin.js';
+import { registerBodies } from './body.js';
+import { registerCompression } from './compress.js';
+import type { ConnectionTracker } from './connections.js';
 import { errorResponse, routeNotFound } from './errors.js';
 import { kRequestIdHeader, type HttpContext } from './infer.js';
-import { kInferenceHeaderLength, splitBinaryBody } from './kserve-binary.js';
 import { registerKServe } from './kserve.js';
-import { isMsgpackRequest, msgpackError, registerMsgpack } from './msgpack.js';
+import type { HttpLimits } from './limits.js';
+import { createListener, type Handler } from './listener.js';
+import { isMsgpackRequest, msgpackError } from './msgpack.js';
 import { registerTfServing } from './tfserving.js';
 
 /** Where log lines go: a pino destination (anything with write(line)). */
@@ -18,38 +22,11 @@ export interface LogStream {
   write(line: string): void;
 }
 
-/**
- * Requests between arrival and the end of their answer. Closing waits for these, then drops every
- * connection left: an idle keep-alive one, or one a client opened and never used (undici does), would
- * otherwise hold the listener open until its keep-alive timeout.
- */
-export class RequestTracker {
-  #count = 0;
-  #waiters: Array<() => void> = [];
-
-  get count(): number {
-    return this.#count;
-  }
-
-  start(): void {
-    this.#count++;
-  }
-
-  end(): void {
-    this.#count--;
-    if (this.#count === 0) for (const wake of this.#waiters.splice(0)) wake();
-  }
-
-  idle(): Promise<void> {
-    return this.#count === 0 ? Promise.resolve() : new Promise((resolve) => this.#waiters.push(resolve));
-  }
-}
-
 export interface AppOptions {
   ctx: HttpContext;
-  tracker: RequestTracker;
+  connections: ConnectionTracker;
+  limits: HttpLimits;
   adminToken?: string;
-  bodyLimitBytes: number;
   /** false: no logs; otherwise pino's JSON lines at `level` (default info) to `stream` (default stdout). */
   logger: false | { level?: string; stream?: LogStream };
   https?: { key: string | Buffer; cert: string | Buffer };
@@ -64,57 +41,33 @@ function requestId(raw: { headers: Record<string, string | string[] | undefined>
 }
 
 /** Routes that still answer while the server closes: a probe must see "not ready", a scrape the last figures. */
-const answersWhileClosing = (url: string) => url.startsWith('/v2/health/') || url === '/metrics';
-
-function registerParsers(app: FastifyInstance): void {
-  const defaultJson = app.getDefaultJsonParser('error', 'ignore');
-  // JSON bodies go through here so that KServe's binary extension (a JSON header, then raw tensors) can be
-  // sent as application/json too; without the header it is fastify's own parser.
-  const parseBody = (request: FastifyRequest, body: Buffer, done: (error: Error | null, value?: unknown) => void) => {
-    const headerLength = request.headers[kInferenceHeaderLength];
-    if (typeof headerLength === 'string') {
-      try {
-        done(null, splitBinaryBody(body, headerLength));
-      } catch (error) {
-        done(error as Error);
-      }
-      return;
-    }
-    if (String(request.headers['content-type']).startsWith('application/octet-stream')) {
-      done(Errors.invalidArgument(kInferenceHeaderLength, 'is required with an application/octet-stream body (the binary tensor extension)'));
-      return;
-    }
-    defaultJson(request, body.toString('utf8'), done);
-  };
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser(['application/json', 'application/octet-stream'], { parseAs: 'buffer' }, (request, body, done) =>
-    parseBody(request, body as Buffer, done),
-  );
-  registerMsgpack(app);
-}
+const answersWhileClosing = (url: string) => url.startsWith('/v2/health/') || url === '/metrics' || /^\/v2\/models\/[^/?]+(?:\/versions\/[^/?]+)?\/ready(?:\?|$)/.test(url);
 
 export function buildApp(options: AppOptions): FastifyInstance {
   const { ctx } = options;
   const logger = options.logger === false ? false : { level: options.logger.level ?? 'info', ...(options.logger.stream ? { stream: options.logger.stream } : {}) };
   const app = Fastify({
     logger,
-    bodyLimit: options.bodyLimitBytes,
+    // Each kind of body has its own limit (body.ts); this is the larger, for fastify's own count.
+    bodyLimit: Math.max(options.limits.bodyBytes, options.limits.jsonBodyBytes),
     genReqId: requestId,
     // Probes and scrapes come every few seconds from every replica; their lines would bury the requests'.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: (req: { url?: string }) => answersWhileClosing(req.url ?? '') }),
     // Closing is ours: requests on kept-alive connections get our 503 shape, and health routes still answer.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    ...(options.https ? { https: options.https } : {}),
+    serverFactory: (handler: Handler) => createListener(handler, { limits: options.limits, connections: options.connections, tls: options.https }),
   }) as unknown as FastifyInstance;
 
-  registerParsers(app);
+  registerBodies(app, options.limits);
+  registerCompression(app);
 
   app.addHook('onRequest', async (request, reply) => {
-    options.tracker.start();
-    reply.raw.once('close', () => options.tracker.end());
     reply.header(kRequestIdHeader, request.id);
-    if (ctx.closing() && !answersWhileClosing(request.url)) throw Errors.unavailable('the server is closing');
+    // Only reads: a body sent to a probe route could otherwise stall and hold the drain open.
+    if (ctx.closing() && !(answersWhileClosing(request.url) && (request.method === 'GET' || request.method === 'HEAD'))) {
+      throw Errors.unavailable('the server is closing');
+    }
   });
 
   // Answers given while closing end their connection, so a kept-alive client cannot hold the close open.
@@ -129,6 +82,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (status >= 500 && status !== 503) request.log.error({ ...details, err: error }, body.error);
     else if (status === 499) request.log.info(details, 'the client went away; its inference was withdrawn');
     else request.log.info(details, body.error);
+    // The log keeps absolute paths; a client reads them relative, unless it has passed the admin check.
+    if (!request.url.startsWith('/admin/')) {
+      body.error = ctx.paths.redact(body.error);
+      if (body.field !== undefined) body.field = ctx.paths.redact(body.field);
+    }
     reply.code(status);
     if (isMsgpackRequest(request)) return reply.type('application/msgpack').send(msgpackError(request, body));
     return reply.send(body);

@@ -6,10 +6,11 @@
 import { ErrorCode, Errors, isOlympianError } from '../protocol/errors.js';
 
 /**
- * Codes only the HTTP front raises: a missing or wrong admin token, and a bug (anything not an
+ * Codes only the HTTP front raises: a missing or wrong admin token, an admin request by a Host name that
+ * is not loopback when no token is set (a DNS-rebinding page's), and a bug (anything not an
  * OlympianError), which is reported as a 500 rather than dressed up as a retryable 503.
  */
-export const HttpErrorCode = { UNAUTHENTICATED: 'UNAUTHENTICATED', INTERNAL: 'INTERNAL' } as const;
+export const HttpErrorCode = { UNAUTHENTICATED: 'UNAUTHENTICATED', PERMISSION_DENIED: 'PERMISSION_DENIED', INTERNAL: 'INTERNAL' } as const;
 export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];
 export type AnyErrorCode = ErrorCode | HttpErrorCode;
 
@@ -29,6 +30,7 @@ export const statusOfCode: Record<AnyErrorCode, number> = {
   DEADLINE_EXCEEDED: 504,
   RESOURCE_EXHAUSTED: 507,
   UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
 };
 
 export class HttpError extends Error {
@@ -73,12 +75,16 @@ function fromFastify(error: FastifyLikeError): { status: number; code: AnyErrorC
  */
 export const publicModelName = (session: string) => session.split('.')[0];
 
+/** A refused Content-Type or Content-Encoding is HTTP's 415 (Unsupported Media Type), though its code is INVALID_ARGUMENT. */
+const mediaFields = new Set(['content-type', 'content-encoding']);
+
 export function errorResponse(error: unknown, requestId: string): { status: number; body: ErrorBody } {
   if (isOlympianError(error)) {
     const body: ErrorBody = { error: error.message, code: error.code, requestId };
     if (error.field !== undefined) body.field = error.field;
     if (error.session !== undefined) body.model = publicModelName(error.session);
-    return { status: statusOfCode[error.code] ?? 500, body };
+    const media = error.code === ErrorCode.INVALID_ARGUMENT && mediaFields.has(error.field ?? '');
+    return { status: media ? 415 : (statusOfCode[error.code] ?? 500), body };
   }
   if (error instanceof HttpError) {
     const body: ErrorBody = { error: error.message, code: error.code, requestId };

@@ -1,17 +1,26 @@
 /**
  * Starts the whole HTTP front: the device server, its models (with versions), the fastify app, and the
- * listener; `close()` stops them in the order that loses no work: readiness turns false, polling stops,
- * the listener stops taking connections while requests in flight finish (with `drain`), then the sessions
- * close.
+ * listener. `close()` stops them in the order that loses no answer it owes:
+ *   1. readiness turns false at once (probes get 503) and polling stops; the listener stays open, so a
+ *      probe or a late request is told 503 rather than refused;
+ *   2. connections owed no answer are dropped: idle keep-alive ones, silent ones, and ones still sending a
+ *      request (a stalled upload cannot hold the close open);
+ *   3. requests already received are answered (with `drain`: queued ones are run);
+ *   4. after `limits.shutdownGraceMs`, or at once without `drain`, queued work fails with UNAVAILABLE, and a
+ *      moment later (for those answers to go out) every connection is dropped;
+ *   5. the listener closes, then the sessions.
  */
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Errors } from '../protocol/errors.js';
 import type { ServerOptions } from '../server/config.js';
 import { createServer, type Server } from '../server/server.js';
-import { buildApp, RequestTracker, type LogStream } from './app.js';
+import { buildApp, type LogStream } from './app.js';
+import { ConnectionTracker } from './connections.js';
 import type { HttpContext } from './infer.js';
+import { resolveLimits, type HttpLimits } from './limits.js';
 import { HttpMetrics } from './metrics.js';
+import { PathRedactor } from './paths.js';
 import { ModelRegistry, type HttpModelConfig } from './registry.js';
 
 export interface HttpServerOptions {
@@ -24,10 +33,10 @@ export interface HttpServerOptions {
   port?: number;
   /** PEM key and certificate: serve HTTPS. */
   tls?: { key: string | Buffer; cert: string | Buffer };
-  /** Bearer token for /admin routes, at least 16 characters. Without one, admin is open on loopback only. */
+  /** Bearer token for /admin routes, at least 16 characters. Without one, admin answers only requests on loopback addressed to a loopback name. */
   adminToken?: string;
-  /** Largest request body accepted, bytes (default 64 MiB); larger is 413 TOO_LARGE. */
-  bodyLimitBytes?: number;
+  /** Body sizes, timeouts and the shutdown grace (see limits.ts for each and its default). */
+  limits?: Partial<HttpLimits>;
   /** How often model base paths are scanned for new versions, ms (default 1000; 0: never). */
   pollIntervalMs?: number;
   logger?: false | { level?: string; stream?: LogStream };
@@ -43,8 +52,9 @@ export interface HttpServer {
   readonly models: ModelRegistry;
   readonly app: FastifyInstance;
   /**
-   * With `drain` (default), requests already accepted finish; without, queued ones fail with UNAVAILABLE.
-   * A call without drain during a drained close hurries it the same way.
+   * With `drain` (default), requests already received are answered within `limits.shutdownGraceMs`;
+   * without, queued ones fail with UNAVAILABLE and every connection is dropped. A call without drain during
+   * a drained close hurries it the same way.
    */
   close(options?: { drain?: boolean }): Promise<void>;
 }
@@ -54,7 +64,7 @@ export const isLoopback = (host: string) => loopbackHosts.has(host) || /^127\.\d
 
 /** Checks the HTTP-side options (the server's own are checked by createServer); INVALID_CONFIG naming the key. */
 export function validateHttpOptions(options: HttpServerOptions): void {
-  const { host = '127.0.0.1', port = 8501, adminToken, bodyLimitBytes, pollIntervalMs, tls } = options;
+  const { host = '127.0.0.1', port = 8501, adminToken, pollIntervalMs, tls } = options;
   if (typeof host !== 'string' || (host !== 'localhost' && isIP(host) === 0 && !/^[A-Za-z0-9.-]{1,253}$/.test(host))) {
     throw Errors.invalidConfig('host', `must be an IP address or host name, got ${JSON.stringify(host)}`);
   }
@@ -65,9 +75,7 @@ export function validateHttpOptions(options: HttpServerOptions): void {
   if (!isLoopback(host) && adminToken === undefined) {
     throw Errors.invalidConfig('adminToken', `is required to bind ${host}: admin routes change weights and policy and must not be open to the network`);
   }
-  if (bodyLimitBytes !== undefined && !(Number.isSafeInteger(bodyLimitBytes) && bodyLimitBytes >= 1024)) {
-    throw Errors.invalidConfig('limits.bodyBytes', 'must be an integer >= 1024');
-  }
+  resolveLimits(options.limits);
   if (pollIntervalMs !== undefined && !(Number.isFinite(pollIntervalMs) && pollIntervalMs >= 0)) {
     throw Errors.invalidConfig('pollIntervalMs', 'must be a number >= 0');
   }
@@ -78,22 +86,32 @@ export function validateHttpOptions(options: HttpServerOptions): void {
   });
 }
 
+/** How long answers to work failed at the end of the grace get to go out before every connection is dropped. */
+const kAnswerFlushMs = 100;
+
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   validateHttpOptions(options);
   const host = options.host ?? '127.0.0.1';
+  const limits = resolveLimits(options.limits);
   const server = await createServer({ ...options.server, sessions: [] });
   let closing = false;
   let models: ModelRegistry | undefined;
   let app: FastifyInstance | undefined;
-  const tracker = new RequestTracker();
+  const connections = new ConnectionTracker();
   try {
     const logger = options.logger ?? false;
-    // The registry logs through the app's logger, which exists only once the app does: route it there.
-    const sink = { info: (o: object, m: string) => app?.log.info(o, m), error: (o: object, m: string) => app?.log.error(o, m) };
+    // The registry logs through the app's logger, which exists only once the app does: what it says while
+    // the models load (a version that fails, with its absolute path) is held until then.
+    const early: Array<['info' | 'error', object, string]> = [];
+    const sink = {
+      info: (o: object, m: string) => (app ? app.log.info(o, m) : early.push(['info', o, m])),
+      error: (o: object, m: string) => (app ? app.log.error(o, m) : early.push(['error', o, m])),
+    };
     models = await ModelRegistry.create(server, options.models, { pollIntervalMs: options.pollIntervalMs, log: sink });
     const metrics = new HttpMetrics(server, models, { processMetrics: options.processMetrics });
-    const ctx: HttpContext = { server, models, metrics, closing: () => closing };
-    app = buildApp({ ctx, tracker, adminToken: options.adminToken, bodyLimitBytes: options.bodyLimitBytes ?? 64 * 2 ** 20, logger, https: options.tls });
+    const ctx: HttpContext = { server, models, metrics, paths: new PathRedactor(options.models), closing: () => closing };
+    app = buildApp({ ctx, connections, limits, adminToken: options.adminToken, logger, https: options.tls });
+    for (const [level, details, message] of early.splice(0)) app.log[level](details, message);
     await app.listen({ host, port: options.port ?? 8501 });
   } catch (error) {
     await models?.close();
@@ -106,8 +124,17 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const urlHost = host.includes(':') ? `[${host}]` : host;
   let closed: Promise<void> | undefined;
   let sessionsClosed: Promise<void> | undefined;
+  let hurried = false;
   const registry = models;
   const fastify = app;
+  // Rule 4: the failed work's 503s are written in the microtasks after it fails; then nothing is left to wait for.
+  const hurry = () => {
+    if (hurried) return;
+    hurried = true;
+    fastify.log.warn({ open: connections.open }, 'closing now: queued requests fail, every connection is dropped');
+    sessionsClosed ??= server.close({ drain: false });
+    setTimeout(() => connections.destroyAll(), kAnswerFlushMs).unref();
+  };
   return {
     url: `${options.tls ? 'https' : 'http'}://${urlHost}:${port}`,
     port,
@@ -115,16 +142,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     models: registry,
     app: fastify,
     close({ drain = true } = {}) {
-      // Without drain (or a second, impatient call during a drain): queued work fails now with UNAVAILABLE,
-      // which lets the requests waiting on it answer, and so the close below finish.
-      if (!drain) sessionsClosed ??= server.close({ drain: false });
+      if (!drain) hurry();
       closed ??= (async () => {
         closing = true;
-        await registry.close();
+        const grace = setTimeout(hurry, limits.shutdownGraceMs);
+        const polling = registry.close();
+        connections.dropUnowed();
+        await connections.idle();
+        clearTimeout(grace);
         const stopped = fastify.close();
-        await tracker.idle();
-        fastify.server.closeAllConnections();
+        connections.destroyAll();
         await stopped;
+        await polling;
         await (sessionsClosed ??= server.close({ drain: true }));
       })();
       return closed;

@@ -2,6 +2,7 @@
 export { startHttpServer, validateHttpOptions, isLoopback, type HttpServer, type HttpServerOptions } from './http-server.js';
 export { ModelRegistry, type HttpModelConfig, type VersionStatus, type VersionState, type ServedVersion } from './registry.js';
 export { HttpMetrics } from './metrics.js';
+export { defaultLimits, type HttpLimits } from './limits.js';
 export { buildApp, type AppOptions, type LogStream } from './app.js';
 export { errorResponse, statusOfCode, HttpError, HttpErrorCode, type ErrorBody, type AnyErrorCode } from './errors.js';
 export { kPriorityHeader, kDeadlineHeader, kRequestIdHeader } from './infer.js';

@@ -7,6 +7,7 @@ import { Errors, isOlympianError } from '../protocol/errors.js';
 import type { NamedTensors } from '../protocol/tensors.js';
 import type { Server } from '../server/server.js';
 import type { HttpMetrics } from './metrics.js';
+import type { PathRedactor } from './paths.js';
 import type { ModelRegistry, ServedVersion } from './registry.js';
 
 export const kPriorityHeader = 'x-olympian-priority';
@@ -17,6 +18,8 @@ export interface HttpContext {
   server: Server;
   models: ModelRegistry;
   metrics: HttpMetrics;
+  /** Makes server paths relative for everything but the log and the admin routes. */
+  paths: PathRedactor;
   /** True once close() has begun: readiness turns false before the listener stops. */
   closing(): boolean;
 }
@@ -83,7 +86,8 @@ export async function inferForRequest(ctx: HttpContext, request: FastifyRequest,
   };
   reply.raw.once('close', onClose);
   try {
-    if (request.raw.destroyed || reply.raw.destroyed) controller.abort();
+    // Not request.raw.destroyed: Node destroys a request once its body is read, which says nothing of the client.
+    if (reply.raw.destroyed || request.raw.socket?.destroyed) controller.abort();
     const served = ctx.models.route(call.model, call.version);
     const inputs = call.inputs(served);
     // Routing and the call happen in one tick: a version switch cannot remove this session in between.

@@ -22,25 +22,26 @@ const intRange: Partial<Record<WireDType, [number, number]>> = {
 };
 
 export const isB64 = (value: unknown): value is { b64: string } =>
-  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 1 && typeof (value as { b64?: unknown }).b64 === 'string';
+  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.hasOwn(value, 'b64') && Object.keys(value).length === 1 && typeof (value as { b64?: unknown }).b64 === 'string';
 
 /** A plain JSON object that is not a b64 value: a map of named tensors. */
 export const isNamedMap = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && !isB64(value);
 
-function leaf(value: unknown, dtype: WireDType, path: string): number {
+/** A leaf checked against the dtype, as the number stored; `at` names it only when it is refused. */
+function leaf(value: unknown, dtype: WireDType, at: () => string): number {
   if (dtype === 'bool') {
     if (typeof value === 'boolean') return value ? 1 : 0;
     if (value === 0 || value === 1) return value;
-    throw Errors.invalidArgument(path, `must be true or false, got ${JSON.stringify(value)}`);
+    throw Errors.invalidArgument(at(), `must be true or false, got ${JSON.stringify(value)}`);
   }
   if (typeof value !== 'number') {
     const hint = typeof value === 'string' ? ' (strings are not tensors here; binary data goes in {"b64": ...})' : '';
-    throw Errors.invalidArgument(path, `must be a number, got ${JSON.stringify(value)?.slice(0, 40)}${hint}`);
+    throw Errors.invalidArgument(at(), `must be a number, got ${JSON.stringify(value)?.slice(0, 40)}${hint}`);
   }
   const range = intRange[dtype];
   if (range && !(Number.isInteger(value) && value >= range[0] && value <= range[1])) {
-    throw Errors.invalidArgument(path, `must be an integer from ${range[0]} to ${range[1]} for ${dtype}, got ${value}`);
+    throw Errors.invalidArgument(at(), `must be an integer from ${range[0]} to ${range[1]} for ${dtype}, got ${value}`);
   }
   return value;
 }
@@ -67,45 +68,95 @@ function b64Dims(expected: Dims, depth: number, count: number, path: string): nu
   return rest.map((d) => d ?? count / known);
 }
 
+/** A tensor has at most this many dimensions; deeper nesting is refused before it is walked. */
+export const kMaxRank = 32;
+
 /**
  * A nested JSON value as a tensor of `dtype`. `expected` is the shape the model takes at this point (used
  * only to size b64 blocks; the model's own check comes later, in the server).
+ *
+ * Three passes, none building a string or an array per value, so that a large body costs the event loop
+ * little beyond JSON.parse:
+ *   1. the shape, from the first element at each depth — iterative, and refused past kMaxRank, since the
+ *      depth is the client's to choose;
+ *   2. every node checked against that shape (rectangular, leaves of the dtype); a place is spelt out
+ *      (`instances[2].image[0][1]`) only for the one refused;
+ *   3. the values written into a typed array of the checked size — allocated only after pass 2, so a
+ *      small body claiming a huge shape allocates nothing.
  */
 export function tensorFromJson(value: unknown, dtype: WireDType, path: string, expected: Dims = null): WireTensor {
   const dims: number[] = [];
-  let rank: number | undefined;
-  const values: number[] = [];
-  const setRank = (depth: number, at: string) => {
-    if (rank === undefined) rank = depth;
-    else if (rank !== depth) throw Errors.invalidArgument(at, `is nested ${depth} deep where its siblings are nested ${rank} deep`);
-  };
-  const setDim = (depth: number, size: number, at: string) => {
-    if (rank !== undefined && depth >= rank) throw Errors.invalidArgument(at, `is nested deeper than its siblings`);
-    if (dims[depth] === undefined) dims[depth] = size;
-    else if (dims[depth] !== size) throw Errors.invalidArgument(at, `has ${size} elements where its siblings have ${dims[depth]} (ragged)`);
-  };
-  const walk = (node: unknown, depth: number, at: string): void => {
-    if (Array.isArray(node)) {
-      setDim(depth, node.length, at);
-      for (let i = 0; i < node.length; i++) walk(node[i], depth + 1, `${at}[${i}]`);
+  let first = value;
+  while (Array.isArray(first)) {
+    if (dims.length === kMaxRank) throw Errors.invalidArgument(path, `is nested more than ${kMaxRank} deep (a tensor has at most ${kMaxRank} dimensions)`);
+    dims.push(first.length);
+    if (first.length === 0) break;
+    first = first[0];
+  }
+  const depth = dims.length;
+  const index = new Array<number>(depth).fill(0);
+  const at = (upTo: number) => () => path + index.slice(0, upTo).map((i) => `[${i}]`).join('');
+  // The leaves are numbers, b64 blocks of `block` dimensions, or absent (some dimension is 0).
+  const empty = depth > 0 && dims[depth - 1] === 0;
+  const block = !empty && isB64(first) ? b64Dims(expected, depth, decodeB64(first.b64, dtype, at(depth)()).length, at(depth)()) : null;
+  const rank = depth + (block?.length ?? 0);
+  const blocks: TensorData[] = [];
+
+  // Plain float leaves need only be numbers: the innermost lists are checked in a loop of their own.
+  const plainNumbers = block === null && intRange[dtype] === undefined && dtype !== 'bool';
+  const check = (node: unknown, level: number): void => {
+    if (level < depth) {
+      if (!Array.isArray(node)) throw Errors.invalidArgument(at(level)(), `is nested ${level} deep where its siblings are nested ${rank} deep`);
+      if (node.length !== dims[level]) throw Errors.invalidArgument(at(level)(), `has ${node.length} elements where its siblings have ${dims[level]} (ragged)`);
+      if (plainNumbers && level === depth - 1) {
+        for (let i = 0; i < node.length; i++) {
+          if (typeof node[i] === 'number') continue;
+          index[level] = i;
+          check(node[i], depth);
+        }
+        return;
+      }
+      for (let i = 0; i < node.length; i++) {
+        index[level] = i;
+        check(node[i], level + 1);
+      }
       return;
     }
-    if (isB64(node)) {
-      const data = decodeB64(node.b64, dtype, at);
-      const block = b64Dims(expected, depth, data.length, at);
-      block.forEach((size, k) => setDim(depth + k, size, at));
-      setRank(depth + block.length, at);
-      for (let i = 0; i < data.length; i++) values.push(data[i]);
+    if (Array.isArray(node)) throw Errors.invalidArgument(at(level)(), 'is nested deeper than its siblings');
+    if (block === null) {
+      leaf(node, dtype, at(level));
       return;
     }
-    setRank(depth, at);
-    values.push(leaf(node, dtype, at));
+    if (!isB64(node)) throw Errors.invalidArgument(at(level)(), `is nested ${level} deep where its siblings are nested ${rank} deep`);
+    const data = decodeB64(node.b64, dtype, at(level)());
+    const dimsHere = b64Dims(expected, depth, data.length, at(level)());
+    if (dimsHere.some((d, k) => d !== block[k])) throw Errors.invalidArgument(at(level)(), `holds a block of shape [${dimsHere.join(', ')}] where its siblings hold [${block.join(', ')}]`);
+    blocks.push(data);
   };
-  walk(value, 0, path);
-  // Only empty arrays below some depth: the shape ends there.
-  const shape = dims.slice(0, rank ?? dims.length);
-  const data = new (arrayTypeOf(dtype))(values.length);
-  data.set(values);
+  check(value, 0);
+
+  const shape = block === null ? dims : [...dims, ...block];
+  const data = new (arrayTypeOf(dtype))(empty ? 0 : elementCount(shape));
+  if (block !== null) {
+    blocks.forEach((b, i) => data.set(b, i * b.length));
+  } else if (!empty) {
+    // Booleans as 0/1; every other leaf is by now a number in range (a typed array coerces true to 1 too).
+    let offset = 0;
+    const fill = (node: unknown, level: number): void => {
+      if (level === depth) {
+        data[offset++] = node as number;
+        return;
+      }
+      const items = node as number[];
+      if (level === depth - 1) {
+        data.set(items, offset);
+        offset += items.length;
+      } else {
+        for (let i = 0; i < items.length; i++) fill(items[i], level + 1);
+      }
+    };
+    fill(value, 0);
+  }
   return { dtype, shape, data };
 }
 

@@ -18,10 +18,14 @@ export class BinaryBody {
   ) {}
 }
 
-export function splitBinaryBody(body: Buffer, headerLength: string): BinaryBody {
+/** `maxHeaderBytes`: the JSON header is parsed as any JSON body is, and held to the same limit. */
+export function splitBinaryBody(body: Buffer, headerLength: string, maxHeaderBytes: number): BinaryBody {
   const length = Number(headerLength);
   if (!/^\d+$/.test(headerLength.trim()) || length > body.byteLength) {
     throw Errors.invalidArgument(kInferenceHeaderLength, `must be a byte count no larger than the body (${body.byteLength}), got ${JSON.stringify(headerLength)}`);
+  }
+  if (length > maxHeaderBytes) {
+    throw Errors.tooLarge(kInferenceHeaderLength, `says the JSON header is ${length} bytes, over limits.jsonBodyBytes (${maxHeaderBytes}); tensors go in the binary part`);
   }
   let header: unknown;
   try {
@@ -54,7 +58,7 @@ function narrow(values: ArrayLike<number | bigint>, path: string): Int32Array {
 
 /** One input's bytes as a tensor of the shape it declares. */
 export function decodeBinaryTensor(bytes: Buffer, datatype: string, dtype: WireDType, shape: number[], path: string): WireTensor {
-  const size = v2BinaryBytes[datatype] ?? (datatype === 'FP16' ? 2 : 0);
+  const size = Object.hasOwn(v2BinaryBytes, datatype) ? v2BinaryBytes[datatype] : datatype === 'FP16' ? 2 : 0;
   const count = shape.reduce((a, b) => a * b, 1);
   if (size === 0) throw Errors.invalidArgument(`${path}.datatype`, `${datatype} cannot be sent as binary data here`);
   if (bytes.byteLength !== count * size) {

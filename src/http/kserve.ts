@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../protocol/errors.js';
 import type { ModelSignature } from '../protocol/signature.js';
 import type { NamedTensors } from '../protocol/tensors.js';
+import { inferRoute } from './body.js';
 import { inferForRequest, tracked, type HttpContext } from './infer.js';
 import { reshape, tensorFromJson, toFlat } from './json-tensors.js';
 import { binaryAnswer, BinaryBody, decodeBinaryTensor, kInferenceHeaderLength, tensorBytes } from './kserve-binary.js';
@@ -24,7 +25,10 @@ type ModelParams = { name: string; version?: string };
 
 interface V2Request {
   id?: string;
+  /** By name, on a null-prototype object: the names are the client's. */
   inputs: NamedTensors;
+  /** The names in the order given, to name `inputs[i]` in an error. */
+  inputNames: string[];
   /** Output names asked for (all when absent), and which of them go back as binary. */
   outputs?: string[];
   binary: Set<string>;
@@ -47,11 +51,13 @@ export function parseV2Request(raw: unknown): V2Request {
   if (body.id !== undefined && typeof body.id !== 'string') throw Errors.invalidArgument('id', 'must be a string');
   if (!Array.isArray(body.inputs) || body.inputs.length === 0) throw Errors.invalidArgument('inputs', 'must be a non-empty list');
   let offset = 0;
-  const inputs: NamedTensors = {};
+  const inputs: NamedTensors = Object.create(null);
+  const inputNames: string[] = [];
   body.inputs.forEach((input: unknown, i) => {
     const field = `inputs[${i}]`;
     if (!isObject(input) || typeof input.name !== 'string') throw Errors.invalidArgument(`${field}.name`, 'must be a string');
-    if (input.name in inputs) throw Errors.invalidArgument(`${field}.name`, `duplicates ${JSON.stringify(input.name)}`);
+    if (Object.hasOwn(inputs, input.name)) throw Errors.invalidArgument(`${field}.name`, `duplicates ${JSON.stringify(input.name)}`);
+    inputNames.push(input.name);
     const shape = parseShape(input.shape, `${field}.shape`);
     const dtype = wireFromV2(input.datatype, `${field}.datatype`);
     const size = isObject(input.parameters) ? input.parameters.binary_data_size : undefined;
@@ -82,7 +88,7 @@ export function parseV2Request(raw: unknown): V2Request {
       return output.name;
     });
   }
-  return { id: body.id as string | undefined, inputs, outputs, binary, binaryAll };
+  return { id: body.id as string | undefined, inputs, inputNames, outputs, binary, binaryAll };
 }
 
 function metadata(ctx: HttpContext, name: string, version?: string) {
@@ -105,6 +111,14 @@ function modelReady(ctx: HttpContext, name: string, version?: string): boolean {
   return !ctx.closing() && served !== null && (version === undefined || served.version === version);
 }
 
+/** Every name given must be one of the model's (`inputs[i].name` / `outputs[i].name` at fault). */
+function checkNames(names: string[], specs: ModelSignature['inputs'], list: 'inputs' | 'outputs', what: 'input' | 'output'): void {
+  const known = new Set(specs.map((s) => s.name));
+  names.forEach((name, i) => {
+    if (!known.has(name)) throw Errors.invalidArgument(`${list}[${i}].name`, `${JSON.stringify(name)} is not an ${what} of this model (${list}: ${[...known].join(', ')})`);
+  });
+}
+
 async function infer(ctx: HttpContext, request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) {
   const { name, version } = request.params;
   if (request.body instanceof MsgpackBody) return msgpackInfer(ctx, request, reply, request.body, name, version);
@@ -117,13 +131,12 @@ async function infer(ctx: HttpContext, request: FastifyRequest<{ Params: ModelPa
       version,
       inputs: (served) => {
         signature = served.signature;
-        for (const [i, wanted] of (parsed.outputs ?? []).entries()) {
-          if (!signature.outputs.some((s) => s.name === wanted)) throw Errors.invalidArgument(`outputs[${i}].name`, `${JSON.stringify(wanted)} is not an output of this model`);
-        }
+        checkNames(parsed.inputNames, signature.inputs, 'inputs', 'input');
+        checkNames(parsed.outputs ?? [], signature.outputs, 'outputs', 'output');
         return parsed.inputs;
       },
     });
-    const names = parsed.outputs ?? signature!.outputs.map((s) => s.name).filter((n) => n in result.outputs);
+    const names = parsed.outputs ?? signature!.outputs.map((s) => s.name).filter((n) => Object.hasOwn(result.outputs, n));
     const blobs: Buffer[] = [];
     const outputs = names.map((outputName) => {
       const tensor = result.outputs[outputName];
@@ -153,6 +166,6 @@ export function registerKServe(app: FastifyInstance, ctx: HttpContext): void {
       const ready = modelReady(ctx, request.params.name, request.params.version);
       return reply.code(ready ? 200 : 503).send({ name: request.params.name, ready });
     });
-    app.post(`${prefix}/infer`, (request: FastifyRequest<{ Params: ModelParams }>, reply) => infer(ctx, request, reply));
+    app.post(`${prefix}/infer`, inferRoute, (request: FastifyRequest<{ Params: ModelParams }>, reply) => infer(ctx, request, reply));
   }
 }

@@ -6,6 +6,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { decodeMessage, encodeMessage, type InferRequestMessage } from '../protocol/codec.js';
 import { Errors, type SerializedError } from '../protocol/errors.js';
+import type { ModelSignature } from '../protocol/signature.js';
+import type { NamedTensors } from '../protocol/tensors.js';
 import type { ErrorBody } from './errors.js';
 import { inferForRequest, tracked, type HttpContext } from './infer.js';
 
@@ -31,11 +33,22 @@ export function registerMsgpack(app: FastifyInstance): void {
 export const isMsgpackRequest = (request: FastifyRequest) =>
   msgpackTypes.includes(String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase());
 
+/** The frame's tensors on a null-prototype object, once every name (the client's) is one of the model's inputs. */
+function knownInputs(inputs: NamedTensors, signature: ModelSignature): NamedTensors {
+  const known = new Set(signature.inputs.map((s) => s.name));
+  const out: NamedTensors = Object.create(null);
+  for (const [name, tensor] of Object.entries(inputs)) {
+    if (!known.has(name)) throw Errors.invalidArgument(`inputs.${name}`, `is not an input of this model (inputs: ${[...known].join(', ')})`);
+    out[name] = tensor;
+  }
+  return out;
+}
+
 export async function msgpackInfer(ctx: HttpContext, request: FastifyRequest, reply: FastifyReply, body: MsgpackBody, model: string, version?: string) {
   const { message } = body;
   const { outputs } = await tracked(ctx, model, () => {
     if (message.model !== model) throw Errors.invalidArgument('model', `is ${JSON.stringify(message.model)} in the frame but ${JSON.stringify(model)} in the URL`);
-    return inferForRequest(ctx, request, reply, { model, version, inputs: () => message.inputs, deadlineMs: message.deadlineMs, priority: message.priority });
+    return inferForRequest(ctx, request, reply, { model, version, inputs: (served) => knownInputs(message.inputs, served.signature), deadlineMs: message.deadlineMs, priority: message.priority });
   });
   const frame = encodeMessage(message.id === undefined ? { type: 'result', outputs } : { type: 'result', id: message.id, outputs });
   return reply.type('application/msgpack').send(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));

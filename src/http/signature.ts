@@ -15,7 +15,7 @@ const tfDTypes: Record<string, string> = {
   float64: 'DT_DOUBLE', uint8: 'DT_UINT8', int8: 'DT_INT8', uint16: 'DT_UINT16', int16: 'DT_INT16',
 };
 
-export const tfDType = (dtype: string | null) => (dtype === null ? 'DT_INVALID' : (tfDTypes[dtype] ?? 'DT_INVALID'));
+export const tfDType = (dtype: string | null) => (dtype !== null && Object.hasOwn(tfDTypes, dtype) ? tfDTypes[dtype] : 'DT_INVALID');
 
 /** KServe (Open Inference Protocol) datatypes for what the server returns or declares. */
 const v2DTypes: Record<string, string> = {
@@ -23,7 +23,7 @@ const v2DTypes: Record<string, string> = {
   bool: 'BOOL', string: 'BYTES', complex64: 'COMPLEX64',
 };
 
-export const v2DType = (dtype: string | null) => (dtype === null ? 'FP32' : (v2DTypes[dtype] ?? 'BYTES'));
+export const v2DType = (dtype: string | null) => (dtype === null ? 'FP32' : Object.hasOwn(v2DTypes, dtype) ? v2DTypes[dtype] : 'BYTES');
 
 /**
  * A KServe datatype as the wire dtype its values are held in. The wider integer types are narrowed to
@@ -35,7 +35,7 @@ const fromV2: Record<string, WireDType> = {
 };
 
 export function wireFromV2(datatype: unknown, field: string): WireDType {
-  const dtype = typeof datatype === 'string' ? fromV2[datatype] : undefined;
+  const dtype = typeof datatype === 'string' && Object.hasOwn(fromV2, datatype) ? fromV2[datatype] : undefined;
   if (!dtype) throw Errors.invalidArgument(field, `must be one of ${Object.keys(fromV2).join(', ')}, got ${JSON.stringify(datatype)}`);
   return dtype;
 }

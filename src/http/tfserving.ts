@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../protocol/errors.js';
 import type { ModelSignature, TensorSpec } from '../protocol/signature.js';
 import type { NamedTensors, WireTensor } from '../protocol/tensors.js';
+import { inferRoute } from './body.js';
 import { inferForRequest, tracked, type HttpContext } from './infer.js';
 import { columnOf, isNamedMap, rowsOf, stackRows, tensorFromJson } from './json-tensors.js';
 import { MsgpackBody, msgpackInfer } from './msgpack.js';
@@ -63,19 +64,20 @@ function status(ctx: HttpContext, name: string, version?: string) {
     model_version_status: rows.map((row) => ({
       version: row.version,
       state: row.state,
-      status: { error_code: row.error?.code ?? 'OK', error_message: row.error?.message ?? '' },
+      status: { error_code: row.error?.code ?? 'OK', error_message: ctx.paths.redact(row.error?.message ?? '') },
     })),
   };
 }
 
-/** A named-inputs object must name exactly the model's inputs. */
+/** A named-inputs object (the client's keys: read only as own properties) must name exactly the model's inputs. */
 function checkNames(value: Record<string, unknown>, signature: ModelSignature, field: string): void {
+  const known = new Set(signature.inputs.map((s) => s.name));
   for (const key of Object.keys(value)) {
-    if (!signature.inputs.some((s) => s.name === key)) {
+    if (!known.has(key)) {
       throw Errors.invalidArgument(`${field}.${key}`, `is not an input of this model (inputs: ${signature.inputs.map((s) => s.name).join(', ')})`);
     }
   }
-  for (const spec of signature.inputs) if (!(spec.name in value)) throw Errors.invalidArgument(`${field}.${spec.name}`, 'is missing');
+  for (const spec of signature.inputs) if (!Object.hasOwn(value, spec.name)) throw Errors.invalidArgument(`${field}.${spec.name}`, 'is missing');
 }
 
 function singleInput(signature: ModelSignature, field: string): TensorSpec {
@@ -89,13 +91,17 @@ function rowInputs(instances: unknown[], signature: ModelSignature): NamedTensor
   if (instances.length === 0) throw Errors.invalidArgument('instances', 'must not be empty');
   const named = instances.every(isNamedMap);
   if (!named && instances.some(isNamedMap)) throw Errors.invalidArgument('instances', 'mixes named-input objects with bare values');
-  const specs = named ? signature.inputs : [singleInput(signature, 'instances[0]')];
-  const inputs: NamedTensors = {};
-  for (const spec of specs) {
+  if (!named) {
+    // Bare rows are one tensor with the batch axis outermost: converted whole, with no copy per row.
+    const spec = singleInput(signature, 'instances[0]');
+    return { [spec.name]: tensorFromJson(instances, inputDType(spec, 'instances[0]'), 'instances', spec.shape) };
+  }
+  // Keyed by the signature's names; null-prototype all the same, so that no name can reach Object.prototype.
+  const inputs: NamedTensors = Object.create(null);
+  for (const spec of signature.inputs) {
     const dtype = inputDType(spec, `instances[0].${spec.name}`);
     const item = spec.shape === null ? null : spec.shape.slice(1);
     const rows: WireTensor[] = instances.map((instance, i) => {
-      if (!named) return tensorFromJson(instance, dtype, `instances[${i}]`, item);
       const record = instance as Record<string, unknown>;
       checkNames(record, signature, `instances[${i}]`);
       return tensorFromJson(record[spec.name], dtype, `instances[${i}].${spec.name}`, item);
@@ -130,8 +136,8 @@ export function parsePredict(body: unknown): PredictRequest {
   if (signatureName !== undefined && signatureName !== 'serving_default' && signatureName !== '') {
     throw Errors.invalidArgument('signature_name', `must be serving_default (the one signature a TF.js model has), got ${JSON.stringify(signatureName)}`);
   }
-  const hasInstances = 'instances' in body;
-  if (hasInstances === 'inputs' in body) throw Errors.invalidArgument('instances', 'exactly one of "instances" (row format) and "inputs" (columnar format) is required');
+  const hasInstances = Object.hasOwn(body, 'instances');
+  if (hasInstances === Object.hasOwn(body, 'inputs')) throw Errors.invalidArgument('instances', 'exactly one of "instances" (row format) and "inputs" (columnar format) is required');
   if (hasInstances) {
     const instances = body.instances;
     if (!Array.isArray(instances)) throw Errors.invalidArgument('instances', 'must be a list');
@@ -141,7 +147,7 @@ export function parsePredict(body: unknown): PredictRequest {
 }
 
 export function predictAnswer(format: PredictRequest['format'], outputs: NamedTensors, signature: ModelSignature) {
-  const names = signature.outputs.map((s) => s.name).filter((n) => n in outputs);
+  const names = signature.outputs.map((s) => s.name).filter((n) => Object.hasOwn(outputs, n));
   if (format === 'columnar') {
     if (names.length === 1) return { outputs: columnOf(outputs[names[0]], names[0]) };
     return { outputs: Object.fromEntries(names.map((n) => [n, columnOf(outputs[n], n)])) };
@@ -162,7 +168,7 @@ export function registerTfServing(app: FastifyInstance, ctx: HttpContext): void 
     return metadata(path.name, served.version, served.signature);
   });
 
-  app.post('/v1/models/*', async (request: FastifyRequest<{ Params: { '*': string } }>, reply: FastifyReply) => {
+  app.post('/v1/models/*', inferRoute, async (request: FastifyRequest<{ Params: { '*': string } }>, reply: FastifyReply) => {
     const path = parsePath(request.params['*'], 'POST', request.url);
     if (path.action !== 'predict') {
       throw Errors.notFound('route', `POST ${request.url} (only :predict is served; classify and regress need TF Example signatures)`);
