@@ -40,7 +40,7 @@ const backpressure = new Set([429, 503]);
 
 /** Started as `--serve <config>`: the server side, in its own process. */
 async function serveChild(configPath: string): Promise<void> {
-  const { runServe } = await import('../src/serve.js');
+  const { runServe } = await import('../src/cli/serve.js');
   const running = await runServe({ config: configPath, port: 0, logLevel: 'warn' });
   console.log(`URL ${running.url}`);
   await running.closed;

@@ -33,5 +33,6 @@ export const scenarios: Record<string, Scenario> = {
   charts: { load: () => import('./charts.js'), backends: both },
   http: { load: () => import('./http.js'), backends: wasmOnly },
   'input-copy': { load: () => import('./input-copy.js'), backends: wasmOnly },
+  'json-body': { load: () => import('./json-body.js'), backends: wasmOnly },
   'demo-synthetic': { load: async () => ({ run: (await import('./demo-synthetic.js')).run }), backends: wasmOnly },
 };

@@ -10,19 +10,20 @@
  *    its own connection. Reported: the longest probe wait, the server's own event-loop delay from
  *    /metrics, and its RSS (peak and after).
  *
- * Run: `node --expose-gc --import tsx bench/json-body.ts [--quick]`; writes bench/results/json-body.json
- * and .md ([quick/]).
+ * Run: `npm run bench -- json-body [--quick]`; writes bench/results/json-body.json and .md ([quick/]).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parseV2Request } from '../src/http/kserve.js';
 import { parsePredict } from '../src/http/tfserving.js';
 import type { ModelSignature } from '../src/protocol/signature.js';
-import { benchMeta, table, writeResults } from './lib/report.js';
+import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { median, round } from './lib/stats.js';
 
 const MiB = 2 ** 20;
@@ -57,7 +58,11 @@ function flatBody(images: number): Buffer {
   return Buffer.from(JSON.stringify({ inputs: [{ name: 'image', shape: [images, kImageSize, kImageSize, 3], datatype: 'FP32', data }] }));
 }
 
-const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+/** V8's full GC, reached without --expose-gc on the command line (as the session workers do). */
+function gc(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
 const heapMiB = () => process.memoryUsage().heapUsed / MiB;
 
 interface StepRow {
@@ -93,7 +98,7 @@ function timeSteps(format: StepRow['format'], body: Buffer, runs: number): StepR
 
 /** Started as `--serve <config>`: the server side, in its own process. */
 async function serveChild(configPath: string): Promise<void> {
-  const { runServe } = await import('../src/serve.js');
+  const { runServe } = await import('../src/cli/serve.js');
   const running = await runServe({ config: configPath, port: 0, logLevel: 'warn' });
   console.log(`URL ${running.url}`);
   await running.closed;
@@ -218,7 +223,7 @@ async function throughServer(dir: string, bodyBytes: number, runs: number): Prom
 
 async function main(quick: boolean): Promise<void> {
   const loadAvgStart = loadavg().map((v) => round(v, 2));
-  const meta = { ...(await benchMeta('json-body', { quick, backend: 'wasm' })), command: `node --expose-gc --import tsx bench/json-body.ts${quick ? ' --quick' : ''}` };
+  const meta = await benchMeta('json-body', { quick, backend: 'wasm' });
   const sizesMiB = quick ? [1, 4, 16] : [1, 2, 4, 8, 16, 32, 44];
   const runs = quick ? 1 : 3;
   const steps: StepRow[] = [];
@@ -275,6 +280,10 @@ async function main(quick: boolean): Promise<void> {
   console.log(`json-body: wrote ${path}`);
 }
 
+export async function run(options: BenchOptions): Promise<void> {
+  await main(options.quick);
+}
+
+// The server under test is this file again, in a child process (`--serve <config>`).
 const serveAt = process.argv.indexOf('--serve');
-if (serveAt >= 0) await serveChild(process.argv[serveAt + 1]);
-else await main(process.argv.includes('--quick'));
+if (serveAt >= 0 && import.meta.url === pathToFileURL(process.argv[1]).href) await serveChild(process.argv[serveAt + 1]);

@@ -55,7 +55,7 @@ program
   .option('--log-level <level>', 'pino log level', 'info')
   .addHelpText('after', '\nExample:\n  olympian serve --config deploy/olympian.example.json --port 8501')
   .action(async (options: { config: string; host?: string; port?: number; logLevel: string }) => {
-    const { runServe } = await import('./serve.js');
+    const { runServe } = await import('./cli/serve.js');
     const running = await runServe({ config: options.config, host: options.host, port: options.port, logLevel: options.logLevel });
     await running.closed;
   });
@@ -67,7 +67,7 @@ program
   .option('--device <device>', 'auto, gpu or cpu', 'auto')
   .option('--backend <backend>', 'force a backend: wasm, cpu or webgpu (a software adapter too)')
   .action(async (options: { seconds: number; device: 'auto' | 'gpu' | 'cpu'; backend?: 'wasm' | 'cpu' | 'webgpu' }) => {
-    const { runDemo } = await import('./demo.js');
+    const { runDemo } = await import('./cli/demo.js');
     await runDemo({ phaseMs: options.seconds * 1000, device: options.device, backend: options.backend });
   });
 

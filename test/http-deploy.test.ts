@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseAllDocuments } from 'yaml';
-import { validateServeConfig } from '../src/serve.js';
+import { validateServeConfig } from '../src/http/config-file.js';
 
 type Doc = Record<string, any>;
 const file = (path: string) => readFileSync(new URL(`../deploy/${path}`, import.meta.url), 'utf8');

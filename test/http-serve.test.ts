@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode } from '../src/protocol/errors.js';
-import { loadServeConfig, runServe, validateServeConfig } from '../src/serve.js';
+import { runServe } from '../src/cli/serve.js';
+import { loadServeConfig, validateServeConfig } from '../src/http/config-file.js';
 import { rejectsWith } from './helpers-server.js';
 import { imageRows, post, tinyModule } from './fixtures/http/helpers.js';
 

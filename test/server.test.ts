@@ -167,6 +167,17 @@ runtime('close() fails queued work when not draining and refuses new work', asyn
   await rejectsWith(s.infer('a', image(48)), ErrorCode.UNAVAILABLE);
 });
 
+runtime('close({ drain: false }) during a drained close hurries it: what is still queued fails', async () => {
+  const s = await createServer({ backend: 'wasm', sessions: [tinySession('a', { inputSize: 48, channels: 32, layers: 5 })] });
+  const work = Array.from({ length: 8 }, () => s.infer('a', image(48)));
+  const drained = s.close();
+  const hurried = s.close({ drain: false });
+  const results = await Promise.allSettled(work);
+  await Promise.all([drained, hurried]);
+  const failed = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code);
+  assert.ok(failed.length > 0 && failed.every((code) => code === ErrorCode.UNAVAILABLE), `outcomes: ${failed}`);
+});
+
 runtime('after close() the process exits on its own: no thread or handle left open', async () => {
   const started = Date.now();
   const output = await new Promise<string>((resolve, reject) => {

@@ -37,6 +37,10 @@ export function validatePriority(priority: unknown, field: string, fail: Fail = 
   }
 }
 
+export function validatePolicy(policy: unknown, field: string, fail: Fail = Errors.invalidConfig): asserts policy is PolicyName {
+  if (!isPolicyName(policy as string)) throw fail(field, `must be one of ${policyNames.join(', ')}, got ${JSON.stringify(policy)}`);
+}
+
 /** The shared buffer holds the quantum in whole microseconds (an Int32): from 1 µs to just under 2^31 µs. */
 export function validateQuantum(quantumMs: unknown, field: string, fail: Fail = Errors.invalidConfig): void {
   if (!isPositiveFinite(quantumMs)) throw fail(field, `must be a finite number of milliseconds > 0, got ${String(quantumMs)}`);
@@ -47,9 +51,7 @@ export function validateQuantum(quantumMs: unknown, field: string, fail: Fail = 
 
 export function validateArbiterOptions(options: ArbiterOptions): ArbiterConfig {
   const { policy = 'fair', quantumMs = 1, tokens = 1, windowMs = 1000, heirSpin = 'auto', spinUs } = options;
-  if (!isPolicyName(policy)) {
-    throw Errors.invalidConfig('policy', `must be one of ${policyNames.join(', ')}, got ${JSON.stringify(policy)}`);
-  }
+  validatePolicy(policy, 'policy');
   validateQuantum(quantumMs, 'quantumMs');
   if (!Number.isSafeInteger(tokens) || tokens < 1 || tokens > kMaxSessions) {
     throw Errors.invalidConfig('tokens', `must be an integer from 1 to ${kMaxSessions}, got ${String(tokens)}`);

@@ -9,10 +9,8 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { validatePriority, validateWeight } from '../arbiter/validate.js';
-import { policyNames } from '../arbiter/policies/index.js';
-import type { PolicyName } from '../arbiter/layout.js';
-import { Errors, isOlympianError } from '../protocol/errors.js';
+import { Errors } from '../protocol/errors.js';
+import { validatePolicy, validatePriority, validateQuantum, validateWeight, type PolicyName } from '../server/index.js';
 import { HttpError, HttpErrorCode } from './errors.js';
 import type { HttpContext } from './infer.js';
 
@@ -23,16 +21,6 @@ function checkKeys(body: unknown, allowed: string[]): Record<string, unknown> {
   for (const key of Object.keys(body)) if (!allowed.includes(key)) throw Errors.invalidArgument(key, `is not one of ${allowed.join(', ')}`);
   if (Object.keys(body).length === 0) throw Errors.invalidArgument('body', `must set at least one of ${allowed.join(', ')}`);
   return body;
-}
-
-/** The arbiter's INVALID_CONFIG (a configuration key) becomes an INVALID_ARGUMENT naming the request field. */
-function asArgument(field: string, check: () => void): void {
-  try {
-    check();
-  } catch (error) {
-    if (isOlympianError(error)) throw Errors.invalidArgument(field, error.message.replace(/^invalid configuration: \S+ /, ''));
-    throw error;
-  }
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -78,8 +66,9 @@ export function registerAdmin(app: FastifyInstance, ctx: HttpContext, adminToken
       const { name } = request.params;
       ctx.models.weights(name); // NOT_FOUND before a bad body is reported
       const body = checkKeys(request.body, ['weight', 'priority']);
-      if (body.weight !== undefined) asArgument('weight', () => validateWeight(body.weight, 'weight'));
-      if (body.priority !== undefined) asArgument('priority', () => validatePriority(body.priority, 'priority'));
+      // The arbiter's own rules, reported as the request's mistake rather than the configuration's.
+      if (body.weight !== undefined) validateWeight(body.weight, 'weight', Errors.invalidArgument);
+      if (body.priority !== undefined) validatePriority(body.priority, 'priority', Errors.invalidArgument);
       if (body.weight !== undefined) ctx.models.setWeight(name, body.weight as number);
       if (body.priority !== undefined) ctx.models.setPriority(name, body.priority as number);
       request.log.info({ model: name, ...body }, 'admin: model changed');
@@ -88,15 +77,10 @@ export function registerAdmin(app: FastifyInstance, ctx: HttpContext, adminToken
 
     admin.patch('/admin/arbiter', async (request) => {
       const body = checkKeys(request.body, ['policy', 'quantumMs']);
-      if (body.policy !== undefined && !policyNames.includes(body.policy as PolicyName)) {
-        throw Errors.invalidArgument('policy', `must be one of ${policyNames.join(', ')}, got ${JSON.stringify(body.policy)}`);
-      }
-      const quantumMs = body.quantumMs;
-      if (quantumMs !== undefined && !(typeof quantumMs === 'number' && Number.isFinite(quantumMs) && quantumMs > 0 && quantumMs < 2_147_000)) {
-        throw Errors.invalidArgument('quantumMs', `must be a number of milliseconds > 0, got ${JSON.stringify(quantumMs)}`);
-      }
+      if (body.policy !== undefined) validatePolicy(body.policy, 'policy', Errors.invalidArgument);
+      if (body.quantumMs !== undefined) validateQuantum(body.quantumMs, 'quantumMs', Errors.invalidArgument);
       if (body.policy !== undefined) ctx.server.setPolicy(body.policy as PolicyName);
-      if (quantumMs !== undefined) ctx.server.setQuantum(quantumMs as number);
+      if (body.quantumMs !== undefined) ctx.server.setQuantum(body.quantumMs as number);
       request.log.info(body, 'admin: arbiter changed');
       const stats = ctx.server.stats();
       return { policy: stats.policy, quantumMs: stats.quantumMs };

@@ -193,7 +193,7 @@ export class ModelRegistry {
   async #startModel(entry: ModelEntry, index: number): Promise<void> {
     const { config } = entry;
     if (config.basePath === undefined) {
-      await this.#server.addSession({ ...this.#sessionConfig(entry), name: config.name, model: config.model! });
+      await this.#server.addSession({ ...this.#sessionConfig(entry), name: config.name, model: config.model! }, `models[${index}]`);
       entry.served = { version: '1', session: config.name, signature: this.#server.signature(config.name) };
       entry.states.set('1', { version: '1', state: 'AVAILABLE' });
       return;

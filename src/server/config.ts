@@ -96,10 +96,19 @@ export function validateSessionConfig(config: SessionConfig, field: string): Ses
     throw Errors.invalidConfig(`${field}.name`, 'must be 1–64 letters, digits, "_", "." or "-"');
   }
   validateModelSource(config.model, `${field}.model`);
+  validateSessionOptions(config, field);
+  return config;
+}
+
+/** A session's options other than its name and model, where set: also what olympian.json's models take. */
+export function validateSessionOptions(config: Partial<SessionConfig>, field: string): void {
   if (config.weight !== undefined) validateWeight(config.weight, `${field}.weight`);
   if (config.priority !== undefined) validatePriority(config.priority, `${field}.priority`);
   if (config.maxQueue !== undefined && !isCount(config.maxQueue, 0)) throw Errors.invalidConfig(`${field}.maxQueue`, 'must be an integer >= 0');
   if (config.maxBatch !== undefined && !isCount(config.maxBatch, 1)) throw Errors.invalidConfig(`${field}.maxBatch`, 'must be an integer >= 1');
+  if (config.batchWindowUs !== undefined && !(typeof config.batchWindowUs === 'number' && Number.isFinite(config.batchWindowUs) && config.batchWindowUs >= 0)) {
+    throw Errors.invalidConfig(`${field}.batchWindowUs`, 'must be a number >= 0');
+  }
   if (config.gateMode !== undefined && config.gateMode !== 'overlap' && config.gateMode !== 'strict') {
     throw Errors.invalidConfig(`${field}.gateMode`, 'must be overlap or strict');
   }
@@ -108,10 +117,6 @@ export function validateSessionConfig(config: SessionConfig, field: string): Ses
   }
   if (config.autoProfile !== undefined && typeof config.autoProfile !== 'boolean') throw Errors.invalidConfig(`${field}.autoProfile`, 'must be true or false');
   if (config.gpuTiming !== undefined && typeof config.gpuTiming !== 'boolean') throw Errors.invalidConfig(`${field}.gpuTiming`, 'must be true or false');
-  if (config.batchWindowUs !== undefined && !(Number.isFinite(config.batchWindowUs) && config.batchWindowUs >= 0)) {
-    throw Errors.invalidConfig(`${field}.batchWindowUs`, 'must be a number >= 0');
-  }
-  return config;
 }
 
 /** Native TensorFlow (tfjs-node) is process-global and fails in a second worker thread (tfjs issue 8388). */

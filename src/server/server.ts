@@ -67,6 +67,8 @@ export class Server {
   /** Memory taken by requests in flight beyond their sessions' admitted size (see #admitRows), MiB. */
   #inFlightExtraMb = 0;
   #closing = false;
+  #closed: Promise<void> | null = null;
+  #closingSessions: Session[] = [];
 
   private constructor(config: ResolvedConfig) {
     this.#config = config;
@@ -207,13 +209,16 @@ export class Server {
     return this.#arbiter.readTrace();
   }
 
-  /** Starts, warms and admits a new session; RESOURCE_EXHAUSTED if it does not fit the memory budget. */
-  async addSession(config: SessionConfig): Promise<void> {
+  /**
+   * Starts, warms and admits a new session; RESOURCE_EXHAUSTED if it does not fit the memory budget. `field`
+   * is where the caller's configuration holds this session (`models[2]`): errors name its keys under it.
+   */
+  async addSession(config: SessionConfig, field = 'session'): Promise<void> {
     if (this.#closing) throw Errors.unavailable('the server is closing');
-    validateSessionConfig(config, 'session');
-    if (this.#sessions.has(config.name)) throw Errors.invalidConfig('session.name', `duplicates ${JSON.stringify(config.name)}`);
+    validateSessionConfig(config, field);
+    if (this.#sessions.has(config.name)) throw Errors.invalidConfig(`${field}.name`, `duplicates ${JSON.stringify(config.name)}`);
     checkSessionCount(this.#config.backend, this.#sessions.size + 1);
-    await this.#start(config, 'session');
+    await this.#start(config, field);
   }
 
   /** Fault injection: kills the session's thread as a crash would (see Session.killThread). */
@@ -243,14 +248,22 @@ export class Server {
   }
 
   /** Stops accepting work; with `drain` (default) finishes what is queued, else fails it with UNAVAILABLE. */
-  async close({ drain = true }: { drain?: boolean } = {}): Promise<void> {
+  close({ drain = true }: { drain?: boolean } = {}): Promise<void> {
     this.#closing = true;
-    const sessions = [...this.#sessions.values()];
+    if (this.#closed) {
+      // A second call without drain hurries a drained close under way: what is still queued fails now.
+      if (!drain) for (const session of this.#closingSessions) void session.close({ drain: false });
+      return this.#closed;
+    }
+    this.#closingSessions = [...this.#sessions.values()].map((entry) => entry.session);
     this.#sessions.clear();
-    await Promise.all(sessions.map(({ session }) => session.close({ drain })));
-    for (const port of this.#ports) port.close();
-    this.#ports.clear();
-    this.#arbiter.close();
+    this.#closed = (async () => {
+      await Promise.all(this.#closingSessions.map((session) => session.close({ drain })));
+      for (const port of this.#ports) port.close();
+      this.#ports.clear();
+      this.#arbiter.close();
+    })();
+    return this.#closed;
   }
 
   /** `field` is where the configuration names this session (`sessions[2]`): a failure to start names its key. */

@@ -6,11 +6,11 @@
  * close every share came to its target.
  */
 import { MultiBar, Presets } from 'cli-progress';
-import type { PolicyName } from './arbiter/layout.js';
-import type { DeviceRequest } from './server/config.js';
-import type { BackendRequest } from './protocol/session-messages.js';
-import { createServer, type Server } from './server/server.js';
-import type { NamedTensors } from './protocol/tensors.js';
+import type { PolicyName } from '../arbiter/layout.js';
+import type { DeviceRequest } from '../server/config.js';
+import type { BackendRequest } from '../protocol/session-messages.js';
+import { createServer, type Server } from '../server/server.js';
+import type { NamedTensors } from '../protocol/tensors.js';
 
 interface DemoModel {
   name: string;

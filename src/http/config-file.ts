@@ -1,46 +1,20 @@
 /**
- * `olympian serve --config olympian.json`: reads and checks the configuration file (every mistake an
- * INVALID_CONFIG whose `field` is the path to the key, e.g. `models[1].basePath`, before anything starts),
- * starts the HTTP front, and drains on SIGINT/SIGTERM: readiness turns false at once, requests already
- * received are answered within `limits.shutdownGraceMs` (connections owed nothing are dropped), then the
- * sessions close. A second signal ends it now: queued work fails with UNAVAILABLE, every connection drops.
+ * The configuration file of `olympian serve` (olympian.json): read and checked whole before anything starts
+ * (every mistake an INVALID_CONFIG whose `field` is the path to the key, e.g. `models[1].basePath`), and
+ * turned into startHttpServer's options. The server's own keys are checked by the server's rules.
  *
  * Relative paths in the file (base paths, model paths, TLS files, token files) are relative to the file.
- * An example: deploy/olympian.example.json.
+ * Examples: deploy/olympian.zoo.json (runs as it is), deploy/olympian.example.json (a deployment).
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { validatePriority, validateWeight } from './arbiter/validate.js';
-import type { LogStream } from './http/app.js';
-import { startHttpServer, validateHttpOptions, type HttpServer, type HttpServerOptions } from './http/http-server.js';
-import { defaultLimits, limitKeys, type HttpLimits } from './http/limits.js';
-import { modelNamePattern, type HttpModelConfig } from './http/registry.js';
-import { Errors } from './protocol/errors.js';
-import type { ModelSource } from './protocol/session-messages.js';
-import { resolveConfig, type ServerOptions } from './server/config.js';
-
-export interface ServeOptions {
-  /** Path of the configuration file (JSON). */
-  config: string;
-  /** Override the file's host and port (the CLI's --host and --port). */
-  host?: string;
-  port?: number;
-  /** Override the file's log level (fatal, error, warn, info, debug, trace, silent). */
-  logLevel?: string;
-  /** Drain and close on SIGINT and SIGTERM (default true). */
-  handleSignals?: boolean;
-  /** Where log lines go (default stdout). */
-  logStream?: LogStream;
-}
-
-export interface RunningServe {
-  readonly url: string;
-  readonly http: HttpServer;
-  /** Settles once the server has closed, after a signal or close(). */
-  readonly closed: Promise<void>;
-  close(options?: { drain?: boolean }): Promise<void>;
-}
+import { validateHttpOptions, type HttpServerOptions } from './http-server.js';
+import { limitKeys, type HttpLimits } from './limits.js';
+import { modelNamePattern, type HttpModelConfig } from './registry.js';
+import { Errors } from '../protocol/errors.js';
+import type { ModelSource } from '../protocol/session-messages.js';
+import { resolveConfig, validateModelSource, validateSessionOptions, type ServerOptions } from '../server/index.js';
 
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -84,15 +58,11 @@ function modelConfig(baseDir: string, raw: unknown, i: number, names: Set<string
   if ((model.basePath === undefined) === (model.model === undefined)) throw Errors.invalidConfig(field, 'needs exactly one of basePath (versioned) and model (fixed)');
   const out: HttpModelConfig = { name: model.name };
   if (model.basePath !== undefined) out.basePath = pathIn(baseDir, model.basePath, `${field}.basePath`);
-  else out.model = modelSource(baseDir, model.model, `${field}.model`);
-  if (model.weight !== undefined) validateWeight(model.weight, `${field}.weight`);
-  if (model.priority !== undefined) validatePriority(model.priority, `${field}.priority`);
-  for (const key of ['maxQueue', 'maxBatch'] as const) {
-    if (model[key] !== undefined && !isCount(model[key], key === 'maxBatch' ? 1 : 0)) throw Errors.invalidConfig(`${field}.${key}`, `must be an integer >= ${key === 'maxBatch' ? 1 : 0}`);
+  else {
+    out.model = modelSource(baseDir, model.model, `${field}.model`);
+    validateModelSource(out.model, `${field}.model`);
   }
-  if (model.batchWindowUs !== undefined && !(typeof model.batchWindowUs === 'number' && model.batchWindowUs >= 0)) {
-    throw Errors.invalidConfig(`${field}.batchWindowUs`, 'must be a number >= 0');
-  }
+  validateSessionOptions(model, field);
   for (const key of ['weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'] as const) if (model[key] !== undefined) out[key] = model[key] as number;
   return out;
 }
@@ -162,62 +132,4 @@ export async function loadServeConfig(path: string): Promise<HttpServerOptions> 
     throw Errors.invalidConfig('config', `${path} is not valid JSON (${(error as Error).message})`);
   }
   return validateServeConfig(raw, dirname(resolve(path)));
-}
-
-/** How long a close may run past its grace (or past a second signal) before the process exits regardless. */
-const kForceExitMs = 2000;
-
-/** Starts serving as the file says; resolves once listening. */
-export async function runServe(options: ServeOptions): Promise<RunningServe> {
-  const config = await loadServeConfig(options.config);
-  if (options.host !== undefined) config.host = options.host;
-  if (options.port !== undefined) config.port = options.port;
-  const level = options.logLevel ?? (config.logger ? config.logger.level : undefined) ?? 'info';
-  config.logger = { level, ...(options.logStream ? { stream: options.logStream } : {}) };
-  const http = await startHttpServer(config);
-  const log = http.app.log;
-  log.info({ url: http.url, models: http.models.names, policy: http.server.stats().policy }, 'olympian serving');
-
-  let settle: () => void = () => {};
-  const closed = new Promise<void>((resolve) => (settle = resolve));
-  let closing: Promise<void> | undefined;
-  let signals = 0;
-  const graceMs = config.limits?.shutdownGraceMs ?? defaultLimits.shutdownGraceMs;
-  // The close hurries itself at the end of the grace; this is for a close that cannot finish even then.
-  const exitBy = (ms: number) =>
-    setTimeout(() => {
-      log.error({ afterMs: ms }, 'the close did not finish in time: exiting');
-      process.exit(1);
-    }, ms).unref();
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) log.info({ signal, graceMs }, 'draining: answering requests already received, then closing');
-    else log.info({ signal }, 'second signal: closing now');
-    exitBy(signals === 1 ? graceMs + kForceExitMs : kForceExitMs);
-    close({ drain: signals === 1 }).catch(() => {
-      process.exitCode = 1;
-    });
-  };
-  const close = ({ drain = true }: { drain?: boolean } = {}): Promise<void> => {
-    const done = http.close({ drain });
-    closing ??= done
-      .then(
-        () => log.info('closed'),
-        (error: unknown) => {
-          log.error({ err: error }, 'close failed');
-          throw error;
-        },
-      )
-      .finally(() => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        settle();
-      });
-    return closing;
-  };
-  if (options.handleSignals ?? true) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
-  return { url: http.url, http, closed, close };
 }
