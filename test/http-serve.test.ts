@@ -77,11 +77,14 @@ config('relative paths are relative to the file; secrets come from the environme
   try {
     const options = await loadServeConfig(writeConfig('paths.json', {
       adminToken: { file: 'token' },
-      models: [{ name: 'v', basePath: 'models/v' }, { name: 'p', model: 'm/model.json' }, { name: 'z', model: 'zoo:alexnet@32' }, { name: 'u', model: 'https://example.invalid/model.json' }],
+      models: [{ name: 'v', basePath: 'models/v' }, { name: 'p', model: 'm/model.json' }, { name: 'z', model: 'zoo:alexnet@64' }, { name: 'u', model: 'https://example.invalid/model.json' }],
     }));
     assert.is(options.adminToken, 'from-a-file-0123456789');
-    assert.equal(options.models.map((m) => m.basePath ?? m.model), [join(dir, 'models/v'), join(dir, 'm/model.json'), 'zoo:alexnet@32', 'https://example.invalid/model.json']);
+    assert.equal(options.models.map((m) => m.basePath ?? m.model), [join(dir, 'models/v'), join(dir, 'm/model.json'), 'zoo:alexnet@64', 'https://example.invalid/model.json']);
     const fromEnv = await validateServeConfig({ adminToken: { env: 'OLYMPIAN_TEST_TOKEN' }, host: '0.0.0.0', models: [fixed('a')] }, dir);
+    // A zoo model at an input size its architecture cannot take is refused with the file, naming its key.
+    await rejectsWith(validateServeConfig({ models: [fixed('a'), { name: 'z', model: 'zoo:alexnet@32' }] }, dir), ErrorCode.INVALID_CONFIG, 'models[1].model');
+    await rejectsWith(validateServeConfig({ models: [{ name: 'z', model: { zoo: 'vgg16', inputSize: 8 } }] }, dir), ErrorCode.INVALID_CONFIG, 'models[0].model.inputSize');
     assert.is(fromEnv.adminToken, 'from-the-env-0123456789');
   } finally {
     delete process.env.OLYMPIAN_TEST_TOKEN;
