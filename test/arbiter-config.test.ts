@@ -137,7 +137,7 @@ books('a session back from idle starts one quantum behind the active minimum, no
   busy.yield(40);
   idle.acquire();
   const rows = arbiter.stats().sessions;
-  assert.is(rows[1].virtualTime, 40 - 2 / 4, 'credit for one quantum at its weight, none for the time it was idle');
+  assert.is(arbiter.stats().accounts[1].virtualTime, 40 - 2 / 4, 'credit for one quantum at its weight, none for the time it was idle');
   busy.release(0);
   idle.release(0);
   arbiter.close();
@@ -162,10 +162,10 @@ books('setPolicy restarts every virtual time at zero', () => {
   const a = new TokenClient(arbiter.register({ name: 'a' }));
   a.acquire();
   a.release(5);
-  assert.is(arbiter.stats().sessions[0].virtualTime, 5);
+  assert.is(arbiter.stats().accounts[0].virtualTime, 5);
   arbiter.setPolicy('weighted');
   assert.is(arbiter.policy, 'weighted');
-  assert.is(arbiter.stats().sessions[0].virtualTime, 0);
+  assert.is(arbiter.stats().accounts[0].virtualTime, 0);
   arbiter.close();
 });
 
@@ -175,6 +175,48 @@ books('closing wakes nobody into a token and refuses new sessions', () => {
   arbiter.close();
   assert.is(arbiter.stats().sessions[0].state, 'dead');
   assert.throws(() => arbiter.register({ name: 'b' }), (e: OlympianError) => e.code === ErrorCode.UNAVAILABLE);
+});
+
+books('instances of one model charge one account: one virtual time, one weight, one share', () => {
+  const arbiter = new DeviceArbiter({ tokens: 3, policy: 'weighted' });
+  const first = arbiter.register({ name: 'm#0', weight: 2 });
+  const grants = [first, arbiter.register({ name: 'm#1', account: first.account }), arbiter.register({ name: 'm#2', account: first.account })];
+  const other = new TokenClient(arbiter.register({ name: 'solo' }));
+  const clients = grants.map((grant) => new TokenClient(grant));
+  for (const client of clients) client.acquire();
+  clients.forEach((client, i) => client.yield(10 * (i + 1)));
+  let { accounts, sessions } = arbiter.stats();
+  assert.equal(accounts.map((a) => a.slots.length), [3, 1]);
+  assert.is(accounts[0].chargedMs, 60);
+  assert.is(accounts[0].virtualTime, 60 / 2, 'charged at the model\'s weight, summed over its instances');
+  assert.is(accounts[0].holding, 3);
+  assert.equal(sessions.map((row) => row.weight), [2, 2, 2, 1]);
+  arbiter.setWeight(grants[2].slot, 6);
+  assert.equal(arbiter.stats().sessions.map((row) => row.weight), [6, 6, 6, 1], 'a weight change through any instance is the model\'s');
+  // An instance that leaves takes nothing of its model's virtual time or charge with it.
+  clients[2].release(0);
+  arbiter.unregister(grants[2].slot);
+  ({ accounts } = arbiter.stats());
+  assert.is(accounts[0].chargedMs, 60);
+  assert.is(accounts[0].virtualTime, 30);
+  assert.equal(accounts[0].slots, [0, 1]);
+  clients[0].release(0);
+  clients[1].release(0);
+  other.acquire();
+  other.release(0);
+  arbiter.close();
+});
+
+books('a sibling joining an unknown account is refused; the last instance frees the account', () => {
+  const arbiter = new DeviceArbiter();
+  assert.throws(() => arbiter.register({ name: 'x', account: 7 }), (e: OlympianError) => e.code === ErrorCode.NOT_FOUND);
+  const a = arbiter.register({ name: 'a' });
+  arbiter.unregister(a.slot);
+  const b = arbiter.register({ name: 'b', weight: 3 });
+  assert.is(b.account, a.account, 'the freed account is reused');
+  assert.is(arbiter.stats().accounts[0].chargedMs, 0, 'from nothing');
+  assert.is(arbiter.stats().accounts[0].weight, 3);
+  arbiter.close();
 });
 
 books.run();

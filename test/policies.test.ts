@@ -5,6 +5,8 @@ import { fair, priority, weighted, type Policy, type PolicyView } from '../src/a
 
 interface FakeSlot {
   state: State;
+  /** The model it is an instance of; by default its own. */
+  account?: number;
   vt?: number;
   weight?: number;
   priority?: number;
@@ -14,6 +16,7 @@ interface FakeSlot {
 const viewOf = (slots: FakeSlot[]): PolicyView => ({
   slotCount: slots.length,
   state: (s) => slots[s].state,
+  account: (s) => slots[s].account ?? s,
   virtualTime: (s) => slots[s].vt ?? 0,
   weight: (s) => slots[s].weight ?? 1,
   priority: (s) => slots[s].priority ?? 0,
@@ -76,6 +79,15 @@ fairSuite('ignores weights', () => {
 fairSuite('equalises charged cost between sessions with different kernel sizes', () => {
   const charged = simulate(fair, [1, 1, 1, 1, 1], [0.05, 0.2, 0.5, 1, 2], 20000);
   for (const share of shares(charged)) assert.ok(Math.abs(share - 0.2) < 0.002, String(share));
+});
+
+fairSuite('keeps the token with its holder rather than hand it to another instance of the same model', () => {
+  // Slots 0 and 1 are instances of model 0; slot 2 is model 2, at the same virtual time.
+  const slots = [{ state: H, account: 0, vt: 4 }, { state: W, account: 0, vt: 4 }, { state: I, vt: 4 }];
+  assert.is(fair.pick(viewOf(slots), 0), 0, 'a sibling gains its model nothing');
+  slots[2].state = W;
+  assert.is(fair.pick(viewOf(slots), 0), 2, 'another model at the same virtual time takes its turn');
+  assert.is(fair.pick(viewOf([{ state: W, account: 0, vt: 4 }, { state: H, account: 0, vt: 4 }]), 1), 1, 'whichever slot holds');
 });
 
 fairSuite.run();

@@ -7,6 +7,14 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { nowMs } from './clock.js';
 import {
+  accountF64,
+  accountI32,
+  kAccountF64Size,
+  kAccountField,
+  kBaseChargedMsField,
+  kBaseVirtualTimeField,
+  kChargedMsField,
+  kMembersField,
   kBufferBytes,
   kDecayedAtField,
   kFreeTokensField,
@@ -39,9 +47,10 @@ import {
   type ArbiterViews,
   type PolicyName,
 } from './layout.js';
-import { activeMinVirtualTimeLocked, lock, settleLocked, stealLockFrom, traceLocked, unlock, updateHeirLocked, wake } from './mechanism.js';
+import { accountOf, accountPriority, accountVirtualTime } from './accounts.js';
+import { lock, settleLocked, stealLockFrom, traceLocked, unlock, updateHeirLocked, wake } from './mechanism.js';
 import { policiesById } from './policies/index.js';
-import { readSessionStats, type ArbiterStats } from './stats.js';
+import { readTokenStats, type ArbiterStats } from './stats.js';
 import { readTraceLocked, setTracingLocked, type TraceRecord } from './trace.js';
 import type { TokenGrant } from './token-client.js';
 import { validateArbiterOptions, validatePriority, validateWeight, type ArbiterOptions } from './validate.js';
@@ -52,8 +61,11 @@ export type { ArbiterOptions } from './validate.js';
 
 export interface SlotOptions {
   name: string;
+  /** A new account's weight and priority; an instance joining an `account` takes that account's. */
   weight?: number;
   priority?: number;
+  /** Join this account (another instance of the same model: `grant.account` of a sibling). */
+  account?: number;
 }
 
 export class DeviceArbiter {
@@ -96,27 +108,46 @@ export class DeviceArbiter {
     return Atomics.load(this.#views.i32, kQuantumUsField) / 1000;
   }
 
-  /** Hands out a slot; its `TokenGrant` goes to the session's thread. */
-  register({ name, weight = 1, priority = 0 }: SlotOptions): TokenGrant {
+  /**
+   * Hands out a slot; its `TokenGrant` goes to the session's thread. Without `account`, the slot opens an
+   * account of its own (a model with one instance); with one, it is another instance of that model.
+   */
+  register({ name, weight = 1, priority = 0, account }: SlotOptions): TokenGrant {
     this.#assertOpen();
     validateWeight(weight, `sessions.${name}.weight`);
     validatePriority(priority, `sessions.${name}.priority`);
     const { i32, f64 } = this.#views;
     return this.#locked(() => {
+      if (account !== undefined && !(Number.isSafeInteger(account) && account >= 0 && account < kMaxSessions && i32[accountI32(account, kMembersField)] > 0)) {
+        throw Errors.notFound('account', String(account));
+      }
       const count = Atomics.load(i32, kSlotCountField);
       let slot = 0;
       while (slot < count && Atomics.load(i32, slotI32(slot, kStateField)) !== SlotState.FREE) slot++;
       if (slot === kMaxSessions) throw Errors.invalidConfig('sessions', `exceed ${kMaxSessions} per device`);
+      const joined = account ?? this.#openAccountLocked(weight, priority);
       if (slot === count) Atomics.store(i32, kSlotCountField, count + 1);
       f64.fill(0, slotF64(slot, 0), slotF64(slot, 0) + kSlotF64Size);
-      f64[slotF64(slot, kWeightField)] = weight;
       f64[slotF64(slot, kDecayedAtField)] = nowMs();
-      Atomics.store(i32, slotI32(slot, kPriorityField), priority);
+      Atomics.store(i32, slotI32(slot, kAccountField), joined);
+      Atomics.add(i32, accountI32(joined, kMembersField), 1);
       Atomics.store(i32, slotI32(slot, kThreadIdField), 0);
       Atomics.store(i32, slotI32(slot, kStateField), SlotState.IDLE);
       this.#names.set(slot, name);
-      return { buffer: this.buffer, slot, generation: Atomics.add(i32, slotI32(slot, kSlotGenerationField), 1) + 1 };
+      return { buffer: this.buffer, slot, account: joined, generation: Atomics.add(i32, slotI32(slot, kSlotGenerationField), 1) + 1 };
     });
+  }
+
+  /** Under the lock: a free account, started where a model arriving now belongs (the system virtual time). */
+  #openAccountLocked(weight: number, priority: number): number {
+    const { i32, f64 } = this.#views;
+    let account = 0;
+    while (account < kMaxSessions && i32[accountI32(account, kMembersField)] > 0) account++;
+    if (account === kMaxSessions) throw Errors.invalidConfig('sessions', `exceed ${kMaxSessions} models per device`);
+    f64.fill(0, accountF64(account, 0), accountF64(account, 0) + kAccountF64Size);
+    f64[accountF64(account, kWeightField)] = weight;
+    Atomics.store(i32, accountI32(account, kPriorityField), priority);
+    return account;
   }
 
   /** A restarted session takes its old slot back (its stats carry on) under a new generation. */
@@ -127,7 +158,7 @@ export class DeviceArbiter {
       const state = Atomics.load(i32, slotI32(slot, kStateField));
       if (state === SlotState.FREE) throw Errors.notFound('slot', String(slot));
       this.#retireLocked(slot, SlotState.IDLE);
-      return { buffer: this.buffer, slot, generation: Atomics.load(i32, slotI32(slot, kSlotGenerationField)) };
+      return { buffer: this.buffer, slot, account: accountOf(i32, slot), generation: Atomics.load(i32, slotI32(slot, kSlotGenerationField)) };
     });
   }
 
@@ -141,9 +172,22 @@ export class DeviceArbiter {
     this.#locked(() => this.#retireLocked(slot, SlotState.DEAD));
   }
 
+  /**
+   * Frees the slot. Its part of the account's virtual time and charge moves into the account's base, so the
+   * model's siblings do not come back owed what this instance used; the last member frees the account.
+   */
   unregister(slot: number): void {
     stealLockFrom(this.#views.i32, slot + 1);
-    this.#locked(() => this.#retireLocked(slot, SlotState.FREE));
+    const { i32, f64 } = this.#views;
+    this.#locked(() => {
+      if (Atomics.load(i32, slotI32(slot, kStateField)) === SlotState.FREE) return;
+      const account = accountOf(i32, slot);
+      f64[accountF64(account, kBaseVirtualTimeField)] += f64[slotF64(slot, kVirtualTimeField)];
+      f64[accountF64(account, kBaseChargedMsField)] += f64[slotF64(slot, kChargedMsField)];
+      f64[slotF64(slot, kVirtualTimeField)] = 0;
+      Atomics.sub(i32, accountI32(account, kMembersField), 1);
+      this.#retireLocked(slot, SlotState.FREE);
+    });
     this.#names.delete(slot);
   }
 
@@ -158,10 +202,11 @@ export class DeviceArbiter {
     worker.once('error', onGone);
   }
 
+  /** Sets the weight of the slot's model (every instance: they share one account). */
   setWeight(slot: number, weight: number): void {
     validateWeight(weight, `sessions.${this.#names.get(slot) ?? slot}.weight`);
     this.#locked(() => {
-      this.#views.f64[slotF64(slot, kWeightField)] = weight;
+      this.#views.f64[accountF64(accountOf(this.#views.i32, slot), kWeightField)] = weight;
     });
   }
 
@@ -176,11 +221,13 @@ export class DeviceArbiter {
     validatePriority(priority, `sessions.${this.#names.get(slot) ?? slot}.priority`);
     const { i32, f64 } = this.#views;
     this.#locked(() => {
-      if (Atomics.exchange(i32, slotI32(slot, kPriorityField), priority) === priority) return;
+      const account = accountOf(i32, slot);
+      if (Atomics.exchange(i32, accountI32(account, kPriorityField), priority) === priority) return;
       // Other policies ignore classes: one queue, virtual times stay comparable (setPolicy resets them).
       if (Atomics.load(i32, kPolicyField) !== PolicyId.priority) return;
-      const advance = this.#policyNow().advance(this.quantumMs, f64[slotF64(slot, kWeightField)]);
-      f64[slotF64(slot, kVirtualTimeField)] = activeMinVirtualTimeLocked(this.#views, slot, priority) - advance;
+      const advance = this.#policyNow().advance(this.quantumMs, f64[accountF64(account, kWeightField)]);
+      const target = this.#activeMinExceptAccountLocked(account, priority) - advance;
+      f64[accountF64(account, kBaseVirtualTimeField)] += target - accountVirtualTime(this.#views, account);
       this.#pendingWakes.push(updateHeirLocked(this.#views, this.#policyNow(), this.#view));
     });
   }
@@ -193,6 +240,7 @@ export class DeviceArbiter {
       Atomics.store(i32, kPolicyField, PolicyId[policy]);
       const count = Atomics.load(i32, kSlotCountField);
       for (let slot = 0; slot < count; slot++) f64[slotF64(slot, kVirtualTimeField)] = 0;
+      for (let account = 0; account < kMaxSessions; account++) f64[accountF64(account, kBaseVirtualTimeField)] = 0;
       f64[kVirtualClockField] = 0;
     });
   }
@@ -213,7 +261,7 @@ export class DeviceArbiter {
       waiting: Atomics.load(i32, kWaitingCountField),
       handoffs: Atomics.load(i32, kHandoffsField) >>> 0,
       heirSpinUs: Atomics.load(i32, kSpinUsField),
-      sessions: readSessionStats(this.#views, this.#names, nowMs()),
+      ...readTokenStats(this.#views, this.#names, nowMs()),
     };
   }
 
@@ -241,6 +289,20 @@ export class DeviceArbiter {
       }
     });
     this.#closed = true;
+  }
+
+  /** Under the lock: the smallest virtual time among the active accounts of `priority` other than `account`. */
+  #activeMinExceptAccountLocked(account: number, priority: number): number {
+    const { i32 } = this.#views;
+    let min = Infinity;
+    const count = Atomics.load(i32, kSlotCountField);
+    for (let slot = 0; slot < count; slot++) {
+      const other = accountOf(i32, slot);
+      const state = Atomics.load(i32, slotI32(slot, kStateField));
+      if (other === account || accountPriority(i32, other) !== priority) continue;
+      if (state === SlotState.WAITING || state === SlotState.HOLDING) min = Math.min(min, accountVirtualTime(this.#views, other));
+    }
+    return Number.isFinite(min) ? min : this.#views.f64[kVirtualClockField];
   }
 
   /** Under the lock: moves `slot` to `next` (IDLE, DEAD or FREE), bumps its generation and settles the books. */

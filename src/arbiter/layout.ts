@@ -26,15 +26,18 @@
  * | kStartedAtField        | clock (ms) when the arbiter was created                                  |
  * | kVirtualClockField     | system virtual time: the latest start tag served (monotonic)             |
  *
+ * A slot is one session thread (an instance of a model); an account is a model, whose instances share one
+ * weight, priority and virtual time. The policies share the device among accounts, whatever their thread
+ * counts.
+ *
  * Slot s (0 <= s < kMaxSessions), Int32 words at kSlotsI32 + s * kSlotI32Size:
  * | kStateField            | SlotState; also the futex word a waiter sleeps on                        |
  * | kSlotGenerationField   | bumped when the slot is reclaimed or freed: a stale handle's ops no-op   |
- * | kPriorityField         | priority class; higher runs first under `priority`                       |
+ * | kAccountField          | the account (model) this slot's session charges                          |
  * | kThreadIdField         | kernel thread id of the slot's session (0: unknown), set by its client   |
  *
  * Slot s, Float64 words at kSlotsF64 + s * kSlotF64Size:
- * | kWeightField           | weight (> 0)                                                             |
- * | kVirtualTimeField      | start-time fair queuing tag: += charged / weight                         |
+ * | kVirtualTimeField      | this instance's part of its account's virtual time: += charged / weight  |
  * | kChargedMsField        | cost charged since registration, ms                                      |
  * | kDecayedMsField        | charged cost decayed with kWindowMsField, as of kDecayedAtField          |
  * | kDecayedAtField        | clock (ms) of the last decay                                             |
@@ -44,6 +47,19 @@
  * | kWaitMaxMsField        | longest single wait, ms                                                  |
  * | kGrantedAtField        | clock (ms) when the token was last granted (set by the granter)          |
  * | kHoldMaxMsField        | longest hold that ended in a handoff to a waiter (interleaving interval) |
+ *
+ * Account a (0 <= a < kMaxSessions), Int32 words at kAccountsI32 + a * kAccountI32Size:
+ * | kMembersField          | slots registered to it; 0 = the account is free                          |
+ * | kPriorityField         | priority class; higher runs first under `priority`                       |
+ *
+ * Account a, Float64 words at kAccountsF64 + a * kAccountF64Size (written under the lock only):
+ * | kWeightField           | weight (> 0)                                                             |
+ * | kBaseVirtualTimeField  | virtual time not held by a member: departed instances', and placements  |
+ * | kBaseChargedMsField    | cost charged by departed instances, ms                                  |
+ *
+ * An account's virtual time is its base plus its members' parts. Each part has one writer (its session, or
+ * whoever holds the lock while that session cannot run), so instances charging on K cores at once never race
+ * on one word; the sum is read under the lock, where every placement decision is made.
  *
  * Trace ring (kTraceCapacity events, written under the lock only, so a single writer at a time):
  * a Float64 clock (ms) per event at kTraceF64ByteOffset, and an Int32 `slot * 2 + TraceEvent` at
@@ -79,35 +95,49 @@ export const kHeaderF64Size = 4;
 // Slot, Int32 (relative to the slot's base).
 export const kStateField = 0;
 export const kSlotGenerationField = 1;
-export const kPriorityField = 2;
+export const kAccountField = 2;
 export const kThreadIdField = 3;
 export const kSlotI32Size = 4;
 
 // Slot, Float64 (relative to the slot's base).
+export const kVirtualTimeField = 0;
+export const kChargedMsField = 1;
+export const kDecayedMsField = 2;
+export const kDecayedAtField = 3;
+export const kGrantsField = 4;
+export const kWaitsField = 5;
+export const kWaitTotalMsField = 6;
+export const kWaitMaxMsField = 7;
+export const kGrantedAtField = 8;
+export const kHoldMaxMsField = 9;
+export const kSlotF64Size = 10;
+
+// Account, Int32 (relative to the account's base).
+export const kMembersField = 0;
+export const kPriorityField = 1;
+export const kAccountI32Size = 2;
+
+// Account, Float64 (relative to the account's base).
 export const kWeightField = 0;
-export const kVirtualTimeField = 1;
-export const kChargedMsField = 2;
-export const kDecayedMsField = 3;
-export const kDecayedAtField = 4;
-export const kGrantsField = 5;
-export const kWaitsField = 6;
-export const kWaitTotalMsField = 7;
-export const kWaitMaxMsField = 8;
-export const kGrantedAtField = 9;
-export const kHoldMaxMsField = 10;
-export const kSlotF64Size = 12;
+export const kBaseVirtualTimeField = 1;
+export const kBaseChargedMsField = 2;
+export const kAccountF64Size = 4;
 
 export const kSlotsI32 = kHeaderI32Size;
 export const kSlotsF64 = kHeaderF64Size;
+export const kAccountsI32 = kSlotsI32 + kMaxSessions * kSlotI32Size;
+export const kAccountsF64 = kSlotsF64 + kMaxSessions * kSlotF64Size;
+const kI32Words = kAccountsI32 + kMaxSessions * kAccountI32Size;
+const kF64Words = kAccountsF64 + kMaxSessions * kAccountF64Size;
 
 /** The Float64 region starts after the Int32 region, rounded up to 8 bytes. */
-export const kF64ByteOffset = Math.ceil(((kHeaderI32Size + kMaxSessions * kSlotI32Size) * 4) / 8) * 8;
+export const kF64ByteOffset = Math.ceil((kI32Words * 4) / 8) * 8;
 
 /** A power of two, so the ring index stays continuous when the count folds back at kTraceWrap. */
 export const kTraceCapacity = 8192;
 /** The event count folds back to kTraceCapacity + (count % kTraceCapacity) here, long before Int32 overflows. */
 export const kTraceWrap = 2 ** 30;
-export const kTraceF64ByteOffset = kF64ByteOffset + (kHeaderF64Size + kMaxSessions * kSlotF64Size) * 8;
+export const kTraceF64ByteOffset = kF64ByteOffset + kF64Words * 8;
 export const kTraceI32ByteOffset = kTraceF64ByteOffset + kTraceCapacity * 8;
 export const kBufferBytes = kTraceI32ByteOffset + kTraceCapacity * 4;
 
@@ -146,7 +176,7 @@ export interface ArbiterViews {
 export function viewsOf(buffer: SharedArrayBuffer): ArbiterViews {
   return {
     i32: new Int32Array(buffer, 0, kF64ByteOffset / 4),
-    f64: new Float64Array(buffer, kF64ByteOffset, kHeaderF64Size + kMaxSessions * kSlotF64Size),
+    f64: new Float64Array(buffer, kF64ByteOffset, kF64Words),
     traceAt: new Float64Array(buffer, kTraceF64ByteOffset, kTraceCapacity),
     traceEvent: new Int32Array(buffer, kTraceI32ByteOffset, kTraceCapacity),
   };
@@ -154,3 +184,5 @@ export function viewsOf(buffer: SharedArrayBuffer): ArbiterViews {
 
 export const slotI32 = (slot: number, field: number): number => kSlotsI32 + slot * kSlotI32Size + field;
 export const slotF64 = (slot: number, field: number): number => kSlotsF64 + slot * kSlotF64Size + field;
+export const accountI32 = (account: number, field: number): number => kAccountsI32 + account * kAccountI32Size + field;
+export const accountF64 = (account: number, field: number): number => kAccountsF64 + account * kAccountF64Size + field;

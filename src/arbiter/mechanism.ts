@@ -21,7 +21,6 @@ import {
   kLockField,
   kLockWaitersField,
   kMaxSessions,
-  kPriorityField,
   kSlotCountField,
   kSpinUsField,
   kStateField,
@@ -31,7 +30,6 @@ import {
   kTraceCountField,
   kTraceOnField,
   kTraceWrap,
-  kVirtualTimeField,
   kWaitingCountField,
   kVirtualClockField,
   kWindowMsField,
@@ -42,6 +40,7 @@ import {
   type ArbiterViews,
 } from './layout.js';
 import type { Policy } from './policies/types.js';
+import { accountOf, accountPriority, accountVirtualTime } from './accounts.js';
 import type { SharedPolicyView } from './view.js';
 
 /** Lock attempts spent spinning before sleeping; the critical sections are a few hundred ns. */
@@ -88,7 +87,7 @@ export function stealLockFrom(i32: Int32Array, owner: number): void {
 
 /** Under the lock: `slot` now holds a token. The caller wakes it after unlocking. */
 export function grantLocked(views: ArbiterViews, slot: number, now: number): void {
-  advanceVirtualClock(views.f64, views.f64[slotF64(slot, kVirtualTimeField)]);
+  advanceVirtualClock(views.f64, accountVirtualTime(views, accountOf(views.i32, slot)));
   views.f64[slotF64(slot, kGrantedAtField)] = now;
   views.f64[slotF64(slot, kGrantsField)] += 1;
   traceLocked(views, slot, TraceEvent.GRANT, now);
@@ -144,11 +143,13 @@ export function updateHeirLocked(views: ArbiterViews, policy: Policy, view: Shar
 }
 
 /**
- * Under the lock: where a session returning from idle may start — the smallest virtual time among the
- * active (waiting or holding) slots other than `except`, or, when none is active, the system virtual time.
- * Without the latter, sessions that each ran alone (warm-ups, bursts) would come back at unrelated virtual
- * times and the one that ran last would be held back until the others caught up. `priorityClass`: only the
- * slots of that class count (under `priority`, virtual times compare only inside a class).
+ * Under the lock: where a model returning from idle may start — the smallest virtual time among the active
+ * accounts (with a slot waiting or holding) other than `except`'s own slot, or, when none is active, the
+ * system virtual time. Without the latter, models that each ran alone (warm-ups, bursts) would come back at
+ * unrelated virtual times and the one that ran last would be held back until the others caught up. An
+ * instance whose model is active through a sibling finds that sibling's account here, so it is placed
+ * nowhere new. `priorityClass`: only accounts of that class count (under `priority`, virtual times compare
+ * only inside a class).
  */
 export function activeMinVirtualTimeLocked(views: ArbiterViews, except: number, priorityClass: number | null = null): number {
   let min = Infinity;
@@ -156,10 +157,11 @@ export function activeMinVirtualTimeLocked(views: ArbiterViews, except: number, 
   let active = false;
   for (let slot = 0; slot < count; slot++) {
     if (slot === except) continue;
-    if (priorityClass !== null && Atomics.load(views.i32, slotI32(slot, kPriorityField)) !== priorityClass) continue;
+    const account = accountOf(views.i32, slot);
+    if (priorityClass !== null && accountPriority(views.i32, account) !== priorityClass) continue;
     const state = Atomics.load(views.i32, slotI32(slot, kStateField));
     if (state === SlotState.WAITING || state === SlotState.HOLDING) {
-      min = Math.min(min, views.f64[slotF64(slot, kVirtualTimeField)]);
+      min = Math.min(min, accountVirtualTime(views, account));
       active = true;
     }
   }

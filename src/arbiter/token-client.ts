@@ -11,7 +11,6 @@ import {
   kHandoffsField,
   kHoldMaxMsField,
   kPolicyField,
-  kPriorityField,
   kQuantumUsField,
   kSlotGenerationField,
   kStateField,
@@ -21,7 +20,6 @@ import {
   kWaitMaxMsField,
   kWaitsField,
   kWaitTotalMsField,
-  kWeightField,
   slotF64,
   slotI32,
   PolicyId,
@@ -44,6 +42,7 @@ import {
   wake,
 } from './mechanism.js';
 import { policiesById } from './policies/index.js';
+import { accountOf, accountPriority, accountVirtualTime, accountWeight } from './accounts.js';
 import { SharedPolicyView } from './view.js';
 import { Errors } from '../protocol/errors.js';
 
@@ -51,11 +50,15 @@ import { Errors } from '../protocol/errors.js';
 export interface TokenGrant {
   buffer: SharedArrayBuffer;
   slot: number;
+  /** The model's account: another instance of the model registers with `{ account }`. */
+  account: number;
   generation: number;
 }
 
 export class TokenClient {
   readonly slot: number;
+  /** The model this session charges; fixed for the slot's life. */
+  readonly #account: number;
   readonly #views: ArbiterViews;
   readonly #view: SharedPolicyView;
   readonly #generation: number;
@@ -70,6 +73,7 @@ export class TokenClient {
     this.#view = new SharedPolicyView(this.#views);
     this.#generation = generation;
     this.#owner = slot + 1;
+    this.#account = accountOf(this.#views.i32, slot);
     // Lets a lock waiter see that this thread died holding the lock (mechanism.ts `lock`).
     Atomics.store(this.#views.i32, slotI32(slot, kThreadIdField), currentThreadId());
   }
@@ -101,14 +105,14 @@ export class TokenClient {
       throw Errors.unavailable(`device token slot ${this.slot} was reclaimed`);
     }
     // Coming back from idle: start no earlier than the active minimum (or, with nobody active, the system
-    // virtual time) less one quantum of this session's
-    // own service. The quantum is the lag a session that released between back-to-back requests is owed
-    // (without it, a model with short inferences would lose its turn at every release); idle time banks
-    // nothing more (CFS places waking tasks the same way).
-    const vt = slotF64(this.slot, kVirtualTimeField);
-    const priorityClass = Atomics.load(i32, kPolicyField) === PolicyId.priority ? Atomics.load(i32, slotI32(this.slot, kPriorityField)) : null;
-    const floor = activeMinVirtualTimeLocked(this.#views, this.slot, priorityClass) - this.#policy().advance(this.quantumMs, f64[slotF64(this.slot, kWeightField)]);
-    if (f64[vt] < floor) f64[vt] = floor;
+    // virtual time) less one quantum of this session's own service. The quantum is the lag a session that
+    // released between back-to-back requests is owed (without it, a model with short inferences would lose
+    // its turn at every release); idle time banks nothing more (CFS places waking tasks the same way).
+    const priorityClass = Atomics.load(i32, kPolicyField) === PolicyId.priority ? accountPriority(i32, this.#account) : null;
+    const floor = activeMinVirtualTimeLocked(this.#views, this.slot, priorityClass) - this.#policy().advance(this.quantumMs, accountWeight(f64, this.#account));
+    // The account is raised through this instance's own part, which only this thread and the lock write.
+    const behind = floor - accountVirtualTime(this.#views, this.#account);
+    if (behind > 0) f64[slotF64(this.slot, kVirtualTimeField)] += behind;
 
     const now = nowMs();
     if (Atomics.load(i32, kFreeTokensField) > 0) {
@@ -176,7 +180,7 @@ export class TokenClient {
   renew(costMs: number): void {
     this.#charge(costMs);
     // The holder starts another quantum: its virtual time is that quantum's start tag.
-    if (this.#holding) advanceVirtualClock(this.#views.f64, this.#views.f64[slotF64(this.slot, kVirtualTimeField)]);
+    if (this.#holding) advanceVirtualClock(this.#views.f64, accountVirtualTime(this.#views, this.#account));
   }
 
   /** Whether any session waits for a token now (a yield could hand this one over). */
@@ -219,7 +223,7 @@ export class TokenClient {
   #charge(costMs: number): void {
     if (!(costMs > 0)) return;
     const { f64 } = this.#views;
-    const weight = f64[slotF64(this.slot, kWeightField)];
+    const weight = accountWeight(f64, this.#account);
     f64[slotF64(this.slot, kChargedMsField)] += costMs;
     f64[slotF64(this.slot, kVirtualTimeField)] += this.#policy().advance(costMs, weight);
     decayInto(this.#views, this.slot, costMs, nowMs());

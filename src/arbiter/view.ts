@@ -1,43 +1,37 @@
-import {
-  kGrantedAtField,
-  kPriorityField,
-  kSlotCountField,
-  kStateField,
-  kVirtualTimeField,
-  kWeightField,
-  slotF64,
-  slotI32,
-  type ArbiterViews,
-  type SlotState,
-} from './layout.js';
+import { accountOf, accountPriority, accountVirtualTime, accountWeight } from './accounts.js';
+import { kGrantedAtField, kSlotCountField, kStateField, slotF64, slotI32, type ArbiterViews, type SlotState } from './layout.js';
 import type { PolicyView } from './policies/types.js';
 
-/** The policies' read-only window onto the shared slots. Only read under the arbiter's lock. */
+/**
+ * The policies' read-only window onto the shared slots; a slot's virtual time, weight and priority are its
+ * account's. Only read under the arbiter's lock.
+ */
 export class SharedPolicyView implements PolicyView {
-  readonly #i32: Int32Array;
-  readonly #f64: Float64Array;
+  readonly #views: ArbiterViews;
 
   constructor(views: ArbiterViews) {
-    this.#i32 = views.i32;
-    this.#f64 = views.f64;
+    this.#views = views;
   }
 
   get slotCount(): number {
-    return Atomics.load(this.#i32, kSlotCountField);
+    return Atomics.load(this.#views.i32, kSlotCountField);
   }
   state(slot: number): SlotState {
-    return Atomics.load(this.#i32, slotI32(slot, kStateField)) as SlotState;
+    return Atomics.load(this.#views.i32, slotI32(slot, kStateField)) as SlotState;
+  }
+  account(slot: number): number {
+    return accountOf(this.#views.i32, slot);
   }
   virtualTime(slot: number): number {
-    return this.#f64[slotF64(slot, kVirtualTimeField)];
+    return accountVirtualTime(this.#views, this.account(slot));
   }
   weight(slot: number): number {
-    return this.#f64[slotF64(slot, kWeightField)];
+    return accountWeight(this.#views.f64, this.account(slot));
   }
   priority(slot: number): number {
-    return Atomics.load(this.#i32, slotI32(slot, kPriorityField));
+    return accountPriority(this.#views.i32, this.account(slot));
   }
   grantedAt(slot: number): number {
-    return this.#f64[slotF64(slot, kGrantedAtField)];
+    return this.#views.f64[slotF64(slot, kGrantedAtField)];
   }
 }

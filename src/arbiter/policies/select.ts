@@ -9,8 +9,9 @@ export type CandidateOrder = (view: PolicyView, a: number, b: number) => number;
 
 /**
  * Scans the waiting slots plus the incumbent and returns the first by `order`. Ties go to a waiter over the
- * incumbent (so equals take turns instead of the holder keeping the device), then to the slot granted least
- * recently, then to the lower slot index (deterministic).
+ * incumbent (so equals take turns instead of the holder keeping the device) — unless the waiter is another
+ * instance of the incumbent's own model, which would gain its account nothing and cost a handoff — then to
+ * the slot granted least recently, then to the lower slot index (deterministic).
  */
 export function selectCandidate(view: PolicyView, incumbent: number, order: CandidateOrder): number {
   let best = -1;
@@ -27,8 +28,8 @@ export function selectCandidate(view: PolicyView, incumbent: number, order: Cand
 }
 
 function breaksTieBefore(view: PolicyView, incumbent: number, a: number, b: number): boolean {
-  if (b === incumbent) return true;
-  if (a === incumbent) return false;
+  if (b === incumbent) return view.account(a) !== view.account(b);
+  if (a === incumbent) return view.account(a) === view.account(b);
   return view.grantedAt(a) < view.grantedAt(b);
 }
 

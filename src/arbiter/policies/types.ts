@@ -1,9 +1,14 @@
 import type { PolicyName, SlotState } from '../layout.js';
 
-/** What a policy may read about the sessions: a read-only view, backed by shared memory or by plain arrays. */
+/**
+ * What a policy may read about the sessions: a read-only view, backed by shared memory or by plain arrays.
+ * A slot is one session thread; its virtual time, weight and priority are those of its account (the model,
+ * which all its instances share).
+ */
 export interface PolicyView {
   readonly slotCount: number;
   state(slot: number): SlotState;
+  account(slot: number): number;
   virtualTime(slot: number): number;
   weight(slot: number): number;
   priority(slot: number): number;
