@@ -20,7 +20,7 @@ type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const topKeys = ['host', 'port', 'device', 'backend', 'policy', 'quantumMs', 'tokens', 'windowMs', 'memoryBudgetMB', 'pollIntervalMs', 'limits', 'adminToken', 'tls', 'log', 'models'];
-const modelKeys = ['name', 'basePath', 'model', 'weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'];
+const modelKeys = ['name', 'basePath', 'model', 'instances', 'weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'];
 
 function onlyKeys(value: unknown, allowed: string[], field: string): Json {
   if (!isObject(value)) throw Errors.invalidConfig(field || 'config', 'must be an object');
@@ -63,7 +63,7 @@ function modelConfig(baseDir: string, raw: unknown, i: number, names: Set<string
     validateModelSource(out.model, `${field}.model`);
   }
   validateSessionOptions(model, field);
-  for (const key of ['weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'] as const) if (model[key] !== undefined) out[key] = model[key] as number;
+  for (const key of ['instances', 'weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'] as const) if (model[key] !== undefined) out[key] = model[key] as number;
   return out;
 }
 

@@ -44,6 +44,8 @@ export class HttpMetrics {
   readonly #handoffs = new Counter({ name: 'olympian_handoffs_total', help: 'Token handoffs between sessions', registers: [this.registry] });
   readonly #policy = new Gauge({ name: 'olympian_policy_info', help: 'The arbiter policy in force (value 1)', labelNames: ['policy'], registers: [this.registry] });
   readonly #quantum = new Gauge({ name: 'olympian_quantum_seconds', help: 'The arbiter quantum, seconds', registers: [this.registry] });
+  readonly #instanceQueueDepth = new Gauge({ name: 'olympian_instance_queue_depth', help: 'Requests waiting or running in one instance (session thread) of the model', labelNames: ['model', 'instance'], registers: [this.registry] });
+  readonly #instanceState = new Gauge({ name: 'olympian_instance_ready', help: 'Whether the instance serves (1) or is starting, restarting or closing (0)', labelNames: ['model', 'instance'], registers: [this.registry] });
   readonly #tokens = new Gauge({ name: 'olympian_tokens', help: 'Device tokens (sessions that may run at once)', registers: [this.registry] });
 
   constructor(server: Server, models: ModelRegistry, { processMetrics = true }: { processMetrics?: boolean } = {}) {
@@ -85,6 +87,17 @@ export class HttpMetrics {
       this.#share.set({ model }, row?.share ?? 0);
       this.#windowShare.set({ model }, row?.decayedShare ?? 0);
       this.#waitMax.set({ model }, (row?.waitMaxMs ?? 0) / 1000);
+    }
+    // Instances of the served versions only: a version switch leaves the old version's series behind otherwise.
+    this.#instanceQueueDepth.reset();
+    this.#instanceState.reset();
+    for (const model of this.#models.names) {
+      const served = this.#models.served(model);
+      const row = served ? bySession.get(served.session) : undefined;
+      for (const instance of row?.instances ?? []) {
+        this.#instanceQueueDepth.set({ model, instance: String(instance.instance) }, instance.queueDepth);
+        this.#instanceState.set({ model, instance: String(instance.instance) }, instance.state === 'ready' ? 1 : 0);
+      }
     }
     for (const row of stats.sessions) this.#addDeltas(row);
     // Sessions gone (old versions): forget them. What they did since the last scrape is not counted.

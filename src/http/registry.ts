@@ -26,6 +26,8 @@ export interface HttpModelConfig {
   model?: ModelSource;
   weight?: number;
   priority?: number;
+  /** Session threads serving the model, on one account (see SessionConfig.instances). */
+  instances?: number;
   maxQueue?: number;
   maxBatch?: number;
   batchWindowUs?: number;
@@ -211,8 +213,8 @@ export class ModelRegistry {
   }
 
   #sessionConfig(entry: ModelEntry) {
-    const { maxQueue, maxBatch, batchWindowUs } = entry.config;
-    return { weight: entry.weight, priority: entry.priority, maxQueue, maxBatch, batchWindowUs };
+    const { instances, maxQueue, maxBatch, batchWindowUs } = entry.config;
+    return { weight: entry.weight, priority: entry.priority, instances, maxQueue, maxBatch, batchWindowUs };
   }
 
   async #pollAll(): Promise<void> {

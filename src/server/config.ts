@@ -3,7 +3,7 @@
  * `field` is the path to it (`sessions[2].maxBatch`), before any thread starts.
  */
 import { availableParallelism } from 'node:os';
-import type { PolicyName } from '../arbiter/layout.js';
+import { kMaxSessions, type PolicyName } from '../arbiter/layout.js';
 import { validateArbiterOptions, validatePriority, validateWeight } from '../arbiter/validate.js';
 import { Errors } from '../protocol/errors.js';
 import { parseZooSource, zooProblem } from '../models/zoo-catalog.js';
@@ -12,8 +12,15 @@ import type { SessionOptions } from '../workers/session.js';
 
 export type DeviceRequest = 'auto' | 'gpu' | 'cpu';
 
-/** A session as the server takes it: the session's own options, less those the server sets for all. */
-export type SessionConfig = Omit<SessionOptions, 'backend' | 'profile' | 'restartBackoffMs' | 'restartMaxMs'>;
+/** A model as the server takes it: a session's own options, less those the server sets, and its instances. */
+export type SessionConfig = Omit<SessionOptions, 'backend' | 'profile' | 'restartBackoffMs' | 'restartMaxMs' | 'account' | 'instance'> & {
+  /**
+   * Session threads that serve the model (Triton's instance group), default 1. They share one account on the
+   * arbiter — one weight, priority and share — and hold at most min(instances, tokens) tokens at once;
+   * requests go to an idle instance first, then to the one with the fewest; each batches on its own.
+   */
+  instances?: number;
+};
 
 export interface ServerOptions {
   /** false: no arbiter, every session runs ungated (the baseline the benches compare against). */
@@ -51,7 +58,7 @@ export interface ResolvedConfig {
 
 /** Every key a session config may have (the type makes this list whole); any other is a typo worth naming. */
 const sessionConfigKeyTable: Record<keyof SessionConfig, true> = {
-  name: true, model: true, weight: true, priority: true, maxQueue: true, maxBatch: true, batchWindowUs: true,
+  name: true, model: true, instances: true, weight: true, priority: true, maxQueue: true, maxBatch: true, batchWindowUs: true,
   gateMode: true, accounting: true, autoProfile: true, gpuTiming: true,
 };
 export const sessionConfigKeys: ReadonlySet<string> = new Set(Object.keys(sessionConfigKeyTable));
@@ -104,6 +111,9 @@ export function validateSessionConfig(config: SessionConfig, field: string): Ses
 export function validateSessionOptions(config: Partial<SessionConfig>, field: string): void {
   if (config.weight !== undefined) validateWeight(config.weight, `${field}.weight`);
   if (config.priority !== undefined) validatePriority(config.priority, `${field}.priority`);
+  if (config.instances !== undefined && !(isCount(config.instances, 1) && config.instances <= kMaxSessions)) {
+    throw Errors.invalidConfig(`${field}.instances`, `must be an integer from 1 to ${kMaxSessions}`);
+  }
   if (config.maxQueue !== undefined && !isCount(config.maxQueue, 0)) throw Errors.invalidConfig(`${field}.maxQueue`, 'must be an integer >= 0');
   if (config.maxBatch !== undefined && !isCount(config.maxBatch, 1)) throw Errors.invalidConfig(`${field}.maxBatch`, 'must be an integer >= 1');
   if (config.batchWindowUs !== undefined && !(typeof config.batchWindowUs === 'number' && Number.isFinite(config.batchWindowUs) && config.batchWindowUs >= 0)) {

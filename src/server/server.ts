@@ -1,17 +1,17 @@
 /**
- * The embedding API: one device arbiter and one session (worker thread) per model, behind `infer`. Requests
- * are checked against the model's signature before they are queued; stats read shared memory and never
- * wait behind an inference.
+ * The embedding API: one device arbiter, and per model one or more sessions (worker threads, its instances)
+ * on one account of it, behind `infer`. Requests are checked against the model's signature before they are
+ * queued; stats read shared memory and never wait behind an inference.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { DeviceArbiter } from '../arbiter/arbiter.js';
 import { nowMs } from '../arbiter/clock.js';
 import type { PolicyName } from '../arbiter/layout.js';
-import type { ArbiterStats, SessionTokenStats } from '../arbiter/stats.js';
+
 import type { TraceRecord } from '../arbiter/trace.js';
 import { Errors, OlympianError } from '../protocol/errors.js';
 import type { NamedTensors } from '../protocol/tensors.js';
-import { Session, type SessionStats } from '../workers/session.js';
+import { ServedModel, type ServerSessionStats } from './model.js';
 import { checkSessionCount, resolveConfig, sessionConfigKeys, validateSessionConfig, type ResolvedConfig, type ServerOptions, type SessionConfig } from './config.js';
 import { admitInputs, checkRequest, type InferInputs } from './inputs.js';
 import { inferInPieces, splitRows } from './pieces.js';
@@ -33,15 +33,7 @@ export interface InferOptions {
   transfer?: boolean;
 }
 
-/** A session's own stats, its token stats from the arbiter, and what the server adds. */
-export interface ServerSessionStats
-  extends SessionStats,
-    Pick<SessionTokenStats, 'weight' | 'priority' | 'share' | 'decayedShare' | 'grants' | 'waits' | 'waitTotalMs' | 'waitMaxMs'> {
-  /** Longest time the session held the device before handing it to a waiting one: the interleaving interval. */
-  intervalMaxMs: number;
-  /** Estimated resident size: weights plus activations at maxBatch, MiB. */
-  residentMb: number;
-}
+export type { InstanceStats, ServerSessionStats } from './model.js';
 
 export interface ServerStats {
   device: ResolvedConfig['device'];
@@ -54,21 +46,16 @@ export interface ServerStats {
   sessions: ServerSessionStats[];
 }
 
-interface SessionEntry {
-  session: Session;
-  config: SessionConfig;
-}
-
 export class Server {
   readonly #config: ResolvedConfig;
   readonly #arbiter: DeviceArbiter;
-  readonly #sessions = new Map<string, SessionEntry>();
+  readonly #models = new Map<string, ServedModel>();
   readonly #ports = new Set<MessagePort>();
   /** Memory taken by requests in flight beyond their sessions' admitted size (see #admitRows), MiB. */
   #inFlightExtraMb = 0;
   #closing = false;
   #closed: Promise<void> | null = null;
-  #closingSessions: Session[] = [];
+  #closingModels: ServedModel[] = [];
 
   private constructor(config: ResolvedConfig) {
     this.#config = config;
@@ -91,38 +78,38 @@ export class Server {
   }
 
   get models(): string[] {
-    return [...this.#sessions.keys()];
+    return [...this.#models.keys()];
   }
 
-  /** The session's model signature (input and output names, dtypes, shapes). */
+  /** The model's signature (input and output names, dtypes, shapes). */
   signature(name: string) {
-    return this.#get(name).info.signature;
+    return this.#model(name).info.signature;
   }
 
-  /** What the session reported once warm: backend and adapter, signature, accounting, thread id. */
-  sessionInfo(name: string) {
-    return this.#get(name).info;
+  /** What an instance reported once warm: backend and adapter, signature, accounting, thread id. */
+  sessionInfo(name: string, instance = 0) {
+    return this.#model(name).instance(instance).info;
   }
 
   infer(name: string, inputs: InferInputs, options: InferOptions = {}): Promise<NamedTensors> {
     try {
       if (this.#closing) throw Errors.unavailable('the server is closing');
-      const entry = this.#entry(name);
-      const { session, config } = entry;
+      const model = this.#model(name);
+      const { config, info } = model;
       if (typeof options !== 'object' || options === null) throw Errors.invalidArgument('options', 'must be an object');
       const { deadlineMs, priority = 0, transfer = false, signal } = options;
       if (deadlineMs !== undefined && !(Number.isFinite(deadlineMs) && deadlineMs > 0)) throw Errors.invalidArgument('deadlineMs', 'must be a number > 0');
       if (!Number.isSafeInteger(priority)) throw Errors.invalidArgument('priority', 'must be an integer');
       if (typeof transfer !== 'boolean') throw Errors.invalidArgument('transfer', 'must be true or false');
-      const checked = checkRequest(session.info.signature, inputs, this.#config.maxRequestBytes);
+      const checked = checkRequest(info.signature, inputs, this.#config.maxRequestBytes);
       const rows = batchSizeOf(checked);
-      const release = config.maxBatch === undefined ? this.#admitRows(entry, rows) : () => {};
-      const owned = admitInputs(session.info.signature, checked, transfer);
+      const release = config.maxBatch === undefined ? this.#admitRows(model, rows) : () => {};
+      const owned = admitInputs(info.signature, checked, transfer);
       const queued = { priority, deadlineAtMs: deadlineMs === undefined ? undefined : nowMs() + deadlineMs };
       const answer =
         config.maxBatch !== undefined && rows > config.maxBatch
-          ? inferInPieces(splitRows(owned, config.maxBatch), signal, (piece, pieceSignal) => session.infer(piece, { ...queued, signal: pieceSignal }))
-          : session.infer(owned, { ...queued, signal });
+          ? inferInPieces(splitRows(owned, config.maxBatch), signal, (piece, pieceSignal) => model.route().infer(piece, { ...queued, signal: pieceSignal }))
+          : model.route().infer(owned, { ...queued, signal });
       return answer.finally(release);
     } catch (error) {
       return Promise.reject(error);
@@ -134,12 +121,12 @@ export class Server {
    * those beyond the one item the session was admitted with must fit in what the budget has left. Returns
    * what gives the room back once the request is answered.
    */
-  #admitRows(entry: SessionEntry, rows: number): () => void {
-    const extraMb = entry.session.info.activationsMbPerItem * (rows - 1);
+  #admitRows(model: ServedModel, rows: number): () => void {
+    const extraMb = model.info.activationsMbPerItem * (rows - 1);
     if (!(extraMb > 0) || this.#config.memoryBudgetMB === Infinity) return () => {};
     const freeMb = this.#config.memoryBudgetMB - this.#reservedMb() - this.#inFlightExtraMb;
     if (extraMb > freeMb) {
-      const input = entry.session.info.signature.inputs[0]?.name ?? 'input';
+      const input = model.info.signature.inputs[0]?.name ?? 'input';
       throw Errors.tooLarge(
         `inputs.${input}.shape[0]`,
         `is ${rows}: a batch that large needs ~${extraMb.toFixed(1)} MiB of activations beyond the model's admitted size, and ${Math.max(0, freeMb).toFixed(1)} MiB of memoryBudgetMB are free; send smaller batches, or set maxBatch so that large requests are split`,
@@ -150,12 +137,11 @@ export class Server {
   }
 
   #reservedMb(): number {
-    return [...this.#sessions.values()].reduce((sum, entry) => sum + residentMb(entry.session, entry.config), 0);
+    return [...this.#models.values()].reduce((sum, model) => sum + model.residentMb, 0);
   }
 
   stats(): ServerStats {
-    const arbiter: ArbiterStats = this.#arbiter.stats();
-    const bySlot = new Map(arbiter.sessions.map((row) => [row.slot, row]));
+    const arbiter = this.#arbiter.stats();
     return {
       device: this.#config.device,
       backend: this.#config.backend,
@@ -164,31 +150,16 @@ export class Server {
       tokens: arbiter.tokens,
       handoffs: arbiter.handoffs,
       memoryBudgetMB: this.#config.memoryBudgetMB,
-      sessions: [...this.#sessions.values()].map(({ session, config }) => {
-        const token = bySlot.get(session.slot);
-        return {
-          ...session.stats(),
-          weight: token?.weight ?? config.weight ?? 1,
-          priority: token?.priority ?? config.priority ?? 0,
-          share: token?.share ?? 0,
-          decayedShare: token?.decayedShare ?? 0,
-          grants: token?.grants ?? 0,
-          waits: token?.waits ?? 0,
-          waitTotalMs: token?.waitTotalMs ?? 0,
-          waitMaxMs: token?.waitMaxMs ?? 0,
-          intervalMaxMs: token?.holdMaxMs ?? 0,
-          residentMb: residentMb(session, config),
-        };
-      }),
+      sessions: [...this.#models.values()].map((model) => model.stats(arbiter)),
     };
   }
 
   setWeight(name: string, weight: number): void {
-    this.#arbiter.setWeight(this.#get(name).slot, weight);
+    this.#arbiter.setWeight(this.#model(name).slot, weight);
   }
 
   setPriority(name: string, priority: number): void {
-    this.#arbiter.setPriority(this.#get(name).slot, priority);
+    this.#arbiter.setPriority(this.#model(name).slot, priority);
   }
 
   setPolicy(policy: PolicyName): void {
@@ -210,32 +181,32 @@ export class Server {
   }
 
   /**
-   * Starts, warms and admits a new session; RESOURCE_EXHAUSTED if it does not fit the memory budget. `field`
-   * is where the caller's configuration holds this session (`models[2]`): errors name its keys under it.
+   * Starts, warms and admits a new model (every instance); RESOURCE_EXHAUSTED if it does not fit the memory
+   * budget. `field` is where the caller's configuration holds it (`models[2]`): errors name its keys under it.
    */
   async addSession(config: SessionConfig, field = 'session'): Promise<void> {
     if (this.#closing) throw Errors.unavailable('the server is closing');
     validateSessionConfig(config, field);
-    if (this.#sessions.has(config.name)) throw Errors.invalidConfig(`${field}.name`, `duplicates ${JSON.stringify(config.name)}`);
-    checkSessionCount(this.#config.backend, this.#sessions.size + 1);
+    if (this.#models.has(config.name)) throw Errors.invalidConfig(`${field}.name`, `duplicates ${JSON.stringify(config.name)}`);
+    checkSessionCount(this.#config.backend, this.#sessionCount() + (config.instances ?? 1));
     await this.#start(config, field);
   }
 
-  /** Fault injection: kills the session's thread as a crash would (see Session.killThread). */
-  killSessionThread(name: string): Promise<void> {
-    return this.#get(name).killThread();
+  /** Fault injection: kills an instance's thread as a crash would (see Session.killThread); its siblings serve on. */
+  killSessionThread(name: string, instance = 0): Promise<void> {
+    return this.#model(name).instance(instance).killThread();
   }
 
-  /** Full GC in the session's thread, then its live tensors and heap (memory checks, soak runs). */
-  collect(name: string) {
-    return this.#get(name).collect();
+  /** Full GC in an instance's thread, then its live tensors and heap (memory checks, soak runs). */
+  collect(name: string, instance = 0) {
+    return this.#model(name).instance(instance).collect();
   }
 
-  /** Drains the session's queue, then stops its thread and frees its slot. */
+  /** Drains the model's queues (every instance's), then stops its threads and frees its slots. */
   async removeSession(name: string): Promise<void> {
-    const { session } = this.#entry(name);
-    this.#sessions.delete(name);
-    await session.close({ drain: true });
+    const model = this.#model(name);
+    this.#models.delete(name);
+    await model.close({ drain: true });
   }
 
   /** A MessagePort to hand to another worker thread; `connectClient(port)` there gives infer/stats. */
@@ -252,13 +223,13 @@ export class Server {
     this.#closing = true;
     if (this.#closed) {
       // A second call without drain hurries a drained close under way: what is still queued fails now.
-      if (!drain) for (const session of this.#closingSessions) void session.close({ drain: false });
+      if (!drain) for (const model of this.#closingModels) void model.close({ drain: false });
       return this.#closed;
     }
-    this.#closingSessions = [...this.#sessions.values()].map((entry) => entry.session);
-    this.#sessions.clear();
+    this.#closingModels = [...this.#models.values()];
+    this.#models.clear();
     this.#closed = (async () => {
-      await Promise.all(this.#closingSessions.map((session) => session.close({ drain })));
+      await Promise.all(this.#closingModels.map((model) => model.close({ drain })));
       for (const port of this.#ports) port.close();
       this.#ports.clear();
       this.#arbiter.close();
@@ -266,31 +237,31 @@ export class Server {
     return this.#closed;
   }
 
-  /** `field` is where the configuration names this session (`sessions[2]`): a failure to start names its key. */
+  /** `field` is where the configuration names this model (`sessions[2]`): a failure to start names its key. */
   async #start(config: SessionConfig, field: string): Promise<void> {
-    let session: Session;
+    let model: ServedModel;
     try {
-      session = await Session.start(this.#config.arbiter ? this.#arbiter : null, { ...config, backend: this.#config.backend, profile: this.#config.profiles });
+      model = await ServedModel.start(this.#config.arbiter ? this.#arbiter : null, config, { backend: this.#config.backend, profile: this.#config.profiles });
     } catch (error) {
       throw atConfigKey(error, field);
     }
     const usedMb = this.#reservedMb();
-    const needMb = residentMb(session, config);
+    const needMb = model.residentMb;
     if (usedMb + needMb > this.#config.memoryBudgetMB) {
-      await session.close({ drain: false });
+      await model.close({ drain: false });
       throw Errors.overMemoryBudget(config.name, `~${needMb.toFixed(1)} MiB; ${usedMb.toFixed(1)} of memoryBudgetMB ${this.#config.memoryBudgetMB} are in use`);
     }
-    this.#sessions.set(config.name, { session, config });
+    this.#models.set(config.name, model);
   }
 
-  #entry(name: string): SessionEntry {
-    const entry = typeof name === 'string' ? this.#sessions.get(name) : undefined;
-    if (!entry) throw Errors.notFound('model', String(name));
-    return entry;
+  #sessionCount(): number {
+    return [...this.#models.values()].reduce((sum, model) => sum + model.instances.length, 0);
   }
 
-  #get(name: string): Session {
-    return this.#entry(name).session;
+  #model(name: string): ServedModel {
+    const model = typeof name === 'string' ? this.#models.get(name) : undefined;
+    if (!model) throw Errors.notFound('model', String(name));
+    return model;
   }
 }
 
@@ -298,11 +269,6 @@ export class Server {
 function atConfigKey(error: unknown, field: string): unknown {
   if (!(error instanceof OlympianError) || error.field === undefined || !sessionConfigKeys.has(error.field.split(/[.[]/)[0])) return error;
   return Errors.atField(error, `${field}.${error.field}`);
-}
-
-function residentMb(session: Session, config: SessionConfig): number {
-  const info = session.info;
-  return info.weightsMb + info.activationsMbPerItem * (config.maxBatch ?? 1);
 }
 
 /** Starts a server: every session's thread is up and its model warm when this resolves. */

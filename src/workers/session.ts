@@ -44,6 +44,12 @@ export interface SessionOptions {
   backend?: BackendRequest;
   weight?: number;
   priority?: number;
+  /**
+   * This session is one of several instances of a model: it joins that model's account on the arbiter
+   * (a sibling's `account`) and takes its weight and priority. `instance` numbers it, for stats and traces.
+   */
+  account?: number;
+  instance?: number;
   /** Requests that may wait behind the running ones; more get QUEUE_FULL at once. */
   maxQueue?: number;
   /** Most items (rows on the batch axis) coalesced into one run. 1 disables batching. */
@@ -133,7 +139,8 @@ export class Session {
     this.name = options.name;
     this.#options = options;
     this.#arbiter = arbiter;
-    this.#grant = arbiter ? arbiter.register({ name: options.name, weight: options.weight, priority: options.priority }) : null;
+    const label = options.instance ? `${options.name}#${options.instance}` : options.name;
+    this.#grant = arbiter ? arbiter.register({ name: label, weight: options.weight, priority: options.priority, account: options.account }) : null;
   }
 
   /** Starts the thread, loads and warms the model; rejects (and cleans up) if the session cannot start. */
@@ -153,12 +160,31 @@ export class Session {
     return this.#info;
   }
 
+  /** What the session reported once warm, or null before it ever was. */
+  get infoOrNull(): SessionInfo | null {
+    return this.#info;
+  }
+
   get state(): SessionState {
     return this.#state;
   }
 
   get slot(): number {
     return this.#grant?.slot ?? -1;
+  }
+
+  /** The model's account on the arbiter (-1 without one): a sibling instance joins it. */
+  get account(): number {
+    return this.#grant?.account ?? -1;
+  }
+
+  /** Requests waiting or running here: where a model's next request goes is the instance with the fewest. */
+  get load(): number {
+    return this.#queue.length + this.#inFlight.reduce((sum, batch) => sum + batch.length, 0);
+  }
+
+  get latency(): LatencyWindow {
+    return this.#latency;
   }
 
   /**
