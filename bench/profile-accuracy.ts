@@ -9,7 +9,7 @@
  * worst ≤ 10%.
  */
 import { loadavg } from 'node:os';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/device/tfjs.js';
 import { loadModel, type LoadedModel, type ZooModelName } from '../src/models/index.js';
 import {
   buildProfile, fingerprintFromBackend, medianCostsMs, planCosts, profileModelId, recordModel, type Profile,

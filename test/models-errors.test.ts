@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/device/tfjs.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isOlympianError, type OlympianError } from '../src/protocol/errors.js';

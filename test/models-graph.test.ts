@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/device/tfjs.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isOlympianError } from '../src/protocol/errors.js';

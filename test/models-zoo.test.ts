@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/device/tfjs.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isOlympianError } from '../src/protocol/errors.js';

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/device/tfjs.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { wrapModel, type LoadedModel } from '../src/models/index.js';

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/device/tfjs.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DeviceArbiter } from '../src/arbiter/arbiter.js';

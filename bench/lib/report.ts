@@ -3,7 +3,7 @@
  * rendering of it. Quick runs go to bench/results/quick/ so they never overwrite a committed full run.
  */
 import { execFileSync } from 'node:child_process';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/device/tfjs.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -61,7 +61,7 @@ export async function benchMeta(scenario: string, { quick, backend }: BenchOptio
     date: new Date().toISOString(),
     commit: gitCommit(),
     node: process.version,
-    tfjs: tf.version.tfjs,
+    tfjs: tf.version_core,
     machine: {
       cpu: cpus()[0]?.model ?? 'unknown',
       cores: cpus().length,

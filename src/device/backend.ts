@@ -3,7 +3,7 @@
  * an error (BACKEND_UNAVAILABLE), never a silent fallback; only `auto` falls back (wasm, then cpu). Whether
  * `auto` means the GPU is decided once, on the main thread (`Server.create`), not by probing in every worker.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tfjs.js';
 import { Errors } from '../protocol/errors.js';
 import type { BackendInfo, BackendRequest } from '../protocol/session-messages.js';
 import { initWebgpu, probeWebgpu } from './webgpu.js';
@@ -50,13 +50,13 @@ export async function initBackend(request: BackendRequest): Promise<BackendInfo>
 
 async function describeBackend(): Promise<BackendInfo> {
   const name = tf.getBackend();
-  if (name === 'webgpu') return { name, flags: { ...(await probeWebgpu()), tfjs: tf.version.tfjs } };
+  if (name === 'webgpu') return { name, flags: { ...(await probeWebgpu()), tfjs: tf.version_core } };
   const flags: BackendInfo['flags'] = {};
   if (name === 'wasm') {
     flags.simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
     flags.threads = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
   }
-  flags.tfjs = tf.version.tfjs;
+  flags.tfjs = tf.version_core;
   return { name, flags };
 }
 

@@ -9,7 +9,7 @@
  * the same timer state and keeps it until `stop()`; the kernel gate calls `take()` after each outermost
  * kernel, which claims the entries appended since the previous call.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tfjs.js';
 import { Errors } from '../protocol/errors.js';
 
 /** A timed dispatch, or the list of a `time()` call nested inside ours (tf.profile, DEBUG mode). */

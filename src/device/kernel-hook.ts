@@ -9,7 +9,7 @@
  * (`{inputs, attrs, backend}`), passed as is: the profiler reads input shapes from it, the hot path reads
  * nothing, so passing it costs nothing.
  */
-import { getKernelsForBackend, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs';
+import { getKernelsForBackend, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from './tfjs.js';
 
 /** What TF.js passes a kernel function: `{ inputs, attrs, backend }`. */
 export type KernelParams = Parameters<KernelFunc>[0];

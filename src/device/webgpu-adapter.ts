@@ -4,6 +4,7 @@
  * nothing) both start here. The `webgpu` package is optional; without it, or without an adapter, asking for
  * webgpu is BACKEND_UNAVAILABLE.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import { Errors } from '../protocol/errors.js';
 
 /** BACKEND_UNAVAILABLE for webgpu, naming the field; the backend set-up (webgpu.ts) raises it too. */
@@ -60,4 +61,29 @@ export function describeAdapter(adapter: GPUAdapter): AdapterInfo {
     timestampQuery: adapter.features.has('timestamp-query'),
     maxStorageBufferBindingSize: adapter.limits?.maxStorageBufferBindingSize ?? 0,
   };
+}
+
+/**
+ * Whether a GPU could be here at all, without loading Dawn: on Linux a GPU driver exposes a device node (a DRM
+ * render node, NVIDIA's nodes, WSL's /dev/dxg). Dawn prints adapter warnings when it starts, which a machine
+ * with no GPU, that asked for none, should not show.
+ */
+function mayHaveGpu(): boolean {
+  if (process.platform !== 'linux') return true;
+  try {
+    if (readdirSync('/dev/dri').some((name) => name.startsWith('renderD'))) return true;
+  } catch {
+    // no DRM devices at all
+  }
+  return ['/dev/nvidia0', '/dev/nvidiactl', '/dev/dxg'].some((path) => existsSync(path));
+}
+
+/** Main thread: whether this machine has a hardware GPU adapter (`device: 'auto'` uses it if so). */
+export async function hasHardwareGpu(): Promise<boolean> {
+  if (!mayHaveGpu()) return false;
+  try {
+    return !(await probeWebgpu()).software;
+  } catch {
+    return false;
+  }
 }

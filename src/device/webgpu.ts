@@ -3,8 +3,7 @@
  * D3D12), one GPUDevice per session worker. Both packages are optional; without them, or without an adapter,
  * asking for webgpu is BACKEND_UNAVAILABLE.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tfjs.js';
 import type { BackendInfo } from '../protocol/session-messages.js';
 import { probeWebgpu, unavailable, type AdapterInfo } from './webgpu-adapter.js';
 
@@ -26,7 +25,7 @@ export async function initWebgpu(): Promise<BackendInfo> {
 }
 
 /** What a webgpu session reports as its backend (and what its profiles' fingerprint is made of). */
-export const backendInfoOf = (adapter: AdapterInfo): BackendInfo => ({ name: 'webgpu', flags: { ...adapter, tfjs: tf.version.tfjs } });
+export const backendInfoOf = (adapter: AdapterInfo): BackendInfo => ({ name: 'webgpu', flags: { ...adapter, tfjs: tf.version_core } });
 
 type DeviceLike = {
   lost?: Promise<{ reason?: string; message?: string }>;
@@ -92,31 +91,6 @@ export async function shutdownWebgpu(): Promise<void> {
   device?.destroy?.();
   await device?.lost;
   await new Promise((resolve) => setTimeout(resolve, 10));
-}
-
-/**
- * Whether a GPU could be here at all, without loading Dawn: on Linux a GPU driver exposes a device node (a DRM
- * render node, NVIDIA's nodes, WSL's /dev/dxg). Dawn prints adapter warnings when it starts, which a machine
- * with no GPU, that asked for none, should not show.
- */
-function mayHaveGpu(): boolean {
-  if (process.platform !== 'linux') return true;
-  try {
-    if (readdirSync('/dev/dri').some((name) => name.startsWith('renderD'))) return true;
-  } catch {
-    // no DRM devices at all
-  }
-  return ['/dev/nvidia0', '/dev/nvidiactl', '/dev/dxg'].some((path) => existsSync(path));
-}
-
-/** Main thread: whether this machine has a hardware GPU adapter (`device: 'auto'` uses it if so). */
-export async function hasHardwareGpu(): Promise<boolean> {
-  if (!mayHaveGpu()) return false;
-  try {
-    return !(await probeWebgpu()).software;
-  } catch {
-    return false;
-  }
 }
 
 interface WebgpuBackendLike {

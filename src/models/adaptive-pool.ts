@@ -4,7 +4,7 @@
  * reproduces that, hence slice-and-mean per bin (separable: rows, then columns). Where the map is already
  * `size` wide (AlexNet at 224) the layer is an identity and launches no kernels.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../device/tfjs.js';
 
 function poolAxis(x: tf.Tensor4D, axis: 1 | 2, size: number): tf.Tensor4D {
   const n = x.shape[axis];

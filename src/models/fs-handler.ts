@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../device/tfjs.js';
 import { Errors } from '../protocol/errors.js';
 
 export const MODEL_JSON = 'model.json';

@@ -3,7 +3,7 @@
  * decodes every weight before `loadWeights` notices a missing or misshapen one, then throws with all of it
  * still allocated. These wrappers make a failed load leave nothing behind.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../device/tfjs.js';
 import { Errors } from '../protocol/errors.js';
 
 /**

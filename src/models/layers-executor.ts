@@ -11,7 +11,7 @@
  * output copied last (predictLoop's batch slice and concat of one batch), an intermediate disposed once its
  * last reader has run.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../device/tfjs.js';
 
 /** Called after each layer; a promise pauses the walk until it settles (null: carry on at once). */
 export type Between = () => Promise<void> | null;

@@ -4,7 +4,7 @@
  * model seed and the layer's position: the same seed and input size give bit-identical weights. Layer
  * names are positional too, so two builds of one model name their weights alike.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../device/tfjs.js';
 import { AdaptiveAvgPool2D } from './adaptive-pool.js';
 import type { BatchNormOptions, ConvOptions, DepthwiseOptions, NetBuilder, PadSpec, PoolOptions } from './net.js';
 

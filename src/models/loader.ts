@@ -5,7 +5,7 @@
  * middle of a session. Everything is async and thread-local, so a session worker calls it directly.
  */
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../device/tfjs.js';
 import { Errors, isOlympianError } from '../protocol/errors.js';
 import { checkWeightBytes, readModelArtifacts } from './fs-handler.js';
 import { checkGraphTopology, loadLayersGuarded } from './guarded-load.js';

@@ -3,7 +3,7 @@
  * against it, so a wrong name, dtype or shape is an INVALID_ARGUMENT naming the input instead of an error
  * from deep inside TF.js.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../device/tfjs.js';
 import { Errors } from '../protocol/errors.js';
 
 export type { ModelSignature, TensorSpec } from '../protocol/signature.js';

@@ -2,7 +2,7 @@
  * Zoo models built with real (seeded) weights by `LayersNet`, in the thread that will run them; what is known
  * without building them is in zoo-catalog.ts.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../device/tfjs.js';
 import { CountingNet } from './net.js';
 import { LayersNet } from './layers-net.js';
 import { describeZoo, resolveInputSize, zooEntry, type DescribeOptions, type ZooRow } from './zoo-catalog.js';

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { cpus } from 'node:os';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../device/tfjs.js';
 import type { BackendInfo } from '../protocol/session-messages.js';
 import { backendInfoOf, probeWebgpu } from '../device/webgpu.js';
 
@@ -50,7 +50,7 @@ const cpuModel = () => cpus()[0]?.model ?? 'unknown';
 /** From what `initBackend` reported (its flags carry the tfjs version, which the fingerprint keeps apart). */
 export function fingerprintFromBackend(info: BackendInfo): DeviceFingerprint {
   const { tfjs, ...flags } = info.flags;
-  return makeFingerprint({ backend: info.name, flags, cpu: cpuModel(), tfjs: String(tfjs ?? tf.version.tfjs) });
+  return makeFingerprint({ backend: info.name, flags, cpu: cpuModel(), tfjs: String(tfjs ?? tf.version_core) });
 }
 
 /** The fingerprint of the backend TF.js is using now (after `initBackend`). */
@@ -63,7 +63,7 @@ export async function currentFingerprint(): Promise<DeviceFingerprint> {
     flags.simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
     flags.threads = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
   }
-  return makeFingerprint({ backend, flags, cpu: cpuModel(), tfjs: tf.version.tfjs });
+  return makeFingerprint({ backend, flags, cpu: cpuModel(), tfjs: tf.version_core });
 }
 
 /** Null when both describe the same device; otherwise what differs, for a warning. */

@@ -8,7 +8,7 @@
  * other, so a slow drift in machine load (another process starting, frequency scaling) lands on every batch
  * size alike instead of bending the fit across them.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../device/tfjs.js';
 import type { LoadedModel } from '../models/index.js';
 import { Errors } from '../protocol/errors.js';
 import { installKernelHook, type KernelParams } from '../device/kernel-hook.js';

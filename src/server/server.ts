@@ -17,7 +17,7 @@ import { admitInputs, checkRequest, type InferInputs } from './inputs.js';
 import { inferInPieces, splitRows } from './pieces.js';
 import { exposeServer } from './rpc.js';
 import { batchSizeOf } from '../protocol/tensors.js';
-import { hasHardwareGpu } from '../device/webgpu.js';
+import { hasHardwareGpu } from '../device/webgpu-adapter.js';
 
 export interface InferOptions {
   signal?: AbortSignal;

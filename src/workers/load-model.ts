@@ -3,7 +3,7 @@
  * module sources (a factory that builds the model in code) by importing the module here, in the thread
  * that will run it.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../device/tfjs.js';
 import { loadModel, wrapModel, type LoadedModel } from '../models/index.js';
 import { Errors, isOlympianError } from '../protocol/errors.js';
 import type { ModelSource } from '../protocol/session-messages.js';

@@ -4,7 +4,7 @@
  * meets the GPU: `overlap` hands it on once the work is submitted, `strict` once the GPU has run it.
  */
 import { getHeapStatistics } from 'node:v8';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../device/tfjs.js';
 import type { Between, LoadedModel } from '../models/index.js';
 import { Errors } from '../protocol/errors.js';
 import { batchSizeOf, elementCount, type NamedTensors, type WireTensor } from '../protocol/tensors.js';

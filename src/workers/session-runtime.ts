@@ -5,7 +5,7 @@
  */
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../device/tfjs.js';
 import { TokenClient, type TokenGrant } from '../arbiter/token-client.js';
 import type { LoadedModel } from '../models/index.js';
 import type { BackendInfo, BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo } from '../protocol/session-messages.js';
