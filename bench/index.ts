@@ -34,5 +34,6 @@ export const scenarios: Record<string, Scenario> = {
   http: { load: () => import('./http.js'), backends: wasmOnly },
   'input-copy': { load: () => import('./input-copy.js'), backends: wasmOnly },
   'json-body': { load: () => import('./json-body.js'), backends: wasmOnly },
+  scale: { load: () => import('./scale.js'), backends: wasmOnly },
   'demo-synthetic': { load: async () => ({ run: (await import('./demo-synthetic.js')).run }), backends: wasmOnly },
 };
