@@ -12,6 +12,10 @@ export class KernelGate {
   #longestKernelMs = 0;
   /** When the token was last granted or occupancy last charged (performance.now()). */
   #markMs = 0;
+  /** Held time inside units of work, ms (see `heldMs`), and where the current stretch of it began. */
+  #heldMs = 0;
+  #heldSinceMs = 0;
+  #inUnit = false;
 
   /** Runs at every quantum boundary before the token is offered (webgpu: submit what is encoded). */
   readonly #onBoundary: (() => void) | undefined;
@@ -37,11 +41,31 @@ export class KernelGate {
 
   /** Takes a token before the first kernel of a unit of work (an inference, a batch), unless still held. */
   begin(): void {
-    if (this.#client.holding) return;
+    this.#inUnit = true;
+    if (this.#client.holding) {
+      this.#heldSinceMs = performance.now();
+      return;
+    }
     this.#client.acquire();
     this.#usedMs = 0;
     this.#quantumMs = this.#client.quantumMs;
     this.#markMs = performance.now();
+    this.#heldSinceMs = this.#markMs;
+  }
+
+  #countHeld(): void {
+    const now = performance.now();
+    if (this.#inUnit && this.#client.holding) this.#heldMs += now - this.#heldSinceMs;
+    this.#heldSinceMs = now;
+  }
+
+  /**
+   * Time this session held a token inside units of work (from `begin` to `end`, less the waits inside
+   * yields), ms: the device time it kept busy, or at least kept from everyone else. A token kept between
+   * units does not count, so what a device's tokens spent outside this is time they stood idle.
+   */
+  get heldMs(): number {
+    return this.#heldMs;
   }
 
   /**
@@ -96,27 +120,29 @@ export class KernelGate {
   }
 
   #yieldAt(): void {
+    this.#countHeld();
     this.#client.yield(this.#usedMs);
+    this.#heldSinceMs = performance.now();
     this.#usedMs = 0;
     this.#quantumMs = this.#client.quantumMs;
     this.#markMs = performance.now(); // time spent waiting for the token back is not occupancy
   }
 
   /**
-   * After the last kernel of a unit of work. A session with more work queued (`backlogged`) keeps the token
-   * and its partial quantum: releasing between back-to-back units would make it re-enter as if from idle
-   * and lose its place every time. Otherwise the token goes back, charged what the partial quantum used.
-   * Strict mode calls it only once the GPU has finished the work.
+   * After the last kernel of a unit of work. A session with more work on its way (`backlogged`) offers the
+   * token: it goes to a waiter only if the policy prefers that waiter to this session, and otherwise stays for
+   * the next unit (a release would hand it over unconditionally and turn sharing into taking turns per unit,
+   * whatever the virtual times say). Either way the quantum's use is charged now. Without more work the token
+   * goes back. Strict mode calls this only once the GPU has finished the work.
    */
   end(backlogged = false): void {
-    if (backlogged) {
-      // A deferred yield that came due after the last pause point (strict mode) is offered now.
-      this.yieldNow();
-      return;
-    }
+    this.#countHeld();
+    this.#inUnit = false;
     this.#yieldDue = false;
-    this.#client.release(this.#usedMs);
+    if (backlogged) this.#client.offer(this.#usedMs);
+    else this.#client.release(this.#usedMs);
     this.#usedMs = 0;
+    this.#quantumMs = this.#client.quantumMs;
   }
 
   get longestKernelMs(): number {

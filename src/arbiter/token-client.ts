@@ -192,12 +192,36 @@ export class TokenClient {
   release(costMs: number): void {
     if (!this.#holding) return;
     this.#charge(costMs);
+    this.#releaseCharged(false);
+  }
+
+  /**
+   * Charges `costMs` and gives the token up only if the policy prefers a waiter to this session, without
+   * waiting for it to come back: the end of a unit of work with more of this session's work on its way (its
+   * next request asks for a token like any other). Returns whether this session still holds the token.
+   */
+  offer(costMs: number): boolean {
+    this.renew(costMs);
+    if (!this.#holding) return false;
+    if (Atomics.load(this.#views.i32, kWaitingCountField) === 0) return true;
+    return !this.#releaseCharged(true);
+  }
+
+  /** Under no lock yet: gives the (charged) token back; with `unlessPicked`, only to a waiter the policy prefers. */
+  #releaseCharged(unlessPicked: boolean): boolean {
     const { i32 } = this.#views;
     lock(i32, this.#owner);
     if (!this.#currentLocked()) {
       unlock(i32);
       this.#holding = false;
-      return;
+      return true;
+    }
+    if (unlessPicked) {
+      const pick = this.#policy().pick(this.#view, this.slot);
+      if (pick === this.slot || pick < 0) {
+        unlock(i32);
+        return false;
+      }
     }
     Atomics.store(i32, slotI32(this.slot, kStateField), SlotState.IDLE);
     const policy = this.#policy();
@@ -209,6 +233,7 @@ export class TokenClient {
     wake(i32, next);
     wake(i32, heir);
     this.#onReleased(now, next >= 0);
+    return true;
   }
 
   #policy() {

@@ -22,6 +22,8 @@ export class HttpMetrics {
   readonly #models: ModelRegistry;
   readonly #last = new Map<string, Record<Monotonic, number>>();
   #lastHandoffs = 0;
+  #lastTokenIdleMs = 0;
+  #lastTokenBusyMs = 0;
 
   readonly #requests = new Counter({ name: 'olympian_requests_total', help: 'Inference requests over HTTP by model and outcome (ok or an error code)', labelNames: ['model', 'outcome'], registers: [this.registry] });
   readonly #latency = new Histogram({ name: 'olympian_request_duration_seconds', help: 'Successful inference requests, from the handler to the answer, seconds', labelNames: ['model'], buckets: latencyBucketsS, registers: [this.registry] });
@@ -42,6 +44,8 @@ export class HttpMetrics {
   readonly #gpuWaits = new Counter({ name: 'olympian_gpu_waits_total', help: 'Waits for the GPU to finish before the token went on (webgpu strict mode)', labelNames: ['model'], registers: [this.registry] });
   readonly #gpuWaitTime = new Counter({ name: 'olympian_gpu_wait_seconds_total', help: 'Time spent in those waits, seconds', labelNames: ['model'], registers: [this.registry] });
   readonly #handoffs = new Counter({ name: 'olympian_handoffs_total', help: 'Token handoffs between sessions', registers: [this.registry] });
+  readonly #tokenIdle = new Counter({ name: 'olympian_token_idle_seconds_total', help: 'Token time that work waiting could have used but no session kept busy (dispatch and wake-up latency, tokens kept between requests), seconds', registers: [this.registry] });
+  readonly #tokenBusy = new Counter({ name: 'olympian_token_busy_seconds_total', help: 'Token time sessions held inside units of work, seconds', registers: [this.registry] });
   readonly #policy = new Gauge({ name: 'olympian_policy_info', help: 'The arbiter policy in force (value 1)', labelNames: ['policy'], registers: [this.registry] });
   readonly #quantum = new Gauge({ name: 'olympian_quantum_seconds', help: 'The arbiter quantum, seconds', registers: [this.registry] });
   readonly #instanceQueueDepth = new Gauge({ name: 'olympian_instance_queue_depth', help: 'Requests waiting or running in one instance (session thread) of the model', labelNames: ['model', 'instance'], registers: [this.registry] });
@@ -75,6 +79,10 @@ export class HttpMetrics {
     this.#tokens.set(stats.tokens);
     this.#handoffs.inc(Math.max(0, stats.handoffs - this.#lastHandoffs));
     this.#lastHandoffs = stats.handoffs;
+    this.#tokenIdle.inc(Math.max(0, stats.tokenIdleMs - this.#lastTokenIdleMs) / 1000);
+    this.#tokenBusy.inc(Math.max(0, stats.tokenBusyMs - this.#lastTokenBusyMs) / 1000);
+    this.#lastTokenIdleMs = stats.tokenIdleMs;
+    this.#lastTokenBusyMs = stats.tokenBusyMs;
     const bySession = new Map(stats.sessions.map((row) => [row.name, row]));
     for (const model of this.#models.names) {
       const served = this.#models.served(model);

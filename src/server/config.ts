@@ -13,7 +13,7 @@ import type { SessionOptions } from '../workers/session.js';
 export type DeviceRequest = 'auto' | 'gpu' | 'cpu';
 
 /** A model as the server takes it: a session's own options, less those the server sets, and its instances. */
-export type SessionConfig = Omit<SessionOptions, 'backend' | 'profile' | 'restartBackoffMs' | 'restartMaxMs' | 'account' | 'instance'> & {
+export type SessionConfig = Omit<SessionOptions, 'backend' | 'profile' | 'restartBackoffMs' | 'restartMaxMs' | 'account' | 'instance' | 'onLoad'> & {
   /**
    * Session threads that serve the model (Triton's instance group), default 1. They share one account on the
    * arbiter — one weight, priority and share — and hold at most min(instances, tokens) tokens at once;

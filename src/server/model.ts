@@ -12,7 +12,7 @@ import { Session, type SessionOptions, type SessionState, type SessionStats } fr
 import type { SessionConfig } from './config.js';
 
 /** What the server sets for every session: the backend and where profiles are. */
-type ServerSessionOptions = Pick<SessionOptions, 'backend' | 'profile'>;
+type ServerSessionOptions = Pick<SessionOptions, 'backend' | 'profile' | 'onLoad'>;
 
 /** A token's view of one instance, beside the session's own stats. */
 export interface InstanceStats extends SessionStats, Pick<SessionTokenStats, 'grants' | 'waits' | 'waitTotalMs' | 'waitMaxMs'> {
@@ -95,6 +95,11 @@ export class ServedModel {
     return instance;
   }
 
+  /** Instances with requests waiting or running: each could use a token now. */
+  get demand(): number {
+    return this.instances.reduce((sum, instance) => sum + (instance.load > 0 ? 1 : 0), 0);
+  }
+
   close(options: { drain: boolean }): Promise<void> {
     return Promise.all(this.instances.map((instance) => instance.close(options))).then(() => {});
   }
@@ -140,6 +145,7 @@ export class ServedModel {
       gpuMs: sum('gpuMs'),
       gpuWaits: sum('gpuWaits'),
       gpuWaitMs: sum('gpuWaitMs'),
+      busyMs: sum('busyMs'),
       liveTensors: sum('liveTensors'),
       baselineTensors: sum('baselineTensors'),
       heapUsedMb: sum('heapUsedMb'),

@@ -16,6 +16,7 @@ import { checkSessionCount, resolveConfig, sessionConfigKeys, validateSessionCon
 import { admitInputs, checkRequest, type InferInputs } from './inputs.js';
 import { inferInPieces, splitRows } from './pieces.js';
 import { exposeServer } from './rpc.js';
+import { TokenDemand } from './token-demand.js';
 import { batchSizeOf } from '../protocol/tensors.js';
 import { hasHardwareGpu } from '../device/webgpu-adapter.js';
 
@@ -42,6 +43,14 @@ export interface ServerStats {
   quantumMs: number;
   tokens: number;
   handoffs: number;
+  /**
+   * Token time the work could have used (at each moment min(K, instances with requests waiting or running)),
+   * what sessions held tokens for inside units of work, and the difference: time tokens stood idle while work
+   * waited (dispatch and wake-up latency, a token kept between requests), ms since the server started.
+   */
+  tokenDemandMs: number;
+  tokenBusyMs: number;
+  tokenIdleMs: number;
   memoryBudgetMB: number;
   sessions: ServerSessionStats[];
 }
@@ -53,6 +62,9 @@ export class Server {
   readonly #ports = new Set<MessagePort>();
   /** Memory taken by requests in flight beyond their sessions' admitted size (see #admitRows), MiB. */
   #inFlightExtraMb = 0;
+  readonly #demand = new TokenDemand();
+  /** busyMs of models removed since: the demand they made stays in the integral. */
+  #busyMsOfRemoved = 0;
   #closing = false;
   #closed: Promise<void> | null = null;
   #closingModels: ServedModel[] = [];
@@ -142,6 +154,9 @@ export class Server {
 
   stats(): ServerStats {
     const arbiter = this.#arbiter.stats();
+    const sessions = [...this.#models.values()].map((model) => model.stats(arbiter));
+    const tokenDemandMs = this.#demand.ms;
+    const tokenBusyMs = this.#busyMsOfRemoved + sessions.reduce((sum, row) => sum + row.busyMs, 0);
     return {
       device: this.#config.device,
       backend: this.#config.backend,
@@ -149,8 +164,11 @@ export class Server {
       quantumMs: arbiter.quantumMs,
       tokens: arbiter.tokens,
       handoffs: arbiter.handoffs,
+      tokenDemandMs,
+      tokenBusyMs,
+      tokenIdleMs: Math.max(0, tokenDemandMs - tokenBusyMs),
       memoryBudgetMB: this.#config.memoryBudgetMB,
-      sessions: [...this.#models.values()].map((model) => model.stats(arbiter)),
+      sessions,
     };
   }
 
@@ -207,6 +225,7 @@ export class Server {
     const model = this.#model(name);
     this.#models.delete(name);
     await model.close({ drain: true });
+    this.#busyMsOfRemoved += model.instances.reduce((sum, instance) => sum + instance.stats().busyMs, 0);
   }
 
   /** A MessagePort to hand to another worker thread; `connectClient(port)` there gives infer/stats. */
@@ -241,7 +260,8 @@ export class Server {
   async #start(config: SessionConfig, field: string): Promise<void> {
     let model: ServedModel;
     try {
-      model = await ServedModel.start(this.#config.arbiter ? this.#arbiter : null, config, { backend: this.#config.backend, profile: this.#config.profiles });
+      const onLoad = () => this.#demandChanged();
+      model = await ServedModel.start(this.#config.arbiter ? this.#arbiter : null, config, { backend: this.#config.backend, profile: this.#config.profiles, onLoad });
     } catch (error) {
       throw atConfigKey(error, field);
     }
@@ -252,6 +272,12 @@ export class Server {
       throw Errors.overMemoryBudget(config.name, `~${needMb.toFixed(1)} MiB; ${usedMb.toFixed(1)} of memoryBudgetMB ${this.#config.memoryBudgetMB} are in use`);
     }
     this.#models.set(config.name, model);
+  }
+
+  #demandChanged(): void {
+    let demand = 0;
+    for (const model of this.#models.values()) demand += model.demand;
+    this.#demand.set(Math.min(this.#config.tokens, demand));
   }
 
   #sessionCount(): number {

@@ -13,6 +13,7 @@ import type { ProfiledCosts } from '../profiler/cost-plans.js';
 import type { KernelGate } from '../arbiter/kernel-gate.js';
 import {
   kBatchesField,
+  kBusyMsField,
   kGpuMsField,
   kGpuWaitMsField,
   kGpuWaitsField,
@@ -61,6 +62,7 @@ export async function runBatch(
   const started = performance.now();
   const rows = requests.map(batchSizeOf);
   const run: BatchRun = { inputs: {}, outputs: {}, gpuMs: null };
+  const heldBefore = gate?.heldMs ?? 0;
   try {
     // Strict mode defers each boundary's yield to the next layer end, where it can wait for the GPU first. A
     // model that cannot pause (a graph model) yields at its boundaries as in overlap mode instead: holding
@@ -80,6 +82,7 @@ export async function runBatch(
       if (!device.asynchronous && (!device.profiled || device.profiled.mode === 'measured')) gate.charge(occupancy);
       gate.end(keepToken());
     }
+    if (gate) stats[kBusyMsField] += gate.heldMs - heldBefore;
     // The readback waited for the GPU, so the timestamps are in (or on their way) by now.
     if (run.gpuMs) stats[kGpuMsField] += await run.gpuMs.catch(() => 0);
     tf.dispose(Object.values(run.outputs));

@@ -16,6 +16,7 @@
  * | kGpuWaitsField        | webgpu `strict`: waits for the GPU before the token went on    |
  * | kGpuWaitMsField       | webgpu `strict`: time spent in those waits, ms                 |
  * | kExitReasonField      | why the thread is about to exit on its own (kExit…), else 0    |
+ * | kBusyMsField          | time it held a token inside units of work (not between them), ms |
  */
 export const kInferencesField = 0;
 export const kKernelsField = 1;
@@ -29,7 +30,8 @@ export const kGpuMsField = 8;
 export const kGpuWaitsField = 9;
 export const kGpuWaitMsField = 10;
 export const kExitReasonField = 11;
-export const kSessionStatsSize = 12;
+export const kBusyMsField = 12;
+export const kSessionStatsSize = 13;
 
 /** kExitReasonField: the thread's GPU device was lost (it exits so that the session restarts on a new one). */
 export const kExitGpuLost = 1;

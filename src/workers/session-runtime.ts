@@ -21,6 +21,7 @@ import { autoProfiledCosts, loadProfiledCosts, type ProfiledCosts } from '../pro
 import { currentThreadId } from '../arbiter/os-thread.js';
 import {
   kBatchesField,
+  kBusyMsField,
   kChargedMsField,
   kExitGpuLost,
   kExitReasonField,
@@ -87,7 +88,7 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   if (gate) chargeEveryKernel(backend.name, gate, device, estimatesMs, stats);
   const runBatch = (requests: NamedTensors[], keepToken: () => boolean) => runOneBatch(model, gate, device, requests, stats, keepToken);
   const info = await warmUp(data, backend, model, device, runBatch, estimatesMs, stats);
-  for (const field of [kInferencesField, kBatchesField, kChargedMsField, kLongestKernelMsField, kGpuMsField, kGpuWaitsField, kGpuWaitMsField]) stats[field] = 0;
+  for (const field of [kInferencesField, kBatchesField, kChargedMsField, kLongestKernelMsField, kGpuMsField, kGpuWaitsField, kGpuWaitMsField, kBusyMsField]) stats[field] = 0;
   return { info, runBatch, release: () => gate?.end(), collect: () => collect(stats) };
 }
 

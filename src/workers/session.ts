@@ -16,6 +16,7 @@ import type { BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo, 
 import { batchSizeOf, transferablesOf, type NamedTensors } from '../protocol/tensors.js';
 import {
   kBatchesField,
+  kBusyMsField,
   kChargedMsField,
   kExitGpuLost,
   kExitReasonField,
@@ -50,6 +51,8 @@ export interface SessionOptions {
    */
   account?: number;
   instance?: number;
+  /** Called whenever the requests waiting or running here change (the server's measure of token demand). */
+  onLoad?: () => void;
   /** Requests that may wait behind the running ones; more get QUEUE_FULL at once. */
   maxQueue?: number;
   /** Most items (rows on the batch axis) coalesced into one run. 1 disables batching. */
@@ -102,6 +105,8 @@ export interface SessionStats {
    */
   gpuWaits: number;
   gpuWaitMs: number;
+  /** Time it held a token inside units of work, ms: what the device's tokens did for it. */
+  busyMs: number;
   liveTensors: number;
   baselineTensors: number;
   heapUsedMb: number;
@@ -230,6 +235,7 @@ export class Session {
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
       this.#queue.push(pending);
+      this.#options.onLoad?.();
       this.#pump();
     });
   }
@@ -273,6 +279,7 @@ export class Session {
       gpuMs: s[kGpuMsField],
       gpuWaits: s[kGpuWaitsField],
       gpuWaitMs: s[kGpuWaitMsField],
+      busyMs: s[kBusyMsField],
       liveTensors: s[kLiveTensorsField],
       baselineTensors: this.#info?.baselineTensors ?? 0,
       heapUsedMb: s[kHeapUsedMbField],
@@ -399,6 +406,7 @@ export class Session {
     claimRequest(pending.claim, this.#backlog, kRequestCancelled);
     if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
     this.#queue.remove(pending);
+    this.#options.onLoad?.();
     if (error) pending.reject(error);
     else {
       this.#latency.record(nowMs() - pending.enqueuedAtMs);

@@ -3,10 +3,13 @@
  * with the runtime in session-runtime.ts. It makes no policy decisions.
  *
  * The main thread stages the next task here while one runs (piscina's concurrentTasksPerWorker: 2), so
- * back-to-back requests follow each other without waiting for a message round trip. While the backlog word
- * says more requests are coming, the session keeps its token (and its partial quantum) from one batch to the
- * next instead of putting itself behind everyone at every request; if the next one does not start within
- * kIdleHoldMs, the token goes back.
+ * back-to-back requests follow each other without waiting for a message round trip. A token is never held
+ * idle while another session waits for it (work conservation):
+ * 1. At a batch's end, with more of its requests coming (the backlog word), the session offers its token:
+ *    a waiter the policy prefers gets it at once, and otherwise it stays for the next request (KernelGate.end).
+ *    Without more requests it goes back.
+ * 2. A token kept past a task's end goes back one event-loop turn later unless the next task has started by
+ *    then: a staged task's message is taken in that turn, so a kept token waits for no one.
  */
 import { workerData } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
@@ -23,10 +26,9 @@ export type { SessionWorkerData } from './session-runtime.js';
 const data = workerData as SessionWorkerData;
 const stats = new Float64Array(data.stats);
 const backlog = new Int32Array(data.backlog);
-const kIdleHoldMs = 2;
 let runtime: Promise<Runtime> | null = null;
 let turn: Promise<unknown> = Promise.resolve();
-let idleHold: NodeJS.Timeout | null = null;
+let idleHold: NodeJS.Immediate | null = null;
 /** Tasks between the start and the end of `serve` (at most one: tasks run one at a time). */
 let serving = 0;
 
@@ -34,15 +36,14 @@ export default async function handle(task: SessionTask): Promise<unknown> {
   const mine = turn.then(() => serve(task));
   turn = mine.catch(() => {});
   const reply = await mine;
-  if (idleHold) clearTimeout(idleHold);
-  idleHold = setTimeout(releaseIfIdle, kIdleHoldMs);
-  if (Atomics.load(backlog, 0) === 0) releaseIfIdle();
+  if (idleHold) clearImmediate(idleHold);
+  idleHold = setImmediate(releaseIfIdle);
   return reply;
 }
 
 function releaseIfIdle(): void {
   idleHold = null;
-  // The timer is armed when a task's reply goes out, which can be after the next task has already started
+  // Armed when a task's reply goes out, which can be after the next task has already started
   // (its continuation runs first); it must never take the token from under a running task.
   if (serving > 0) return;
   void runtime?.then((session) => {
@@ -51,7 +52,7 @@ function releaseIfIdle(): void {
 }
 
 async function serve(task: SessionTask): Promise<unknown> {
-  if (idleHold) clearTimeout(idleHold);
+  if (idleHold) clearImmediate(idleHold);
   idleHold = null;
   serving++;
   try {
