@@ -6,7 +6,13 @@ import type { RemoteInferOptions, ServerApi } from '../protocol/client.js';
 import { installRpcErrors } from '../protocol/rpc-errors.js';
 import { Errors } from '../protocol/errors.js';
 import type { NamedTensors, WireTensor } from '../protocol/tensors.js';
-import type { Server } from './server.js';
+
+/** What of the server a port serves: the embedding API's calls, as the server (server.ts) has them. */
+export interface Served {
+  infer(name: string, inputs: NamedTensors, options: { deadlineMs?: number; priority?: number; transfer?: boolean }): Promise<NamedTensors>;
+  stats(): unknown;
+  readonly models: string[];
+}
 
 /**
  * Outputs of a batched run are views into one buffer shared with other callers' outputs; transferring it
@@ -24,7 +30,7 @@ function ownedOutputs(outputs: NamedTensors): { outputs: NamedTensors; buffers: 
   return { outputs: owned, buffers };
 }
 
-export function exposeServer(server: Server): { local: MessagePort; remote: MessagePort } {
+export function exposeServer(server: Served): { local: MessagePort; remote: MessagePort } {
   installRpcErrors();
   const { port1, port2 } = new MessageChannel();
   const api: ServerApi = {
