@@ -8,7 +8,7 @@
  * Predict takes exactly the model's inputs by name; `output_filter` picks outputs; the answer carries its
  * values as tensor_content when every input came that way, in the typed lists otherwise.
  */
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { status as GrpcStatus, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { tracked } from '../http/infer.js';
 import { specShape, tfDType } from '../http/signature.js';
 import { Errors } from '../protocol/errors.js';
@@ -18,7 +18,6 @@ import { inferForCall, unary, type CallInfo, type GrpcContext } from './call.js'
 import { packAny } from './protos.js';
 import { grpcStatusOfCode } from './status.js';
 import { tensorFromProto, tensorToProto, type TensorProto } from './tf-tensors.js';
-import { status as GrpcStatus } from '@grpc/grpc-js';
 
 interface ModelSpec {
   name: string;

@@ -17,7 +17,7 @@
 import { isIP } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Errors } from '../protocol/errors.js';
-import { startGrpcFront, type GrpcFront } from '../grpc/grpc-server.js';
+import type { GrpcFront } from '../grpc/grpc-server.js';
 import type { ServerOptions } from '../server/config.js';
 import { createServer, type Server } from '../server/server.js';
 import { buildApp, type LogStream } from './app.js';
@@ -130,7 +130,11 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     const ctx: HttpContext = { server, models, metrics, paths: new PathRedactor(options.models), closing: () => closing, serving: () => listening && !closing };
     app = buildApp({ ctx, connections, limits, adminToken: options.adminToken, logger, https: options.tls });
     for (const [level, details, message] of early.splice(0)) app.log[level](details, message);
-    if (options.grpcPort !== undefined) grpc = await startGrpcFront({ ctx, host, port: options.grpcPort, tls: options.tls, limits, log: app.log });
+    if (options.grpcPort !== undefined) {
+      // Loaded only when asked for: an HTTP-only server does not pay for grpc-js and the protos.
+      const { startGrpcFront } = await import('../grpc/grpc-server.js');
+      grpc = await startGrpcFront({ ctx, host, port: options.grpcPort, tls: options.tls, limits, log: app.log });
+    }
     await app.listen({ host, port: options.port ?? 8501 });
     listening = true;
     grpc?.readinessChanged();
