@@ -32,6 +32,7 @@ export const scenarios: Record<string, Scenario> = {
   'profile-accuracy': { load: () => import('./profile-accuracy.js'), backends: wasmOnly },
   charts: { load: () => import('./charts.js'), backends: both },
   http: { load: () => import('./http.js'), backends: wasmOnly },
+  grpc: { load: () => import('./grpc.js'), backends: wasmOnly },
   'input-copy': { load: () => import('./input-copy.js'), backends: wasmOnly },
   'json-body': { load: () => import('./json-body.js'), backends: wasmOnly },
   scale: { load: () => import('./scale.js'), backends: wasmOnly },

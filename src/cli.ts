@@ -10,7 +10,7 @@ const program = new Command('olympian')
     `
 Examples:
   olympian demo --seconds 5                      four zoo models under fair, weighted and priority
-  olympian serve --config olympian.json          TF-Serving REST and KServe v2 over HTTP
+  olympian serve --config olympian.json          TF-Serving REST and KServe v2 over HTTP (gRPC with --grpc-port)
   olympian models --input-size 96 --kernels      the zoo, parameter counts and kernels per inference
   olympian profile resnet50 --input-size 96      per-kernel costs in profiles/<device>/resnet50@96.json`,
   );
@@ -48,15 +48,16 @@ program
 
 program
   .command('serve')
-  .description('serve models over HTTP (TF-Serving REST and KServe v2) from a config file; SIGINT/SIGTERM drain')
+  .description('serve models over HTTP (TF-Serving REST and KServe v2), and gRPC with a gRPC port, from a config file; SIGINT/SIGTERM drain')
   .requiredOption('--config <file>', 'olympian.json: models with base paths, device, policy, weights, port, limits')
   .option('--host <host>', 'address to bind (default from the config, else 127.0.0.1)')
   .option('--port <port>', 'port (default from the config)', (value) => Number(value))
+  .option('--grpc-port <port>', 'serve gRPC (KServe v2, TF-Serving, health, reflection) on this port too (default from the config: grpcPort; none: no gRPC)', (value) => Number(value))
   .option('--log-level <level>', 'pino log level', 'info')
-  .addHelpText('after', '\nExample:\n  olympian serve --config deploy/olympian.example.json --port 8501')
-  .action(async (options: { config: string; host?: string; port?: number; logLevel: string }) => {
+  .addHelpText('after', '\nExample:\n  olympian serve --config deploy/olympian.example.json --port 8501 --grpc-port 8500')
+  .action(async (options: { config: string; host?: string; port?: number; grpcPort?: number; logLevel: string }) => {
     const { runServe } = await import('./cli/serve.js');
-    const running = await runServe({ config: options.config, host: options.host, port: options.port, logLevel: options.logLevel });
+    const running = await runServe({ config: options.config, host: options.host, port: options.port, grpcPort: options.grpcPort, logLevel: options.logLevel });
     await running.closed;
   });
 

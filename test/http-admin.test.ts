@@ -90,9 +90,9 @@ metrics('per model: requests by outcome, latency, queue, share, token waits; han
     assert.ok(match, `no ${pattern} in\n${text.slice(0, 3000)}`);
     return Number(match![1]);
   };
-  assert.ok(value('olympian_requests_total{model="a",outcome="ok"}') >= 6);
-  assert.is(value('olympian_requests_total{model="a",outcome="INVALID_ARGUMENT"}'), 1);
-  assert.ok(value('olympian_request_duration_seconds_count{model="b"}') >= 6);
+  assert.ok(value('olympian_requests_total{model="a",outcome="ok",protocol="http"}') >= 6);
+  assert.is(value('olympian_requests_total{model="a",outcome="INVALID_ARGUMENT",protocol="http"}'), 1);
+  assert.ok(value('olympian_request_duration_seconds_count{model="b",protocol="http"}') >= 6);
   assert.is(value('olympian_queue_depth{model="a"}'), 0);
   const shares = value('olympian_device_share{model="a"}') + value('olympian_device_share{model="b"}');
   assert.ok(Math.abs(shares - 1) < 1e-6, `shares sum to ${shares}`);

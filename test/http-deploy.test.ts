@@ -1,6 +1,6 @@
 /**
  * The deployment files cannot be built or applied here (no Docker, no cluster): these checks parse them and
- * hold the fields that matter to what the code does — ports, probes, the drain, one GPU per replica, the
+ * hold the fields that matter to what the code does — ports (gRPC too), probes, the drain, one GPU per replica, the
  * configuration each one mounts (run through the real validator) and the secret the admin token comes from.
  */
 import { readFileSync } from 'node:fs';
@@ -36,10 +36,12 @@ async function mountedConfig(configMap: Doc) {
   }
 }
 
-function checkContainer(container: Doc, port: number, volumes: Doc[]): void {
+/** Readiness by HTTP (`/v2/health/ready`) or, where gRPC is served, by grpc.health.v1 on its port: the same state. */
+function checkContainer(container: Doc, port: number, volumes: Doc[], grpcPort?: number): void {
   assert.equal(container.args.slice(0, 2), ['--config', '/etc/olympian/olympian.json']);
   assert.ok(container.ports.some((p: Doc) => p.containerPort === port), `container port ${port}`);
-  assert.is(container.readinessProbe.httpGet.path, '/v2/health/ready');
+  if (container.readinessProbe.grpc) assert.is(container.readinessProbe.grpc.port, grpcPort, 'the gRPC probe asks the gRPC port');
+  else assert.is(container.readinessProbe.httpGet.path, '/v2/health/ready');
   assert.is(container.resources.limits['nvidia.com/gpu'], 1, 'one device, so one arbiter, per replica');
   const token = container.env.find((e: Doc) => e.name === 'OLYMPIAN_ADMIN_TOKEN');
   assert.ok(token?.valueFrom?.secretKeyRef?.name, 'the admin token comes from a Secret');
@@ -64,11 +66,16 @@ manifests('Deployment + Service: stateless replicas, probes on the v2 health rou
   const container = pod.containers[0];
   assert.is(options.host, '0.0.0.0');
   assert.is(options.port, 8501);
-  checkContainer(container, options.port!, pod.volumes);
+  assert.is(options.grpcPort, 8500);
+  checkContainer(container, options.port!, pod.volumes, options.grpcPort);
+  const grpcPort = container.ports.find((p: Doc) => p.containerPort === options.grpcPort);
+  assert.ok(grpcPort, 'the gRPC port is declared');
+  assert.ok(service.spec.ports.some((p: Doc) => p.targetPort === grpcPort.name && p.appProtocol === 'kubernetes.io/h2c'), 'the Service carries gRPC');
+  assert.ok(container.readinessProbe.grpc, 'readiness by the gRPC health service');
   assert.is(container.livenessProbe.httpGet.path, '/v2/health/live');
   assert.is(container.startupProbe.httpGet.path, '/v2/health/live');
   const named = container.ports.find((p: Doc) => p.containerPort === options.port).name;
-  assert.is(service.spec.ports[0].targetPort, named);
+  assert.ok(service.spec.ports.some((p: Doc) => p.targetPort === named));
   const pause = Number(container.lifecycle.preStop.exec.command[1]);
   assert.ok(pod.terminationGracePeriodSeconds > pause + 10, 'room to drain after the preStop pause');
   const modelsMount = container.volumeMounts.find((m: Doc) => m.name === 'models').mountPath;
@@ -104,6 +111,8 @@ manifests('Dockerfile: node 20, npm ci, built output, non-root, exec-form entry 
   const copied = lines.find((l) => l.includes('/etc/olympian/olympian.json') && l.startsWith('COPY'))!.split(' ')[1];
   const { options } = await mountedConfig({ data: { 'olympian.json': file(copied.replace(/^deploy\//, '')) } });
   assert.ok(lines.includes(`EXPOSE ${options.port}`));
+  assert.ok(lines.includes('EXPOSE 8500'), 'the gRPC port');
+  assert.ok(lines.some((l) => l.startsWith('COPY --from=build /app/proto ')), 'the gRPC service definitions ship in the image');
   assert.is(options.host, '0.0.0.0', 'a container must listen beyond its loopback');
 });
 

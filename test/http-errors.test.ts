@@ -127,7 +127,7 @@ errors('499 CANCELLED: a client that goes away has its queued inference withdraw
   await waitFor(() => (http.server.stats().sessions.find((s) => s.name === 'slow')!.errors.CANCELLED ?? 0) > (before.errors.CANCELLED ?? 0));
   const after = http.server.stats().sessions.find((s) => s.name === 'slow')!;
   const metrics = (await get(`${url}/metrics`)).body as string;
-  assert.match(metrics, /olympian_requests_total\{model="slow",outcome="CANCELLED"\} 1/);
+  assert.match(metrics, /olympian_requests_total\{model="slow",outcome="CANCELLED",protocol="http"\} 1/);
 });
 
 errors('503 SESSION_CRASHED when the model thread dies, then it serves again after its restart', async () => {

@@ -1,6 +1,6 @@
 /**
- * `olympian serve --config olympian.json`: reads and checks the configuration file, starts the HTTP front,
- * and drains on SIGINT/SIGTERM: readiness turns false at once, requests already received are answered within
+ * `olympian serve --config olympian.json`: reads and checks the configuration file, starts the HTTP front
+ * (and the gRPC one, with `grpcPort`), and drains both on SIGINT/SIGTERM: readiness turns false at once, requests already received are answered within
  * `limits.shutdownGraceMs` (connections owed nothing are dropped), then the sessions close. A second signal
  * ends it now: queued work fails with UNAVAILABLE, every connection drops. This is the command's, not the
  * library's: it installs signal handlers and may end the process.
@@ -13,9 +13,10 @@ import { defaultLimits } from '../http/limits.js';
 export interface ServeOptions {
   /** Path of the configuration file (JSON). */
   config: string;
-  /** Override the file's host and port (the CLI's --host and --port). */
+  /** Override the file's host, port and gRPC port (the CLI's --host, --port and --grpc-port). */
   host?: string;
   port?: number;
+  grpcPort?: number;
   /** Override the file's log level (fatal, error, warn, info, debug, trace, silent). */
   logLevel?: string;
   /** Drain and close on SIGINT and SIGTERM (default true). */
@@ -40,11 +41,12 @@ export async function runServe(options: ServeOptions): Promise<RunningServe> {
   const config = await loadServeConfig(options.config);
   if (options.host !== undefined) config.host = options.host;
   if (options.port !== undefined) config.port = options.port;
+  if (options.grpcPort !== undefined) config.grpcPort = options.grpcPort;
   const level = options.logLevel ?? (config.logger ? config.logger.level : undefined) ?? 'info';
   config.logger = { level, ...(options.logStream ? { stream: options.logStream } : {}) };
   const http = await startHttpServer(config);
   const log = http.app.log;
-  log.info({ url: http.url, models: http.models.names, policy: http.server.stats().policy }, 'olympian serving');
+  log.info({ url: http.url, grpc: http.grpc?.target ?? null, models: http.models.names, policy: http.server.stats().policy }, 'olympian serving');
 
   let settle: () => void = () => {};
   const closed = new Promise<void>((resolve) => (settle = resolve));

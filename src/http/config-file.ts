@@ -19,7 +19,7 @@ import { resolveConfig, validateModelSource, validateSessionOptions, type Server
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const topKeys = ['host', 'port', 'device', 'backend', 'policy', 'quantumMs', 'tokens', 'windowMs', 'memoryBudgetMB', 'pollIntervalMs', 'limits', 'adminToken', 'tls', 'log', 'models'];
+const topKeys = ['host', 'port', 'grpcPort', 'device', 'backend', 'policy', 'quantumMs', 'tokens', 'windowMs', 'memoryBudgetMB', 'pollIntervalMs', 'limits', 'adminToken', 'tls', 'log', 'models'];
 const modelKeys = ['name', 'basePath', 'model', 'instances', 'weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'];
 
 function onlyKeys(value: unknown, allowed: string[], field: string): Json {
@@ -101,6 +101,7 @@ export async function validateServeConfig(raw: unknown, baseDir: string): Promis
   const options: HttpServerOptions = { server, models, logger: { level: (log.level as string | undefined) ?? 'info' } };
   if (config.host !== undefined) options.host = config.host as string;
   if (config.port !== undefined) options.port = config.port as number;
+  if (config.grpcPort !== undefined) options.grpcPort = config.grpcPort as number;
   if (config.pollIntervalMs !== undefined) options.pollIntervalMs = config.pollIntervalMs as number;
   if (Object.keys(httpLimits).length > 0) options.limits = httpLimits as Partial<HttpLimits>;
   options.adminToken = await readSecret(baseDir, config.adminToken);
@@ -113,7 +114,7 @@ export async function validateServeConfig(raw: unknown, baseDir: string): Promis
     };
     options.tls = { key: await read('keyFile'), cert: await read('certFile') };
   }
-  validateHttpOptions(options); // host, port, pollIntervalMs, the HTTP limits, and the token a wide bind needs
+  validateHttpOptions(options); // host, ports, pollIntervalMs, the limits, and the token a wide bind needs
   return options;
 }
 

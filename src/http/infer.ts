@@ -6,13 +6,15 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Errors, isOlympianError } from '../protocol/errors.js';
 import type { NamedTensors } from '../protocol/tensors.js';
 import type { Server } from '../server/server.js';
-import type { HttpMetrics } from './metrics.js';
+import type { HttpMetrics, RequestProtocol } from './metrics.js';
 import type { PathRedactor } from './paths.js';
 import type { ModelRegistry, ServedVersion } from './registry.js';
 
 export const kPriorityHeader = 'x-olympian-priority';
 export const kDeadlineHeader = 'x-olympian-deadline-ms';
 export const kRequestIdHeader = 'x-request-id';
+/** Request priorities a client may ask for lie within ±this. */
+export const kMaxPriority = 2 ** 30;
 
 export interface HttpContext {
   server: Server;
@@ -22,6 +24,8 @@ export interface HttpContext {
   paths: PathRedactor;
   /** True once close() has begun: readiness turns false before the listener stops. */
   closing(): boolean;
+  /** True once every port (HTTP, and gRPC where configured) listens, until close() begins. */
+  serving(): boolean;
 }
 
 export interface InferCall {
@@ -39,38 +43,44 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[value.length - 1] : value;
 }
 
+/** A per-request priority as a header or gRPC metadata spells it; INVALID_ARGUMENT naming `field` when malformed. */
+export function parsePriority(text: string, field: string): number {
+  const value = Number(text);
+  if (!/^\s*[+-]?\d+\s*$/.test(text) || !Number.isSafeInteger(value) || Math.abs(value) > kMaxPriority) {
+    throw Errors.invalidArgument(field, `must be an integer from -${kMaxPriority} to ${kMaxPriority}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/** A per-request deadline in milliseconds as a header or gRPC metadata spells it. */
+export function parseDeadlineMs(text: string, field: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) {
+    throw Errors.invalidArgument(field, `must be a number of milliseconds > 0, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
 /** Priority and deadline from the headers, each an INVALID_ARGUMENT naming the header when malformed. */
 export function headerOptions(request: FastifyRequest): { priority?: number; deadlineMs?: number } {
   const out: { priority?: number; deadlineMs?: number } = {};
   const priority = header(request, kPriorityHeader);
-  if (priority !== undefined) {
-    const value = Number(priority);
-    if (!/^\s*[+-]?\d+\s*$/.test(priority) || !Number.isSafeInteger(value) || Math.abs(value) > 2 ** 30) {
-      throw Errors.invalidArgument(kPriorityHeader, `must be an integer, got ${JSON.stringify(priority)}`);
-    }
-    out.priority = value;
-  }
+  if (priority !== undefined) out.priority = parsePriority(priority, kPriorityHeader);
   const deadline = header(request, kDeadlineHeader);
-  if (deadline !== undefined) {
-    const value = Number(deadline);
-    if (deadline.trim() === '' || !Number.isFinite(value) || value <= 0) {
-      throw Errors.invalidArgument(kDeadlineHeader, `must be a number of milliseconds > 0, got ${JSON.stringify(deadline)}`);
-    }
-    out.deadlineMs = value;
-  }
+  if (deadline !== undefined) out.deadlineMs = parseDeadlineMs(deadline, kDeadlineHeader);
   return out;
 }
 
 /** Times `work` and counts its outcome (`ok` or the error's code) for the model. */
-export async function tracked<T>(ctx: HttpContext, model: string, work: () => Promise<T>): Promise<T> {
+export async function tracked<T>(ctx: HttpContext, model: string, work: () => Promise<T>, protocol: RequestProtocol = 'http'): Promise<T> {
   const startedNs = process.hrtime.bigint();
   try {
     const result = await work();
-    ctx.metrics.observe(model, 'ok', Number(process.hrtime.bigint() - startedNs) / 1e9);
+    ctx.metrics.observe(model, 'ok', Number(process.hrtime.bigint() - startedNs) / 1e9, protocol);
     return result;
   } catch (error) {
     const code = isOlympianError(error) ? error.code : (error as { code?: unknown })?.code;
-    ctx.metrics.observe(model, typeof code === 'string' && !code.startsWith('FST_') ? code : 'INTERNAL', 0);
+    ctx.metrics.observe(model, typeof code === 'string' && !code.startsWith('FST_') ? code : 'INTERNAL', 0, protocol);
     throw error;
   }
 }

@@ -36,7 +36,8 @@ export function splitBinaryBody(body: Buffer, headerLength: string, maxHeaderByt
   return new BinaryBody(header, body.subarray(length));
 }
 
-function halfToFloat(bits: number): number {
+/** An IEEE half-precision value, from its 16 bits. */
+export function halfToFloat(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
   const exponent = (bits >> 10) & 0x1f;
   const fraction = bits & 0x3ff;

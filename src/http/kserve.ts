@@ -19,7 +19,8 @@ import { binaryAnswer, BinaryBody, decodeBinaryTensor, kInferenceHeaderLength, t
 import { MsgpackBody, msgpackInfer } from './msgpack.js';
 import { specShape, v2DType, wireFromV2 } from './signature.js';
 
-const serverVersion = '0.1.0';
+export const serverName = 'olympian';
+export const serverVersion = '0.1.0';
 
 type ModelParams = { name: string; version?: string };
 
@@ -91,7 +92,8 @@ export function parseV2Request(raw: unknown): V2Request {
   return { id: body.id as string | undefined, inputs, inputNames, outputs, binary, binaryAll };
 }
 
-function metadata(ctx: HttpContext, name: string, version?: string) {
+/** A model's v2 metadata, the same over REST and gRPC. */
+export function modelMetadata(ctx: HttpContext, name: string, version?: string) {
   const served = ctx.models.route(name, version);
   const spec = (list: ModelSignature['inputs']) => list.map((s) => ({ name: s.name, datatype: v2DType(s.dtype), shape: specShape(s) }));
   return {
@@ -103,13 +105,17 @@ function metadata(ctx: HttpContext, name: string, version?: string) {
   };
 }
 
-function modelReady(ctx: HttpContext, name: string, version?: string): boolean {
+/** Whether a model (a version of it) serves now; NOT_FOUND for a model, or a version, never heard of. */
+export function modelReady(ctx: HttpContext, name: string, version?: string): boolean {
   const served = ctx.models.served(name);
   if (version !== undefined && served?.version !== version && !ctx.models.status(name).some((r) => r.version === version)) {
     throw Errors.notFound('version', `${name}/versions/${version}`);
   }
-  return !ctx.closing() && served !== null && (version === undefined || served.version === version);
+  return ctx.serving() && served !== null && (version === undefined || served.version === version);
 }
+
+/** Whether the whole server serves: every port listens, every model has a version, no close has begun. */
+export const serverReady = (ctx: HttpContext): boolean => ctx.serving() && ctx.models.names.every((name) => ctx.models.served(name) !== null);
 
 /** Every name given must be one of the model's (`inputs[i].name` / `outputs[i].name` at fault). */
 function checkNames(names: string[], specs: ModelSignature['inputs'], list: 'inputs' | 'outputs', what: 'input' | 'output'): void {
@@ -154,14 +160,14 @@ async function infer(ctx: HttpContext, request: FastifyRequest<{ Params: ModelPa
 }
 
 export function registerKServe(app: FastifyInstance, ctx: HttpContext): void {
-  app.get('/v2', async () => ({ name: 'olympian', version: serverVersion, extensions: ['binary_tensor_data'] }));
+  app.get('/v2', async () => ({ name: serverName, version: serverVersion, extensions: ['binary_tensor_data'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_request, reply) => {
-    const ready = !ctx.closing() && ctx.models.names.every((name) => ctx.models.served(name) !== null);
+    const ready = serverReady(ctx);
     return reply.code(ready ? 200 : 503).send({ ready });
   });
   for (const prefix of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
-    app.get(prefix, async (request: FastifyRequest<{ Params: ModelParams }>) => metadata(ctx, request.params.name, request.params.version));
+    app.get(prefix, async (request: FastifyRequest<{ Params: ModelParams }>) => modelMetadata(ctx, request.params.name, request.params.version));
     app.get(`${prefix}/ready`, async (request: FastifyRequest<{ Params: ModelParams }>, reply) => {
       const ready = modelReady(ctx, request.params.name, request.params.version);
       return reply.code(ready ? 200 : 503).send({ name: request.params.name, ready });

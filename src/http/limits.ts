@@ -24,6 +24,10 @@ export interface HttpLimits {
   idleTimeoutMs: number;
   /** After SIGTERM (or close()), how long requests already received may take to be answered before the rest are cut. */
   shutdownGraceMs: number;
+  /** gRPC: a connection quiet for this long is pinged, so that a peer gone without a word is found. */
+  grpcKeepaliveTimeMs: number;
+  /** gRPC: a ping unanswered for this long closes the connection, failing its calls. */
+  grpcKeepaliveTimeoutMs: number;
 }
 
 const MiB = 2 ** 20;
@@ -40,6 +44,10 @@ const MiB = 2 ** 20;
  *   5. keepAliveTimeoutMs 5 s (Node's default): set it above the idle timeout of a load balancer in front.
  *   6. idleTimeoutMs 30 s: a stalled upload or a client that stops reading its answer is dropped.
  *   7. shutdownGraceMs 10 s: inside Kubernetes' default 30 s termination grace, with room for a preStop pause.
+ *   8. grpcKeepaliveTimeMs 60 s: under the idle timeouts of common load balancers (AWS NLB 350 s, GCP 600 s),
+ *      so a long-lived channel is neither cut by one nor left open to a client that vanished.
+ *   9. grpcKeepaliveTimeoutMs 20 s (gRPC's own default): a slow peer is not a dead one.
+ * gRPC messages are held to bodyBytes (binary tensors, as the binary HTTP bodies).
  */
 export const defaultLimits: Readonly<HttpLimits> = Object.freeze({
   bodyBytes: 64 * MiB,
@@ -49,6 +57,8 @@ export const defaultLimits: Readonly<HttpLimits> = Object.freeze({
   keepAliveTimeoutMs: 5_000,
   idleTimeoutMs: 30_000,
   shutdownGraceMs: 10_000,
+  grpcKeepaliveTimeMs: 60_000,
+  grpcKeepaliveTimeoutMs: 20_000,
 });
 
 export const limitKeys = Object.keys(defaultLimits) as Array<keyof HttpLimits>;

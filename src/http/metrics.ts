@@ -14,6 +14,9 @@ import type { ModelRegistry } from './registry.js';
 /** Seconds: from a tiny model on a fast device to a big one behind a long queue. */
 const latencyBucketsS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** The front a request came in by: each is counted apart, on the same series. */
+export type RequestProtocol = 'http' | 'grpc';
+
 type Monotonic = 'grants' | 'waits' | 'waitMs' | 'chargedMs' | 'inferences' | 'restarts' | 'gpuMs' | 'gpuWaits' | 'gpuWaitMs';
 
 export class HttpMetrics {
@@ -25,8 +28,8 @@ export class HttpMetrics {
   #lastTokenIdleMs = 0;
   #lastTokenBusyMs = 0;
 
-  readonly #requests = new Counter({ name: 'olympian_requests_total', help: 'Inference requests over HTTP by model and outcome (ok or an error code)', labelNames: ['model', 'outcome'], registers: [this.registry] });
-  readonly #latency = new Histogram({ name: 'olympian_request_duration_seconds', help: 'Successful inference requests, from the handler to the answer, seconds', labelNames: ['model'], buckets: latencyBucketsS, registers: [this.registry] });
+  readonly #requests = new Counter({ name: 'olympian_requests_total', help: 'Inference requests by model, outcome (ok or an error code) and protocol (http or grpc)', labelNames: ['model', 'outcome', 'protocol'], registers: [this.registry] });
+  readonly #latency = new Histogram({ name: 'olympian_request_duration_seconds', help: 'Successful inference requests, from the handler to the answer, by protocol (http or grpc), seconds', labelNames: ['model', 'protocol'], buckets: latencyBucketsS, registers: [this.registry] });
   readonly #queueDepth = new Gauge({ name: 'olympian_queue_depth', help: 'Requests waiting in the session queue', labelNames: ['model'], registers: [this.registry] });
   readonly #share = new Gauge({ name: 'olympian_device_share', help: 'Share of the device charged to the served session since it started (0..1)', labelNames: ['model'], registers: [this.registry] });
   readonly #windowShare = new Gauge({ name: 'olympian_device_share_window', help: 'Share of the device over the arbiter window (exponentially decayed, 0..1)', labelNames: ['model'], registers: [this.registry] });
@@ -59,10 +62,10 @@ export class HttpMetrics {
   }
 
   /** One finished inference request; only known models are labelled, so a scan of made-up names cannot grow the series. */
-  observe(model: string, outcome: string, seconds: number): void {
+  observe(model: string, outcome: string, seconds: number, protocol: RequestProtocol = 'http'): void {
     if (!this.#models.has(model)) return;
-    this.#requests.inc({ model, outcome });
-    if (outcome === 'ok') this.#latency.observe({ model }, seconds);
+    this.#requests.inc({ model, outcome, protocol });
+    if (outcome === 'ok') this.#latency.observe({ model, protocol }, seconds);
   }
 
   /** The exposition text, with the server's figures read now. */
