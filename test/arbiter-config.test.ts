@@ -136,7 +136,6 @@ books('a session back from idle starts one quantum behind the active minimum, no
   busy.acquire();
   busy.yield(40);
   idle.acquire();
-  const rows = arbiter.stats().sessions;
   assert.is(arbiter.stats().accounts[1].virtualTime, 40 - 2 / 4, 'credit for one quantum at its weight, none for the time it was idle');
   busy.release(0);
   idle.release(0);

@@ -45,7 +45,7 @@ threads('fair: equal charged cost among sessions with different kernel sizes', a
 threads('weighted: charged cost splits 1:2:4', async () => {
   const shares = await chargedShares(
     { policy: 'weighted', quantumMs: 1 },
-    [1, 2, 4].map((weight, i) => ({ name: `w${weight}`, kernelMs: 0.25, weight })),
+    [1, 2, 4].map((weight) => ({ name: `w${weight}`, kernelMs: 0.25, weight })),
     1500,
   );
   [1 / 7, 2 / 7, 4 / 7].forEach((target, i) =>

@@ -169,11 +169,20 @@ errors('priority: x-olympian-priority metadata and the Triton priority parameter
   const busy = Array.from({ length: 8 }, () => slowCall({ metadata: { 'x-olympian-priority': String(2 ** 30) } }));
   await waitFor(() => queued() >= 6);
   const done: string[] = [];
-  const plain = slowCall().then((a) => (done.push('plain'), a));
+  const plain = slowCall().then((a) => {
+    done.push('plain');
+    return a;
+  });
   await waitFor(() => queued() >= 7);
-  const triton = slowCall({}, { parameters: { priority: { uint64_param: 2 } } }).then((a) => (done.push('triton level 2'), a));
+  const triton = slowCall({}, { parameters: { priority: { uint64_param: 2 } } }).then((a) => {
+    done.push('triton level 2');
+    return a;
+  });
   await waitFor(() => queued() >= 8);
-  const metadata = slowCall({ metadata: { 'x-olympian-priority': String(2 ** 30 - 1) } }).then((a) => (done.push('metadata'), a));
+  const metadata = slowCall({ metadata: { 'x-olympian-priority': String(2 ** 30 - 1) } }).then((a) => {
+    done.push('metadata');
+    return a;
+  });
   for (const answer of await Promise.all([plain, triton, metadata, ...busy])) assert.is(answer.error, undefined, answer.error?.details);
   assert.equal(done, ['metadata', 'triton level 2', 'plain']);
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { validateHttpOptions, type HttpServer } from '../src/http/http-server.js';
-import { OlympianError } from '../src/protocol/errors.js';
+import type { OlympianError } from '../src/protocol/errors.js';
 import { call, get, imageRows, post, startTest, tinyModel } from './fixtures/http/helpers.js';
 
 const token = 'test-admin-token-0123456789';

@@ -100,9 +100,15 @@ errors('x-olympian-priority: a higher-priority request overtakes queued ones', a
   const busy = Array.from({ length: 6 }, () => post(`${url}/v1/models/slow:predict`, slowBody(), { 'x-olympian-priority': '10' }));
   await waitFor(() => queueDepth('slow') + completed('slow', before) >= 4);
   const done: string[] = [];
-  const low = post(`${url}/v1/models/slow:predict`, slowBody(), { 'x-olympian-priority': '1' }).then((a) => (done.push('low'), a));
+  const low = post(`${url}/v1/models/slow:predict`, slowBody(), { 'x-olympian-priority': '1' }).then((a) => {
+    done.push('low');
+    return a;
+  });
   await waitFor(() => queueDepth('slow') + completed('slow', before) >= 5);
-  const high = post(`${url}/v1/models/slow:predict`, slowBody(), { 'x-olympian-priority': '5' }).then((a) => (done.push('high'), a));
+  const high = post(`${url}/v1/models/slow:predict`, slowBody(), { 'x-olympian-priority': '5' }).then((a) => {
+    done.push('high');
+    return a;
+  });
   assert.equal([(await low).status, (await high).status], [200, 200]);
   await Promise.all(busy);
   assert.equal(done, ['high', 'low']);
@@ -125,7 +131,6 @@ errors('499 CANCELLED: a client that goes away has its queued inference withdraw
   await aborted.catch(() => undefined);
   await Promise.all(busy);
   await waitFor(() => (http.server.stats().sessions.find((s) => s.name === 'slow')!.errors.CANCELLED ?? 0) > (before.errors.CANCELLED ?? 0));
-  const after = http.server.stats().sessions.find((s) => s.name === 'slow')!;
   const metrics = (await get(`${url}/metrics`)).body as string;
   assert.match(metrics, /olympian_requests_total\{model="slow",outcome="CANCELLED",protocol="http"\} 1/);
 });

@@ -8,7 +8,7 @@ import { ErrorCode, isOlympianError } from '../src/protocol/errors.js';
 import type { GateMode } from '../src/protocol/session-messages.js';
 import { spinKernel } from '../bench/lib/synthetic-kernel.js';
 import type { SyntheticDone } from '../bench/lib/synthetic-protocol.js';
-import { calibrateWebgpuSpin, SyntheticFleet, type SyntheticSessionSpec } from '../bench/lib/synthetic-fleet.js';
+import { calibrateWebgpuSpin, SyntheticFleet, type SyntheticSessionSpec , type SyntheticWindow } from '../bench/lib/synthetic-fleet.js';
 import { probeWebgpu } from '../src/device/webgpu.js';
 
 const options = suite('synthetic fleet options');
@@ -116,7 +116,7 @@ gpu('a window counts only the work the GPU finished, and its GPU time by timesta
   const endless = specs().map(({ maxKernels: _, ...spec }) => spec);
   const timing = adapter!.timestampQuery;
   const fleet = await SyntheticFleet.start(endless, { iterationsPerMs, device: 'webgpu', gpuTiming: timing });
-  let window;
+  let window: SyntheticWindow;
   try {
     fleet.go();
     window = await fleet.measureWindow(300, 50);

@@ -24,7 +24,7 @@ function sourceRoot(source: ModelSource | undefined): string | null {
   return /\.(json|onnx|[cm]?[jt]s)$/.test(path) ? dirname(path) : path;
 }
 
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export class PathRedactor {
   /** One pattern per root (its path and its file: URL), longest first; a match ending in a separator is dropped, a bare root becomes ".". */
@@ -40,7 +40,7 @@ export class PathRedactor {
     this.#patterns = [...roots]
       .sort((a, b) => b.length - a.length)
       // Not inside a longer path or a URL: /other/srv/m or http://host/srv/m are not /srv/m.
-      .map((root) => new RegExp(`(?<![\\w.:/\\\\-])(?:${escape(pathToFileURL(root).href)}|${escape(root)})(?:[\\/]|(?![\\w.-]))`, 'g'));
+      .map((root) => new RegExp(`(?<![\\w.:/\\\\-])(?:${escapeRegExp(pathToFileURL(root).href)}|${escapeRegExp(root)})(?:[\\/]|(?![\\w.-]))`, 'g'));
   }
 
   /** `text` with every absolute path under a known root made relative to it. */

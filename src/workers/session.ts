@@ -11,7 +11,7 @@
 import { Piscina } from 'piscina';
 import type { DeviceArbiter } from '../arbiter/arbiter.js';
 import type { TokenGrant } from '../arbiter/token-client.js';
-import { ErrorCode, Errors, fromSerialized, OlympianError } from '../protocol/errors.js';
+import { type ErrorCode, Errors, fromSerialized, type OlympianError } from '../protocol/errors.js';
 import type { BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo, SessionReply, SessionTask } from '../protocol/session-messages.js';
 import { batchSizeOf, transferablesOf, type NamedTensors } from '../protocol/tensors.js';
 import {

@@ -13,5 +13,5 @@ export const policiesById: readonly Policy[] = [fair, weighted, priority];
 export const policyNames = Object.keys(PolicyId) as PolicyName[];
 
 export function isPolicyName(name: unknown): name is PolicyName {
-  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(PolicyId, name);
+  return typeof name === 'string' && Object.hasOwn(PolicyId, name);
 }
