@@ -23,10 +23,15 @@ const configs: Config[] = [
 const model = { zoo: 'mobilenet_v2', inputSize: 64, seed: 1 };
 
 async function measure(config: Config, clients: number, durationMs: number) {
-  const server = await createServer({ backend: 'wasm', sessions: [{ name: 'm', model, maxBatch: config.maxBatch, batchWindowUs: config.batchWindowUs, maxQueue: clients }] });
+  const server = await createServer({
+    backend: 'wasm',
+    sessions: [{ name: 'm', model, maxBatch: config.maxBatch, batchWindowUs: config.batchWindowUs, maxQueue: clients }],
+  });
   try {
     const inputName = server.signature('m').inputs[0].name;
-    const request = (): NamedTensors => ({ [inputName]: { dtype: 'float32', shape: [1, 64, 64, 3], data: new Float32Array(64 * 64 * 3).fill(0.5) } });
+    const request = (): NamedTensors => ({
+      [inputName]: { dtype: 'float32', shape: [1, 64, 64, 3], data: new Float32Array(64 * 64 * 3).fill(0.5) },
+    });
     for (let i = 0; i < 5; i++) await server.infer('m', request());
     const latencies: number[] = [];
     const before = server.stats().sessions[0];
@@ -67,7 +72,9 @@ export async function run(options: BenchOptions) {
       const result = await measure(config, clients, durationMs);
       samples.get(config.label)!.push(result);
       progress.tick();
-      progress.log(`rep ${rep + 1} ${config.label}: ${round(result.throughputPerSec, 1)}/s, p50 ${round(result.p50Ms, 1)} ms, p99 ${round(result.p99Ms, 1)} ms, mean batch ${round(result.meanBatch, 2)}`);
+      progress.log(
+        `rep ${rep + 1} ${config.label}: ${round(result.throughputPerSec, 1)}/s, p50 ${round(result.p50Ms, 1)} ms, p99 ${round(result.p99Ms, 1)} ms, mean batch ${round(result.meanBatch, 2)}`,
+      );
     }
   }
   progress.stop();
@@ -86,7 +93,10 @@ export async function run(options: BenchOptions) {
   const markdown = [
     `${model.zoo}@${model.inputSize} on wasm, ${clients} closed-loop clients, ${durationMs / 1000} s per run, median of ${reps}.`,
     '',
-    table(['config', 'throughputPerSec', 'p50Ms', 'p99Ms', 'meanBatch'], rows.map((r) => [r.config, r.throughputPerSec, r.p50Ms, r.p99Ms, r.meanBatch])),
+    table(
+      ['config', 'throughputPerSec', 'p50Ms', 'p99Ms', 'meanBatch'],
+      rows.map((r) => [r.config, r.throughputPerSec, r.p50Ms, r.p99Ms, r.meanBatch]),
+    ),
   ].join('\n');
   console.log(`wrote ${writeResults(meta, { model, clients, durationMs, repetitions: reps, rows }, markdown)}`);
 }

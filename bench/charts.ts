@@ -21,7 +21,13 @@ ${body}
 }
 
 /** Grouped bars: for each label, one bar per series (values 0..max). */
-function bars(title: string, labels: string[], series: Array<{ name: string; values: number[] }>, max: number, unit: string): string {
+function bars(
+  title: string,
+  labels: string[],
+  series: Array<{ name: string; values: number[] }>,
+  max: number,
+  unit: string,
+): string {
   const width = 720;
   const height = 360;
   const left = 60;
@@ -49,7 +55,13 @@ function bars(title: string, labels: string[], series: Array<{ name: string; val
 }
 
 /** A line chart of (x, y) series with a log x axis when asked. */
-function lines(title: string, series: Array<{ name: string; points: Array<[number, number]> }>, xLabel: string, yLabel: string, logX = false): string {
+function lines(
+  title: string,
+  series: Array<{ name: string; points: Array<[number, number]> }>,
+  xLabel: string,
+  yLabel: string,
+  logX = false,
+): string {
   const width = 720;
   const height = 360;
   const left = 70;
@@ -63,13 +75,19 @@ function lines(title: string, series: Array<{ name: string; points: Array<[numbe
   const px = (x: number) => left + ((fx(x) - x0) / (x1 - x0 || 1)) * plotWidth;
   const py = (y: number) => bottom - ((y - y0) / (y1 - y0 || 1)) * plotHeight;
   let body = `<line x1="${left}" y1="${bottom}" x2="${left + plotWidth}" y2="${bottom}" stroke="black"/><line x1="${left}" y1="${bottom}" x2="${left}" y2="${bottom - plotHeight}" stroke="black"/>`;
-  if (y0 < 0) body += `<line x1="${left}" y1="${py(0)}" x2="${left + plotWidth}" y2="${py(0)}" stroke="#999" stroke-dasharray="4"/>`;
+  if (y0 < 0)
+    body += `<line x1="${left}" y1="${py(0)}" x2="${left + plotWidth}" y2="${py(0)}" stroke="#999" stroke-dasharray="4"/>`;
   for (let tick = 0; tick <= 4; tick++) {
     const y = y0 + ((y1 - y0) * tick) / 4;
     body += `<text x="${left - 6}" y="${py(y) + 4}" text-anchor="end">${y.toFixed(1)}</text>`;
   }
   const xs = [...new Set(all.map((p) => p[0]))];
-  const ticks = xs.length <= 12 ? xs : [0, 1, 2, 3, 4].map((k) => Number((Math.min(...xs) + ((Math.max(...xs) - Math.min(...xs)) * k) / 4).toFixed(1)));
+  const ticks =
+    xs.length <= 12
+      ? xs
+      : [0, 1, 2, 3, 4].map((k) =>
+          Number((Math.min(...xs) + ((Math.max(...xs) - Math.min(...xs)) * k) / 4).toFixed(1)),
+        );
   for (const x of ticks) body += `<text x="${px(x)}" y="${bottom + 16}" text-anchor="middle">${x}</text>`;
   body += `<text x="${left + plotWidth / 2}" y="${bottom + 34}" text-anchor="middle">${esc(xLabel)}</text><text x="16" y="${bottom - plotHeight / 2}" transform="rotate(-90 16 ${bottom - plotHeight / 2})" text-anchor="middle">${esc(yLabel)}</text>`;
   series.forEach((s, k) => {
@@ -119,7 +137,8 @@ function timeline(title: string, json: TimelineJson): string {
   });
   const axisY = top + names.length * rowHeight + 4;
   body += `<line x1="${left}" y1="${axisY}" x2="${width - right}" y2="${axisY}" stroke="black"/>`;
-  for (let ms = 0; ms <= json.chart.spanMs; ms += 10) body += `<text x="${px(ms)}" y="${axisY + 16}" text-anchor="middle">${ms}</text>`;
+  for (let ms = 0; ms <= json.chart.spanMs; ms += 10)
+    body += `<text x="${px(ms)}" y="${axisY + 16}" text-anchor="middle">${ms}</text>`;
   body += `<text x="${left + plotWidth / 2}" y="${axisY + 34}" text-anchor="middle">time (ms)</text>`;
   return frame(width, height, title, body);
 }
@@ -128,7 +147,12 @@ function timeline(title: string, json: TimelineJson): string {
 export function renderTimeline(options: Pick<BenchOptions, 'quick' | 'backend'>): void {
   const dir = resultsDir(options);
   const json = load<TimelineJson>(dir, 'timeline');
-  if (json) save(dir, 'timeline.svg', timeline(`timeline: who held the device (fair, quantum ${json.quantumMs} ms, ${options.backend})`, json));
+  if (json)
+    save(
+      dir,
+      'timeline.svg',
+      timeline(`timeline: who held the device (fair, quantum ${json.quantumMs} ms, ${options.backend})`, json),
+    );
 }
 
 interface ShareJson {
@@ -145,14 +169,23 @@ export async function run(options: BenchOptions) {
     save(
       dir,
       `${scenario}-shares.svg`,
-      bars(`${scenario}: device share per model (${measure})`, labels, [
-        { name: 'target', values: json.sessions.map((s) => s.target * 100) },
-        { name: 'no arbiter', values: json.sessions.map((s) => s.shareBaseline * 100) },
-        { name: scenario === 'fairness' ? 'fair' : 'weighted', values: json.sessions.map((s) => s.share * 100) },
-      ], Math.max(40, ...json.sessions.map((s) => Math.max(s.share, s.shareBaseline, s.target) * 100 + 5)), '%'),
+      bars(
+        `${scenario}: device share per model (${measure})`,
+        labels,
+        [
+          { name: 'target', values: json.sessions.map((s) => s.target * 100) },
+          { name: 'no arbiter', values: json.sessions.map((s) => s.shareBaseline * 100) },
+          { name: scenario === 'fairness' ? 'fair' : 'weighted', values: json.sessions.map((s) => s.share * 100) },
+        ],
+        Math.max(40, ...json.sessions.map((s) => Math.max(s.share, s.shareBaseline, s.target) * 100 + 5)),
+        '%',
+      ),
     );
   }
-  for (const [scenario, label] of [['quantum', 'zoo models'], ['synthetic', 'synthetic kernels']] as const) {
+  for (const [scenario, label] of [
+    ['quantum', 'zoo models'],
+    ['synthetic', 'synthetic kernels'],
+  ] as const) {
     type Row = { quantumMs: number; overheadPct: number; gateMode?: string };
     const json = load<{ rows?: Row[]; quanta?: Row[] }>(dir, scenario);
     const rows = json?.rows ?? json?.quanta;
@@ -161,13 +194,28 @@ export async function run(options: BenchOptions) {
     const modes = [...new Set(rows.map((r) => r.gateMode ?? ''))];
     const series = modes.map((mode) => ({
       name: mode ? `${mode}: overheadPct (median)` : 'overheadPct (median)',
-      points: rows.filter((r) => (r.gateMode ?? '') === mode).map((r): [number, number] => [r.quantumMs, r.overheadPct]),
+      points: rows
+        .filter((r) => (r.gateMode ?? '') === mode)
+        .map((r): [number, number] => [r.quantumMs, r.overheadPct]),
     }));
-    save(dir, `${scenario}-overhead.svg`, lines(`${scenario}: overhead vs quantum (${label})`, series, 'quantum (ms)', 'overhead (%)', true));
+    save(
+      dir,
+      `${scenario}-overhead.svg`,
+      lines(`${scenario}: overhead vs quantum (${label})`, series, 'quantum (ms)', 'overhead (%)', true),
+    );
   }
   const priority = load<{ cdf?: Record<string, Array<[number, number]>> }>(dir, 'priority');
   if (priority?.cdf) {
-    save(dir, 'priority-cdf.svg', lines('priority: high-priority latency CDF', Object.entries(priority.cdf).map(([name, points]) => ({ name, points })), 'latency (ms)', 'fraction of requests'));
+    save(
+      dir,
+      'priority-cdf.svg',
+      lines(
+        'priority: high-priority latency CDF',
+        Object.entries(priority.cdf).map(([name, points]) => ({ name, points })),
+        'latency (ms)',
+        'fraction of requests',
+      ),
+    );
   }
   renderTimeline(options);
 }

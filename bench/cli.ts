@@ -10,13 +10,23 @@ const program = new Command('bench')
   .description('run a benchmark scenario; writes bench/results/<scenario>.json and .md')
   .argument('<scenario>', `which scenario: ${Object.keys(scenarios).join(', ')} (README.md describes each)`)
   .option('--quick', 'a short run (under a minute); results go to bench/results/quick/', false)
-  .option('--backend <backend>', 'wasm (the CPU cores are the device) or webgpu (results in bench/results/webgpu/)', 'wasm')
+  .option(
+    '--backend <backend>',
+    'wasm (the CPU cores are the device) or webgpu (results in bench/results/webgpu/)',
+    'wasm',
+  )
   .showHelpAfterError()
   .action(async (scenario: string, options: { quick: boolean; backend: string }) => {
     const entry = scenarios[scenario];
-    if (!entry) throw new InvalidArgumentError(`unknown scenario ${JSON.stringify(scenario)}; one of: ${Object.keys(scenarios).join(', ')}`);
+    if (!entry)
+      throw new InvalidArgumentError(
+        `unknown scenario ${JSON.stringify(scenario)}; one of: ${Object.keys(scenarios).join(', ')}`,
+      );
     const backend = entry.backends.find((name) => name === options.backend);
-    if (!backend) throw new InvalidArgumentError(`--backend: scenario ${scenario} runs on ${entry.backends.join(' or ')}, not ${JSON.stringify(options.backend)}`);
+    if (!backend)
+      throw new InvalidArgumentError(
+        `--backend: scenario ${scenario} runs on ${entry.backends.join(' or ')}, not ${JSON.stringify(options.backend)}`,
+      );
     const { run } = await entry.load();
     await run({ quick: options.quick, backend });
   });

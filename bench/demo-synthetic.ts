@@ -72,7 +72,9 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
         );
       });
       const worst = Math.max(...phase.targets.map((t, i) => Math.abs(cpuMs[i] / cpuTotal - t)));
-      console.log(`  largest gap between cpu-time share and target: ${(worst * 100).toFixed(2)} points; handoffs ${stats.handoffs}\n`);
+      console.log(
+        `  largest gap between cpu-time share and target: ${(worst * 100).toFixed(2)} points; handoffs ${stats.handoffs}\n`,
+      );
     } finally {
       await fleet.terminate();
       arbiter.close();

@@ -48,17 +48,34 @@ export async function runScenario(scenario: Scenario, options: BenchOptions) {
     for (const phase of order) {
       progress.label(`rep ${rep + 1} ${phase}`);
       const result = await runPhase({
-        models, backend, deviceCpus: '1', arbiter: phase !== 'baseline', policy, quantumMs: 2, tokens: 1, warmupMs, windowMs,
-        accounting: scenario.accounting, ...(phase === 'strict' ? { gateMode: 'strict' as const } : {}),
+        models,
+        backend,
+        deviceCpus: '1',
+        arbiter: phase !== 'baseline',
+        policy,
+        quantumMs: 2,
+        tokens: 1,
+        warmupMs,
+        windowMs,
+        accounting: scenario.accounting,
+        ...(phase === 'strict' ? { gateMode: 'strict' as const } : {}),
       });
       results[phase] = result;
       progress.tick();
-      progress.log(`rep ${rep + 1} ${phase.padEnd(8)}: shares ${result.sessions.map((s) => `${s.name} ${(s.share * 100).toFixed(1)}%`).join(', ')}`);
+      progress.log(
+        `rep ${rep + 1} ${phase.padEnd(8)}: shares ${result.sessions.map((s) => `${s.name} ${(s.share * 100).toFixed(1)}%`).join(', ')}`,
+      );
     }
     runs.push(results as Record<Phase, PhaseResult>);
   }
   progress.stop();
-  const score = (r: PhaseResult) => (fairness ? jainIndex(r.sessions.map((s) => s.share)) : weightedMaxErrorPct(r.sessions.map((s) => s.share), targets));
+  const score = (r: PhaseResult) =>
+    fairness
+      ? jainIndex(r.sessions.map((s) => s.share))
+      : weightedMaxErrorPct(
+          r.sessions.map((s) => s.share),
+          targets,
+        );
   const baselineScores = runs.map((r) => score(r.baseline));
   const arbiterScores = runs.map((r) => score(r.arbiter));
   const strictScores = phases.includes('strict') ? runs.map((r) => score(r.strict)) : null;
@@ -77,49 +94,120 @@ export async function runScenario(scenario: Scenario, options: BenchOptions) {
     p99Ms: round(median(runs.map((r) => r.arbiter.sessions[i].p99Ms)), 1),
     p99MsBaseline: round(median(runs.map((r) => r.baseline.sessions[i].p99Ms)), 1),
     longestKernelMs: round(last.arbiter.sessions[i].longestKernelMs, 2),
-    ...(strictScores ? {
-      shareStrict: round(median(runs.map((r) => r.strict.sessions[i].share)), 4),
-      throughputPerSecStrict: round(median(runs.map((r) => r.strict.sessions[i].throughputPerSec)), 2),
-      p99MsStrict: round(median(runs.map((r) => r.strict.sessions[i].p99Ms)), 1),
-    } : {}),
-  }));
-  const headline =
-    fairness
+    ...(strictScores
       ? {
-          jainIndexBaseline: round(median(baselineScores), 4), jainIndex: round(median(arbiterScores), 4), jainIndexSpread: spread(arbiterScores),
-          ...(strictScores ? { jainIndexStrict: round(median(strictScores), 4), jainIndexStrictSpread: spread(strictScores) } : {}),
+          shareStrict: round(median(runs.map((r) => r.strict.sessions[i].share)), 4),
+          throughputPerSecStrict: round(median(runs.map((r) => r.strict.sessions[i].throughputPerSec)), 2),
+          p99MsStrict: round(median(runs.map((r) => r.strict.sessions[i].p99Ms)), 1),
         }
-      : {
-          weightedMaxErrorPctBaseline: round(median(baselineScores), 2),
-          weightedMaxErrorPct: round(median(arbiterScores), 2),
-          weightedMaxErrorPctSpread: spread(arbiterScores),
-          ...(strictScores ? { weightedMaxErrorPctStrict: round(median(strictScores), 2), weightedMaxErrorPctStrictSpread: spread(strictScores) } : {}),
-        };
+      : {}),
+  }));
+  const headline = fairness
+    ? {
+        jainIndexBaseline: round(median(baselineScores), 4),
+        jainIndex: round(median(arbiterScores), 4),
+        jainIndexSpread: spread(arbiterScores),
+        ...(strictScores
+          ? { jainIndexStrict: round(median(strictScores), 4), jainIndexStrictSpread: spread(strictScores) }
+          : {}),
+      }
+    : {
+        weightedMaxErrorPctBaseline: round(median(baselineScores), 2),
+        weightedMaxErrorPct: round(median(arbiterScores), 2),
+        weightedMaxErrorPctSpread: spread(arbiterScores),
+        ...(strictScores
+          ? {
+              weightedMaxErrorPctStrict: round(median(strictScores), 2),
+              weightedMaxErrorPctStrictSpread: spread(strictScores),
+            }
+          : {}),
+      };
   const markdown = [
     backend === 'wasm'
       ? `Five zoo models on wasm, 2 closed-loop clients each; session threads pinned to one device core (main thread on another), K = 1, quantum 2 ms, ${windowMs / 1000} s windows, median of ${reps}.`
       : `Five zoo models on webgpu, 2 closed-loop clients each, K = 1, quantum 2 ms, ${windowMs / 1000} s windows, median of ${reps}.`,
     backend === 'wasm'
       ? 'Share = session thread CPU time over the window (all sessions backlogged). Baseline = no arbiter: the OS time-slices the threads.'
-      : 'Share = GPU time of each session\'s dispatches over the window, from timestamp queries (all sessions backlogged). Baseline = no arbiter: the driver interleaves the sessions\' submissions.',
+      : "Share = GPU time of each session's dispatches over the window, from timestamp queries (all sessions backlogged). Baseline = no arbiter: the driver interleaves the sessions' submissions.",
     '',
-    table(Object.keys(headline), [Object.values(headline).map((v) => (typeof v === 'object' ? `${round(v.min, 4)} … ${round(v.max, 4)}` : v))]),
+    table(Object.keys(headline), [
+      Object.values(headline).map((v) => (typeof v === 'object' ? `${round(v.min, 4)} … ${round(v.max, 4)}` : v)),
+    ]),
     '',
     strictScores
       ? table(
-          ['model', 'input', 'target', 'share baseline', 'share overlap', 'share strict', 'charged share', 'req/s baseline', 'req/s overlap', 'req/s strict', 'p99 ms overlap', 'p99 ms strict', 'longest kernel ms'],
-          sessions.map((s) => [s.name, s.inputSize, s.target, s.shareBaseline, s.share, s.shareStrict ?? '—', s.chargedShare, s.throughputPerSecBaseline, s.throughputPerSec, s.throughputPerSecStrict ?? '—', s.p99Ms, s.p99MsStrict ?? '—', s.longestKernelMs]),
+          [
+            'model',
+            'input',
+            'target',
+            'share baseline',
+            'share overlap',
+            'share strict',
+            'charged share',
+            'req/s baseline',
+            'req/s overlap',
+            'req/s strict',
+            'p99 ms overlap',
+            'p99 ms strict',
+            'longest kernel ms',
+          ],
+          sessions.map((s) => [
+            s.name,
+            s.inputSize,
+            s.target,
+            s.shareBaseline,
+            s.share,
+            s.shareStrict ?? '—',
+            s.chargedShare,
+            s.throughputPerSecBaseline,
+            s.throughputPerSec,
+            s.throughputPerSecStrict ?? '—',
+            s.p99Ms,
+            s.p99MsStrict ?? '—',
+            s.longestKernelMs,
+          ]),
         )
       : table(
-          ['model', 'input', 'target', 'share baseline', 'share', 'charged share', 'req/s baseline', 'req/s', 'p99 ms', 'longest kernel ms'],
-          sessions.map((s) => [s.name, s.inputSize, s.target, s.shareBaseline, s.share, s.chargedShare, s.throughputPerSecBaseline, s.throughputPerSec, s.p99Ms, s.longestKernelMs]),
+          [
+            'model',
+            'input',
+            'target',
+            'share baseline',
+            'share',
+            'charged share',
+            'req/s baseline',
+            'req/s',
+            'p99 ms',
+            'longest kernel ms',
+          ],
+          sessions.map((s) => [
+            s.name,
+            s.inputSize,
+            s.target,
+            s.shareBaseline,
+            s.share,
+            s.chargedShare,
+            s.throughputPerSecBaseline,
+            s.throughputPerSec,
+            s.p99Ms,
+            s.longestKernelMs,
+          ]),
         ),
     '',
-    ...(strictScores ? ['Gate modes (webgpu): the headline `jainIndex`/`weightedMaxErrorPct` is `overlap` (the token goes on right after submitting); `…Strict` waits for the GPU before every handover (charged share is overlap\'s).', ''] : []),
+    ...(strictScores
+      ? [
+          "Gate modes (webgpu): the headline `jainIndex`/`weightedMaxErrorPct` is `overlap` (the token goes on right after submitting); `…Strict` waits for the GPU before every handover (charged share is overlap's).",
+          '',
+        ]
+      : []),
     fairness ? 'Target: jainIndex ≥ 0.99.' : 'Target: weightedMaxErrorPct ≤ 3.',
-    scenario.accounting ? 'Accounting: profile-predicted (each session profiled at batch 1 and 2 at its start); charged share = what the profile predicted.' : 'Accounting: measured device occupancy.',
+    scenario.accounting
+      ? 'Accounting: profile-predicted (each session profiled at batch 1 and 2 at its start); charged share = what the profile predicted.'
+      : 'Accounting: measured device occupancy.',
   ].join('\n');
-  console.log(`wrote ${writeResults(meta, { cores: 1, tokens: 1, quantumMs: 2, windowMs, repetitions: reps, ...headline, sessions }, markdown)}`);
+  console.log(
+    `wrote ${writeResults(meta, { cores: 1, tokens: 1, quantumMs: 2, windowMs, repetitions: reps, ...headline, sessions }, markdown)}`,
+  );
 }
 
 export const run = (options: BenchOptions) => runScenario(scenarios.fairness, options);

@@ -50,10 +50,21 @@ async function timeOnce(session: Session, inputName: string, size: number): Prom
   return session.stats().lastInferenceMs;
 }
 
-async function measureModel(model: string, inputSize: number, pairs: number, backend: 'wasm' | 'webgpu' = 'wasm', gateMode?: GateMode): Promise<Row> {
+async function measureModel(
+  model: string,
+  inputSize: number,
+  pairs: number,
+  backend: 'wasm' | 'webgpu' = 'wasm',
+  gateMode?: GateMode,
+): Promise<Row> {
   const arbiter = new DeviceArbiter({ tokens: 1, quantumMs: 1 });
   const source = { zoo: model, inputSize, seed: 1 };
-  const gated = await Session.start(arbiter, { name: `${model}-gated`, model: source, backend, ...(gateMode ? { gateMode } : {}) });
+  const gated = await Session.start(arbiter, {
+    name: `${model}-gated`,
+    model: source,
+    backend,
+    ...(gateMode ? { gateMode } : {}),
+  });
   const ungated = await Session.start(null, { name: `${model}-ungated`, model: source, backend });
   try {
     const inputName = gated.info.signature.inputs[0].name;
@@ -110,8 +121,14 @@ export async function run(options: BenchOptions) {
   const gpuModels = !adapter
     ? []
     : gpuOnly
-      ? sizedFor(names.map((name) => ({ name, zoo: name, inputSize: benchInputSizes[name] })), meta)
-      : [{ name: 'mobilenet_v2', zoo: 'mobilenet_v2', inputSize: 64 }, { name: 'googlenet', zoo: 'googlenet', inputSize: 64 }];
+      ? sizedFor(
+          names.map((name) => ({ name, zoo: name, inputSize: benchInputSizes[name] })),
+          meta,
+        )
+      : [
+          { name: 'mobilenet_v2', zoo: 'mobilenet_v2', inputSize: 64 },
+          { name: 'googlenet', zoo: 'googlenet', inputSize: 64 },
+        ];
   // Strict mode alone renews its quantum without waiting for the GPU, but runs a layers model layer by layer.
   const gpuModes: GateMode[] = ['overlap', 'strict'];
   const progress = startProgress('gate', models.length + gpuModels.length * gpuModes.length);
@@ -120,7 +137,9 @@ export async function run(options: BenchOptions) {
     progress.label(`wasm ${model}`);
     const row = await measureModel(model, benchInputSizes[model], pairs);
     progress.tick();
-    progress.log(`${model}@${row.inputSize}: ungated ${row.ungatedMs} ms, gated ${row.gatedMs} ms, overhead ${row.overheadPct}% [${row.ciLowPct}, ${row.ciHighPct}] over ${row.kernelsPerInference} kernels`);
+    progress.log(
+      `${model}@${row.inputSize}: ungated ${row.ungatedMs} ms, gated ${row.gatedMs} ms, overhead ${row.overheadPct}% [${row.ciLowPct}, ${row.ciHighPct}] over ${row.kernelsPerInference} kernels`,
+    );
     rows.push(row);
   }
   for (const { zoo: model, inputSize } of gpuModels) {
@@ -128,19 +147,45 @@ export async function run(options: BenchOptions) {
       progress.label(`webgpu ${model} ${gateMode}`);
       const row = await measureModel(model, inputSize, quick ? 5 : 15, 'webgpu', gateMode);
       progress.tick();
-      progress.log(`webgpu ${gateMode} ${model}@${inputSize}: ungated ${row.ungatedMs} ms, gated ${row.gatedMs} ms, overhead ${row.overheadPct}% [${row.ciLowPct}, ${row.ciHighPct}]`);
+      progress.log(
+        `webgpu ${gateMode} ${model}@${inputSize}: ungated ${row.ungatedMs} ms, gated ${row.gatedMs} ms, overhead ${row.overheadPct}% [${row.ciLowPct}, ${row.ciHighPct}]`,
+      );
       rows.push(row);
     }
   }
   progress.stop();
-  const met = rows.filter((r) => r.backend === options.backend).every((r) => r.overheadPct <= 0.5 || (r.ciLowPct <= 0 && r.ciHighPct >= 0));
+  const met = rows
+    .filter((r) => r.backend === options.backend)
+    .every((r) => r.overheadPct <= 0.5 || (r.ciLowPct <= 0 && r.ciHighPct >= 0));
   const markdown = [
     `Gate cost for a session alone on the device (${options.backend}, batch 1): ${gpuOnly ? (quick ? 5 : 15) : pairs} interleaved pairs per model, each run timed in its worker (on webgpu: to the end of the readback, so the GPU work is inside).`,
     'overheadPct = mean paired difference / median ungated time; the CI is the 95% interval of the paired difference.',
     '',
     table(
-      ['backend', 'gate mode', 'model', 'inputSize', 'ungatedMs', 'gatedMs', 'overheadPct', 'ciLowPct', 'ciHighPct', 'kernelsPerInference'],
-      rows.map((r) => [r.backend, r.gateMode ?? '—', r.model, r.inputSize, r.ungatedMs, r.gatedMs, r.overheadPct, r.ciLowPct, r.ciHighPct, r.kernelsPerInference]),
+      [
+        'backend',
+        'gate mode',
+        'model',
+        'inputSize',
+        'ungatedMs',
+        'gatedMs',
+        'overheadPct',
+        'ciLowPct',
+        'ciHighPct',
+        'kernelsPerInference',
+      ],
+      rows.map((r) => [
+        r.backend,
+        r.gateMode ?? '—',
+        r.model,
+        r.inputSize,
+        r.ungatedMs,
+        r.gatedMs,
+        r.overheadPct,
+        r.ciLowPct,
+        r.ciHighPct,
+        r.kernelsPerInference,
+      ]),
     ),
     '',
     adapter

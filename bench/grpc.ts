@@ -44,7 +44,9 @@ async function serveChild(configPath: string): Promise<void> {
 }
 
 function startServer(configPath: string): Promise<{ child: ChildProcess; url: string; target: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the server did not start in 120 s:\n${output}`)), 120_000);
@@ -75,8 +77,17 @@ function senders(url: string, client: grpc.Client, batch: number): Record<Wire, 
   const data = images(batch);
   const shape = [batch, model.inputSize, model.inputSize, 3];
   const bytes = Buffer.from(data.buffer);
-  const grpcRequest = { model_name: model.name, inputs: [{ name: 'input', datatype: 'FP32', shape }], raw_input_contents: [bytes] };
-  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape, parameters: { binary_data_size: bytes.byteLength } }], parameters: { binary_data_output: true } }));
+  const grpcRequest = {
+    model_name: model.name,
+    inputs: [{ name: 'input', datatype: 'FP32', shape }],
+    raw_input_contents: [bytes],
+  };
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'input', datatype: 'FP32', shape, parameters: { binary_data_size: bytes.byteLength } }],
+      parameters: { binary_data_output: true },
+    }),
+  );
   const binaryBody = Buffer.concat([header, bytes]);
   const jsonBody = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape, data: Array.from(data) }] });
   const inferUrl = `${url}/v2/models/${model.name}/infer`;
@@ -84,16 +95,28 @@ function senders(url: string, client: grpc.Client, batch: number): Record<Wire, 
   return {
     grpcRaw: () =>
       new Promise((resolve, reject) =>
-        (client as unknown as { ModelInfer: Function }).ModelInfer(grpcRequest, (error: Error | null, answer: { raw_output_contents: Buffer[] }) => (error ? reject(error) : resolve(asF32(answer.raw_output_contents[0])))),
+        (client as unknown as { ModelInfer: Function }).ModelInfer(
+          grpcRequest,
+          (error: Error | null, answer: { raw_output_contents: Buffer[] }) =>
+            error ? reject(error) : resolve(asF32(answer.raw_output_contents[0])),
+        ),
       ),
     restBinary: async () => {
-      const response = await fetch(inferUrl, { method: 'POST', headers: { 'inference-header-content-length': String(header.byteLength) }, body: binaryBody });
+      const response = await fetch(inferUrl, {
+        method: 'POST',
+        headers: { 'inference-header-content-length': String(header.byteLength) },
+        body: binaryBody,
+      });
       if (response.status !== 200) throw new Error(`REST binary: ${response.status} ${await response.text()}`);
       const body = Buffer.from(await response.arrayBuffer());
       return asF32(body.subarray(Number(response.headers.get('inference-header-content-length'))));
     },
     restJson: async () => {
-      const response = await fetch(inferUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: jsonBody });
+      const response = await fetch(inferUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: jsonBody,
+      });
       if (response.status !== 200) throw new Error(`REST JSON: ${response.status} ${await response.text()}`);
       const answer = (await response.json()) as { outputs: Array<{ data: number[] }> };
       return Float32Array.from(answer.outputs[0].data);
@@ -102,7 +125,12 @@ function senders(url: string, client: grpc.Client, batch: number): Record<Wire, 
 }
 
 /** kClients closed-loop clients for `sliceMs`; latencies recorded only when `record`. */
-async function slice(send: () => Promise<unknown>, sliceMs: number, combination: Combination, record: boolean): Promise<void> {
+async function slice(
+  send: () => Promise<unknown>,
+  sliceMs: number,
+  combination: Combination,
+  record: boolean,
+): Promise<void> {
   const endAt = performance.now() + sliceMs;
   const startedAt = performance.now();
   await Promise.all(
@@ -128,27 +156,43 @@ export async function run(options: BenchOptions): Promise<void> {
   const sliceMs = quick ? 700 : 2500;
   const dir = mkdtempSync(join(tmpdir(), 'olympian-bench-grpc-'));
   const configPath = join(dir, 'olympian.json');
-  writeFileSync(configPath, JSON.stringify({ backend: 'wasm', tokens: 1, models: [{ name: model.name, model: { zoo: model.zoo, inputSize: model.inputSize, seed: 1 }, maxQueue: 64 }] }));
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      backend: 'wasm',
+      tokens: 1,
+      models: [{ name: model.name, model: { zoo: model.zoo, inputSize: model.inputSize, seed: 1 }, maxQueue: 64 }],
+    }),
+  );
   console.log(`grpc: starting olympian serve (HTTP and gRPC) with zoo:${model.zoo}@${model.inputSize} ...`);
   const { child, url, target } = await startServer(configPath);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const definition = loader.loadSync(protoFiles, { ...loaderOptions, includeDirs: [protoDir] });
   const Inference = (grpc.loadPackageDefinition(definition) as any).inference.GRPCInferenceService;
-  const client: grpc.Client = new Inference(target, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
+  const client: grpc.Client = new Inference(target, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': -1,
+    'grpc.max_send_message_length': -1,
+  });
   try {
-    const combinations: Combination[] = batches.flatMap((batch) => wires.map((wire) => ({ wire, batch, latenciesUs: [], measuredMs: 0, errors: 0 })));
+    const combinations: Combination[] = batches.flatMap((batch) =>
+      wires.map((wire) => ({ wire, batch, latenciesUs: [], measuredMs: 0, errors: 0 })),
+    );
     const send = new Map(batches.map((batch) => [batch, senders(url, client, batch)]));
     // The three wires must answer the same numbers before their speeds mean anything.
-    const agree = await Promise.all(batches.map(async (batch) => {
-      const outs = await Promise.all(wires.map((wire) => send.get(batch)![wire]()));
-      return outs.every((out) => out.length === outs[0].length && out.every((v, i) => v === outs[0][i]));
-    }));
+    const agree = await Promise.all(
+      batches.map(async (batch) => {
+        const outs = await Promise.all(wires.map((wire) => send.get(batch)![wire]()));
+        return outs.every((out) => out.length === outs[0].length && out.every((v, i) => v === outs[0][i]));
+      }),
+    );
     const progress = startProgress('grpc', rounds + 1, 'warm-up');
-    for (const combination of combinations) await slice(send.get(combination.batch as 1 | 8)![combination.wire], sliceMs / 2, combination, false);
+    for (const combination of combinations)
+      await slice(send.get(combination.batch as 1 | 8)![combination.wire], sliceMs / 2, combination, false);
     for (let r = 0; r < rounds; r++) {
       progress.tick(`round ${r + 1} of ${rounds}`);
       const order = combinations.map((_, i) => combinations[(i + r) % combinations.length]);
-      for (const combination of order) await slice(send.get(combination.batch as 1 | 8)![combination.wire], sliceMs, combination, true);
+      for (const combination of order)
+        await slice(send.get(combination.batch as 1 | 8)![combination.wire], sliceMs, combination, true);
     }
     progress.tick();
     progress.stop();
@@ -171,14 +215,28 @@ export async function run(options: BenchOptions): Promise<void> {
       summary[`${r.wire}P99UsBatch${r.batch}`] = r.p99Us;
     }
     for (const batch of batches) {
-      summary[`grpcRawOverRestBinaryRpsBatch${batch}`] = round(find('grpcRaw', batch).throughputRps / find('restBinary', batch).throughputRps, 3);
-      summary[`grpcRawOverRestJsonRpsBatch${batch}`] = round(find('grpcRaw', batch).throughputRps / find('restJson', batch).throughputRps, 3);
+      summary[`grpcRawOverRestBinaryRpsBatch${batch}`] = round(
+        find('grpcRaw', batch).throughputRps / find('restBinary', batch).throughputRps,
+        3,
+      );
+      summary[`grpcRawOverRestJsonRpsBatch${batch}`] = round(
+        find('grpcRaw', batch).throughputRps / find('restJson', batch).throughputRps,
+        3,
+      );
     }
     summary.errors = rows.reduce((a, r) => a + r.errors, 0);
     summary.outputsAgree = agree.every(Boolean) ? 1 : 0;
     const result = {
       summary,
-      config: { model: `zoo:${model.zoo}@${model.inputSize}`, backend: 'wasm', tokens: 1, clients: kClients, rounds, sliceS: sliceMs / 1000, protocol: 'KServe v2 ModelInfer (gRPC raw_input_contents; REST binary tensor extension; REST JSON)' },
+      config: {
+        model: `zoo:${model.zoo}@${model.inputSize}`,
+        backend: 'wasm',
+        tokens: 1,
+        clients: kClients,
+        rounds,
+        sliceS: sliceMs / 1000,
+        protocol: 'KServe v2 ModelInfer (gRPC raw_input_contents; REST binary tensor extension; REST JSON)',
+      },
       rows,
     };
     const markdown = [
@@ -188,10 +246,22 @@ export async function run(options: BenchOptions): Promise<void> {
       '',
       table(
         ['wire', 'batch', 'requests', 'req/s', 'items/s', 'p50 µs', 'p99 µs', 'errors'],
-        rows.map((r) => [wireLabel[r.wire], r.batch, r.requests, r.throughputRps, r.itemsPerS, r.p50Us, r.p99Us, r.errors]),
+        rows.map((r) => [
+          wireLabel[r.wire],
+          r.batch,
+          r.requests,
+          r.throughputRps,
+          r.itemsPerS,
+          r.p50Us,
+          r.p99Us,
+          r.errors,
+        ]),
       ),
       '',
-      ...batches.map((b) => `Batch ${b}: gRPC raw / REST binary = ${summary[`grpcRawOverRestBinaryRpsBatch${b}`]}× requests/s; gRPC raw / REST JSON = ${summary[`grpcRawOverRestJsonRpsBatch${b}`]}×.`),
+      ...batches.map(
+        (b) =>
+          `Batch ${b}: gRPC raw / REST binary = ${summary[`grpcRawOverRestBinaryRpsBatch${b}`]}× requests/s; gRPC raw / REST JSON = ${summary[`grpcRawOverRestJsonRpsBatch${b}`]}×.`,
+      ),
     ].join('\n');
     const path = writeResults(meta, result, markdown);
     console.log(markdown);

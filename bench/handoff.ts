@@ -32,7 +32,13 @@ async function tokenRow(sessions: number, spin: boolean, durationMs: number, ite
   const workers = Array.from({ length: sessions }, (_, i) => {
     const grant = arbiter.register({ name: `s${i}` });
     const worker = spawnBenchWorker('handoff.worker.js', {
-      workerData: { grant, control, holdIterations: Math.round((holdUs / 1000) * iterationsPerMs), holdMs: holdUs / 1000, maxSamples: 400_000 },
+      workerData: {
+        grant,
+        control,
+        holdIterations: Math.round((holdUs / 1000) * iterationsPerMs),
+        holdMs: holdUs / 1000,
+        maxSamples: 400_000,
+      },
     });
     arbiter.watch(worker, grant.slot);
     return worker;
@@ -102,7 +108,9 @@ export async function run(options: BenchOptions) {
       progress.label(`${sessions} sessions, spin ${spin}`);
       const row = await tokenRow(sessions, spin, durationMs, iterationsPerMs);
       progress.tick();
-      progress.log(`token       sessions=${sessions} spin=${spin}: p50 ${row.p50Us} µs, p99 ${row.p99Us} µs, ${row.handoffsPerSec}/s`);
+      progress.log(
+        `token       sessions=${sessions} spin=${spin}: p50 ${row.p50Us} µs, p99 ${row.p99Us} µs, ${row.handoffsPerSec}/s`,
+      );
       rows.push(row);
     }
   }

@@ -47,7 +47,9 @@ async function serveChild(configPath: string): Promise<void> {
 }
 
 function startServer(configPath: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the server did not start in 120 s:\n${output}`)), 120_000);
@@ -96,7 +98,8 @@ async function client(url: string, body: string, log: ClientLog, running: () => 
 async function chargedS(url: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const out = new Map<string, number>();
-  for (const match of text.matchAll(/^olympian_device_charged_seconds_total\{model="([^"]+)"\} ([0-9.e+-]+)$/gm)) out.set(match[1], Number(match[2]));
+  for (const match of text.matchAll(/^olympian_device_charged_seconds_total\{model="([^"]+)"\} ([0-9.e+-]+)$/gm))
+    out.set(match[1], Number(match[2]));
   return out;
 }
 
@@ -109,22 +112,34 @@ export async function run(options: BenchOptions): Promise<void> {
   const warmupMs = quick ? 1_500 : 3_000;
   const dir = mkdtempSync(join(tmpdir(), 'olympian-bench-http-'));
   const configPath = join(dir, 'olympian.json');
-  writeFileSync(configPath, JSON.stringify({
-    backend: 'wasm',
-    tokens: 1,
-    policy: 'weighted',
-    quantumMs: 1,
-    models: models.map((m) => ({ name: m.name, model: { zoo: m.zoo, inputSize: m.inputSize, seed: 1 }, weight: m.weight, maxQueue: 8 })),
-  }));
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      backend: 'wasm',
+      tokens: 1,
+      policy: 'weighted',
+      quantumMs: 1,
+      models: models.map((m) => ({
+        name: m.name,
+        model: { zoo: m.zoo, inputSize: m.inputSize, seed: 1 },
+        weight: m.weight,
+        maxQueue: 8,
+      })),
+    }),
+  );
   console.log(`http: starting olympian serve with ${models.map((m) => m.name).join(', ')} ...`);
   const { child, url } = await startServer(configPath);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let running = true;
-  const logs = new Map(models.map((m) => [m.name, { latenciesUs: [], statuses: new Map(), recording: false } as ClientLog]));
+  const logs = new Map(
+    models.map((m) => [m.name, { latenciesUs: [], statuses: new Map(), recording: false } as ClientLog]),
+  );
   try {
     const clients = models.flatMap((m) => {
       const body = imageBody(m.inputSize);
-      return Array.from({ length: m.clients }, () => client(`${url}/v1/models/${m.name}:predict`, body, logs.get(m.name)!, () => running));
+      return Array.from({ length: m.clients }, () =>
+        client(`${url}/v1/models/${m.name}:predict`, body, logs.get(m.name)!, () => running),
+      );
     });
     const progress = startProgress('http', 2, 'warm-up');
     await sleep(warmupMs);
@@ -146,7 +161,8 @@ export async function run(options: BenchOptions): Promise<void> {
     const targets = normalise(models.map((m) => m.weight));
     const rows = models.map((m, i) => {
       const log = logs.get(m.name)!;
-      const count = (pick: (status: number) => boolean) => [...log.statuses].filter(([s]) => pick(s)).reduce((a, [, n]) => a + n, 0);
+      const count = (pick: (status: number) => boolean) =>
+        [...log.statuses].filter(([s]) => pick(s)).reduce((a, [, n]) => a + n, 0);
       return {
         model: m.name,
         source: `zoo:${m.zoo}@${m.inputSize}`,
@@ -165,7 +181,15 @@ export async function run(options: BenchOptions): Promise<void> {
     });
     const all = [...logs.values()].flatMap((log) => log.latenciesUs);
     const result = {
-      config: { durationS: durationMs / 1000, warmupS: warmupMs / 1000, policy: 'weighted', tokens: 1, backend: 'wasm', clients: models.reduce((a, m) => a + m.clients, 0), bodies: 'TF-Serving row format, JSON' },
+      config: {
+        durationS: durationMs / 1000,
+        warmupS: warmupMs / 1000,
+        policy: 'weighted',
+        tokens: 1,
+        backend: 'wasm',
+        clients: models.reduce((a, m) => a + m.clients, 0),
+        bodies: 'TF-Serving row format, JSON',
+      },
       models: rows,
       total: {
         requests: all.length,
@@ -181,12 +205,38 @@ export async function run(options: BenchOptions): Promise<void> {
     const markdown = [
       `${result.config.clients} closed-loop clients over loopback for ${result.config.durationS} s (after ${result.config.warmupS} s warm-up); \`olympian serve\` in a child process, wasm, K = 1, weighted policy.`,
       'Shares are charged device time from `/metrics` over the window (measured accounting on wasm), against weight / total weight.',
-      'That is the arbiter\'s own accounting, so agreement shows the policy holds end to end through HTTP, not an independent measure of',
-      'device time (thread CPU time, as the synthetic and demo benches use); latencies include each request\'s wait behind the other clients.',
+      "That is the arbiter's own accounting, so agreement shows the policy holds end to end through HTTP, not an independent measure of",
+      "device time (thread CPU time, as the synthetic and demo benches use); latencies include each request's wait behind the other clients.",
       '',
       table(
-        ['model', 'source', 'weight', 'clients', 'requests', 'req/s', 'p50 µs', 'p99 µs', 'backpressure', 'other errors', 'share', 'target'],
-        rows.map((r) => [r.model, r.source, r.weight, r.clients, r.requests, r.throughputRps, r.p50Us, r.p99Us, r.errorsBackpressure, r.errorsOther, r.share, r.targetShare]),
+        [
+          'model',
+          'source',
+          'weight',
+          'clients',
+          'requests',
+          'req/s',
+          'p50 µs',
+          'p99 µs',
+          'backpressure',
+          'other errors',
+          'share',
+          'target',
+        ],
+        rows.map((r) => [
+          r.model,
+          r.source,
+          r.weight,
+          r.clients,
+          r.requests,
+          r.throughputRps,
+          r.p50Us,
+          r.p99Us,
+          r.errorsBackpressure,
+          r.errorsOther,
+          r.share,
+          r.targetShare,
+        ]),
       ),
       '',
       `Total ${result.total.requests} requests, ${result.total.throughputRps} req/s, p50 ${result.total.p50Us} µs, p99 ${result.total.p99Us} µs; errors: ${result.total.errorsBackpressure} backpressure, ${result.total.errorsOther} other.`,

@@ -36,10 +36,20 @@ function copyCostUs(elements: number, reps: number): number {
 }
 
 async function servedPair(model: (typeof models)[number], pairs: number) {
-  const server = await createServer({ backend: 'wasm', tokens: 1, sessions: [{ name: 'm', model: { ...model, seed: 1 } }] });
+  const server = await createServer({
+    backend: 'wasm',
+    tokens: 1,
+    sessions: [{ name: 'm', model: { ...model, seed: 1 } }],
+  });
   try {
     const name = server.signature('m').inputs[0].name;
-    const request = (): NamedTensors => ({ [name]: { dtype: 'float32', shape: [1, model.inputSize, model.inputSize, 3], data: new Float32Array(model.inputSize ** 2 * 3).fill(0.5) } });
+    const request = (): NamedTensors => ({
+      [name]: {
+        dtype: 'float32',
+        shape: [1, model.inputSize, model.inputSize, 3],
+        data: new Float32Array(model.inputSize ** 2 * 3).fill(0.5),
+      },
+    });
     for (let i = 0; i < 3; i++) await server.infer('m', request());
     const copied: number[] = [];
     const moved: number[] = [];
@@ -97,13 +107,24 @@ export async function run(options: BenchOptions) {
   const markdown = [
     'The copy alone (median of a Float32Array slice):',
     '',
-    table(['inputSize', 'batch', 'bytes', 'copyUs'], copies.map((c) => [c.inputSize, c.batch, c.bytes, c.copyUs])),
+    table(
+      ['inputSize', 'batch', 'bytes', 'copyUs'],
+      copies.map((c) => [c.inputSize, c.batch, c.bytes, c.copyUs]),
+    ),
     '',
     `Served latency on wasm, one session, the default (copied) and \`transfer: true\` interleaved over ${pairs} pairs of requests:`,
     '',
     table(
       ['model', 'copiedP50Ms', 'transferredP50Ms', 'copiedP90Ms', 'transferredP90Ms', 'copyUs', 'copyPctOfInference'],
-      served.map((r) => [r.model, r.copiedP50Ms, r.transferredP50Ms, r.copiedP90Ms, r.transferredP90Ms, r.copyUs, r.copyPctOfInference]),
+      served.map((r) => [
+        r.model,
+        r.copiedP50Ms,
+        r.transferredP50Ms,
+        r.copiedP90Ms,
+        r.transferredP90Ms,
+        r.copyUs,
+        r.copyPctOfInference,
+      ]),
     ),
     '',
     `Largest copy share of an inference: ${summary.copyPctOfInferenceMax}%.`,

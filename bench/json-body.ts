@@ -42,20 +42,27 @@ const pixel = (i: number) => ((i * 7919) % 256) / 255;
 
 function imageRows(seed: number): number[][][] {
   let i = seed;
-  return Array.from({ length: kImageSize }, () => Array.from({ length: kImageSize }, () => [pixel(i++), pixel(i++), pixel(i++)]));
+  return Array.from({ length: kImageSize }, () =>
+    Array.from({ length: kImageSize }, () => [pixel(i++), pixel(i++), pixel(i++)]),
+  );
 }
 
 /** A TF-Serving row body of about `bytes` bytes, and how many images it holds. */
 function rowBody(bytes: number): { body: Buffer; images: number } {
   const one = JSON.stringify(imageRows(0)).length + 1;
   const images = Math.max(1, Math.round(bytes / one));
-  return { body: Buffer.from(JSON.stringify({ instances: Array.from({ length: images }, (_, k) => imageRows(k * 12288)) })), images };
+  return {
+    body: Buffer.from(JSON.stringify({ instances: Array.from({ length: images }, (_, k) => imageRows(k * 12288)) })),
+    images,
+  };
 }
 
 /** The same images as one KServe input with flat `data`. */
 function flatBody(images: number): Buffer {
   const data = Array.from({ length: images * kImageSize * kImageSize * 3 }, (_, i) => pixel(i));
-  return Buffer.from(JSON.stringify({ inputs: [{ name: 'image', shape: [images, kImageSize, kImageSize, 3], datatype: 'FP32', data }] }));
+  return Buffer.from(
+    JSON.stringify({ inputs: [{ name: 'image', shape: [images, kImageSize, kImageSize, 3], datatype: 'FP32', data }] }),
+  );
 }
 
 /** V8's full GC, reached without --expose-gc on the command line (as the session workers do). */
@@ -78,7 +85,9 @@ interface StepRow {
 }
 
 function timeSteps(format: StepRow['format'], body: Buffer, runs: number): StepRow {
-  const samples: Array<Omit<StepRow, 'format' | 'bodyMiB' | 'values' | 'heapMiB'> & { heapMiB: number; values: number }> = [];
+  const samples: Array<
+    Omit<StepRow, 'format' | 'bodyMiB' | 'values' | 'heapMiB'> & { heapMiB: number; values: number }
+  > = [];
   for (let run = 0; run < runs; run++) {
     gc();
     const heapBefore = heapMiB();
@@ -90,10 +99,27 @@ function timeSteps(format: StepRow['format'], body: Buffer, runs: number): StepR
     const inputs = format === 'tfserving-rows' ? parsePredict(parsed).build(signature) : parseV2Request(parsed).inputs;
     const t3 = performance.now();
     const heapHeld = heapMiB() - heapBefore;
-    samples.push({ textMs: t1 - t0, parseMs: t2 - t1, convertMs: t3 - t2, blockMs: t3 - t0, heapMiB: heapHeld, values: inputs.image.data.length });
+    samples.push({
+      textMs: t1 - t0,
+      parseMs: t2 - t1,
+      convertMs: t3 - t2,
+      blockMs: t3 - t0,
+      heapMiB: heapHeld,
+      values: inputs.image.data.length,
+    });
   }
-  const pick = (key: 'textMs' | 'parseMs' | 'convertMs' | 'blockMs' | 'heapMiB') => round(median(samples.map((s) => s[key])), 1);
-  return { format, bodyMiB: round(body.byteLength / MiB, 2), values: samples[0].values, textMs: pick('textMs'), parseMs: pick('parseMs'), convertMs: pick('convertMs'), blockMs: pick('blockMs'), heapMiB: pick('heapMiB') };
+  const pick = (key: 'textMs' | 'parseMs' | 'convertMs' | 'blockMs' | 'heapMiB') =>
+    round(median(samples.map((s) => s[key])), 1);
+  return {
+    format,
+    bodyMiB: round(body.byteLength / MiB, 2),
+    values: samples[0].values,
+    textMs: pick('textMs'),
+    parseMs: pick('parseMs'),
+    convertMs: pick('convertMs'),
+    blockMs: pick('blockMs'),
+    heapMiB: pick('heapMiB'),
+  };
 }
 
 /** Started as `--serve <config>`: the server side, in its own process. */
@@ -105,7 +131,9 @@ async function serveChild(configPath: string): Promise<void> {
 }
 
 function startServer(configPath: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the server did not start in 120 s:\n${output}`)), 120_000);
@@ -134,11 +162,19 @@ function rssMiB(pid: number): { rss: number; peak: number } {
 
 function send(url: string, path: string, body: Buffer | null, agent: Agent): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method: body ? 'POST' : 'GET', agent, headers: body ? { 'content-type': 'application/json', 'content-length': body.byteLength } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-    });
+    const req = request(
+      `${url}${path}`,
+      {
+        method: body ? 'POST' : 'GET',
+        agent,
+        headers: body ? { 'content-type': 'application/json', 'content-length': body.byteLength } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      },
+    );
     req.on('error', reject);
     req.end(body ?? undefined);
   });
@@ -164,12 +200,15 @@ interface ServeRow {
 
 async function throughServer(dir: string, bodyBytes: number, runs: number): Promise<ServeRow> {
   const configPath = join(dir, 'olympian.json');
-  writeFileSync(configPath, JSON.stringify({
-    backend: 'wasm',
-    tokens: 1,
-    limits: { jsonBodyBytes: 64 * MiB, bodyTimeoutMs: 120_000 },
-    models: [{ name: 'm', model: { zoo: 'mobilenet_v2', inputSize: 32, seed: 1 } }],
-  }));
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      backend: 'wasm',
+      tokens: 1,
+      limits: { jsonBodyBytes: 64 * MiB, bodyTimeoutMs: 120_000 },
+      models: [{ name: 'm', model: { zoo: 'mobilenet_v2', inputSize: 32, seed: 1 } }],
+    }),
+  );
   const { body } = rowBody(bodyBytes);
   const { child, url } = await startServer(configPath);
   const probeAgent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -197,7 +236,13 @@ async function throughServer(dir: string, bodyBytes: number, runs: number): Prom
       const requestMs = performance.now() - startedAt;
       waiting = false;
       await prober;
-      rows.push({ status: answer.status, requestMs: round(requestMs, 1), probeMaxMs: round(probeMaxMs, 1), probes, loopLagMaxMs: await loopLagMaxMs(url, probeAgent) });
+      rows.push({
+        status: answer.status,
+        requestMs: round(requestMs, 1),
+        probeMaxMs: round(probeMaxMs, 1),
+        probes,
+        loopLagMaxMs: await loopLagMaxMs(url, probeAgent),
+      });
     }
     const peak = rssMiB(child.pid!).peak;
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -231,7 +276,9 @@ async function main(quick: boolean): Promise<void> {
     const { body, images } = rowBody(sizeMiB * MiB);
     steps.push(timeSteps('tfserving-rows', body, runs));
     steps.push(timeSteps('kserve-flat', flatBody(images), runs));
-    console.log(`json-body: in process ${sizeMiB} MiB: ${JSON.stringify(steps.slice(-2).map((s) => [s.format, s.blockMs]))}`);
+    console.log(
+      `json-body: in process ${sizeMiB} MiB: ${JSON.stringify(steps.slice(-2).map((s) => [s.format, s.blockMs]))}`,
+    );
   }
   const dir = mkdtempSync(join(tmpdir(), 'olympian-bench-json-'));
   const served: ServeRow[] = [];
@@ -268,15 +315,54 @@ async function main(quick: boolean): Promise<void> {
     '',
     '## In process: the steps, median of ' + runs,
     '',
-    table(['format', 'body MiB', 'values', 'to text ms', 'JSON.parse ms', 'to typed arrays ms', 'event loop blocked ms', 'heap held MiB'], steps.map((s) => [s.format, s.bodyMiB, s.values, s.textMs, s.parseMs, s.convertMs, s.blockMs, s.heapMiB])),
+    table(
+      [
+        'format',
+        'body MiB',
+        'values',
+        'to text ms',
+        'JSON.parse ms',
+        'to typed arrays ms',
+        'event loop blocked ms',
+        'heap held MiB',
+      ],
+      steps.map((s) => [s.format, s.bodyMiB, s.values, s.textMs, s.parseMs, s.convertMs, s.blockMs, s.heapMiB]),
+    ),
     '',
     `## Through \`olympian serve\`: a predict that fails the shape check, a probe every 10 ms (median of ${runs})`,
     '',
-    table(['body MiB', 'status', 'request ms', 'longest probe wait ms', 'probes', 'event-loop delay max ms', 'RSS before MiB', 'RSS peak MiB', 'RSS 1 s after MiB'], served.map((s) => [s.bodyMiB, s.status, s.requestMs, s.probeMaxMs, s.probes, s.loopLagMaxMs, s.rssBeforeMiB, s.rssPeakMiB, s.rssAfterMiB])),
+    table(
+      [
+        'body MiB',
+        'status',
+        'request ms',
+        'longest probe wait ms',
+        'probes',
+        'event-loop delay max ms',
+        'RSS before MiB',
+        'RSS peak MiB',
+        'RSS 1 s after MiB',
+      ],
+      served.map((s) => [
+        s.bodyMiB,
+        s.status,
+        s.requestMs,
+        s.probeMaxMs,
+        s.probes,
+        s.loopLagMaxMs,
+        s.rssBeforeMiB,
+        s.rssPeakMiB,
+        s.rssAfterMiB,
+      ]),
+    ),
     '',
     `Largest body whose longest probe wait stayed within ${kProbeBudgetMs} ms: ${summary.largestBodyWithinBudgetMiB} MiB.`,
   ].join('\n');
-  const path = writeResults(meta, { summary, config: { imageSize: kImageSize, sizesMiB, runs }, steps, served }, markdown);
+  const path = writeResults(
+    meta,
+    { summary, config: { imageSize: kImageSize, sizesMiB, runs }, steps, served },
+    markdown,
+  );
   console.log(`json-body: wrote ${path}`);
 }
 
@@ -286,4 +372,5 @@ export async function run(options: BenchOptions): Promise<void> {
 
 // The server under test is this file again, in a child process (`--serve <config>`).
 const serveAt = process.argv.indexOf('--serve');
-if (serveAt >= 0 && import.meta.url === pathToFileURL(process.argv[1]).href) await serveChild(process.argv[serveAt + 1]);
+if (serveAt >= 0 && import.meta.url === pathToFileURL(process.argv[1]).href)
+  await serveChild(process.argv[serveAt + 1]);

@@ -12,7 +12,13 @@ import { loadavg } from 'node:os';
 import * as tf from '../src/device/tfjs.js';
 import { loadModel, type LoadedModel, type ZooModelName } from '../src/models/index.js';
 import {
-  buildProfile, fingerprintFromBackend, medianCostsMs, planCosts, profileModelId, recordModel, type Profile,
+  buildProfile,
+  fingerprintFromBackend,
+  medianCostsMs,
+  planCosts,
+  profileModelId,
+  recordModel,
+  type Profile,
 } from '../src/profiler/index.js';
 import { initBackend } from '../src/device/backend.js';
 import { startProgress } from './lib/progress.js';
@@ -97,7 +103,12 @@ export async function run(options: BenchOptions): Promise<void> {
   const fingerprint = fingerprintFromBackend(await initBackend('wasm'));
   const rows: Row[] = [];
   const runsPerModel: Record<string, number> = {};
-  const fits: Array<{ model: string; inputSize: number; kernels: number } & Pick<Profile['batches'][number], 'batch' | 'measuredTotalMs' | 'predictedTotalMs' | 'errorPct'>> = [];
+  const fits: Array<
+    { model: string; inputSize: number; kernels: number } & Pick<
+      Profile['batches'][number],
+      'batch' | 'measuredTotalMs' | 'predictedTotalMs' | 'errorPct'
+    >
+  > = [];
   const started = performance.now();
   // Another process busy on the same cores inflates some kernels of some runs: the load average says how
   // quiet the machine was, so a reader can tell a bad fit from a busy machine.
@@ -113,13 +124,29 @@ export async function run(options: BenchOptions): Promise<void> {
       runsPerModel[id] = runs;
       const recordings = await recordModel(model, { batches: allBatches, runs, warmupRuns });
       const isProfiled = (batch: number) => (profiledBatches as readonly number[]).includes(batch);
-      const profile = buildProfile(recordings.filter((r) => isProfiled(r.batch)), { fingerprint, model: { id, source: model.source }, warmupRuns });
+      const profile = buildProfile(
+        recordings.filter((r) => isProfiled(r.batch)),
+        { fingerprint, model: { id, source: model.source }, warmupRuns },
+      );
       for (const b of profile.batches) {
-        fits.push({ model: id, inputSize, kernels: b.kernelCount, batch: b.batch, measuredTotalMs: b.measuredTotalMs, predictedTotalMs: b.predictedTotalMs, errorPct: b.errorPct });
+        fits.push({
+          model: id,
+          inputSize,
+          kernels: b.kernelCount,
+          batch: b.batch,
+          measuredTotalMs: b.measuredTotalMs,
+          predictedTotalMs: b.predictedTotalMs,
+          errorPct: b.errorPct,
+        });
       }
       for (const recording of recordings.filter((r) => !isProfiled(r.batch))) {
         // Verified against the sequence really launched at this unprofiled batch size (the shape templates).
-        const plan = planCosts(profile, { batch: recording.batch, fingerprint, quantumMs: 1, observed: recording.runs[0].launches });
+        const plan = planCosts(profile, {
+          batch: recording.batch,
+          fingerprint,
+          quantumMs: 1,
+          observed: recording.runs[0].launches,
+        });
         const measured = medianCostsMs(recording);
         const measuredMs = measured.reduce((a, b) => a + b, 0);
         const kernelErrors = measured.map((m, i) => Math.abs((plan.costsMs[i] ?? 0) - m));
@@ -129,13 +156,18 @@ export async function run(options: BenchOptions): Promise<void> {
           predictedMs: round(plan.totalMs, 3),
           measuredMs: round(measuredMs, 3),
           errorPct: round(((plan.totalMs - measuredMs) / measuredMs) * 100, 2),
-          kernelMedianErrorPct: round(median(kernelErrors.map((e, i) => (measured[i] > 0 ? (e / measured[i]) * 100 : 0))), 2),
+          kernelMedianErrorPct: round(
+            median(kernelErrors.map((e, i) => (measured[i] > 0 ? (e / measured[i]) * 100 : 0))),
+            2,
+          ),
           kernelWeightedErrorPct: round((kernelErrors.reduce((a, b) => a + b, 0) / measuredMs) * 100, 2),
           wallMs: round(median(recording.runs.map((r) => r.wallMs)), 3),
           mode: plan.mode,
         });
         const row = rows[rows.length - 1];
-        progress.log(`${id} batch ${row.batch}: predicted ${row.predictedMs} ms, measured ${row.measuredMs} ms, error ${row.errorPct}% (${plan.mode}${plan.warning ? `: ${plan.warning}` : ''})`);
+        progress.log(
+          `${id} batch ${row.batch}: predicted ${row.predictedMs} ms, measured ${row.measuredMs} ms, error ${row.errorPct}% (${plan.mode}${plan.warning ? `: ${plan.warning}` : ''})`,
+        );
       }
     } finally {
       model.dispose();
@@ -160,22 +192,60 @@ export async function run(options: BenchOptions): Promise<void> {
     durationS: round((performance.now() - started) / 1000, 1),
     loadAverage1m: { start: round(loadAverageStart, 2), end: round(loadavg()[0], 2) },
   };
-  const config = { backend: fingerprint.backend, fingerprint, profiledBatches, heldOutBatches, runsPerModel, warmupRuns, models };
+  const config = {
+    backend: fingerprint.backend,
+    fingerprint,
+    profiledBatches,
+    heldOutBatches,
+    runsPerModel,
+    warmupRuns,
+    models,
+  };
 
   const markdown = [
-    `Profiles fitted on batch ${profiledBatches.join(', ')}; predicted vs measured at batch ${heldOutBatches.join(' and ')} (never profiled), wasm on ${fingerprint.cpu} (${fingerprint.id}), batch sizes round-robin, ${warmupRuns} warm-up round(s), then as many measured rounds as fit the time budget (at least ${quick ? 5 : 9}): ${Object.entries(runsPerModel).map(([m, r]) => `${m} ${r}`).join(', ')}.`,
+    `Profiles fitted on batch ${profiledBatches.join(', ')}; predicted vs measured at batch ${heldOutBatches.join(' and ')} (never profiled), wasm on ${fingerprint.cpu} (${fingerprint.id}), batch sizes round-robin, ${warmupRuns} warm-up round(s), then as many measured rounds as fit the time budget (at least ${quick ? 5 : 9}): ${Object.entries(
+      runsPerModel,
+    )
+      .map(([m, r]) => `${m} ${r}`)
+      .join(', ')}.`,
     `"measuredMs" is the sum of per-kernel medians (what a measuring gate charges); "wallMs" is the whole predict, JS between kernels included.`,
     '',
     `**Median |error| ${summary.medianAbsErrorPct}%** (target ≤ 5%: ${summary.medianTargetMet ? 'met' : 'missed'}), **worst ${summary.worstAbsErrorPct}% (${worstModel})** (target ≤ 10%: ${summary.worstTargetMet ? 'met' : 'missed'}); per kernel: median ${summary.kernelMedianErrorPct}%, cost-weighted ${summary.kernelWeightedErrorPct}%. Load average (1 min) ${summary.loadAverage1m.start} at the start, ${summary.loadAverage1m.end} at the end, on ${meta.machine.cores} cores.`,
     '',
-    table(['model', 'batch', 'predictedMs', 'measuredMs', 'errorPct', 'kernel median err %', 'kernel weighted err %', 'wallMs', 'mode'],
-      rows.map((r) => [r.model, r.batch, r.predictedMs, r.measuredMs, r.errorPct, r.kernelMedianErrorPct, r.kernelWeightedErrorPct, r.wallMs, r.mode])),
+    table(
+      [
+        'model',
+        'batch',
+        'predictedMs',
+        'measuredMs',
+        'errorPct',
+        'kernel median err %',
+        'kernel weighted err %',
+        'wallMs',
+        'mode',
+      ],
+      rows.map((r) => [
+        r.model,
+        r.batch,
+        r.predictedMs,
+        r.measuredMs,
+        r.errorPct,
+        r.kernelMedianErrorPct,
+        r.kernelWeightedErrorPct,
+        r.wallMs,
+        r.mode,
+      ]),
+    ),
     '',
     '## Fit on the profiled batch sizes',
     '',
-    table(['model', 'kernels', 'batch', 'measuredTotalMs', 'predictedTotalMs', 'errorPct'],
-      fits.map((f) => [f.model, f.kernels, f.batch, f.measuredTotalMs, f.predictedTotalMs, f.errorPct])),
+    table(
+      ['model', 'kernels', 'batch', 'measuredTotalMs', 'predictedTotalMs', 'errorPct'],
+      fits.map((f) => [f.model, f.kernels, f.batch, f.measuredTotalMs, f.predictedTotalMs, f.errorPct]),
+    ),
   ].join('\n');
   const path = writeResults(meta, { config, summary, rows, fits }, markdown);
-  console.log(`median |error| ${summary.medianAbsErrorPct}%, worst ${summary.worstAbsErrorPct}% (${worstModel}); wrote ${path}`);
+  console.log(
+    `median |error| ${summary.medianAbsErrorPct}%, worst ${summary.worstAbsErrorPct}% (${worstModel}); wrote ${path}`,
+  );
 }

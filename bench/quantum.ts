@@ -25,7 +25,9 @@ export async function run(options: BenchOptions) {
   const reps = quick ? 1 : 5;
   const requestsPerModel = quick ? 15 : 60;
   const rows = [];
-  const per = new Map(quanta.map((q) => [q, { overhead: [] as number[], handoffs: [] as number[], interval: [] as number[] }]));
+  const per = new Map(
+    quanta.map((q) => [q, { overhead: [] as number[], handoffs: [] as number[], interval: [] as number[] }]),
+  );
   const longestKernelMs: Record<string, number> = {};
   const progress = startProgress('quantum', reps * quanta.length);
   for (let rep = 0; rep < reps; rep++) {
@@ -34,13 +36,16 @@ export async function run(options: BenchOptions) {
       const work = { models: sized, backend, deviceCpus: '1', quantumMs, tokens: 1, requestsPerModel };
       const ungated = await runFixedWork({ ...work, arbiter: false });
       const gated = await runFixedWork({ ...work, arbiter: true });
-      for (const [name, ms] of Object.entries(gated.longestKernelMs)) longestKernelMs[name] = Math.max(longestKernelMs[name] ?? 0, ms);
+      for (const [name, ms] of Object.entries(gated.longestKernelMs))
+        longestKernelMs[name] = Math.max(longestKernelMs[name] ?? 0, ms);
       progress.tick();
       const entry = per.get(quantumMs)!;
       entry.overhead.push((gated.makespanMs / ungated.makespanMs - 1) * 100);
       entry.handoffs.push(gated.handoffsPerSec);
       entry.interval.push(gated.intervalMaxMs);
-      progress.log(`rep ${rep + 1} quantum ${quantumMs} ms: ${round(ungated.makespanMs)} → ${round(gated.makespanMs)} ms (${round(entry.overhead.at(-1)!, 2)}%), ${round(gated.handoffsPerSec)} handoffs/s`);
+      progress.log(
+        `rep ${rep + 1} quantum ${quantumMs} ms: ${round(ungated.makespanMs)} → ${round(gated.makespanMs)} ms (${round(entry.overhead.at(-1)!, 2)}%), ${round(gated.handoffsPerSec)} handoffs/s`,
+      );
     }
   }
   progress.stop();
@@ -50,7 +55,8 @@ export async function run(options: BenchOptions) {
       quantumMs,
       overheadPct: round(median(entry.overhead), 2),
       overheadPctSpread: spread(entry.overhead),
-      overheadPctCi95: reps > 1 ? (({ low, high }) => ({ low: round(low, 2), high: round(high, 2) }))(ci95(entry.overhead)) : null,
+      overheadPctCi95:
+        reps > 1 ? (({ low, high }) => ({ low: round(low, 2), high: round(high, 2) }))(ci95(entry.overhead)) : null,
       handoffsPerSec: Math.round(median(entry.handoffs)),
       intervalMaxMs: round(median(entry.interval), 2),
     });
@@ -58,11 +64,25 @@ export async function run(options: BenchOptions) {
   const markdown = [
     `${sized.map((m) => `${m.zoo}@${m.inputSize}`).join(', ')}: ${requestsPerModel} requests each, one client per model; ${backend === 'wasm' ? 'session threads on one device core' : 'on webgpu'}, K = 1; median of ${reps}.`,
     'overheadPct = makespan with the arbiter / makespan without − 1. intervalMaxMs = the longest a session held the token before handing it on (max(quantum, kernel) plus scheduling).',
-    `Longest kernel per model (a kernel cannot be preempted): ${Object.entries(longestKernelMs).map(([name, ms]) => `${name} ${round(ms, 2)} ms`).join(', ')}.`,
+    `Longest kernel per model (a kernel cannot be preempted): ${Object.entries(longestKernelMs)
+      .map(([name, ms]) => `${name} ${round(ms, 2)} ms`)
+      .join(', ')}.`,
     '',
-    table(['quantumMs', 'overheadPct (median)', 'spread', '95% CI of the mean', 'handoffsPerSec', 'intervalMaxMs'], rows.map((r) => [r.quantumMs, r.overheadPct, `${round(r.overheadPctSpread.min, 2)} … ${round(r.overheadPctSpread.max, 2)}`, r.overheadPctCi95 ? `${r.overheadPctCi95.low} … ${r.overheadPctCi95.high}` : '—', r.handoffsPerSec, r.intervalMaxMs])),
+    table(
+      ['quantumMs', 'overheadPct (median)', 'spread', '95% CI of the mean', 'handoffsPerSec', 'intervalMaxMs'],
+      rows.map((r) => [
+        r.quantumMs,
+        r.overheadPct,
+        `${round(r.overheadPctSpread.min, 2)} … ${round(r.overheadPctSpread.max, 2)}`,
+        r.overheadPctCi95 ? `${r.overheadPctCi95.low} … ${r.overheadPctCi95.high}` : '—',
+        r.handoffsPerSec,
+        r.intervalMaxMs,
+      ]),
+    ),
     '',
     'Targets: overhead ≤ 1% at 1 ms and ≤ 0.5% at 2 ms.',
   ].join('\n');
-  console.log(`wrote ${writeResults(meta, { requestsPerModel, repetitions: reps, longestKernelMs: Object.fromEntries(Object.entries(longestKernelMs).map(([name, ms]) => [name, round(ms, 3)])), rows }, markdown)}`);
+  console.log(
+    `wrote ${writeResults(meta, { requestsPerModel, repetitions: reps, longestKernelMs: Object.fromEntries(Object.entries(longestKernelMs).map(([name, ms]) => [name, round(ms, 3)])), rows }, markdown)}`,
+  );
 }

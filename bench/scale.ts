@@ -50,12 +50,17 @@ console.log(JSON.stringify({ sessions: count, rssMb, baseRssMb, warmupS, weights
 function measure(count: number): Promise<Sample> {
   const entry = new URL('../dist/src/server/server.js', import.meta.url).href;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', childSource, entry, String(count), JSON.stringify(model)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', childSource, entry, String(count), JSON.stringify(model)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('exit', (code) => {
       const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !line.startsWith('{')) reject(new Error(`the scale child for ${count} sessions exited ${code}: ${out}`));
+      if (code !== 0 || !line.startsWith('{'))
+        reject(new Error(`the scale child for ${count} sessions exited ${code}: ${out}`));
       else resolve(JSON.parse(line) as Sample);
     });
   });
@@ -84,7 +89,9 @@ export async function run(options: BenchOptions) {
       const sample = await measure(count);
       samples.get(count)!.push(sample);
       progress.tick();
-      progress.log(`rep ${rep + 1}: ${count} sessions → RSS ${round(sample.rssMb, 0)} MiB, warm in ${round(sample.warmupS, 1)} s`);
+      progress.log(
+        `rep ${rep + 1}: ${count} sessions → RSS ${round(sample.rssMb, 0)} MiB, warm in ${round(sample.warmupS, 1)} s`,
+      );
     }
   }
   progress.stop();
@@ -100,7 +107,10 @@ export async function run(options: BenchOptions) {
     };
   });
   const weightsMb = samples.get(counts[0])![0].weightsMb;
-  const growthMbPerSession = slope(rows.map((r) => r.sessions), rows.map((r) => r.rssMb));
+  const growthMbPerSession = slope(
+    rows.map((r) => r.sessions),
+    rows.map((r) => r.rssMb),
+  );
   const summary = {
     growthMbPerSession: round(growthMbPerSession, 1),
     weightsMb: round(weightsMb, 1),
@@ -111,7 +121,10 @@ export async function run(options: BenchOptions) {
   const markdown = [
     `${model.zoo}@${model.inputSize} (${round(weightsMb, 1)} MiB of weights) served by N sessions of the built product (dist/), each count in a fresh process, after 20 rounds of inference; median of ${reps}.`,
     '',
-    table(['sessions', 'rssMb', 'rssSpreadMb', 'baseRssMb', 'warmupS', 'warmupSPerSession'], rows.map((r) => [r.sessions, r.rssMb, r.rssSpreadMb, r.baseRssMb, r.warmupS, r.warmupSPerSession])),
+    table(
+      ['sessions', 'rssMb', 'rssSpreadMb', 'baseRssMb', 'warmupS', 'warmupSPerSession'],
+      rows.map((r) => [r.sessions, r.rssMb, r.rssSpreadMb, r.baseRssMb, r.warmupS, r.warmupSPerSession]),
+    ),
     '',
     `RSS grows ${summary.growthMbPerSession} MiB per added session (least squares); less the weights, ${summary.overheadMbPerSession} MiB per session.`,
   ].join('\n');

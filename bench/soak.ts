@@ -65,7 +65,11 @@ export async function run(options: BenchOptions) {
     policy: 'priority',
     quantumMs: 2,
     tokens: 1,
-    sessions: sized.map((m) => ({ name: m.name, model: { zoo: m.zoo, inputSize: m.inputSize, seed: 1 }, maxQueue: 64 })),
+    sessions: sized.map((m) => ({
+      name: m.name,
+      model: { zoo: m.zoo, inputSize: m.inputSize, seed: 1 },
+      maxQueue: 64,
+    })),
   });
   const answers = new Map<number, number>();
   const outcomes = new Map<string, number>();
@@ -87,7 +91,14 @@ export async function run(options: BenchOptions) {
     }),
   );
   const samples: Array<{ minute: number; rssMb: number; liveTensors: number }> = [];
-  const intervals: Array<{ weights: number[]; priorities: number[]; errorPct: number; chargedErrorPct: number; lowerClassShare: number; killed: boolean }> = [];
+  const intervals: Array<{
+    weights: number[];
+    priorities: number[];
+    errorPct: number;
+    chargedErrorPct: number;
+    lowerClassShare: number;
+    killed: boolean;
+  }> = [];
   // Device time: session thread CPU time on wasm; on webgpu the charged cost (GPU timestamps per dispatch
   // would change how a long soak submits its work).
   const deviceMs = () => {
@@ -140,14 +151,22 @@ export async function run(options: BenchOptions) {
       const judge = (before: number[], after: number[]) => {
         const shares = normalise(after.map((value, i) => value - before[i]));
         return {
-          errorPct: weightedMaxErrorPct(normalise(shares.filter((_, i) => top[i])), targets.filter((t) => t > 0)),
+          errorPct: weightedMaxErrorPct(
+            normalise(shares.filter((_, i) => top[i])),
+            targets.filter((t) => t > 0),
+          ),
           lowerClassShare: shares.filter((_, i) => !top[i]).reduce((a, b) => a + b, 0),
         };
       };
       const measured = judge(device0.ms, device1.ms);
       // A thread that died in between has no CPU time to compare: the interval counts as killed anyway.
       killedNow ||= device0.tids.some((tid, i) => tid !== device1.tids[i]);
-      intervals.push({ ...schedule, ...measured, chargedErrorPct: judge(charged0, charged1).errorPct, killed: killedNow });
+      intervals.push({
+        ...schedule,
+        ...measured,
+        chargedErrorPct: judge(charged0, charged1).errorPct,
+        killed: killedNow,
+      });
       progress.tick();
     }
   } finally {
@@ -174,8 +193,20 @@ export async function run(options: BenchOptions) {
     answeredTwice: twice,
     threadsKilled: killed,
     restarts: Object.fromEntries(final.sessions.map((s) => [s.name, s.restarts])),
-    rssSlopeMbPerMin: round(slope(minutes, samples.map((s) => s.rssMb)), 3),
-    liveTensorsSlopePerMin: round(slope(minutes, samples.map((s) => s.liveTensors)), 3),
+    rssSlopeMbPerMin: round(
+      slope(
+        minutes,
+        samples.map((s) => s.rssMb),
+      ),
+      3,
+    ),
+    liveTensorsSlopePerMin: round(
+      slope(
+        minutes,
+        samples.map((s) => s.liveTensors),
+      ),
+      3,
+    ),
     rssMbFirst: round(samples[0]?.rssMb ?? 0, 1),
     rssMbLast: round(samples.at(-1)?.rssMb ?? 0, 1),
     liveTensorsAfterGc: collected.map((c) => c?.liveTensors ?? null),
@@ -199,8 +230,30 @@ export async function run(options: BenchOptions) {
     `${sized.map((m) => `${m.zoo}@${m.inputSize}`).join(', ')} on ${backend}, 2 closed-loop clients each, policy priority, K = 1, ${durationMs / 60_000} min; weights and priorities changed every ${changeEveryMs / 1000} s (cycling through ${schedules.map((s) => `w ${s.weights.join(':')} p ${s.priorities.join(':')}`).join('; ')}), one session thread killed every ${killEveryMs / 1000} s.`,
     '',
     table(
-      ['requests', 'lost', 'answered twice', 'threads killed', 'rss slope MB/min', 'live tensors slope /min', 'top-class weighted error % (median, worst)', 'charged error % (median)', 'lower class share (max)'],
-      [[issued, lost, twice, killed, result.rssSlopeMbPerMin, result.liveTensorsSlopePerMin, `${result.weightedMaxErrorPctMedian}, ${result.weightedMaxErrorPctWorst}`, result.chargedErrorPctMedian, result.lowerClassShareMax]],
+      [
+        'requests',
+        'lost',
+        'answered twice',
+        'threads killed',
+        'rss slope MB/min',
+        'live tensors slope /min',
+        'top-class weighted error % (median, worst)',
+        'charged error % (median)',
+        'lower class share (max)',
+      ],
+      [
+        [
+          issued,
+          lost,
+          twice,
+          killed,
+          result.rssSlopeMbPerMin,
+          result.liveTensorsSlopePerMin,
+          `${result.weightedMaxErrorPctMedian}, ${result.weightedMaxErrorPctWorst}`,
+          result.chargedErrorPctMedian,
+          result.lowerClassShareMax,
+        ],
+      ],
     ),
     '',
     `Shares per interval (2 s after each change, intervals with no restart only): ${result.shareMeasure}; the top priority class splits by weight, the lower class should get almost nothing. Outcomes: ${JSON.stringify(result.outcomes)}. Load average (1 min) ${result.loadAverage1m.start} at the start, ${result.loadAverage1m.end} at the end.`,

@@ -22,7 +22,12 @@ const gateModes: GateMode[] = ['overlap', 'strict'];
 const kernelsPerInference = 10;
 
 const specs = (withWeights: boolean): SyntheticSessionSpec[] =>
-  kernelSizesMs.map((kernelMs, i) => ({ name: `k${kernelMs}ms`, kernelMs, kernelsPerInference, ...(withWeights ? { weight: weights[i] } : {}) }));
+  kernelSizesMs.map((kernelMs, i) => ({
+    name: `k${kernelMs}ms`,
+    kernelMs,
+    kernelsPerInference,
+    ...(withWeights ? { weight: weights[i] } : {}),
+  }));
 
 interface Setup {
   iterationsPerMs: number;
@@ -37,10 +42,21 @@ interface ShareRun {
   chargedShares: number[] | null;
 }
 
-async function shareRun(arbiterOptions: ArbiterOptions | null, gateMode: GateMode, withWeights: boolean, setup: Setup): Promise<ShareRun> {
+async function shareRun(
+  arbiterOptions: ArbiterOptions | null,
+  gateMode: GateMode,
+  withWeights: boolean,
+  setup: Setup,
+): Promise<ShareRun> {
   const arbiter = arbiterOptions ? new DeviceArbiter(arbiterOptions) : undefined;
   const { iterationsPerMs, gpuTiming } = setup;
-  const fleet = await SyntheticFleet.start(specs(withWeights), { arbiter, iterationsPerMs, device: 'webgpu', gateMode, gpuTiming });
+  const fleet = await SyntheticFleet.start(specs(withWeights), {
+    arbiter,
+    iterationsPerMs,
+    device: 'webgpu',
+    gateMode,
+    gpuTiming,
+  });
   try {
     fleet.go();
     const window = await fleet.measureWindow(setup.windowMs, setup.warmupMs);
@@ -58,7 +74,13 @@ async function shareRun(arbiterOptions: ArbiterOptions | null, gateMode: GateMod
 }
 
 // Fixed work: every session runs the same solo GPU time of kernels, in whole inferences.
-const workRun = (arbiterOptions: ArbiterOptions | null, gateMode: GateMode, workMsPerSession: number, iterationsPerMs: number, sizes = kernelSizesMs) =>
+const workRun = (
+  arbiterOptions: ArbiterOptions | null,
+  gateMode: GateMode,
+  workMsPerSession: number,
+  iterationsPerMs: number,
+  sizes = kernelSizesMs,
+) =>
   fixedWorkRun(
     arbiterOptions,
     sizes.map((kernelMs) => ({
@@ -81,15 +103,41 @@ export async function runWebgpu(options: BenchOptions) {
   const workMs = quick ? 100 : 600;
   const progress = startProgress('synthetic', 1 + reps * (2 + quantaMs.length * gateModes.length + 1), 'calibrating');
   const calibration = await calibrateWebgpuSpin();
-  const setup: Setup = { iterationsPerMs: calibration.iterationsPerMs, gpuTiming: adapter.timestampQuery, windowMs: quick ? 1000 : 4000, warmupMs: quick ? 300 : 500 };
+  const setup: Setup = {
+    iterationsPerMs: calibration.iterationsPerMs,
+    gpuTiming: adapter.timestampQuery,
+    windowMs: quick ? 1000 : 4000,
+    warmupMs: quick ? 300 : 500,
+  };
   const base: ArbiterOptions = { tokens: 1 };
   progress.tick();
-  progress.log(`adapter ${adapterName(adapter)}${adapter.software ? ' (software: figures are functional only)' : ''}; ${round(calibration.iterationsPerMs, 0)} iterations per solo GPU ms (${calibration.method}); ${reps} repetition(s)`);
+  progress.log(
+    `adapter ${adapterName(adapter)}${adapter.software ? ' (software: figures are functional only)' : ''}; ${round(calibration.iterationsPerMs, 0)} iterations per solo GPU ms (${calibration.method}); ${reps} repetition(s)`,
+  );
 
-  const fair = { baseline: [] as number[], baselineGpu: [] as number[], ...perMode(() => ({ work: [] as number[], gpu: [] as number[], charged: [] as number[], shares: [] as number[][] })) };
-  const weighted = perMode(() => ({ work: [] as number[], gpu: [] as number[], charged: [] as number[], shares: [] as number[][] }));
-  const overhead = new Map<string, { pct: number[]; handoffs: number[]; holdMax: number[]; ungatedMs: number[]; gatedMs: number[] }>();
-  for (const gateMode of gateModes) for (const q of quantaMs) overhead.set(key(gateMode, q), { pct: [], handoffs: [], holdMax: [], ungatedMs: [], gatedMs: [] });
+  const fair = {
+    baseline: [] as number[],
+    baselineGpu: [] as number[],
+    ...perMode(() => ({
+      work: [] as number[],
+      gpu: [] as number[],
+      charged: [] as number[],
+      shares: [] as number[][],
+    })),
+  };
+  const weighted = perMode(() => ({
+    work: [] as number[],
+    gpu: [] as number[],
+    charged: [] as number[],
+    shares: [] as number[][],
+  }));
+  const overhead = new Map<
+    string,
+    { pct: number[]; handoffs: number[]; holdMax: number[]; ungatedMs: number[]; gatedMs: number[] }
+  >();
+  for (const gateMode of gateModes)
+    for (const q of quantaMs)
+      overhead.set(key(gateMode, q), { pct: [], handoffs: [], holdMax: [], ungatedMs: [], gatedMs: [] });
   const alone = perMode(() => [] as number[]);
   const targets = normalise(weights);
   const fmt = (shares: number[]) => shares.map((s) => round(s, 3)).join(' ');
@@ -105,7 +153,9 @@ export async function runWebgpu(options: BenchOptions) {
       if (run.gpuShares) fair[gateMode].gpu.push(jainIndex(run.gpuShares));
       fair[gateMode].charged.push(jainIndex(run.chargedShares!));
       fair[gateMode].shares.push(run.workShares);
-      progress.log(`rep ${rep + 1} fair (${gateMode}): Jain ${round(fair[gateMode].work.at(-1)!, 4)}, ungated ${round(fair.baseline.at(-1)!, 4)} (work shares ${fmt(run.workShares)})`);
+      progress.log(
+        `rep ${rep + 1} fair (${gateMode}): Jain ${round(fair[gateMode].work.at(-1)!, 4)}, ungated ${round(fair.baseline.at(-1)!, 4)} (work shares ${fmt(run.workShares)})`,
+      );
     }
     progress.tick(`rep ${rep + 1} weighted`);
 
@@ -115,7 +165,9 @@ export async function runWebgpu(options: BenchOptions) {
       if (run.gpuShares) weighted[gateMode].gpu.push(weightedMaxErrorPct(run.gpuShares, targets));
       weighted[gateMode].charged.push(weightedMaxErrorPct(run.chargedShares!, targets));
       weighted[gateMode].shares.push(run.workShares);
-      progress.log(`rep ${rep + 1} weighted 1:2:3:4:5 (${gateMode}): max error ${round(weighted[gateMode].work.at(-1)!, 2)}% (work shares ${fmt(run.workShares)})`);
+      progress.log(
+        `rep ${rep + 1} weighted 1:2:3:4:5 (${gateMode}): max error ${round(weighted[gateMode].work.at(-1)!, 2)}% (work shares ${fmt(run.workShares)})`,
+      );
     }
     progress.tick();
 
@@ -132,15 +184,25 @@ export async function runWebgpu(options: BenchOptions) {
         row.ungatedMs.push(ungated.makespanMs);
         row.gatedMs.push(gated.makespanMs);
         progress.tick(`rep ${rep + 1} quantum ${quantumMs} ms ${gateMode} done`);
-        progress.log(`rep ${rep + 1} quantum ${quantumMs} ms ${gateMode}: overhead ${round(row.pct.at(-1)!, 2)}% (${round(ungated.makespanMs, 1)} → ${round(gated.makespanMs, 1)} ms), ${Math.round(gated.handoffsPerSec)} handoffs/s`);
+        progress.log(
+          `rep ${rep + 1} quantum ${quantumMs} ms ${gateMode}: overhead ${round(row.pct.at(-1)!, 2)}% (${round(ungated.makespanMs, 1)} → ${round(gated.makespanMs, 1)} ms), ${Math.round(gated.handoffsPerSec)} handoffs/s`,
+        );
       }
     }
     // The gate with nobody to hand over to (one session, kernels of 0.5 ms): what gating costs without handoffs.
     for (const gateMode of gateModes) {
       const soloUngated = await workRun(null, gateMode, workMs, setup.iterationsPerMs, [0.5]);
-      const soloGated = await workRun({ ...base, policy: 'fair', quantumMs: 1 }, gateMode, workMs, setup.iterationsPerMs, [0.5]);
+      const soloGated = await workRun(
+        { ...base, policy: 'fair', quantumMs: 1 },
+        gateMode,
+        workMs,
+        setup.iterationsPerMs,
+        [0.5],
+      );
       alone[gateMode].push((soloGated.makespanMs / soloUngated.makespanMs - 1) * 100);
-      progress.log(`rep ${rep + 1} one session alone, quantum 1 ms, ${gateMode}: overhead ${round(alone[gateMode].at(-1)!, 2)}%`);
+      progress.log(
+        `rep ${rep + 1} one session alone, quantum 1 ms, ${gateMode}: overhead ${round(alone[gateMode].at(-1)!, 2)}%`,
+      );
     }
     progress.tick();
   }
@@ -159,7 +221,10 @@ interface ResultInput {
   calibration: Awaited<ReturnType<typeof calibrateWebgpuSpin>>;
   fair: { baseline: number[]; baselineGpu: number[] } & Record<GateMode, Samples>;
   weighted: Record<GateMode, Samples>;
-  overhead: Map<string, { pct: number[]; handoffs: number[]; holdMax: number[]; ungatedMs: number[]; gatedMs: number[] }>;
+  overhead: Map<
+    string,
+    { pct: number[]; handoffs: number[]; holdMax: number[]; ungatedMs: number[]; gatedMs: number[] }
+  >;
   alone: Record<GateMode, number[]>;
 }
 
@@ -174,7 +239,8 @@ function buildResult({ reps, workMs, setup, calibration, fair, weighted, overhea
     workMsPerSession: workMs,
     repetitions: reps,
     calibration: { iterationsPerMs: round(calibration.iterationsPerMs, 1), method: calibration.method },
-    shareMeasure: 'completed work: solo GPU cost of the kernels whose inference the GPU finished, over a window with every session backlogged',
+    shareMeasure:
+      'completed work: solo GPU cost of the kernels whose inference the GPU finished, over a window with every session backlogged',
     verdictMeasure: 'completed work',
     gpuTimeMeasure: setup.gpuTiming ? 'summed dispatch GPU time (timestamp queries), same window' : null,
     jainIndexBaseline: round(median(fair.baseline), 4),
@@ -211,12 +277,17 @@ function buildResult({ reps, workMs, setup, calibration, fair, weighted, overhea
         };
       }),
     ),
-    alone: gateModes.map((gateMode) => ({ gateMode, overheadPct: round(median(alone[gateMode]), 2), overheadPctSpread: spread(alone[gateMode]) })),
+    alone: gateModes.map((gateMode) => ({
+      gateMode,
+      overheadPct: round(median(alone[gateMode]), 2),
+      overheadPctSpread: spread(alone[gateMode]),
+    })),
   };
 }
 
 function renderMarkdown(result: ReturnType<typeof buildResult>, adapter: string, software: boolean): string {
-  const range = (s: { min: number; max: number }, digits: number) => `${round(s.min, digits)} … ${round(s.max, digits)}`;
+  const range = (s: { min: number; max: number }, digits: number) =>
+    `${round(s.min, digits)} … ${round(s.max, digits)}`;
   return [
     `Five synthetic GPU sessions (kernels ${kernelSizesMs.join(', ')} ms of solo GPU time, ${kernelsPerInference} per inference), each with its own GPUDevice, K = 1; median of ${result.repetitions}.`,
     `Adapter: ${adapter}.${software ? ' **Software adapter (lavapipe runs the shaders on the CPU cores): every figure below is a functional check, not a measurement of GPU sharing.**' : ''}`,
@@ -226,18 +297,46 @@ function renderMarkdown(result: ReturnType<typeof buildResult>, adapter: string,
     table(
       ['measure', 'gate mode', 'baseline (ungated)', 'arbiter', 'by GPU time', 'by charged cost', 'target'],
       [
-        ...result.fair.map((f) => ['Jain index, fair', f.gateMode, result.jainIndexBaseline, f.jainIndex, f.jainIndexGpuTime ?? '—', f.jainIndexCharged, '≥ 0.99']),
-        ...result.weighted.map((w) => ['weighted max error % (1:2:3:4:5)', w.gateMode, '—', w.maxErrorPct, w.maxErrorPctGpuTime ?? '—', w.maxErrorPctCharged, '≤ 3']),
+        ...result.fair.map((f) => [
+          'Jain index, fair',
+          f.gateMode,
+          result.jainIndexBaseline,
+          f.jainIndex,
+          f.jainIndexGpuTime ?? '—',
+          f.jainIndexCharged,
+          '≥ 0.99',
+        ]),
+        ...result.weighted.map((w) => [
+          'weighted max error % (1:2:3:4:5)',
+          w.gateMode,
+          '—',
+          w.maxErrorPct,
+          w.maxErrorPctGpuTime ?? '—',
+          w.maxErrorPctCharged,
+          '≤ 3',
+        ]),
       ],
     ),
     '',
     table(
       ['gate mode', 'quantumMs', 'overheadPct', 'spread', 'ungated ms', 'gated ms', 'handoffsPerSec', 'intervalMaxMs'],
-      result.quanta.map((q) => [q.gateMode, q.quantumMs, q.overheadPct, range(q.overheadPctSpread, 2), q.ungatedMakespanMs, q.gatedMakespanMs, q.handoffsPerSec, q.intervalMaxMs]),
+      result.quanta.map((q) => [
+        q.gateMode,
+        q.quantumMs,
+        q.overheadPct,
+        range(q.overheadPctSpread, 2),
+        q.ungatedMakespanMs,
+        q.gatedMakespanMs,
+        q.handoffsPerSec,
+        q.intervalMaxMs,
+      ]),
     ),
     '',
-    ...result.alone.map((a) => `One session alone (nobody to hand over to), kernels 0.5 ms, quantum 1 ms, ${a.gateMode}: overhead ${a.overheadPct}% (spread ${range(a.overheadPctSpread, 2)}).`),
+    ...result.alone.map(
+      (a) =>
+        `One session alone (nobody to hand over to), kernels 0.5 ms, quantum 1 ms, ${a.gateMode}: overhead ${a.overheadPct}% (spread ${range(a.overheadPctSpread, 2)}).`,
+    ),
     '',
-    'overlap: the token goes back once an inference is submitted, and the session waits for its results without it. strict: at a quantum boundary with another session waiting, the session waits until the GPU has run its work before offering the token (alone, it renews its quantum without waiting), and it keeps the token to the end of an inference\'s GPU work. Every session has at most one inference in flight. The ungated baseline lets the driver interleave the five devices\' queues as it likes.',
+    "overlap: the token goes back once an inference is submitted, and the session waits for its results without it. strict: at a quantum boundary with another session waiting, the session waits until the GPU has run its work before offering the token (alone, it renews its quantum without waiting), and it keeps the token to the end of an inference's GPU work. Every session has at most one inference in flight. The ungated baseline lets the driver interleave the five devices' queues as it likes.",
   ].join('\n');
 }

@@ -32,7 +32,12 @@ interface ShareRun {
   chargedShares: number[] | null;
 }
 
-async function shareRun(arbiterOptions: ArbiterOptions | null, withWeights: boolean, windowMs: number, iterationsPerMs: number): Promise<ShareRun> {
+async function shareRun(
+  arbiterOptions: ArbiterOptions | null,
+  withWeights: boolean,
+  windowMs: number,
+  iterationsPerMs: number,
+): Promise<ShareRun> {
   const arbiter = arbiterOptions ? new DeviceArbiter(arbiterOptions) : undefined;
   const fleet = await SyntheticFleet.start(specs(withWeights), { arbiter, iterationsPerMs });
   try {
@@ -48,8 +53,22 @@ async function shareRun(arbiterOptions: ArbiterOptions | null, withWeights: bool
 }
 
 // Fixed work: every session runs the same solo time of kernels, however large its kernels are.
-const workRun = (arbiterOptions: ArbiterOptions | null, workMsPerSession: number, iterationsPerMs: number, sizes = kernelSizesMs) =>
-  fixedWorkRun(arbiterOptions, sizes.map((kernelMs) => ({ name: `k${kernelMs}ms`, kernelMs, kernelsPerInference: 10, maxKernels: Math.round(workMsPerSession / kernelMs) })), { iterationsPerMs });
+const workRun = (
+  arbiterOptions: ArbiterOptions | null,
+  workMsPerSession: number,
+  iterationsPerMs: number,
+  sizes = kernelSizesMs,
+) =>
+  fixedWorkRun(
+    arbiterOptions,
+    sizes.map((kernelMs) => ({
+      name: `k${kernelMs}ms`,
+      kernelMs,
+      kernelsPerInference: 10,
+      maxKernels: Math.round(workMsPerSession / kernelMs),
+    })),
+    { iterationsPerMs },
+  );
 
 export async function run(options: BenchOptions) {
   if (options.backend === 'webgpu') return runWebgpu(options);
@@ -82,14 +101,18 @@ export async function run(options: BenchOptions) {
     fair.candidate.push(jainIndex(candidate.cpuShares));
     fair.chargedJain.push(jainIndex(candidate.chargedShares!));
     progress.tick(`rep ${rep + 1} weighted`);
-    progress.log(`rep ${rep + 1} fair: Jain baseline ${round(fair.baseline.at(-1)!, 4)}, arbiter ${round(fair.candidate.at(-1)!, 4)} (cpu shares ${candidate.cpuShares.map((s) => round(s, 3)).join(' ')})`);
+    progress.log(
+      `rep ${rep + 1} fair: Jain baseline ${round(fair.baseline.at(-1)!, 4)}, arbiter ${round(fair.candidate.at(-1)!, 4)} (cpu shares ${candidate.cpuShares.map((s) => round(s, 3)).join(' ')})`,
+    );
 
     const w = await shareRun({ ...base, policy: 'weighted', quantumMs: 1 }, true, windowMs, iterationsPerMs);
     weighted.errorPct.push(weightedMaxErrorPct(w.cpuShares, targets));
     weighted.chargedErrorPct.push(weightedMaxErrorPct(w.chargedShares!, targets));
     weighted.shares.push(w.cpuShares);
     progress.tick();
-    progress.log(`rep ${rep + 1} weighted 1:2:3:4:5: max error ${round(weighted.errorPct.at(-1)!, 2)}% (cpu shares ${w.cpuShares.map((s) => round(s, 3)).join(' ')})`);
+    progress.log(
+      `rep ${rep + 1} weighted 1:2:3:4:5: max error ${round(weighted.errorPct.at(-1)!, 2)}% (cpu shares ${w.cpuShares.map((s) => round(s, 3)).join(' ')})`,
+    );
 
     // Interleave: the ungated baseline runs before every candidate, in a rotated order each repetition.
     const order = quantaMs.map((_, i) => quantaMs[(i + rep) % quantaMs.length]);
@@ -101,7 +124,9 @@ export async function run(options: BenchOptions) {
       holdMax[quantumMs].push(gated.holdMaxMs);
       cpuOverhead[quantumMs].push((gated.cpuMs / ungated.cpuMs - 1) * 100);
       progress.tick(`rep ${rep + 1} quantum ${quantumMs} ms done`);
-      progress.log(`rep ${rep + 1} quantum ${quantumMs} ms: overhead ${round(overhead[quantumMs].at(-1)!, 2)}% (${round(ungated.makespanMs, 1)} → ${round(gated.makespanMs, 1)} ms), session CPU time ${round(cpuOverhead[quantumMs].at(-1)!, 2)}%`);
+      progress.log(
+        `rep ${rep + 1} quantum ${quantumMs} ms: overhead ${round(overhead[quantumMs].at(-1)!, 2)}% (${round(ungated.makespanMs, 1)} → ${round(gated.makespanMs, 1)} ms), session CPU time ${round(cpuOverhead[quantumMs].at(-1)!, 2)}%`,
+      );
     }
     // The gate with nobody to hand over to (one session, kernels of 0.5 ms): what gating costs without handoffs.
     const soloUngated = await workRun(null, workMs, iterationsPerMs, [0.5]);
@@ -154,11 +179,18 @@ export async function run(options: BenchOptions) {
     '',
     table(
       ['quantumMs', 'overheadPct', 'spread', 'session CPU time +%', 'handoffsPerSec', 'intervalMaxMs'],
-      result.quanta.map((q) => [q.quantumMs, q.overheadPct, `${round(q.overheadPctSpread.min, 2)} … ${round(q.overheadPctSpread.max, 2)}`, q.cpuOverheadPct, q.handoffsPerSec, q.intervalMaxMs]),
+      result.quanta.map((q) => [
+        q.quantumMs,
+        q.overheadPct,
+        `${round(q.overheadPctSpread.min, 2)} … ${round(q.overheadPctSpread.max, 2)}`,
+        q.cpuOverheadPct,
+        q.handoffsPerSec,
+        q.intervalMaxMs,
+      ]),
     ),
     '',
     `One session alone (nobody to hand over to), kernels 0.5 ms, quantum 1 ms: overhead ${result.aloneOverheadPct}% (spread ${round(result.aloneOverheadPctSpread.min, 2)} … ${round(result.aloneOverheadPctSpread.max, 2)}).`,
-    'session CPU time +% = the session threads\' CPU time for the same work, gated vs ungated: how much of the makespan overhead is work done by the sessions themselves rather than an idle device.',
+    "session CPU time +% = the session threads' CPU time for the same work, gated vs ungated: how much of the makespan overhead is work done by the sessions themselves rather than an idle device.",
     '',
     'Overhead targets: ≤ 1% at 1 ms, ≤ 0.5% at 2 ms. The interval is the longest a session held the token before handing it on: max(quantum, kernel).',
   ].join('\n');

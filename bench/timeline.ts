@@ -23,14 +23,28 @@ export async function run(options: BenchOptions) {
   // A software GPU (lavapipe) takes seconds per inference: a longer window, for a functional check.
   const windowMs = (quick ? 1000 : 3000) * (meta.adapter?.software ? 5 : 1);
   const progress = startProgress('timeline', 1, 'serving the five models under fair');
-  const result = await runPhase({ models, backend, deviceCpus: '1', arbiter: true, policy: 'fair', quantumMs, tokens: 1, warmupMs: quick ? 2000 : 4000, windowMs, trace: true });
+  const result = await runPhase({
+    models,
+    backend,
+    deviceCpus: '1',
+    arbiter: true,
+    policy: 'fair',
+    quantumMs,
+    tokens: 1,
+    warmupMs: quick ? 2000 : 4000,
+    windowMs,
+    trace: true,
+  });
   progress.tick();
   progress.stop();
   const trace = result.trace!;
   const holds = holdIntervals(trace.events, trace.endMs)
     .map((h) => ({ ...h, startMs: Math.max(h.startMs, trace.startMs), endMs: Math.min(h.endMs, trace.endMs) }))
     .filter((h) => h.endMs > h.startMs);
-  const gapsMs = holds.slice(1).map((h, i) => h.startMs - holds[i].endMs).filter((gap) => gap >= 0);
+  const gapsMs = holds
+    .slice(1)
+    .map((h, i) => h.startMs - holds[i].endMs)
+    .filter((gap) => gap >= 0);
   const spanMs = trace.endMs - trace.startMs;
   const sessions = models.map((model, i) => {
     const own = holds.filter((h) => h.session === model.name).map((h) => h.endMs - h.startMs);
@@ -46,7 +60,11 @@ export async function run(options: BenchOptions) {
     };
   });
   const chartStart = trace.startMs + Math.max(0, (spanMs - chartSpanMs) / 2);
-  const relative = (h: HoldInterval) => ({ session: h.session, startMs: round(h.startMs - chartStart, 4), endMs: round(h.endMs - chartStart, 4) });
+  const relative = (h: HoldInterval) => ({
+    session: h.session,
+    startMs: round(h.startMs - chartStart, 4),
+    endMs: round(h.endMs - chartStart, 4),
+  });
   const chart = {
     spanMs: chartSpanMs,
     holds: holds.filter((h) => h.endMs > chartStart && h.startMs < chartStart + chartSpanMs).map(relative),
@@ -64,11 +82,23 @@ export async function run(options: BenchOptions) {
   };
   const markdown = [
     `${models.map((m) => `${m.zoo}@${m.inputSize}`).join(', ')}, 2 closed-loop clients each, fair, K = 1, quantum ${quantumMs} ms, on ${backend}; the arbiter's token trace over ${summary.windowMs} ms (${summary.events} events).`,
-    'A hold runs from the grant to the release (the grantee\'s wake-up is inside it). A handoff releases and grants under one lock at one clock reading, so a gap is time the token lay free (nobody backlogged), not handoff latency (see the handoff scenario).',
+    "A hold runs from the grant to the release (the grantee's wake-up is inside it). A handoff releases and grants under one lock at one clock reading, so a gap is time the token lay free (nobody backlogged), not handoff latency (see the handoff scenario).",
     '',
     table(Object.keys(summary), [Object.values(summary)]),
     '',
-    table(['model', 'input', 'holds', 'held %', 'hold median ms', 'hold p99 ms', 'longest kernel ms', 'device share'], sessions.map((s) => [s.name, s.inputSize, s.holds, s.heldPct, s.holdMedianMs, s.holdP99Ms, s.longestKernelMs, s.share])),
+    table(
+      ['model', 'input', 'holds', 'held %', 'hold median ms', 'hold p99 ms', 'longest kernel ms', 'device share'],
+      sessions.map((s) => [
+        s.name,
+        s.inputSize,
+        s.holds,
+        s.heldPct,
+        s.holdMedianMs,
+        s.holdP99Ms,
+        s.longestKernelMs,
+        s.share,
+      ]),
+    ),
     '',
     `Chart: timeline.svg, ${chartSpanMs} ms from the middle of the window.`,
   ].join('\n');

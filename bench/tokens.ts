@@ -34,11 +34,23 @@ export async function run(options: BenchOptions) {
   for (let rep = 0; rep < reps; rep++) {
     for (const config of rep % 2 === 0 ? configs : [...configs].reverse()) {
       progress.label(`rep ${rep + 1} ${config.label}`);
-      const result = await runPhase({ models: sized, backend, deviceCpus: `0-${cores - 1}`, arbiter: config.arbiter, policy: 'fair', quantumMs: 2, tokens: config.tokens, warmupMs: 2000, windowMs });
+      const result = await runPhase({
+        models: sized,
+        backend,
+        deviceCpus: `0-${cores - 1}`,
+        arbiter: config.arbiter,
+        policy: 'fair',
+        quantumMs: 2,
+        tokens: config.tokens,
+        warmupMs: 2000,
+        windowMs,
+      });
       results.get(config.label)!.push(result);
       const total = result.sessions.reduce((sum, s) => sum + s.throughputPerSec, 0);
       progress.tick();
-      progress.log(`rep ${rep + 1} ${config.label}: ${round(total, 1)} req/s, Jain ${round(jainIndex(result.sessions.map((s) => s.share)), 4)}`);
+      progress.log(
+        `rep ${rep + 1} ${config.label}: ${round(total, 1)} req/s, Jain ${round(jainIndex(result.sessions.map((s) => s.share)), 4)}`,
+      );
     }
   }
   progress.stop();
@@ -47,7 +59,10 @@ export async function run(options: BenchOptions) {
     return {
       config: config.label,
       tokens: config.arbiter ? config.tokens : null,
-      totalThroughputPerSec: round(median(runs.map((r) => r.sessions.reduce((sum, s) => sum + s.throughputPerSec, 0))), 1),
+      totalThroughputPerSec: round(
+        median(runs.map((r) => r.sessions.reduce((sum, s) => sum + s.throughputPerSec, 0))),
+        1,
+      ),
       totalCpuMs: round(median(runs.map((r) => r.sessions.reduce((sum, s) => sum + s.cpuMs, 0))), 0),
       jainIndex: round(median(runs.map((r) => jainIndex(r.sessions.map((s) => s.share)))), 4),
     };
@@ -58,7 +73,10 @@ export async function run(options: BenchOptions) {
       : `${sized.map((m) => `${m.zoo}@${m.inputSize}`).join(', ')} with 2 closed-loop clients each on webgpu; ${windowMs / 1000} s windows, median of ${reps}.`,
     `Fairness = Jain index of each session's ${backend === 'wasm' ? 'thread CPU time' : 'GPU time (timestamp queries)'}; throughput = requests completed per second, all models together.`,
     '',
-    table(['config', 'totalThroughputPerSec', 'totalCpuMs', 'jainIndex'], rows.map((r) => [r.config, r.totalThroughputPerSec, r.totalCpuMs, r.jainIndex])),
+    table(
+      ['config', 'totalThroughputPerSec', 'totalCpuMs', 'jainIndex'],
+      rows.map((r) => [r.config, r.totalThroughputPerSec, r.totalCpuMs, r.jainIndex]),
+    ),
   ].join('\n');
   console.log(`wrote ${writeResults(meta, { cores, windowMs, repetitions: reps, rows }, markdown)}`);
 }

@@ -23,11 +23,15 @@ program
   .action(async (options: { inputSize?: number; kernels: boolean }) => {
     const zoo = await import('./models/index.js');
     if (options.kernels) await (await import('./device/backend.js')).initBackend('wasm');
-    const rows = options.kernels ? await zoo.describeZooWithKernels({ inputSize: options.inputSize }) : zoo.describeZoo({ inputSize: options.inputSize });
+    const rows = options.kernels
+      ? await zoo.describeZooWithKernels({ inputSize: options.inputSize })
+      : zoo.describeZoo({ inputSize: options.inputSize });
     for (const row of rows) {
       const kernels = row.kernelsPerInference === undefined ? '' : `  ${row.kernelsPerInference} kernels/inference`;
       const params = row.parameters === null ? `(${row.error})` : row.parameters.toLocaleString('en-US');
-      console.log(`${row.name.padEnd(14)} ${params.padStart(13)} parameters at ${row.inputSize}px  ${row.description}${kernels}`);
+      console.log(
+        `${row.name.padEnd(14)} ${params.padStart(13)} parameters at ${row.inputSize}px  ${row.description}${kernels}`,
+      );
     }
   });
 
@@ -36,28 +40,59 @@ program
   .description('profile a model on this machine: per-kernel cost in launch order, fitted to a + b·batch')
   .argument('<model>', 'a zoo model (resnet50, zoo:resnet50@96) or a model.json path or URL')
   .option('--batch <list>', 'batch sizes to profile', '1,2,4,8')
-  .option('--backend <backend>', 'wasm or cpu (wall-clock per kernel), or webgpu (GPU time per kernel from timestamp queries)', 'wasm')
+  .option(
+    '--backend <backend>',
+    'wasm or cpu (wall-clock per kernel), or webgpu (GPU time per kernel from timestamp queries)',
+    'wasm',
+  )
   .option('--runs <n>', 'measured runs per batch size', (value) => Number(value), 5)
   .option('--input-size <n>', 'input size (zoo models)', (value) => Number(value))
   .option('--out <dir>', 'profiles directory', 'profiles')
-  .action(async (model: string, options: { batch: string; backend: 'wasm' | 'cpu' | 'webgpu'; runs: number; inputSize?: number; out: string }) => {
-    const { runProfileCommand } = await import('./profiler/index.js');
-    const { path } = await runProfileCommand({ model, batch: options.batch, backend: options.backend, runs: options.runs, inputSize: options.inputSize, out: options.out });
-    console.log(`wrote ${path}`);
-  });
+  .action(
+    async (
+      model: string,
+      options: { batch: string; backend: 'wasm' | 'cpu' | 'webgpu'; runs: number; inputSize?: number; out: string },
+    ) => {
+      const { runProfileCommand } = await import('./profiler/index.js');
+      const { path } = await runProfileCommand({
+        model,
+        batch: options.batch,
+        backend: options.backend,
+        runs: options.runs,
+        inputSize: options.inputSize,
+        out: options.out,
+      });
+      console.log(`wrote ${path}`);
+    },
+  );
 
 program
   .command('serve')
-  .description('serve models over HTTP (TF-Serving REST and KServe v2), and gRPC with a gRPC port, from a config file; SIGINT/SIGTERM drain')
+  .description(
+    'serve models over HTTP (TF-Serving REST and KServe v2), and gRPC with a gRPC port, from a config file; SIGINT/SIGTERM drain',
+  )
   .requiredOption('--config <file>', 'olympian.json: models with base paths, device, policy, weights, port, limits')
   .option('--host <host>', 'address to bind (default from the config, else 127.0.0.1)')
   .option('--port <port>', 'port (default from the config)', (value) => Number(value))
-  .option('--grpc-port <port>', 'serve gRPC (KServe v2, TF-Serving, health, reflection) on this port too (default from the config: grpcPort; none: no gRPC)', (value) => Number(value))
+  .option(
+    '--grpc-port <port>',
+    'serve gRPC (KServe v2, TF-Serving, health, reflection) on this port too (default from the config: grpcPort; none: no gRPC)',
+    (value) => Number(value),
+  )
   .option('--log-level <level>', 'pino log level', 'info')
-  .addHelpText('after', '\nExample:\n  olympian serve --config deploy/olympian.example.json --port 8501 --grpc-port 8500')
+  .addHelpText(
+    'after',
+    '\nExample:\n  olympian serve --config deploy/olympian.example.json --port 8501 --grpc-port 8500',
+  )
   .action(async (options: { config: string; host?: string; port?: number; grpcPort?: number; logLevel: string }) => {
     const { runServe } = await import('./cli/serve.js');
-    const running = await runServe({ config: options.config, host: options.host, port: options.port, grpcPort: options.grpcPort, logLevel: options.logLevel });
+    const running = await runServe({
+      config: options.config,
+      host: options.host,
+      port: options.port,
+      grpcPort: options.grpcPort,
+      logLevel: options.logLevel,
+    });
     await running.closed;
   });
 

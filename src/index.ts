@@ -3,12 +3,25 @@
  * worker threads, the wire codec, the errors, and the arbiter primitives the README documents. Everything
  * else is internal; the bench and the tests reach it through their own import paths.
  */
-export { createServer, type Server, type InferOptions, type ServerStats, type ServerSessionStats } from './server/server.js';
+export {
+  createServer,
+  type Server,
+  type InferOptions,
+  type ServerStats,
+  type ServerSessionStats,
+} from './server/server.js';
 export type { ServerOptions, SessionConfig, DeviceRequest } from './server/config.js';
 export type { InferInputs } from './server/inputs.js';
 export { startHttpServer, type HttpServer, type HttpServerOptions, type HttpModelConfig } from './http/index.js';
 export { connectClient, type OlympianClient, type RemoteInferOptions } from './protocol/client.js';
-export { encodeMessage, decodeMessage, type WireMessage, type InferRequestMessage, type InferResultMessage, type ErrorMessage } from './protocol/codec.js';
+export {
+  encodeMessage,
+  decodeMessage,
+  type WireMessage,
+  type InferRequestMessage,
+  type InferResultMessage,
+  type ErrorMessage,
+} from './protocol/codec.js';
 export type { NamedTensors, WireTensor, WireDType, TensorData } from './protocol/tensors.js';
 export type { ModelSource, BackendRequest, GateMode, ModelSignature, TensorSpec } from './protocol/session-messages.js';
 export { ErrorCode, OlympianError, isOlympianError, type SerializedError } from './protocol/errors.js';

@@ -68,7 +68,13 @@ config('reuses a freed slot', () => {
   const c = arbiter.register({ name: 'c' });
   assert.is(c.slot, a.slot);
   assert.ok(c.generation > a.generation);
-  assert.equal(arbiter.stats().sessions.map((s) => s.name).sort(), ['b', 'c']);
+  assert.equal(
+    arbiter
+      .stats()
+      .sessions.map((s) => s.name)
+      .sort(),
+    ['b', 'c'],
+  );
   arbiter.close();
 });
 
@@ -92,7 +98,10 @@ books('a late release from a reclaimed holder does not grant a second token', ()
   c.awaitGrant();
   assert.ok(c.holding);
   c.release(1);
-  assert.throws(() => stale.acquire(), (e: OlympianError) => e.code === ErrorCode.UNAVAILABLE);
+  assert.throws(
+    () => stale.acquire(),
+    (e: OlympianError) => e.code === ErrorCode.UNAVAILABLE,
+  );
   arbiter.close();
 });
 
@@ -136,7 +145,11 @@ books('a session back from idle starts one quantum behind the active minimum, no
   busy.acquire();
   busy.yield(40);
   idle.acquire();
-  assert.is(arbiter.stats().accounts[1].virtualTime, 40 - 2 / 4, 'credit for one quantum at its weight, none for the time it was idle');
+  assert.is(
+    arbiter.stats().accounts[1].virtualTime,
+    40 - 2 / 4,
+    'credit for one quantum at its weight, none for the time it was idle',
+  );
   busy.release(0);
   idle.release(0);
   arbiter.close();
@@ -173,25 +186,42 @@ books('closing wakes nobody into a token and refuses new sessions', () => {
   arbiter.register({ name: 'a' });
   arbiter.close();
   assert.is(arbiter.stats().sessions[0].state, 'dead');
-  assert.throws(() => arbiter.register({ name: 'b' }), (e: OlympianError) => e.code === ErrorCode.UNAVAILABLE);
+  assert.throws(
+    () => arbiter.register({ name: 'b' }),
+    (e: OlympianError) => e.code === ErrorCode.UNAVAILABLE,
+  );
 });
 
 books('instances of one model charge one account: one virtual time, one weight, one share', () => {
   const arbiter = new DeviceArbiter({ tokens: 3, policy: 'weighted' });
   const first = arbiter.register({ name: 'm#0', weight: 2 });
-  const grants = [first, arbiter.register({ name: 'm#1', account: first.account }), arbiter.register({ name: 'm#2', account: first.account })];
+  const grants = [
+    first,
+    arbiter.register({ name: 'm#1', account: first.account }),
+    arbiter.register({ name: 'm#2', account: first.account }),
+  ];
   const other = new TokenClient(arbiter.register({ name: 'solo' }));
   const clients = grants.map((grant) => new TokenClient(grant));
   for (const client of clients) client.acquire();
   clients.forEach((client, i) => client.yield(10 * (i + 1)));
   let { accounts, sessions } = arbiter.stats();
-  assert.equal(accounts.map((a) => a.slots.length), [3, 1]);
+  assert.equal(
+    accounts.map((a) => a.slots.length),
+    [3, 1],
+  );
   assert.is(accounts[0].chargedMs, 60);
-  assert.is(accounts[0].virtualTime, 60 / 2, 'charged at the model\'s weight, summed over its instances');
+  assert.is(accounts[0].virtualTime, 60 / 2, "charged at the model's weight, summed over its instances");
   assert.is(accounts[0].holding, 3);
-  assert.equal(sessions.map((row) => row.weight), [2, 2, 2, 1]);
+  assert.equal(
+    sessions.map((row) => row.weight),
+    [2, 2, 2, 1],
+  );
   arbiter.setWeight(grants[2].slot, 6);
-  assert.equal(arbiter.stats().sessions.map((row) => row.weight), [6, 6, 6, 1], 'a weight change through any instance is the model\'s');
+  assert.equal(
+    arbiter.stats().sessions.map((row) => row.weight),
+    [6, 6, 6, 1],
+    "a weight change through any instance is the model's",
+  );
   // An instance that leaves takes nothing of its model's virtual time or charge with it.
   clients[2].release(0);
   arbiter.unregister(grants[2].slot);
@@ -208,7 +238,10 @@ books('instances of one model charge one account: one virtual time, one weight, 
 
 books('a sibling joining an unknown account is refused; the last instance frees the account', () => {
   const arbiter = new DeviceArbiter();
-  assert.throws(() => arbiter.register({ name: 'x', account: 7 }), (e: OlympianError) => e.code === ErrorCode.NOT_FOUND);
+  assert.throws(
+    () => arbiter.register({ name: 'x', account: 7 }),
+    (e: OlympianError) => e.code === ErrorCode.NOT_FOUND,
+  );
   const a = arbiter.register({ name: 'a' });
   arbiter.unregister(a.slot);
   const b = arbiter.register({ name: 'b', weight: 3 });

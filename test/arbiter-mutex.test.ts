@@ -55,19 +55,22 @@ mutex('K = 1 with the heir spinning: still exclusive, no lost wake-up', async ()
   assert.is(result.stats.freeTokens, 1);
 });
 
-mutex('a thread terminated inside the critical section does not hang the next locked call on the main thread', async () => {
-  // The main thread's part runs in a worker so that a hang fails this test instead of the whole run.
-  const host = fixtureWorker('arbiter-host.worker.js', {});
-  try {
-    const done = nextMessage<{ state: string; freeTokens: number; waiting: number }>(host, 'done');
-    const report = await Promise.race([done, delay(20_000, null, { ref: false })]);
-    assert.ok(report, 'the locked call never returned: the dead holder kept the lock');
-    assert.is(report.state, 'dead', 'the exit event then reclaimed the slot');
-    assert.is(report.freeTokens, 1);
-    assert.is(report.waiting, 0);
-  } finally {
-    await stopWorkers([host]);
-  }
-});
+mutex(
+  'a thread terminated inside the critical section does not hang the next locked call on the main thread',
+  async () => {
+    // The main thread's part runs in a worker so that a hang fails this test instead of the whole run.
+    const host = fixtureWorker('arbiter-host.worker.js', {});
+    try {
+      const done = nextMessage<{ state: string; freeTokens: number; waiting: number }>(host, 'done');
+      const report = await Promise.race([done, delay(20_000, null, { ref: false })]);
+      assert.ok(report, 'the locked call never returned: the dead holder kept the lock');
+      assert.is(report.state, 'dead', 'the exit event then reclaimed the slot');
+      assert.is(report.freeTokens, 1);
+      assert.is(report.waiting, 0);
+    } finally {
+      await stopWorkers([host]);
+    }
+  },
+);
 
 mutex.run();

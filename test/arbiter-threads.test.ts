@@ -39,7 +39,8 @@ threads('fair: equal charged cost among sessions with different kernel sizes', a
     kernels.map((kernelMs, i) => ({ name: `k${i}`, kernelMs })),
     1500,
   );
-  for (const share of shares) assert.ok(Math.abs(share - 0.2) / 0.2 < 0.05, `shares ${shares.map((s) => s.toFixed(3))}`);
+  for (const share of shares)
+    assert.ok(Math.abs(share - 0.2) / 0.2 < 0.05, `shares ${shares.map((s) => s.toFixed(3))}`);
 });
 
 threads('weighted: charged cost splits 1:2:4', async () => {
@@ -85,7 +86,12 @@ threads('a holder killed mid-quantum loses its token; the others carry on', asyn
   await nextMessage(hog, 'holding');
   const others = [0, 1, 2].map((i) => {
     const grant = arbiter.register({ name: `s${i}` });
-    const worker = fixtureWorker('token-holder.worker.js', { grant, counters: new SharedArrayBuffer(16), rounds: 500, tokens: 1 });
+    const worker = fixtureWorker('token-holder.worker.js', {
+      grant,
+      counters: new SharedArrayBuffer(16),
+      rounds: 500,
+      tokens: 1,
+    });
     arbiter.watch(worker, grant.slot);
     return worker;
   });
@@ -104,35 +110,38 @@ threads('a holder killed mid-quantum loses its token; the others carry on', asyn
   }
 });
 
-threads('priority: a session promoted after starving shares its new class by weight, not by its backlog of credit', async () => {
-  const arbiter = new DeviceArbiter({ policy: 'priority', quantumMs: 1 });
-  const fleet = await SyntheticFleet.start(
-    [
-      { name: 'high', kernelMs: 0.25, priority: 1 },
-      { name: 'starved', kernelMs: 0.25, priority: 0 },
-      { name: 'low', kernelMs: 0.25, priority: 0 },
-    ],
-    { arbiter, iterationsPerMs },
-  );
-  try {
-    fleet.go();
-    await sleep(600); // `high` alone runs; the other two wait and fall ~600 ms behind in virtual time
-    const [high, starved] = fleet.slots;
-    arbiter.setPriority(starved, 1);
-    const before = arbiter.stats().sessions.map((s) => s.chargedMs);
-    await sleep(400);
-    const after = arbiter.stats().sessions.map((s) => s.chargedMs);
-    const promoted = after[starved] - before[starved];
-    const incumbent = after[high] - before[high];
-    const share = promoted / (promoted + incumbent);
-    assert.ok(Math.abs(share - 0.5) < 0.1, `the promoted session took ${(share * 100).toFixed(1)}% of its new class`);
-    assert.ok(after[2] - before[2] < 0.02 * (promoted + incumbent), 'the low class still waits');
-  } finally {
-    fleet.stop();
-    await fleet.finished();
-    await fleet.terminate();
-    arbiter.close();
-  }
-});
+threads(
+  'priority: a session promoted after starving shares its new class by weight, not by its backlog of credit',
+  async () => {
+    const arbiter = new DeviceArbiter({ policy: 'priority', quantumMs: 1 });
+    const fleet = await SyntheticFleet.start(
+      [
+        { name: 'high', kernelMs: 0.25, priority: 1 },
+        { name: 'starved', kernelMs: 0.25, priority: 0 },
+        { name: 'low', kernelMs: 0.25, priority: 0 },
+      ],
+      { arbiter, iterationsPerMs },
+    );
+    try {
+      fleet.go();
+      await sleep(600); // `high` alone runs; the other two wait and fall ~600 ms behind in virtual time
+      const [high, starved] = fleet.slots;
+      arbiter.setPriority(starved, 1);
+      const before = arbiter.stats().sessions.map((s) => s.chargedMs);
+      await sleep(400);
+      const after = arbiter.stats().sessions.map((s) => s.chargedMs);
+      const promoted = after[starved] - before[starved];
+      const incumbent = after[high] - before[high];
+      const share = promoted / (promoted + incumbent);
+      assert.ok(Math.abs(share - 0.5) < 0.1, `the promoted session took ${(share * 100).toFixed(1)}% of its new class`);
+      assert.ok(after[2] - before[2] < 0.02 * (promoted + incumbent), 'the low class still waits');
+    } finally {
+      fleet.stop();
+      await fleet.finished();
+      await fleet.terminate();
+      arbiter.close();
+    }
+  },
+);
 
 threads.run();

@@ -23,10 +23,19 @@ trace('records nothing until turned on, then grants and releases in order', () =
   b.release(1);
   const { events, dropped } = arbiter.readTrace();
   assert.is(dropped, 0);
-  assert.equal(events.map((e) => `${e.event} ${e.session}`), ['grant a', 'release a', 'grant b', 'release b']);
-  assert.ok(events.every((e, i) => i === 0 || e.atMs >= events[i - 1].atMs), 'times never go back');
+  assert.equal(
+    events.map((e) => `${e.event} ${e.session}`),
+    ['grant a', 'release a', 'grant b', 'release b'],
+  );
+  assert.ok(
+    events.every((e, i) => i === 0 || e.atMs >= events[i - 1].atMs),
+    'times never go back',
+  );
   const holds = holdIntervals(events);
-  assert.equal(holds.map((h) => h.session), ['a', 'b']);
+  assert.equal(
+    holds.map((h) => h.session),
+    ['a', 'b'],
+  );
   assert.ok(holds[0].endMs <= holds[1].startMs);
   arbiter.setTracing(false);
   a.acquire();
@@ -41,7 +50,10 @@ trace('a reclaimed holder ends its hold in the trace', () => {
   arbiter.setTracing(true);
   a.acquire();
   arbiter.reclaim(a.slot);
-  assert.equal(arbiter.readTrace().events.map((e) => e.event), ['grant', 'release']);
+  assert.equal(
+    arbiter.readTrace().events.map((e) => e.event),
+    ['grant', 'release'],
+  );
   arbiter.close();
 });
 
@@ -58,7 +70,10 @@ trace('the ring keeps the newest events and counts the dropped ones', () => {
   assert.is(events.length, kTraceCapacity);
   assert.is(dropped, rounds * 2 - kTraceCapacity);
   assert.is(events.at(-1)!.event, 'release');
-  assert.ok(events.every((e, i) => e.event === (i % 2 === 0 ? 'grant' : 'release')), 'the kept events still alternate');
+  assert.ok(
+    events.every((e, i) => e.event === (i % 2 === 0 ? 'grant' : 'release')),
+    'the kept events still alternate',
+  );
   arbiter.close();
 });
 
@@ -79,7 +94,10 @@ trace('holds never overlap with one token across real threads', async () => {
     const holds = holdIntervals(events);
     assert.ok(new Set(holds.map((h) => h.session)).size === 3, 'every session held the token');
     for (let i = 1; i < holds.length; i++) {
-      assert.ok(holds[i].startMs >= holds[i - 1].endMs, `hold ${i} (${holds[i].session}) starts before hold ${i - 1} (${holds[i - 1].session}) ended`);
+      assert.ok(
+        holds[i].startMs >= holds[i - 1].endMs,
+        `hold ${i} (${holds[i].session}) starts before hold ${i - 1} (${holds[i - 1].session}) ended`,
+      );
     }
     assert.is(holds.length, events.filter((e) => e.event === 'grant').length);
   } finally {

@@ -7,7 +7,14 @@ import { arrayTypeOf, dtypes, type WireTensor } from '../src/protocol/tensors.js
 
 const codec = suite('wire codec (msgpackr)');
 
-const request = (inputs: Record<string, WireTensor>): InferRequestMessage => ({ type: 'infer', id: 7, model: 'm', inputs, deadlineMs: 50, priority: 2 });
+const request = (inputs: Record<string, WireTensor>): InferRequestMessage => ({
+  type: 'infer',
+  id: 7,
+  model: 'm',
+  inputs,
+  deadlineMs: 50,
+  priority: 2,
+});
 
 function rejects(bytes: Uint8Array, field: string) {
   try {
@@ -34,17 +41,33 @@ codec('round-trips a tensor of every dtype, bit for bit', () => {
 });
 
 codec('round-trips zero-size and large tensors, and results and errors', () => {
-  const empty = decodeMessage(encodeMessage(request({ e: { dtype: 'float32', shape: [0, 4], data: new Float32Array(0) } }))) as InferRequestMessage;
+  const empty = decodeMessage(
+    encodeMessage(request({ e: { dtype: 'float32', shape: [0, 4], data: new Float32Array(0) } })),
+  ) as InferRequestMessage;
   assert.equal(empty.inputs.e.shape, [0, 4]);
   assert.is(empty.inputs.e.data.length, 0);
   const big = new Float32Array(4 * 2 ** 20).map((_, i) => i);
-  const decoded = decodeMessage(encodeMessage(request({ b: { dtype: 'float32', shape: [big.length], data: big } }))) as InferRequestMessage;
+  const decoded = decodeMessage(
+    encodeMessage(request({ b: { dtype: 'float32', shape: [big.length], data: big } })),
+  ) as InferRequestMessage;
   assert.is(decoded.inputs.b.data.length, big.length);
   assert.is(decoded.inputs.b.data[big.length - 1], big.length - 1);
   assert.is(decoded.inputs.b.data.byteOffset % 4, 0, 'decoded into an aligned buffer');
-  const result = decodeMessage(encodeMessage({ type: 'result', id: 'r', outputs: { y: { dtype: 'int32', shape: [1], data: new Int32Array([5]) } } }));
-  assert.equal(result, { type: 'result', id: 'r', outputs: { y: { dtype: 'int32', shape: [1], data: new Int32Array([5]) } } });
-  const error = decodeMessage(encodeMessage({ type: 'error', id: 1, error: { code: ErrorCode.QUEUE_FULL, message: 'full', session: 'm' } }));
+  const result = decodeMessage(
+    encodeMessage({
+      type: 'result',
+      id: 'r',
+      outputs: { y: { dtype: 'int32', shape: [1], data: new Int32Array([5]) } },
+    }),
+  );
+  assert.equal(result, {
+    type: 'result',
+    id: 'r',
+    outputs: { y: { dtype: 'int32', shape: [1], data: new Int32Array([5]) } },
+  });
+  const error = decodeMessage(
+    encodeMessage({ type: 'error', id: 1, error: { code: ErrorCode.QUEUE_FULL, message: 'full', session: 'm' } }),
+  );
   assert.equal(error, { type: 'error', id: 1, error: { code: 'QUEUE_FULL', message: 'full', session: 'm' } });
 });
 
@@ -59,11 +82,30 @@ codec('rejects malformed frames with INVALID_ARGUMENT naming the field', () => {
   rejects(raw.pack({ type: 'infer', model: 'm', inputs: [] }), 'inputs');
   rejects(raw.pack({ type: 'infer', model: 'm', inputs: {}, priority: 1.5 }), 'priority');
   rejects(raw.pack({ type: 'infer', model: 'm', inputs: {}, id: {} }), 'id');
-  rejects(raw.pack({ type: 'infer', model: 'm', inputs: { x: { dtype: 'float32', shape: [3], data: new Float32Array(2) } } }), 'inputs.x.data');
-  rejects(raw.pack({ type: 'infer', model: 'm', inputs: { x: { dtype: 'float32', shape: [2], data: new Int32Array(2) } } }), 'inputs.x.data');
-  rejects(raw.pack({ type: 'infer', model: 'm', inputs: { x: { dtype: 'float32', shape: [-2], data: new Float32Array(2) } } }), 'inputs.x.shape');
-  rejects(raw.pack({ type: 'infer', model: 'm', inputs: { x: { dtype: 'half', shape: [2], data: new Float32Array(2) } } }), 'inputs.x.dtype');
-  rejects(raw.pack({ type: 'infer', model: 'm', inputs: { x: { dtype: 'float32', shape: [2], data: [1, 2] } } }), 'inputs.x.data');
+  rejects(
+    raw.pack({ type: 'infer', model: 'm', inputs: { x: { dtype: 'float32', shape: [3], data: new Float32Array(2) } } }),
+    'inputs.x.data',
+  );
+  rejects(
+    raw.pack({ type: 'infer', model: 'm', inputs: { x: { dtype: 'float32', shape: [2], data: new Int32Array(2) } } }),
+    'inputs.x.data',
+  );
+  rejects(
+    raw.pack({
+      type: 'infer',
+      model: 'm',
+      inputs: { x: { dtype: 'float32', shape: [-2], data: new Float32Array(2) } },
+    }),
+    'inputs.x.shape',
+  );
+  rejects(
+    raw.pack({ type: 'infer', model: 'm', inputs: { x: { dtype: 'half', shape: [2], data: new Float32Array(2) } } }),
+    'inputs.x.dtype',
+  );
+  rejects(
+    raw.pack({ type: 'infer', model: 'm', inputs: { x: { dtype: 'float32', shape: [2], data: [1, 2] } } }),
+    'inputs.x.data',
+  );
   rejects(raw.pack({ type: 'result', outputs: 5 }), 'outputs');
   rejects(raw.pack({ type: 'error', error: { code: 5 } }), 'error');
 });

@@ -41,7 +41,12 @@ faults('20 kills in a row: every request is answered exactly once, other session
     for (let kill = 0; kill < 20; kill++) {
       while (server.stats().sessions[0].state !== 'ready') await sleep(5);
       // The 666 request makes the victim's thread exit inside predict, with the device token held.
-      const doomed = track(server.infer('victim', image(16, () => 666)));
+      const doomed = track(
+        server.infer(
+          'victim',
+          image(16, () => 666),
+        ),
+      );
       const behind = [track(server.infer('victim', image())), track(server.infer('victim', image()))];
       await Promise.all([doomed, ...behind]);
     }
@@ -52,9 +57,15 @@ faults('20 kills in a row: every request is answered exactly once, other session
     await bystander;
   }
   const outcomes = [...answers.values()];
-  assert.ok(outcomes.every((list) => list.length === 1), 'every request answered exactly once');
+  assert.ok(
+    outcomes.every((list) => list.length === 1),
+    'every request answered exactly once',
+  );
   const flat = outcomes.map((list) => list[0]);
-  assert.ok(flat.every((o) => o === 'ok' || o === ErrorCode.SESSION_CRASHED), `outcomes: ${[...new Set(flat)]}`);
+  assert.ok(
+    flat.every((o) => o === 'ok' || o === ErrorCode.SESSION_CRASHED),
+    `outcomes: ${[...new Set(flat)]}`,
+  );
   const stats = server.stats();
   const victim = stats.sessions.find((s) => s.name === 'victim')!;
   const bystanderStats = stats.sessions.find((s) => s.name === 'bystander')!;

@@ -24,7 +24,10 @@ const malformed: Array<(random: () => number) => Case> = [
   () => ({ model: 'm', inputs: 'image' }),
   () => ({ model: 'm', inputs: [1, 2, 3] }),
   () => ({ model: 'm', inputs: { ...image(), bonus: image().image } }),
-  (r) => ({ model: 'm', inputs: { image: { ...image().image, dtype: ['int32', 'bool', 'x', 7][Math.floor(r() * 4)] } } }),
+  (r) => ({
+    model: 'm',
+    inputs: { image: { ...image().image, dtype: ['int32', 'bool', 'x', 7][Math.floor(r() * 4)] } },
+  }),
   (r) => ({ model: 'm', inputs: { image: { ...image().image, shape: [1, 16, 16, Math.floor(r() * 3) + 4] } } }),
   () => ({ model: 'm', inputs: { image: { ...image().image, shape: [1, 16, -16, 3] } } }),
   () => ({ model: 'm', inputs: { image: { ...image().image, shape: 'big' } } }),
@@ -37,7 +40,13 @@ const malformed: Array<(random: () => number) => Case> = [
   () => ({ model: 'm', inputs: image(), options: { priority: 0.5 } }),
   () => ({ model: 42, inputs: image() }),
   (r) => {
-    const [dtype, Type] = ([['float64', Float64Array], ['int32', Int32Array], ['bool', Uint8Array]] as const)[Math.floor(r() * 3)];
+    const [dtype, Type] = (
+      [
+        ['float64', Float64Array],
+        ['int32', Int32Array],
+        ['bool', Uint8Array],
+      ] as const
+    )[Math.floor(r() * 3)];
     return { model: 'm', inputs: { image: { dtype, shape: [1, 16, 16, 3], data: new Type(768) } } };
   },
   () => ({ model: 'm', inputs: { image: { dtype: 'float32', shape: [0, 16, 16, 3], data: new Float32Array(0) } } }),
@@ -53,72 +62,86 @@ const malformed: Array<(random: () => number) => Case> = [
 
 const fuzz = suite('fuzz: malformed requests mixed with valid ones');
 
-fuzz('1,000 malformed requests each get a typed error; every valid one (shared arrays, large batches) a correct answer; nothing leaks', async () => {
-  const server = await createServer({ backend: 'wasm', maxRequestBytes: 8 * 768 * 4, sessions: [tinySession('m', {}, { maxBatch: 4, batchWindowUs: 200 })] });
-  try {
-    const random = mulberry32(20261127);
-    const references = new Map<number, Float32Array>();
-    const fills = [0, 1, 2, 3].map((k) => (i: number) => Math.cos(i * (k + 1)));
-    for (let k = 0; k < fills.length; k++) references.set(k, (await server.infer('m', image(16, fills[k]))).logits.data as Float32Array);
+fuzz(
+  '1,000 malformed requests each get a typed error; every valid one (shared arrays, large batches) a correct answer; nothing leaks',
+  async () => {
+    const server = await createServer({
+      backend: 'wasm',
+      maxRequestBytes: 8 * 768 * 4,
+      sessions: [tinySession('m', {}, { maxBatch: 4, batchWindowUs: 200 })],
+    });
+    try {
+      const random = mulberry32(20261127);
+      const references = new Map<number, Float32Array>();
+      const fills = [0, 1, 2, 3].map((k) => (i: number) => Math.cos(i * (k + 1)));
+      for (let k = 0; k < fills.length; k++)
+        references.set(k, (await server.infer('m', image(16, fills[k]))).logits.data as Float32Array);
 
-    let bad = 0;
-    let good = 0;
-    const work: Promise<void>[] = [];
-    while (bad < 1000) {
-      if (random() < 0.25) {
-        const k = Math.floor(random() * fills.length);
-        // One array sent two or three times at once, as several callers sharing an input would: each call is
-        // its own request (batched together here), and none may disturb another.
-        const input = image(16, fills[k]);
-        const copies = 1 + Math.floor(random() * 3);
-        for (let c = 0; c < copies; c++) {
-          good++;
+      let bad = 0;
+      let good = 0;
+      const work: Promise<void>[] = [];
+      while (bad < 1000) {
+        if (random() < 0.25) {
+          const k = Math.floor(random() * fills.length);
+          // One array sent two or three times at once, as several callers sharing an input would: each call is
+          // its own request (batched together here), and none may disturb another.
+          const input = image(16, fills[k]);
+          const copies = 1 + Math.floor(random() * 3);
+          for (let c = 0; c < copies; c++) {
+            good++;
+            work.push(
+              server.infer('m', input).then((out: NamedTensors) => {
+                assert.equal(
+                  Array.from(out.logits.data),
+                  Array.from(references.get(k)!),
+                  'a valid request got a wrong answer',
+                );
+              }),
+            );
+          }
+        } else if (random() < 0.05) {
+          // A batch larger than maxBatch: split into pieces (4 + 2 items, two runs of the session), answered whole.
+          good += 2;
+          const row = image(16, fills[0]).image.data;
+          const big = { image: { dtype: 'float32' as const, shape: [6, 16, 16, 3], data: new Float32Array(6 * 768) } };
+          for (let r = 0; r < 6; r++) big.image.data.set(row, r * 768);
           work.push(
-            server.infer('m', input).then((out: NamedTensors) => {
-              assert.equal(Array.from(out.logits.data), Array.from(references.get(k)!), 'a valid request got a wrong answer');
+            server.infer('m', big).then((out: NamedTensors) => {
+              assert.equal(out.logits.shape, [6, 10]);
+              for (let row = 0; row < 6; row++) {
+                const slice = Array.from(out.logits.data.subarray(row * 10, row * 10 + 10));
+                slice.forEach((v, i) =>
+                  assert.ok(Math.abs(v - references.get(0)![i]) < 1e-5, 'a split batch got a wrong answer'),
+                );
+              }
             }),
           );
+        } else {
+          const c = malformed[Math.floor(random() * malformed.length)](random);
+          bad++;
+          work.push(
+            server.infer(c.model as string, c.inputs as NamedTensors, c.options).then(
+              () => assert.unreachable(`a malformed request was answered: ${JSON.stringify(c).slice(0, 200)}`),
+              (error) => {
+                assert.instance(error, OlympianError, `untyped error ${error}`);
+                assert.ok(['INVALID_ARGUMENT', 'NOT_FOUND', 'TOO_LARGE'].includes(error.code), error.code);
+              },
+            ),
+          );
         }
-      } else if (random() < 0.05) {
-        // A batch larger than maxBatch: split into pieces (4 + 2 items, two runs of the session), answered whole.
-        good += 2;
-        const row = image(16, fills[0]).image.data;
-        const big = { image: { dtype: 'float32' as const, shape: [6, 16, 16, 3], data: new Float32Array(6 * 768) } };
-        for (let r = 0; r < 6; r++) big.image.data.set(row, r * 768);
-        work.push(
-          server.infer('m', big).then((out: NamedTensors) => {
-            assert.equal(out.logits.shape, [6, 10]);
-            for (let row = 0; row < 6; row++) {
-              const slice = Array.from(out.logits.data.subarray(row * 10, row * 10 + 10));
-              slice.forEach((v, i) => assert.ok(Math.abs(v - references.get(0)![i]) < 1e-5, 'a split batch got a wrong answer'));
-            }
-          }),
-        );
-      } else {
-        const c = malformed[Math.floor(random() * malformed.length)](random);
-        bad++;
-        work.push(
-          server.infer(c.model as string, c.inputs as NamedTensors, c.options).then(
-            () => assert.unreachable(`a malformed request was answered: ${JSON.stringify(c).slice(0, 200)}`),
-            (error) => {
-              assert.instance(error, OlympianError, `untyped error ${error}`);
-              assert.ok(['INVALID_ARGUMENT', 'NOT_FOUND', 'TOO_LARGE'].includes(error.code), error.code);
-            },
-          ),
-        );
+        if (work.length >= 32) await Promise.all(work.splice(0));
       }
-      if (work.length >= 32) await Promise.all(work.splice(0));
+      await Promise.all(work);
+      const row = server.stats().sessions[0];
+      assert.is(row.inferences, good + fills.length, 'only valid requests ran');
+      assert.is(row.restarts, 0);
+      assert.is(row.liveTensors, row.baselineTensors, 'live tensors back at their baseline');
+      assert.is(row.state, 'ready');
+      assert.ok(good > 200, `valid requests: ${good}`);
+    } finally {
+      await server.close();
     }
-    await Promise.all(work);
-    const row = server.stats().sessions[0];
-    assert.is(row.inferences, good + fills.length, 'only valid requests ran');
-    assert.is(row.restarts, 0);
-    assert.is(row.liveTensors, row.baselineTensors, "live tensors back at their baseline");
-    assert.is(row.state, 'ready');
-    assert.ok(good > 200, `valid requests: ${good}`);
-  } finally {
-    await server.close();
-  }
-});
+  },
+);
 
 fuzz.run();

@@ -49,14 +49,51 @@ const methods = {
 } as const;
 
 const models = ['two', 'm', 'nope', '', '__proto__', 'two'];
-const datatypes = ['FP32', 'INT32', 'FP16', 'FP64', 'INT64', 'UINT8', 'BOOL', 'BYTES', 'UINT64', 'fp32', '', 'COMPLEX64'];
-const dtypes = ['DT_FLOAT', 'DT_INT32', 'DT_HALF', 'DT_DOUBLE', 'DT_INT64', 'DT_UINT8', 'DT_BOOL', 'DT_STRING', 'DT_INVALID', 'DT_UINT64', 'DT_COMPLEX64', 'DT_RESOURCE'];
+const datatypes = [
+  'FP32',
+  'INT32',
+  'FP16',
+  'FP64',
+  'INT64',
+  'UINT8',
+  'BOOL',
+  'BYTES',
+  'UINT64',
+  'fp32',
+  '',
+  'COMPLEX64',
+];
+const dtypes = [
+  'DT_FLOAT',
+  'DT_INT32',
+  'DT_HALF',
+  'DT_DOUBLE',
+  'DT_INT64',
+  'DT_UINT8',
+  'DT_BOOL',
+  'DT_STRING',
+  'DT_INVALID',
+  'DT_UINT64',
+  'DT_COMPLEX64',
+  'DT_RESOURCE',
+];
 const names = ['a', 'n', 'image', '', '__proto__', 'constructor', 'a'];
-const lists = ['fp32_contents', 'int_contents', 'int64_contents', 'uint_contents', 'uint64_contents', 'fp64_contents', 'bool_contents', 'bytes_contents'];
+const lists = [
+  'fp32_contents',
+  'int_contents',
+  'int64_contents',
+  'uint_contents',
+  'uint64_contents',
+  'fp64_contents',
+  'bool_contents',
+  'bytes_contents',
+];
 const tfLists = ['float_val', 'int_val', 'int64_val', 'double_val', 'bool_val', 'half_val', 'uint32_val', 'uint64_val'];
 
 function shape(): number[] {
-  return Array.from({ length: int(4) === 0 ? int(40) : 1 + int(3) }, () => pick([0, 1, 2, 3, 3, 16, -1, 2 ** 31, 2 ** 40, Number.MAX_SAFE_INTEGER]));
+  return Array.from({ length: int(4) === 0 ? int(40) : 1 + int(3) }, () =>
+    pick([0, 1, 2, 3, 3, 16, -1, 2 ** 31, 2 ** 40, Number.MAX_SAFE_INTEGER]),
+  );
 }
 
 function values(list: string, count: number): unknown[] {
@@ -64,7 +101,8 @@ function values(list: string, count: number): unknown[] {
     if (list.startsWith('bool')) return rand() < 0.5;
     if (list.startsWith('bytes')) return bytes(int(4));
     if (list.startsWith('uint')) return pick([0, 1, 255, 65536, 2 ** 32 - 1]);
-    if (list.startsWith('fp') || list.startsWith('float') || list.startsWith('double')) return pick([0, 1.5, -2, 1e30, NaN, Infinity]);
+    if (list.startsWith('fp') || list.startsWith('float') || list.startsWith('double'))
+      return pick([0, 1.5, -2, 1e30, NaN, Infinity]);
     return pick([0, 1, -1, 127, 128, 2 ** 31 - 1, -(2 ** 31), 70000]);
   });
 }
@@ -81,14 +119,27 @@ function inferRequest(): object {
   if (raw) request.raw_input_contents = Array.from({ length: int(4) }, () => bytes(pick([0, 1, 12, 24, 13])));
   if (rand() < 0.3) request.model_version = pick(['1', '2', '', '-1', 'x']);
   if (rand() < 0.3) request.outputs = [{ name: pick(['scaled_sum', 'n_squared', 'nope', '', 'scaled_sum']) }];
-  if (rand() < 0.3) request.parameters = { [pick(['priority', 'timeout', '__proto__', 'other'])]: pick([{ int64_param: -5 }, { uint64_param: 3 }, { string_param: 'x' }, { bool_param: true }, { double_param: 1.5 }, {}]) };
+  if (rand() < 0.3)
+    request.parameters = {
+      [pick(['priority', 'timeout', '__proto__', 'other'])]: pick([
+        { int64_param: -5 },
+        { uint64_param: 3 },
+        { string_param: 'x' },
+        { bool_param: true },
+        { double_param: 1.5 },
+        {},
+      ]),
+    };
   return request;
 }
 
 function predictRequest(): object {
   const inputs: Record<string, unknown> = {};
   for (let i = int(4); i > 0; i--) {
-    const tensor: Record<string, unknown> = { dtype: pick(dtypes), tensor_shape: rand() < 0.1 ? { unknown_rank: true } : { dim: shape().map((size) => ({ size })) } };
+    const tensor: Record<string, unknown> = {
+      dtype: pick(dtypes),
+      tensor_shape: rand() < 0.1 ? { unknown_rank: true } : { dim: shape().map((size) => ({ size })) },
+    };
     if (rand() < 0.4) tensor.tensor_content = bytes(pick([0, 1, 12, 24]));
     if (rand() < 0.7) tensor[pick(tfLists)] = values(pick(tfLists), pick([0, 1, 3, 6]));
     inputs[pick(names)] = tensor;
@@ -109,7 +160,10 @@ function semantic(method: keyof typeof methods): Buffer {
     case 'predict':
       return encode(type, predictRequest());
     case 'tfMetadata':
-      return encode(type, { model_spec: { name: pick(models) }, metadata_field: [pick(['signature_def', 'graph', ''])] });
+      return encode(type, {
+        model_spec: { name: pick(models) },
+        metadata_field: [pick(['signature_def', 'graph', ''])],
+      });
     case 'status':
       return encode(type, { model_spec: { name: pick(models), version: { value: pick([1, 5, -1]) } } });
     case 'health':
@@ -122,9 +176,23 @@ function semantic(method: keyof typeof methods): Buffer {
 /** A valid request, cut short or with a few bits flipped. */
 function damaged(): [keyof typeof methods, Buffer] {
   const method = pick(['infer', 'predict'] as const);
-  const valid = method === 'infer'
-    ? encode(methods.infer[1], { model_name: 'two', inputs: [{ name: 'a', datatype: 'FP32', shape: [1, 3], contents: { fp32_contents: [1, 2, 3] } }, { name: 'n', datatype: 'INT32', shape: [1, 3] }], raw_input_contents: [] })
-    : encode(methods.predict[1], { model_spec: { name: 'two' }, inputs: { a: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: 1 }, { size: 3 }] }, float_val: [1, 2, 3] }, n: { dtype: 'DT_INT32', tensor_shape: { dim: [{ size: 1 }, { size: 3 }] }, int_val: [1, 2, 3] } } });
+  const valid =
+    method === 'infer'
+      ? encode(methods.infer[1], {
+          model_name: 'two',
+          inputs: [
+            { name: 'a', datatype: 'FP32', shape: [1, 3], contents: { fp32_contents: [1, 2, 3] } },
+            { name: 'n', datatype: 'INT32', shape: [1, 3] },
+          ],
+          raw_input_contents: [],
+        })
+      : encode(methods.predict[1], {
+          model_spec: { name: 'two' },
+          inputs: {
+            a: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: 1 }, { size: 3 }] }, float_val: [1, 2, 3] },
+            n: { dtype: 'DT_INT32', tensor_shape: { dim: [{ size: 1 }, { size: 3 }] }, int_val: [1, 2, 3] },
+          },
+        });
   const out = Buffer.from(valid);
   if (rand() < 0.3) return [method, out.subarray(0, int(out.length))];
   for (let flips = 1 + int(4); flips > 0; flips--) out[int(out.length)] ^= 1 << int(8);
@@ -135,12 +203,28 @@ function nextCase(i: number): [keyof typeof methods, Buffer] {
   const kind = i % 3;
   if (kind === 0) return [pick(Object.keys(methods) as Array<keyof typeof methods>), bytes(int(120))];
   if (kind === 1) return damaged();
-  const method = pick(['infer', 'infer', 'predict', 'predict', 'metadata', 'tfMetadata', 'status', 'ready', 'health'] as const);
+  const method = pick([
+    'infer',
+    'infer',
+    'predict',
+    'predict',
+    'metadata',
+    'tfMetadata',
+    'status',
+    'ready',
+    'health',
+  ] as const);
   return [method, semantic(method)];
 }
 
 /** What a caller can act on: everything but INTERNAL, UNKNOWN and the rest that mean "the server broke". */
-const typedStatuses = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.RESOURCE_EXHAUSTED, grpc.status.DEADLINE_EXCEEDED, grpc.status.FAILED_PRECONDITION]);
+const typedStatuses = new Set([
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.NOT_FOUND,
+  grpc.status.RESOURCE_EXHAUSTED,
+  grpc.status.DEADLINE_EXCEEDED,
+  grpc.status.FAILED_PRECONDITION,
+]);
 const knownCodes = new Set<string>(Object.values(ErrorCode));
 
 let http: HttpServer;
@@ -154,11 +238,19 @@ fuzz(`${kCases} malformed messages: each answered, each refusal typed with detai
   const client = new grpc.Client(http.grpc!.target, grpc.credentials.createInsecure());
   const identity = (b: Buffer) => b;
   const send = (path: string, body: Buffer) =>
-    new Promise<{ error: grpc.ServiceError | null }>((resolve) => client.makeUnaryRequest(path, identity, identity, body, { deadline: Date.now() + 20_000 }, (error) => resolve({ error })));
+    new Promise<{ error: grpc.ServiceError | null }>((resolve) =>
+      client.makeUnaryRequest(path, identity, identity, body, { deadline: Date.now() + 20_000 }, (error) =>
+        resolve({ error }),
+      ),
+    );
   const tally = new Map<string, number>();
   const cases = Array.from({ length: kCases }, (_, i) => nextCase(i));
   for (let start = 0; start < cases.length; start += 8) {
-    const answers = await Promise.all(cases.slice(start, start + 8).map(([method, body]) => send(methods[method][0], body).then((a) => ({ ...a, method, body }))));
+    const answers = await Promise.all(
+      cases
+        .slice(start, start + 8)
+        .map(([method, body]) => send(methods[method][0], body).then((a) => ({ ...a, method, body }))),
+    );
     for (const { error, method, body } of answers) {
       const where = `${method} ${body.toString('hex').slice(0, 120)}`;
       if (error === null) {
@@ -176,8 +268,14 @@ fuzz(`${kCases} malformed messages: each answered, each refusal typed with detai
   const total = [...tally.values()].reduce((a, b) => a + b, 0);
   assert.is(total, kCases);
   assert.ok((tally.get('INVALID_ARGUMENT') ?? 0) > kCases / 3, JSON.stringify(Object.fromEntries(tally)));
-  assert.ok(http.server.stats().sessions.every((s) => s.restarts === 0), 'no session crashed');
-  const out = await http.server.infer('two', { a: { dtype: 'float32', shape: [1, 3], data: new Float32Array([1, 2, 3]) }, n: { dtype: 'int32', shape: [1, 3], data: new Int32Array([1, 1, 1]) } });
+  assert.ok(
+    http.server.stats().sessions.every((s) => s.restarts === 0),
+    'no session crashed',
+  );
+  const out = await http.server.infer('two', {
+    a: { dtype: 'float32', shape: [1, 3], data: new Float32Array([1, 2, 3]) },
+    n: { dtype: 'int32', shape: [1, 3], data: new Int32Array([1, 1, 1]) },
+  });
   assert.equal(Array.from(out.scaled_sum.data), [2, 30, 400]);
 });
 

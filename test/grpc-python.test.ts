@@ -26,26 +26,31 @@ function findPython(): string | null {
 
 const python = suite('gRPC from Python (grpcio)');
 
-python('a Python gRPC client checks health, metadata, typed and raw inference (same numbers as REST), TF-Serving and a typed error', async () => {
-  const interpreter = findPython();
-  if (!interpreter) {
-    console.log('  skip: no python3 with grpcio and protobuf (apt-get install python3-grpcio python3-protobuf)');
-    return;
-  }
-  const http = await startTest({ grpcPort: 0, models: [tinyModel('m'), { name: 'two', model: twoIoModel }] });
-  try {
-    // Asynchronous: the server answering the client runs on this thread's event loop.
-    const { spawn } = await import('node:child_process');
-    const child = spawn(interpreter, [script, '--grpc', http.grpc!.target, '--http', http.url], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    assert.is(code, 0, output);
-    assert.match(output, /all checks passed/);
-  } finally {
-    await http.close();
-  }
-});
+python(
+  'a Python gRPC client checks health, metadata, typed and raw inference (same numbers as REST), TF-Serving and a typed error',
+  async () => {
+    const interpreter = findPython();
+    if (!interpreter) {
+      console.log('  skip: no python3 with grpcio and protobuf (apt-get install python3-grpcio python3-protobuf)');
+      return;
+    }
+    const http = await startTest({ grpcPort: 0, models: [tinyModel('m'), { name: 'two', model: twoIoModel }] });
+    try {
+      // Asynchronous: the server answering the client runs on this thread's event loop.
+      const { spawn } = await import('node:child_process');
+      const child = spawn(interpreter, [script, '--grpc', http.grpc!.target, '--http', http.url], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      assert.is(code, 0, output);
+      assert.match(output, /all checks passed/);
+    } finally {
+      await http.close();
+    }
+  },
+);
 
 python.run();

@@ -16,7 +16,8 @@ const logLines: Array<Record<string, unknown>> = [];
 let http: HttpServer;
 let url: string;
 
-const patch = (path: string, json: unknown, headers: Record<string, string> = auth) => call(`${url}${path}`, { method: 'PATCH', json, headers });
+const patch = (path: string, json: unknown, headers: Record<string, string> = auth) =>
+  call(`${url}${path}`, { method: 'PATCH', json, headers });
 
 const admin = suite('admin routes');
 admin.before(async () => {
@@ -37,8 +38,14 @@ admin('need the bearer token: none or a wrong one is 401 UNAUTHENTICATED', async
   }
   const stats = await get(`${url}/admin/stats`, auth);
   assert.is(stats.status, 200);
-  assert.equal(stats.body.models.map((m: { name: string }) => m.name), ['a', 'b']);
-  assert.equal(stats.body.sessions.map((s: { name: string }) => s.name), ['a', 'b']);
+  assert.equal(
+    stats.body.models.map((m: { name: string }) => m.name),
+    ['a', 'b'],
+  );
+  assert.equal(
+    stats.body.sessions.map((s: { name: string }) => s.name),
+    ['a', 'b'],
+  );
   assert.is((await patch('/admin/models/a', { weight: 2 }, {})).status, 401);
 });
 
@@ -67,7 +74,7 @@ admin('a bad change names the field and changes nothing', async () => {
   assert.is(http.server.stats().policy, 'fair');
 });
 
-admin('POST /admin/poll answers every model\'s versions', async () => {
+admin("POST /admin/poll answers every model's versions", async () => {
   const answer = await call(`${url}/admin/poll`, { method: 'POST', headers: auth });
   assert.is(answer.status, 200);
   assert.equal(answer.body.a, [{ version: '1', state: 'AVAILABLE' }]);
@@ -78,7 +85,8 @@ admin.run();
 const metrics = suite('/metrics');
 
 metrics('per model: requests by outcome, latency, queue, share, token waits; handoffs; process metrics', async () => {
-  const load = (name: string) => Array.from({ length: 6 }, () => post(`${url}/v1/models/${name}:predict`, { instances: [imageRows()] }));
+  const load = (name: string) =>
+    Array.from({ length: 6 }, () => post(`${url}/v1/models/${name}:predict`, { instances: [imageRows()] }));
   await Promise.all([...load('a'), ...load('b')]);
   await post(`${url}/v1/models/a:predict`, { instances: [[1]] });
   const answer = await get(`${url}/metrics`);
@@ -163,9 +171,32 @@ binds('TLS: serves HTTPS with the given key and certificate', async () => {
   }
   const dir = mkdtempSync(join(tmpdir(), 'olympian-tls-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     const cert = readFileSync(join(dir, 'cert.pem'));
-    const secure = await startTest({ models: [tinyModel('t')], tls: { key: readFileSync(join(dir, 'key.pem')), cert } });
+    const secure = await startTest({
+      models: [tinyModel('t')],
+      tls: { key: readFileSync(join(dir, 'key.pem')), cert },
+    });
     try {
       assert.match(secure.url, /^https:\/\/127\.0\.0\.1:\d+$/);
       const body = await new Promise<string>((resolve, reject) => {

@@ -15,13 +15,25 @@ let http: HttpServer;
 let url: string;
 const jsonBodyBytes = 256 * 1024;
 
-const images = (batch: number) => new Float32Array(Array.from({ length: batch }, (_, i) => imageRows(16, (k) => Math.sin(k + i))).flat(3));
-const imageInput = (batch: number, binary: boolean) => ({ name: 'image', shape: [batch, 16, 16, 3], datatype: 'FP32' as const, data: images(batch), binary });
-const withType = (request: RawRequest, type: string): RawRequest => ({ ...request, headers: { ...request.headers, 'Content-Type': type } });
+const images = (batch: number) =>
+  new Float32Array(Array.from({ length: batch }, (_, i) => imageRows(16, (k) => Math.sin(k + i))).flat(3));
+const imageInput = (batch: number, binary: boolean) => ({
+  name: 'image',
+  shape: [batch, 16, 16, 3],
+  datatype: 'FP32' as const,
+  data: images(batch),
+  binary,
+});
+const withType = (request: RawRequest, type: string): RawRequest => ({
+  ...request,
+  headers: { ...request.headers, 'Content-Type': type },
+});
 
 /** What the embedding API answers for the same images. */
 async function direct(batch: number): Promise<number[]> {
-  const out = await http.server.infer('m', { image: { dtype: 'float32', shape: [batch, 16, 16, 3], data: images(batch) } });
+  const out = await http.server.infer('m', {
+    image: { dtype: 'float32', shape: [batch, 16, 16, 3], data: images(batch) },
+  });
   return Array.from(out.logits.data);
 }
 
@@ -48,21 +60,28 @@ triton('JSON infer with no Content-Type answers as it does with application/json
   assert.equal(bare.outputs[0].values, await direct(2));
 });
 
-triton('binary infer with no Content-Type (Inference-Header-Content-Length) answers as it does with application/octet-stream', async () => {
-  const call = { inputs: [imageInput(2, true)] };
-  const bare = await infer(call);
-  const typed = await infer(call, 'application/octet-stream');
-  assert.ok(bare.answer.headers['inference-header-content-length'], 'every output came back binary');
-  assert.equal(bare.header.outputs[0].parameters, { binary_data_size: 80 });
-  assert.equal(bare.outputs, typed.outputs);
-  assert.equal(bare.outputs[0].values, await direct(2));
-});
+triton(
+  'binary infer with no Content-Type (Inference-Header-Content-Length) answers as it does with application/octet-stream',
+  async () => {
+    const call = { inputs: [imageInput(2, true)] };
+    const bare = await infer(call);
+    const typed = await infer(call, 'application/octet-stream');
+    assert.ok(bare.answer.headers['inference-header-content-length'], 'every output came back binary');
+    assert.equal(bare.header.outputs[0].parameters, { binary_data_size: 80 });
+    assert.equal(bare.outputs, typed.outputs);
+    assert.equal(bare.outputs[0].values, await direct(2));
+  },
+);
 
 triton('gzip and deflate request bodies (JSON and binary) are decoded', async () => {
   for (const binary of [false, true]) {
     const plain = await infer({ inputs: [imageInput(1, binary)], outputs: [{ name: 'logits', binary }] });
     for (const requestCompression of ['gzip', 'deflate'] as const) {
-      const packed = await infer({ inputs: [imageInput(1, binary)], outputs: [{ name: 'logits', binary }], requestCompression });
+      const packed = await infer({
+        inputs: [imageInput(1, binary)],
+        outputs: [{ name: 'logits', binary }],
+        requestCompression,
+      });
       assert.equal(packed.outputs, plain.outputs, `${requestCompression}, binary ${binary}`);
     }
   }
@@ -92,8 +111,16 @@ bodies.before(async () => {
 });
 bodies.after(async () => http.close());
 
-const v2Body = (batch = 1) => Buffer.from(JSON.stringify({ inputs: [{ name: 'image', shape: [batch, 16, 16, 3], datatype: 'FP32', data: Array.from(images(batch)) }] }));
-const errorOf = (answer: { status: number; body: Buffer }) => ({ status: answer.status, ...JSON.parse(answer.body.toString()) });
+const v2Body = (batch = 1) =>
+  Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'image', shape: [batch, 16, 16, 3], datatype: 'FP32', data: Array.from(images(batch)) }],
+    }),
+  );
+const errorOf = (answer: { status: number; body: Buffer }) => ({
+  status: answer.status,
+  ...JSON.parse(answer.body.toString()),
+});
 
 bodies('on the inference routes */*, text/plain and a TF-Serving predict with no type are read as JSON', async () => {
   const expected = await direct(1);
@@ -102,49 +129,83 @@ bodies('on the inference routes */*, text/plain and a TF-Serving predict with no
     assert.is(answer.status, 200, answer.body.toString());
     assert.equal(JSON.parse(answer.body.toString()).outputs[0].data, expected, type);
   }
-  const predict = await rawPost(`${url}/v1/models/m:predict`, { headers: { 'Content-Encoding': 'gzip' }, body: gzipSync(JSON.stringify({ instances: [imageRows(16, (k) => Math.sin(k))] })) });
+  const predict = await rawPost(`${url}/v1/models/m:predict`, {
+    headers: { 'Content-Encoding': 'gzip' },
+    body: gzipSync(JSON.stringify({ instances: [imageRows(16, (k) => Math.sin(k))] })),
+  });
   assert.equal(JSON.parse(predict.body.toString()).predictions[0], expected);
 });
 
 bodies('elsewhere a body with no type, and anywhere an unknown type, is 415 naming content-type', async () => {
   const admin = await rawPost(`${url}/admin/poll`, { headers: {}, body: Buffer.from('{}') });
   assert.equal([admin.status, errorOf(admin).field], [415, 'content-type']);
-  const xml = await rawPost(`${url}/v2/models/m/infer`, { headers: { 'Content-Type': 'application/xml' }, body: Buffer.from('<x/>') });
+  const xml = await rawPost(`${url}/v2/models/m/infer`, {
+    headers: { 'Content-Type': 'application/xml' },
+    body: Buffer.from('<x/>'),
+  });
   assert.equal([xml.status, errorOf(xml).code, errorOf(xml).field], [415, 'INVALID_ARGUMENT', 'content-type']);
 });
 
 bodies('an unknown Content-Encoding is 415 naming it; a corrupt gzip body is 400', async () => {
   const brotli = await rawPost(`${url}/v2/models/m/infer`, { headers: { 'Content-Encoding': 'br' }, body: v2Body() });
-  assert.equal([brotli.status, errorOf(brotli).code, errorOf(brotli).field], [415, 'INVALID_ARGUMENT', 'content-encoding']);
-  const two = await rawPost(`${url}/v2/models/m/infer`, { headers: { 'Content-Encoding': 'gzip, gzip' }, body: gzipSync(gzipSync(v2Body())) });
+  assert.equal(
+    [brotli.status, errorOf(brotli).code, errorOf(brotli).field],
+    [415, 'INVALID_ARGUMENT', 'content-encoding'],
+  );
+  const two = await rawPost(`${url}/v2/models/m/infer`, {
+    headers: { 'Content-Encoding': 'gzip, gzip' },
+    body: gzipSync(gzipSync(v2Body())),
+  });
   assert.is(two.status, 415);
   const corrupt = gzipSync(v2Body());
   corrupt.fill(0x41, 20, 60);
   const broken = await rawPost(`${url}/v2/models/m/infer`, { headers: { 'Content-Encoding': 'gzip' }, body: corrupt });
   assert.equal([broken.status, errorOf(broken).code, errorOf(broken).field], [400, 'INVALID_ARGUMENT', 'body']);
-  const truncated = await rawPost(`${url}/v2/models/m/infer`, { headers: { 'Content-Encoding': 'gzip' }, body: gzipSync(v2Body()).subarray(0, 100) });
+  const truncated = await rawPost(`${url}/v2/models/m/infer`, {
+    headers: { 'Content-Encoding': 'gzip' },
+    body: gzipSync(v2Body()).subarray(0, 100),
+  });
   assert.equal([truncated.status, errorOf(truncated).field], [400, 'body']);
 });
 
 bodies('the JSON limit counts decoded bytes: a small gzip body that inflates past it is 413', async () => {
-  const bomb = gzipSync(Buffer.from(JSON.stringify({ inputs: [{ name: 'image', shape: [1], datatype: 'FP32', data: new Array(jsonBodyBytes).fill(0) }] })));
+  const bomb = gzipSync(
+    Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'image', shape: [1], datatype: 'FP32', data: new Array(jsonBodyBytes).fill(0) }],
+      }),
+    ),
+  );
   assert.ok(bomb.byteLength < 8192, `${bomb.byteLength} bytes compressed`);
   const answer = await rawPost(`${url}/v2/models/m/infer`, { headers: { 'Content-Encoding': 'gzip' }, body: bomb });
   assert.equal([answer.status, errorOf(answer).code, errorOf(answer).field], [413, 'TOO_LARGE', 'body']);
 });
 
-bodies('a JSON body over limits.jsonBodyBytes is 413 advising binary KServe or msgpack; the same tensors as binary are served', async () => {
-  const big = v2Body(32);
-  assert.ok(big.byteLength > jsonBodyBytes);
-  const answer = await rawPost(`${url}/v2/models/m/infer`, { headers: { 'Content-Type': 'application/json' }, body: big });
-  const error = errorOf(answer);
-  assert.equal([answer.status, error.code, error.field], [413, 'TOO_LARGE', 'body']);
-  assert.match(error.error, 'Inference-Header-Content-Length');
-  assert.match(error.error, 'application/msgpack');
-  const binary = tritonRequest({ inputs: [imageInput(32, true)] });
-  assert.is((await rawPost(`${url}/v2/models/m/infer`, binary)).status, 200);
-  const header = await rawPost(`${url}/v2/models/m/infer`, { headers: { 'Inference-Header-Content-Length': String(big.byteLength) }, body: big });
-  assert.equal([header.status, errorOf(header).field], [413, 'inference-header-content-length'], 'the binary extension\'s JSON header is JSON too');
-});
+bodies(
+  'a JSON body over limits.jsonBodyBytes is 413 advising binary KServe or msgpack; the same tensors as binary are served',
+  async () => {
+    const big = v2Body(32);
+    assert.ok(big.byteLength > jsonBodyBytes);
+    const answer = await rawPost(`${url}/v2/models/m/infer`, {
+      headers: { 'Content-Type': 'application/json' },
+      body: big,
+    });
+    const error = errorOf(answer);
+    assert.equal([answer.status, error.code, error.field], [413, 'TOO_LARGE', 'body']);
+    assert.match(error.error, 'Inference-Header-Content-Length');
+    assert.match(error.error, 'application/msgpack');
+    const binary = tritonRequest({ inputs: [imageInput(32, true)] });
+    assert.is((await rawPost(`${url}/v2/models/m/infer`, binary)).status, 200);
+    const header = await rawPost(`${url}/v2/models/m/infer`, {
+      headers: { 'Inference-Header-Content-Length': String(big.byteLength) },
+      body: big,
+    });
+    assert.equal(
+      [header.status, errorOf(header).field],
+      [413, 'inference-header-content-length'],
+      "the binary extension's JSON header is JSON too",
+    );
+  },
+);
 
 bodies.run();

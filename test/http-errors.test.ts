@@ -50,12 +50,45 @@ function shape(answer: Answer, status: number, code: string, field?: string): vo
 }
 
 errors('400 INVALID_ARGUMENT: malformed JSON, bad shapes and bad headers name the field', async () => {
-  shape(await call(`${url}/v1/models/m:predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"instances": [' }), 400, 'INVALID_ARGUMENT', 'body');
-  shape(await post(`${url}/v1/models/m:predict`, { instances: [imageRows(8)] }), 400, 'INVALID_ARGUMENT', 'inputs.image.shape');
-  shape(await post(`${url}/v2/models/m/infer`, { inputs: [{ name: 'img', shape: [1], datatype: 'FP32', data: [1] }] }), 400, 'INVALID_ARGUMENT', 'inputs[0].name');
-  shape(await post(`${url}/v1/models/m:predict`, { instances: [imageRows()] }, { 'x-olympian-priority': 'high' }), 400, 'INVALID_ARGUMENT', 'x-olympian-priority');
-  shape(await post(`${url}/v1/models/m:predict`, { instances: [imageRows()] }, { 'x-olympian-deadline-ms': '-5' }), 400, 'INVALID_ARGUMENT', 'x-olympian-deadline-ms');
-  const media = await call(`${url}/v1/models/m:predict`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<x/>' });
+  shape(
+    await call(`${url}/v1/models/m:predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"instances": [',
+    }),
+    400,
+    'INVALID_ARGUMENT',
+    'body',
+  );
+  shape(
+    await post(`${url}/v1/models/m:predict`, { instances: [imageRows(8)] }),
+    400,
+    'INVALID_ARGUMENT',
+    'inputs.image.shape',
+  );
+  shape(
+    await post(`${url}/v2/models/m/infer`, { inputs: [{ name: 'img', shape: [1], datatype: 'FP32', data: [1] }] }),
+    400,
+    'INVALID_ARGUMENT',
+    'inputs[0].name',
+  );
+  shape(
+    await post(`${url}/v1/models/m:predict`, { instances: [imageRows()] }, { 'x-olympian-priority': 'high' }),
+    400,
+    'INVALID_ARGUMENT',
+    'x-olympian-priority',
+  );
+  shape(
+    await post(`${url}/v1/models/m:predict`, { instances: [imageRows()] }, { 'x-olympian-deadline-ms': '-5' }),
+    400,
+    'INVALID_ARGUMENT',
+    'x-olympian-deadline-ms',
+  );
+  const media = await call(`${url}/v1/models/m:predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/xml' },
+    body: '<x/>',
+  });
   assert.is(media.status, 415);
   assert.is(media.body.code, 'INVALID_ARGUMENT');
 });
@@ -70,17 +103,31 @@ errors('404 NOT_FOUND: unknown model, version or route', async () => {
 
 errors('413 TOO_LARGE: a body over the limit, and tensors over maxRequestBytes', async () => {
   const huge = JSON.stringify({ instances: [Array.from({ length: 40_000 }, () => 0.123456)] });
-  shape(await call(`${url}/v1/models/m:predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: huge }), 413, 'TOO_LARGE', 'body');
+  shape(
+    await call(`${url}/v1/models/m:predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: huge,
+    }),
+    413,
+    'TOO_LARGE',
+    'body',
+  );
   const rows = Array.from({ length: 11 }, () => imageRows());
   shape(await post(`${url}/v1/models/m:predict`, { instances: rows }), 413, 'TOO_LARGE', 'inputs');
 });
 
 errors('429 QUEUE_FULL: a session with no queue room refuses at once; nothing else fails', async () => {
-  const answers = await Promise.all(Array.from({ length: 8 }, () => post(`${url}/v1/models/slowq:predict`, slowBody())));
+  const answers = await Promise.all(
+    Array.from({ length: 8 }, () => post(`${url}/v1/models/slowq:predict`, slowBody())),
+  );
   const statuses = answers.map((a) => a.status);
   assert.ok(statuses.includes(429), String(statuses));
   assert.ok(statuses.includes(200), String(statuses));
-  assert.ok(statuses.every((s) => s === 200 || s === 429), String(statuses));
+  assert.ok(
+    statuses.every((s) => s === 200 || s === 429),
+    String(statuses),
+  );
   shape(answers.find((a) => a.status === 429)!, 429, 'QUEUE_FULL');
   assert.is(answers.find((a) => a.status === 429)!.body.model, 'slowq');
 });
@@ -97,7 +144,9 @@ errors('x-olympian-priority: a higher-priority request overtakes queued ones', a
   // Six urgent requests keep the session busy for a few hundred ms; `low` and `high` both wait behind them.
   // Queued plus completed counts requests past the two in flight, whatever has finished meanwhile.
   const before = slowRow('slow');
-  const busy = Array.from({ length: 6 }, () => post(`${url}/v1/models/slow:predict`, slowBody(), { 'x-olympian-priority': '10' }));
+  const busy = Array.from({ length: 6 }, () =>
+    post(`${url}/v1/models/slow:predict`, slowBody(), { 'x-olympian-priority': '10' }),
+  );
   await waitFor(() => queueDepth('slow') + completed('slow', before) >= 4);
   const done: string[] = [];
   const low = post(`${url}/v1/models/slow:predict`, slowBody(), { 'x-olympian-priority': '1' }).then((a) => {
@@ -130,7 +179,11 @@ errors('499 CANCELLED: a client that goes away has its queued inference withdraw
   controller.abort();
   await aborted.catch(() => undefined);
   await Promise.all(busy);
-  await waitFor(() => (http.server.stats().sessions.find((s) => s.name === 'slow')!.errors.CANCELLED ?? 0) > (before.errors.CANCELLED ?? 0));
+  await waitFor(
+    () =>
+      (http.server.stats().sessions.find((s) => s.name === 'slow')!.errors.CANCELLED ?? 0) >
+      (before.errors.CANCELLED ?? 0),
+  );
   const metrics = (await get(`${url}/metrics`)).body as string;
   assert.match(metrics, /olympian_requests_total\{model="slow",outcome="CANCELLED",protocol="http"\} 1/);
 });
@@ -147,7 +200,7 @@ errors('503 SESSION_CRASHED when the model thread dies, then it serves again aft
   assert.is(answer.status, 200);
 });
 
-errors('request ids: a client\'s x-request-id is echoed, an unusable one replaced, one made when absent', async () => {
+errors("request ids: a client's x-request-id is echoed, an unusable one replaced, one made when absent", async () => {
   const mine = await get(`${url}/v2/health/live`, { 'x-request-id': 'client-abc.123' });
   assert.is(mine.headers.get('x-request-id'), 'client-abc.123');
   const bad = await get(`${url}/v2/health/live`, { 'x-request-id': 'has spaces; and "quotes"' });

@@ -23,7 +23,14 @@ const codeOf = (fn: () => unknown): { code?: string; field?: string } => {
 const json = suite('JSON tensors');
 
 json('nested lists become a flat typed array and a shape; bools and ints are checked', () => {
-  const t = tensorFromJson([[1, 2, 3], [4, 5, 6]], 'float32', 'x');
+  const t = tensorFromJson(
+    [
+      [1, 2, 3],
+      [4, 5, 6],
+    ],
+    'float32',
+    'x',
+  );
   assert.equal(t.shape, [2, 3]);
   assert.instance(t.data, Float32Array);
   assert.equal(Array.from(t.data), [1, 2, 3, 4, 5, 6]);
@@ -47,7 +54,15 @@ json('{"b64"} stands for the raw little-endian bytes of the block the signature 
   const whole = tensorFromJson({ b64 }, 'float32', 'x', [2, 3]);
   assert.equal(whole.shape, [2, 3]);
   assert.equal(Array.from(whole.data), Array.from(values));
-  const rows = tensorFromJson([{ b64: Buffer.from(values.buffer, 0, 12).toString('base64') }, { b64: Buffer.from(values.buffer, 12).toString('base64') }], 'float32', 'x', [null, 3]);
+  const rows = tensorFromJson(
+    [
+      { b64: Buffer.from(values.buffer, 0, 12).toString('base64') },
+      { b64: Buffer.from(values.buffer, 12).toString('base64') },
+    ],
+    'float32',
+    'x',
+    [null, 3],
+  );
   assert.equal(rows.shape, [2, 3]);
   assert.equal(tensorFromJson({ b64 }, 'float32', 'x', [null, 3]).shape, [2, 3], 'one free dimension is inferred');
   assert.equal(codeOf(() => tensorFromJson({ b64 }, 'float32', 'x', [4, 4])).field, 'x');
@@ -55,10 +70,20 @@ json('{"b64"} stands for the raw little-endian bytes of the block the signature 
 });
 
 json('rows stack on a batch axis and split back; bools answer as booleans', () => {
-  const stacked = stackRows([tensorFromJson([1, 2], 'float32', 'a'), tensorFromJson([3, 4], 'float32', 'a')], 'instances');
+  const stacked = stackRows(
+    [tensorFromJson([1, 2], 'float32', 'a'), tensorFromJson([3, 4], 'float32', 'a')],
+    'instances',
+  );
   assert.equal(stacked.shape, [2, 2]);
-  assert.equal(rowsOf(stacked, 'y'), [[1, 2], [3, 4]]);
-  assert.equal(codeOf(() => stackRows([tensorFromJson([1, 2], 'float32', 'a'), tensorFromJson([3], 'float32', 'a')], 'instances')).field, 'instances[1]');
+  assert.equal(rowsOf(stacked, 'y'), [
+    [1, 2],
+    [3, 4],
+  ]);
+  assert.equal(
+    codeOf(() => stackRows([tensorFromJson([1, 2], 'float32', 'a'), tensorFromJson([3], 'float32', 'a')], 'instances'))
+      .field,
+    'instances[1]',
+  );
   assert.equal(toNested({ dtype: 'bool', shape: [2], data: new Uint8Array([1, 0]) }), [true, false]);
   const bytes = rowsOf({ dtype: 'uint8', shape: [1, 3], data: new Uint8Array([104, 105, 33]) }, 'out_bytes');
   assert.equal(bytes, [{ b64: Buffer.from('hi!').toString('base64') }]);
@@ -77,21 +102,44 @@ json('b64 blocks must agree in shape; bool leaves take true, false, 0 and 1', ()
   assert.equal(tensorFromJson([block(3), block(3)], 'float32', 'x', [null, null]).shape, [2, 3]);
   assert.equal(codeOf(() => tensorFromJson([block(3), block(6)], 'float32', 'x', [null, null])).field, 'x[1]');
   assert.equal(codeOf(() => tensorFromJson([block(3), 1], 'float32', 'x', [null, null])).field, 'x[1]');
-  assert.equal(Array.from(tensorFromJson([[true, 0], [1, false]], 'bool', 'x').data), [1, 0, 1, 0]);
+  assert.equal(
+    Array.from(
+      tensorFromJson(
+        [
+          [true, 0],
+          [1, false],
+        ],
+        'bool',
+        'x',
+      ).data,
+    ),
+    [1, 0, 1, 0],
+  );
   assert.equal(codeOf(() => tensorFromJson([[true, 2]], 'bool', 'x')).field, 'x[0][1]');
 });
 
 json.run();
 
 const twoIo: ModelSignature = {
-  inputs: [{ name: 'a', dtype: 'float32', shape: [null, 3] }, { name: 'n', dtype: 'int32', shape: [null, 3] }],
-  outputs: [{ name: 'scaled_sum', dtype: 'float32', shape: [null, 3] }, { name: 'n_squared', dtype: 'int32', shape: [null, 3] }],
+  inputs: [
+    { name: 'a', dtype: 'float32', shape: [null, 3] },
+    { name: 'n', dtype: 'int32', shape: [null, 3] },
+  ],
+  outputs: [
+    { name: 'scaled_sum', dtype: 'float32', shape: [null, 3] },
+    { name: 'n_squared', dtype: 'int32', shape: [null, 3] },
+  ],
 };
 
 const tfs = suite('TF-Serving predict format');
 
 tfs('row format with named inputs stacks instances; columnar takes whole tensors', () => {
-  const row = parsePredict({ instances: [{ a: [1, 2, 3], n: [1, 2, 3] }, { a: [4, 5, 6], n: [4, 5, 6] }] });
+  const row = parsePredict({
+    instances: [
+      { a: [1, 2, 3], n: [1, 2, 3] },
+      { a: [4, 5, 6], n: [4, 5, 6] },
+    ],
+  });
   assert.is(row.format, 'row');
   const inputs = row.build(twoIo);
   assert.equal(inputs.a.shape, [2, 3]);
@@ -109,8 +157,14 @@ tfs('bad requests name the key at fault', () => {
   assert.is(codeOf(() => parsePredict({ instances: [] }).build(twoIo)).field, 'instances');
   assert.is(codeOf(() => parsePredict({ instances: [[1, 2, 3]] }).build(twoIo)).field, 'instances[0]');
   assert.is(codeOf(() => parsePredict({ instances: [{ a: [1, 2, 3] }] }).build(twoIo)).field, 'instances[0].n');
-  assert.is(codeOf(() => parsePredict({ instances: [{ a: [1, 2, 3], n: [1, 2, 3], z: 1 }] }).build(twoIo)).field, 'instances[0].z');
-  assert.is(codeOf(() => parsePredict({ inputs: { a: [[1, 2, 3]], n: [[1.5, 2, 3]] } }).build(twoIo)).field, 'inputs.n[0][0]');
+  assert.is(
+    codeOf(() => parsePredict({ instances: [{ a: [1, 2, 3], n: [1, 2, 3], z: 1 }] }).build(twoIo)).field,
+    'instances[0].z',
+  );
+  assert.is(
+    codeOf(() => parsePredict({ inputs: { a: [[1, 2, 3]], n: [[1.5, 2, 3]] } }).build(twoIo)).field,
+    'inputs.n[0][0]',
+  );
 });
 
 tfs('answers: predictions per instance (objects for several outputs), outputs for columnar', () => {
@@ -119,11 +173,30 @@ tfs('answers: predictions per instance (objects for several outputs), outputs fo
     n_squared: { dtype: 'int32' as const, shape: [2, 3], data: new Int32Array([1, 4, 9, 16, 25, 36]) },
   };
   assert.equal(predictAnswer('row', outputs, twoIo), {
-    predictions: [{ scaled_sum: [1, 2, 3], n_squared: [1, 4, 9] }, { scaled_sum: [4, 5, 6], n_squared: [16, 25, 36] }],
+    predictions: [
+      { scaled_sum: [1, 2, 3], n_squared: [1, 4, 9] },
+      { scaled_sum: [4, 5, 6], n_squared: [16, 25, 36] },
+    ],
   });
-  assert.equal(predictAnswer('columnar', outputs, twoIo), { outputs: { scaled_sum: [[1, 2, 3], [4, 5, 6]], n_squared: [[1, 4, 9], [16, 25, 36]] } });
+  assert.equal(predictAnswer('columnar', outputs, twoIo), {
+    outputs: {
+      scaled_sum: [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+      n_squared: [
+        [1, 4, 9],
+        [16, 25, 36],
+      ],
+    },
+  });
   const one = { ...twoIo, outputs: [twoIo.outputs[0]] };
-  assert.equal(predictAnswer('row', { scaled_sum: outputs.scaled_sum }, one), { predictions: [[1, 2, 3], [4, 5, 6]] });
+  assert.equal(predictAnswer('row', { scaled_sum: outputs.scaled_sum }, one), {
+    predictions: [
+      [1, 2, 3],
+      [4, 5, 6],
+    ],
+  });
 });
 
 tfs.run();
@@ -135,7 +208,15 @@ v2('flat or nested data reshaped to the declared shape; wide ints narrowed; outp
     id: '42',
     inputs: [
       { name: 'a', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] },
-      { name: 'n', shape: [2, 3], datatype: 'INT64', data: [[1, 2, 3], [4, 5, 6]] },
+      {
+        name: 'n',
+        shape: [2, 3],
+        datatype: 'INT64',
+        data: [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+      },
     ],
     outputs: [{ name: 'n_squared', parameters: { binary_data: true } }],
   });
@@ -144,16 +225,30 @@ v2('flat or nested data reshaped to the declared shape; wide ints narrowed; outp
   assert.instance(parsed.inputs.n.data, Int32Array);
   assert.equal(parsed.outputs, ['n_squared']);
   assert.ok(parsed.binary.has('n_squared'));
-  assert.is(codeOf(() => parseV2Request({ inputs: [{ name: 'a', shape: [2, 2], datatype: 'FP32', data: [1, 2, 3] }] })).field, 'inputs[0].data');
-  assert.is(codeOf(() => parseV2Request({ inputs: [{ name: 'a', shape: [1], datatype: 'STRING', data: [1] }] })).field, 'inputs[0].datatype');
+  assert.is(
+    codeOf(() => parseV2Request({ inputs: [{ name: 'a', shape: [2, 2], datatype: 'FP32', data: [1, 2, 3] }] })).field,
+    'inputs[0].data',
+  );
+  assert.is(
+    codeOf(() => parseV2Request({ inputs: [{ name: 'a', shape: [1], datatype: 'STRING', data: [1] }] })).field,
+    'inputs[0].datatype',
+  );
   assert.is(codeOf(() => parseV2Request({ inputs: [] })).field, 'inputs');
-  assert.is(codeOf(() => parseV2Request({ inputs: [{ name: 'a', shape: [-1], datatype: 'FP32', data: [] }] })).field, 'inputs[0].shape');
+  assert.is(
+    codeOf(() => parseV2Request({ inputs: [{ name: 'a', shape: [-1], datatype: 'FP32', data: [] }] })).field,
+    'inputs[0].shape',
+  );
 });
 
 v2('binary tensors: little-endian bytes after the JSON header, sizes checked', () => {
   const a = Buffer.from(new Float32Array([1, 2, 3]).buffer);
   const n = Buffer.from(new BigInt64Array([1n, 2n, 3n]).buffer);
-  const header = { inputs: [{ name: 'a', shape: [1, 3], datatype: 'FP32', parameters: { binary_data_size: 12 } }, { name: 'n', shape: [1, 3], datatype: 'INT64', parameters: { binary_data_size: 24 } }] };
+  const header = {
+    inputs: [
+      { name: 'a', shape: [1, 3], datatype: 'FP32', parameters: { binary_data_size: 12 } },
+      { name: 'n', shape: [1, 3], datatype: 'INT64', parameters: { binary_data_size: 24 } },
+    ],
+  };
   const parsed = parseV2Request(new BinaryBody(header, Buffer.concat([a, n])));
   assert.equal(Array.from(parsed.inputs.a.data), [1, 2, 3]);
   assert.equal(Array.from(parsed.inputs.n.data), [1, 2, 3]);
@@ -171,12 +266,25 @@ const mapping = suite('error mapping');
 
 mapping('every code has its HTTP status and the one body shape', () => {
   const expected: Record<string, number> = {
-    INVALID_ARGUMENT: 400, NOT_FOUND: 404, TOO_LARGE: 413, QUEUE_FULL: 429, DEADLINE_EXCEEDED: 504, UNAVAILABLE: 503,
-    SESSION_CRASHED: 503, RESOURCE_EXHAUSTED: 507, CANCELLED: 499, INVALID_CONFIG: 400, BACKEND_UNAVAILABLE: 503, MODEL_LOAD_FAILED: 500,
+    INVALID_ARGUMENT: 400,
+    NOT_FOUND: 404,
+    TOO_LARGE: 413,
+    QUEUE_FULL: 429,
+    DEADLINE_EXCEEDED: 504,
+    UNAVAILABLE: 503,
+    SESSION_CRASHED: 503,
+    RESOURCE_EXHAUSTED: 507,
+    CANCELLED: 499,
+    INVALID_CONFIG: 400,
+    BACKEND_UNAVAILABLE: 503,
+    MODEL_LOAD_FAILED: 500,
     INTERNAL: 500,
   };
   for (const code of Object.values(ErrorCode)) {
-    const { status, body } = errorResponse(new OlympianError(code, `x ${code}`, { field: 'f', session: 'm.v3.1' }), 'rid');
+    const { status, body } = errorResponse(
+      new OlympianError(code, `x ${code}`, { field: 'f', session: 'm.v3.1' }),
+      'rid',
+    );
     assert.is(status, expected[code], code);
     assert.equal(body, { error: `x ${code}`, code, field: 'f', model: 'm', requestId: 'rid' });
   }
@@ -184,15 +292,27 @@ mapping('every code has its HTTP status and the one body shape', () => {
   const bug = errorResponse(new TypeError('oops'), 'r');
   assert.is(bug.status, 500);
   assert.is(bug.body.code, 'INTERNAL');
-  const fastify = errorResponse(Object.assign(new Error('too big'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 }), 'r');
+  const fastify = errorResponse(
+    Object.assign(new Error('too big'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 }),
+    'r',
+  );
   assert.equal([fastify.status, fastify.body.code, fastify.body.field], [413, 'TOO_LARGE', 'body']);
   assert.is(statusOfCode[Errors.tooLarge('x', 'y').code], 413);
 });
 
 mapping('Accept-Encoding: gzip on a tie, q-values honoured, * for codings not named', () => {
   const cases: Array<[string | undefined, string | null]> = [
-    [undefined, null], ['identity', null], ['gzip', 'gzip'], ['deflate', 'deflate'], ['gzip, deflate', 'gzip'], ['*', 'gzip'],
-    ['deflate;q=0.5, gzip;q=0.4', 'deflate'], ['gzip;q=0, *', 'deflate'], ['gzip;q=0, deflate;q=0', null], ['br, x-gzip', 'gzip'], ['*;q=0', null],
+    [undefined, null],
+    ['identity', null],
+    ['gzip', 'gzip'],
+    ['deflate', 'deflate'],
+    ['gzip, deflate', 'gzip'],
+    ['*', 'gzip'],
+    ['deflate;q=0.5, gzip;q=0.4', 'deflate'],
+    ['gzip;q=0, *', 'deflate'],
+    ['gzip;q=0, deflate;q=0', null],
+    ['br, x-gzip', 'gzip'],
+    ['*;q=0', null],
   ];
   for (const [header, expected] of cases) assert.is(negotiateCoding(header), expected, String(header));
 });

@@ -29,7 +29,9 @@ tfs.before(async () => {
 tfs('GET /v1/models/{name}: version status as the guide shows it', async () => {
   const answer = await get(`${url}/v1/models/m`);
   assert.is(answer.status, 200);
-  assert.equal(answer.body, { model_version_status: [{ version: '1', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }] });
+  assert.equal(answer.body, {
+    model_version_status: [{ version: '1', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }],
+  });
   assert.equal((await get(`${url}/v1/models/m/versions/1`)).body.model_version_status[0].version, '1');
   assert.is((await get(`${url}/v1/models/m/versions/7`)).status, 404);
 });
@@ -41,7 +43,10 @@ tfs('GET /v1/models/{name}/metadata: the serving_default signature', async () =>
   const signature = answer.body.metadata.signature_def.signature_def.serving_default;
   assert.equal(Object.keys(signature.inputs), ['a', 'n']);
   assert.is(signature.inputs.n.dtype, 'DT_INT32');
-  assert.equal(signature.inputs.a.tensor_shape.dim.map((d: { size: string }) => d.size), ['-1', '3']);
+  assert.equal(
+    signature.inputs.a.tensor_shape.dim.map((d: { size: string }) => d.size),
+    ['-1', '3'],
+  );
   assert.equal(Object.keys(signature.outputs), ['scaled_sum', 'n_squared']);
   assert.is(signature.method_name, 'tensorflow/serving/predict');
 });
@@ -73,22 +78,47 @@ tfs('row format, named inputs and outputs (the guide\'s "tag/signal/sensor" requ
 });
 
 tfs('columnar format: {"inputs": {...}} answers {"outputs": {...}}', async () => {
-  const answer = await post(`${url}/v1/models/two:predict`, { inputs: { a: [[1, 2, 3], [0.5, 0, -1]], n: [[4, 5, 6], [1, 1, 1]] } });
+  const answer = await post(`${url}/v1/models/two:predict`, {
+    inputs: {
+      a: [
+        [1, 2, 3],
+        [0.5, 0, -1],
+      ],
+      n: [
+        [4, 5, 6],
+        [1, 1, 1],
+      ],
+    },
+  });
   assert.is(answer.status, 200);
-  assert.equal(answer.body, { outputs: { scaled_sum: [[5, 70, 900], [1.5, 10, 0]], n_squared: [[16, 25, 36], [1, 1, 1]] } });
+  assert.equal(answer.body, {
+    outputs: {
+      scaled_sum: [
+        [5, 70, 900],
+        [1.5, 10, 0],
+      ],
+      n_squared: [
+        [16, 25, 36],
+        [1, 1, 1],
+      ],
+    },
+  });
   const single = await post(`${url}/v1/models/m:predict`, { inputs: [imageRows()] });
   assert.equal(single.body.outputs, await direct([imageRows()]));
 });
 
-tfs('binary values: {"b64": ...} is the raw bytes of the tensor block (the guide\'s image_bytes request, adapted)', async () => {
-  const rows = [imageRows(16, (i) => (i % 7) / 7)];
-  const bytes = Buffer.from(new Float32Array(rows.flat(3)).buffer).toString('base64');
-  const named = await post(`${url}/v1/models/m:predict`, { instances: [{ image: { b64: bytes } }] });
-  assert.is(named.status, 200, JSON.stringify(named.body));
-  assert.equal(named.body.predictions, await direct(rows));
-  const bare = await post(`${url}/v1/models/m:predict`, { instances: [{ b64: bytes }] });
-  assert.equal(bare.body.predictions, named.body.predictions);
-});
+tfs(
+  'binary values: {"b64": ...} is the raw bytes of the tensor block (the guide\'s image_bytes request, adapted)',
+  async () => {
+    const rows = [imageRows(16, (i) => (i % 7) / 7)];
+    const bytes = Buffer.from(new Float32Array(rows.flat(3)).buffer).toString('base64');
+    const named = await post(`${url}/v1/models/m:predict`, { instances: [{ image: { b64: bytes } }] });
+    assert.is(named.status, 200, JSON.stringify(named.body));
+    assert.equal(named.body.predictions, await direct(rows));
+    const bare = await post(`${url}/v1/models/m:predict`, { instances: [{ b64: bytes }] });
+    assert.equal(bare.body.predictions, named.body.predictions);
+  },
+);
 
 tfs('classify and regress are not served; an unknown verb or path is 404 in the error shape', async () => {
   for (const path of ['/v1/models/m:classify', '/v1/models/m:frobnicate', '/v1/models/m/labels/stable:predict']) {
@@ -110,9 +140,17 @@ v2('health, server metadata, model metadata and readiness', async () => {
   assert.ok(server.body.extensions.includes('binary_tensor_data'));
   const meta = await get(`${url}/v2/models/two`);
   assert.equal(meta.body, {
-    name: 'two', versions: ['1'], platform: 'tensorflowjs',
-    inputs: [{ name: 'a', datatype: 'FP32', shape: [-1, 3] }, { name: 'n', datatype: 'INT32', shape: [-1, 3] }],
-    outputs: [{ name: 'scaled_sum', datatype: 'FP32', shape: [-1, 3] }, { name: 'n_squared', datatype: 'INT32', shape: [-1, 3] }],
+    name: 'two',
+    versions: ['1'],
+    platform: 'tensorflowjs',
+    inputs: [
+      { name: 'a', datatype: 'FP32', shape: [-1, 3] },
+      { name: 'n', datatype: 'INT32', shape: [-1, 3] },
+    ],
+    outputs: [
+      { name: 'scaled_sum', datatype: 'FP32', shape: [-1, 3] },
+      { name: 'n_squared', datatype: 'INT32', shape: [-1, 3] },
+    ],
   });
   assert.equal((await get(`${url}/v2/models/two/versions/1`)).body.name, 'two');
   assert.equal((await get(`${url}/v2/models/m/ready`)).body, { name: 'm', ready: true });
@@ -120,21 +158,33 @@ v2('health, server metadata, model metadata and readiness', async () => {
   assert.is((await get(`${url}/v2/models/nope/ready`)).status, 404);
 });
 
-v2('infer: the protocol page\'s request (id, two inputs, one output asked for), adapted', async () => {
+v2("infer: the protocol page's request (id, two inputs, one output asked for), adapted", async () => {
   const answer = await post(`${url}/v2/models/two/infer`, {
     id: '42',
     inputs: [
       { name: 'a', shape: [2, 3], datatype: 'FP32', data: [1, 2, 3, 0.5, 0, -1] },
-      { name: 'n', shape: [2, 3], datatype: 'INT32', data: [[4, 5, 6], [1, 1, 1]] },
+      {
+        name: 'n',
+        shape: [2, 3],
+        datatype: 'INT32',
+        data: [
+          [4, 5, 6],
+          [1, 1, 1],
+        ],
+      },
     ],
     outputs: [{ name: 'scaled_sum' }],
   });
   assert.is(answer.status, 200, JSON.stringify(answer.body));
   assert.equal(answer.body, {
-    model_name: 'two', model_version: '1', id: '42',
+    model_name: 'two',
+    model_version: '1',
+    id: '42',
     outputs: [{ name: 'scaled_sum', datatype: 'FP32', shape: [2, 3], data: [5, 70, 900, 1.5, 10, 0] }],
   });
-  const all = await post(`${url}/v2/models/m/versions/1/infer`, { inputs: [{ name: 'image', shape: [1, 16, 16, 3], datatype: 'FP32', data: imageRows().flat(2) }] });
+  const all = await post(`${url}/v2/models/m/versions/1/infer`, {
+    inputs: [{ name: 'image', shape: [1, 16, 16, 3], datatype: 'FP32', data: imageRows().flat(2) }],
+  });
   assert.equal(all.body.outputs[0].data, (await direct([imageRows()]))[0]);
   assert.equal(all.body.outputs[0].shape, [1, 10]);
 });
@@ -142,33 +192,46 @@ v2('infer: the protocol page\'s request (id, two inputs, one output asked for), 
 v2('binary tensor extension: raw inputs after the JSON header, a binary output back', async () => {
   const a = Buffer.from(new Float32Array([1, 2, 3]).buffer);
   const n = Buffer.from(new BigInt64Array([4n, 5n, 6n]).buffer);
-  const header = Buffer.from(JSON.stringify({
-    inputs: [
-      { name: 'a', shape: [1, 3], datatype: 'FP32', parameters: { binary_data_size: a.byteLength } },
-      { name: 'n', shape: [1, 3], datatype: 'INT64', parameters: { binary_data_size: n.byteLength } },
-    ],
-    outputs: [{ name: 'scaled_sum', parameters: { binary_data: true } }, { name: 'n_squared' }],
-  }));
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [
+        { name: 'a', shape: [1, 3], datatype: 'FP32', parameters: { binary_data_size: a.byteLength } },
+        { name: 'n', shape: [1, 3], datatype: 'INT64', parameters: { binary_data_size: n.byteLength } },
+      ],
+      outputs: [{ name: 'scaled_sum', parameters: { binary_data: true } }, { name: 'n_squared' }],
+    }),
+  );
   const response = await fetch(`${url}/v2/models/two/infer`, {
     method: 'POST',
-    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.byteLength) },
+    headers: {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(header.byteLength),
+    },
     body: Buffer.concat([header, a, n]),
   });
   assert.is(response.status, 200);
   const body = Buffer.from(await response.arrayBuffer());
   const length = Number(response.headers.get('inference-header-content-length'));
   const json = JSON.parse(body.subarray(0, length).toString());
-  assert.equal(json.outputs[0], { name: 'scaled_sum', datatype: 'FP32', shape: [1, 3], parameters: { binary_data_size: 12 } });
+  assert.equal(json.outputs[0], {
+    name: 'scaled_sum',
+    datatype: 'FP32',
+    shape: [1, 3],
+    parameters: { binary_data_size: 12 },
+  });
   assert.equal(json.outputs[1].data, [16, 25, 36]);
   const binary = body.subarray(length);
-  assert.equal(Array.from(new Float32Array(binary.buffer.slice(binary.byteOffset, binary.byteOffset + 12))), [5, 70, 900]);
+  assert.equal(
+    Array.from(new Float32Array(binary.buffer.slice(binary.byteOffset, binary.byteOffset + 12))),
+    [5, 70, 900],
+  );
 });
 
 v2.run();
 
 const binary = suite('msgpack bodies (the wire codec)');
 
-binary('an infer frame on either protocol\'s route answers a result frame', async () => {
+binary("an infer frame on either protocol's route answers a result frame", async () => {
   const image = { dtype: 'float32' as const, shape: [1, 16, 16, 3], data: new Float32Array(imageRows().flat(2)) };
   for (const path of ['/v2/models/m/infer', '/v1/models/m:predict']) {
     const answer = await call(`${url}${path}`, {
@@ -194,8 +257,13 @@ binary('errors come back as error frames with the same status', async () => {
   assert.is(answer.status, 400);
   const frame = decodeMessage(answer.body);
   assert.is(frame.type, 'error');
-  if (frame.type === 'error') assert.equal([frame.id, frame.error.code, frame.error.field], ['x', 'INVALID_ARGUMENT', 'model']);
-  const garbage = await call(`${url}/v2/models/m/infer`, { method: 'POST', headers: { 'content-type': 'application/msgpack' }, body: new Uint8Array([0xc1]) });
+  if (frame.type === 'error')
+    assert.equal([frame.id, frame.error.code, frame.error.field], ['x', 'INVALID_ARGUMENT', 'model']);
+  const garbage = await call(`${url}/v2/models/m/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/msgpack' },
+    body: new Uint8Array([0xc1]),
+  });
   assert.is(garbage.status, 400);
 });
 

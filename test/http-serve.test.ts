@@ -65,7 +65,13 @@ config('each mistake is INVALID_CONFIG naming the key', async () => {
 });
 
 config('limits reach the HTTP options as given; the rest keep their defaults', async () => {
-  const options = await validateServeConfig({ models: [fixed('a')], limits: { requestBytes: 4096, bodyBytes: 2048, headersTimeoutMs: 500, shutdownGraceMs: 0 } }, dir);
+  const options = await validateServeConfig(
+    {
+      models: [fixed('a')],
+      limits: { requestBytes: 4096, bodyBytes: 2048, headersTimeoutMs: 500, shutdownGraceMs: 0 },
+    },
+    dir,
+  );
   assert.equal(options.limits, { bodyBytes: 2048, headersTimeoutMs: 500, shutdownGraceMs: 0 });
   assert.is(options.server?.maxRequestBytes, 4096);
   assert.is((await validateServeConfig({ models: [fixed('a')] }, dir)).limits, undefined);
@@ -75,16 +81,37 @@ config('relative paths are relative to the file; secrets come from the environme
   writeFileSync(join(dir, 'token'), 'from-a-file-0123456789\n');
   process.env.OLYMPIAN_TEST_TOKEN = 'from-the-env-0123456789';
   try {
-    const options = await loadServeConfig(writeConfig('paths.json', {
-      adminToken: { file: 'token' },
-      models: [{ name: 'v', basePath: 'models/v' }, { name: 'p', model: 'm/model.json' }, { name: 'z', model: 'zoo:alexnet@64' }, { name: 'u', model: 'https://example.invalid/model.json' }],
-    }));
+    const options = await loadServeConfig(
+      writeConfig('paths.json', {
+        adminToken: { file: 'token' },
+        models: [
+          { name: 'v', basePath: 'models/v' },
+          { name: 'p', model: 'm/model.json' },
+          { name: 'z', model: 'zoo:alexnet@64' },
+          { name: 'u', model: 'https://example.invalid/model.json' },
+        ],
+      }),
+    );
     assert.is(options.adminToken, 'from-a-file-0123456789');
-    assert.equal(options.models.map((m) => m.basePath ?? m.model), [join(dir, 'models/v'), join(dir, 'm/model.json'), 'zoo:alexnet@64', 'https://example.invalid/model.json']);
-    const fromEnv = await validateServeConfig({ adminToken: { env: 'OLYMPIAN_TEST_TOKEN' }, host: '0.0.0.0', models: [fixed('a')] }, dir);
+    assert.equal(
+      options.models.map((m) => m.basePath ?? m.model),
+      [join(dir, 'models/v'), join(dir, 'm/model.json'), 'zoo:alexnet@64', 'https://example.invalid/model.json'],
+    );
+    const fromEnv = await validateServeConfig(
+      { adminToken: { env: 'OLYMPIAN_TEST_TOKEN' }, host: '0.0.0.0', models: [fixed('a')] },
+      dir,
+    );
     // A zoo model at an input size its architecture cannot take is refused with the file, naming its key.
-    await rejectsWith(validateServeConfig({ models: [fixed('a'), { name: 'z', model: 'zoo:alexnet@32' }] }, dir), ErrorCode.INVALID_CONFIG, 'models[1].model');
-    await rejectsWith(validateServeConfig({ models: [{ name: 'z', model: { zoo: 'vgg16', inputSize: 8 } }] }, dir), ErrorCode.INVALID_CONFIG, 'models[0].model.inputSize');
+    await rejectsWith(
+      validateServeConfig({ models: [fixed('a'), { name: 'z', model: 'zoo:alexnet@32' }] }, dir),
+      ErrorCode.INVALID_CONFIG,
+      'models[1].model',
+    );
+    await rejectsWith(
+      validateServeConfig({ models: [{ name: 'z', model: { zoo: 'vgg16', inputSize: 8 } }] }, dir),
+      ErrorCode.INVALID_CONFIG,
+      'models[0].model.inputSize',
+    );
     assert.is(fromEnv.adminToken, 'from-the-env-0123456789');
   } finally {
     delete process.env.OLYMPIAN_TEST_TOKEN;
@@ -103,8 +130,16 @@ config('the example configuration in deploy/ is valid', async () => {
 });
 
 config('a base path that does not exist fails the start naming it', async () => {
-  const path = writeConfig('nobase.json', { models: [fixed('a'), { name: 'b', basePath: 'nowhere' }], backend: 'wasm', tokens: 1 });
-  await rejectsWith(runServe({ config: path, port: 0, handleSignals: false, logLevel: 'silent' }), ErrorCode.INVALID_CONFIG, 'models[1].basePath');
+  const path = writeConfig('nobase.json', {
+    models: [fixed('a'), { name: 'b', basePath: 'nowhere' }],
+    backend: 'wasm',
+    tokens: 1,
+  });
+  await rejectsWith(
+    runServe({ config: path, port: 0, handleSignals: false, logLevel: 'silent' }),
+    ErrorCode.INVALID_CONFIG,
+    'models[1].basePath',
+  );
 });
 
 config.run();
@@ -144,14 +179,20 @@ lifecycle('SIGTERM drains: accepted requests finish, then the process exits 0', 
       });
       child.stderr.on('data', (chunk) => (output += chunk));
     });
-    const requests = Array.from({ length: 5 }, () => post(`${url}/v1/models/slow:predict`, { instances: [imageRows(32)] }));
+    const requests = Array.from({ length: 5 }, () =>
+      post(`${url}/v1/models/slow:predict`, { instances: [imageRows(32)] }),
+    );
     // Signal once all five are accepted (each answer is logged as completed; accepted ones as incoming).
     const started = Date.now();
-    while ((output.match(/incoming request/g) ?? []).length < 5 && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 5));
+    while ((output.match(/incoming request/g) ?? []).length < 5 && Date.now() - started < 20_000)
+      await new Promise((r) => setTimeout(r, 5));
     const completedAtSignal = (output.match(/request completed/g) ?? []).length;
     child.kill('SIGTERM');
     const answers = await Promise.all(requests);
-    assert.equal(answers.map((a) => a.status), [200, 200, 200, 200, 200]);
+    assert.equal(
+      answers.map((a) => a.status),
+      [200, 200, 200, 200, 200],
+    );
     assert.ok(completedAtSignal < 5, `${completedAtSignal} of 5 had already finished: nothing was left to drain`);
     assert.is(await exited, 0, output.slice(-2000));
     assert.match(output, 'draining');

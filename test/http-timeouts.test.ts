@@ -16,12 +16,18 @@ let url: string;
 
 /** Closed no earlier than `fromMs` (less a timer's slack) and before `beforeMs`. */
 function closedBetween(afterMs: number, fromMs: number, beforeMs: number): void {
-  assert.ok(afterMs >= fromMs - 15 && afterMs < beforeMs, `closed after ${Math.round(afterMs)} ms; expected from ${fromMs} to ${beforeMs} ms`);
+  assert.ok(
+    afterMs >= fromMs - 15 && afterMs < beforeMs,
+    `closed after ${Math.round(afterMs)} ms; expected from ${fromMs} to ${beforeMs} ms`,
+  );
 }
 
 const timeouts = suite('HTTP timeouts: slow and silent clients');
 timeouts.before(async () => {
-  http = await startTest({ models: [tinyModel('m'), tinyModel('slow', { inputSize: 32, channels: 96, layers: 8 })], limits });
+  http = await startTest({
+    models: [tinyModel('m'), tinyModel('slow', { inputSize: 32, channels: 96, layers: 8 })],
+    limits,
+  });
   url = http.url;
 });
 timeouts.after(async () => http.close());
@@ -67,16 +73,28 @@ timeouts('an idle kept-alive connection is closed at keepAliveTimeoutMs (plus th
   closedBetween(afterMs, limits.keepAliveTimeoutMs + 1000, limits.keepAliveTimeoutMs + 1000 + limits.idleTimeoutMs);
 });
 
-timeouts('an answer that takes longer than idleTimeoutMs is still given: the server, not the client, is slow', async () => {
-  // Forty requests ahead of it keep the session busy for well over the idle timeout.
-  const cut = () => ({ status: 0 });
-  const ahead = Array.from({ length: 40 }, () => post(`${url}/v1/models/slow:predict`, { instances: [imageRows(32)] }).catch(cut));
-  const startedAt = performance.now();
-  const late = await post(`${url}/v1/models/slow:predict`, { instances: [imageRows(32)] }, { 'x-olympian-priority': '-1' }).catch(cut);
-  const tookMs = performance.now() - startedAt;
-  assert.is(late.status, 200);
-  assert.ok(tookMs > limits.idleTimeoutMs, `the answer took ${Math.round(tookMs)} ms, not long enough to test anything`);
-  for (const answer of await Promise.all(ahead)) assert.is(answer.status, 200);
-});
+timeouts(
+  'an answer that takes longer than idleTimeoutMs is still given: the server, not the client, is slow',
+  async () => {
+    // Forty requests ahead of it keep the session busy for well over the idle timeout.
+    const cut = () => ({ status: 0 });
+    const ahead = Array.from({ length: 40 }, () =>
+      post(`${url}/v1/models/slow:predict`, { instances: [imageRows(32)] }).catch(cut),
+    );
+    const startedAt = performance.now();
+    const late = await post(
+      `${url}/v1/models/slow:predict`,
+      { instances: [imageRows(32)] },
+      { 'x-olympian-priority': '-1' },
+    ).catch(cut);
+    const tookMs = performance.now() - startedAt;
+    assert.is(late.status, 200);
+    assert.ok(
+      tookMs > limits.idleTimeoutMs,
+      `the answer took ${Math.round(tookMs)} ms, not long enough to test anything`,
+    );
+    for (const answer of await Promise.all(ahead)) assert.is(answer.status, 200);
+  },
+);
 
 timeouts.run();

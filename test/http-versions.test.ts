@@ -32,9 +32,13 @@ function writeBroken(base: string, version: number, text = '{"modelTopology": ')
 }
 
 const states = async (url: string, name: string) =>
-  (await get(`${url}/v1/models/${name}`)).body.model_version_status.map((row: { version: string; state: string; status: { error_code: string } }) => `${row.version}:${row.state}:${row.status.error_code}`);
+  (await get(`${url}/v1/models/${name}`)).body.model_version_status.map(
+    (row: { version: string; state: string; status: { error_code: string } }) =>
+      `${row.version}:${row.state}:${row.status.error_code}`,
+  );
 
-const predict = async (url: string, name: string) => (await post(`${url}/v1/models/${name}:predict`, { instances: [imageRows()] })).body.predictions[0] as number[];
+const predict = async (url: string, name: string) =>
+  (await post(`${url}/v1/models/${name}:predict`, { instances: [imageRows()] })).body.predictions[0] as number[];
 
 let http: HttpServer;
 let url: string;
@@ -75,7 +79,9 @@ versions('a broken version is reported in status and the old one keeps serving; 
   assert.equal([rows[0].state, rows[0].status.error_code], ['END', 'MODEL_LOAD_FAILED']);
   assert.match(rows[0].status.error_message, 'model.json');
   assert.is(http.models.served('m')!.version, '3');
-  const answer = await post(`${url}/v2/models/m/infer`, { inputs: [{ name: 'image', shape: [1, 16, 16, 3], datatype: 'FP32', data: imageRows().flat(2) }] });
+  const answer = await post(`${url}/v2/models/m/infer`, {
+    inputs: [{ name: 'image', shape: [1, 16, 16, 3], datatype: 'FP32', data: imageRows().flat(2) }],
+  });
   assert.is(answer.body.model_version, '3');
   await http.models.poll();
   assert.equal((await states(url, 'm'))[0], '4:END:MODEL_LOAD_FAILED', 'not retried while its files are unchanged');
@@ -91,7 +97,9 @@ versions('a switch under load loses no request', async () => {
   const failures: string[] = [];
   const client = async () => {
     while (!stop) {
-      const answer = await post(`${url}/v2/models/m/infer`, { inputs: [{ name: 'image', shape: [1, 16, 16, 3], datatype: 'FP32', data: imageRows().flat(2) }] });
+      const answer = await post(`${url}/v2/models/m/infer`, {
+        inputs: [{ name: 'image', shape: [1, 16, 16, 3], datatype: 'FP32', data: imageRows().flat(2) }],
+      });
       if (answer.status !== 200) failures.push(JSON.stringify(answer.body));
       else seen.set(answer.body.model_version, (seen.get(answer.body.model_version) ?? 0) + 1);
     }
@@ -109,7 +117,7 @@ versions('a switch under load loses no request', async () => {
   assert.equal(http.server.models, [http.models.served('m')!.session]);
 });
 
-versions('when the served version\'s directory goes, the newest one left is served', async () => {
+versions("when the served version's directory goes, the newest one left is served", async () => {
   rmSync(join(base, '5'), { recursive: true });
   await http.models.poll();
   assert.is(http.models.served('m')!.version, '4');
@@ -120,24 +128,31 @@ versions.run();
 
 const failures = suite('model versions: failures at start and over budget');
 
-failures('at start, a broken newest version falls back to the one before; a version over the memory budget is refused with RESOURCE_EXHAUSTED', async () => {
-  const small = join(root, 'small');
-  mkdirSync(small);
-  await writeVersion(small, 1, { channels: 4, layers: 1 });
-  writeBroken(small, 2, 'not json');
-  const server = await startTest({ models: [{ name: 's', basePath: small }], server: { memoryBudgetMB: 1 } });
-  try {
-    assert.equal(await states(server.url, 's'), ['2:END:MODEL_LOAD_FAILED', '1:AVAILABLE:OK']);
-    await writeVersion(small, 3, { channels: 256, layers: 4, inputSize: 32 });
-    await server.models.poll();
-    assert.equal(await states(server.url, 's'), ['3:END:RESOURCE_EXHAUSTED', '2:END:MODEL_LOAD_FAILED', '1:AVAILABLE:OK']);
-    assert.is((await post(`${server.url}/v1/models/s:predict`, { instances: [imageRows()] })).status, 200);
-    const ready = await get(`${server.url}/v2/models/s/versions/3/ready`);
-    assert.equal([ready.status, ready.body.ready], [503, false]);
-  } finally {
-    await server.close();
-  }
-});
+failures(
+  'at start, a broken newest version falls back to the one before; a version over the memory budget is refused with RESOURCE_EXHAUSTED',
+  async () => {
+    const small = join(root, 'small');
+    mkdirSync(small);
+    await writeVersion(small, 1, { channels: 4, layers: 1 });
+    writeBroken(small, 2, 'not json');
+    const server = await startTest({ models: [{ name: 's', basePath: small }], server: { memoryBudgetMB: 1 } });
+    try {
+      assert.equal(await states(server.url, 's'), ['2:END:MODEL_LOAD_FAILED', '1:AVAILABLE:OK']);
+      await writeVersion(small, 3, { channels: 256, layers: 4, inputSize: 32 });
+      await server.models.poll();
+      assert.equal(await states(server.url, 's'), [
+        '3:END:RESOURCE_EXHAUSTED',
+        '2:END:MODEL_LOAD_FAILED',
+        '1:AVAILABLE:OK',
+      ]);
+      assert.is((await post(`${server.url}/v1/models/s:predict`, { instances: [imageRows()] })).status, 200);
+      const ready = await get(`${server.url}/v2/models/s/versions/3/ready`);
+      assert.equal([ready.status, ready.body.ready], [503, false]);
+    } finally {
+      await server.close();
+    }
+  },
+);
 
 failures('a base path with no version that loads fails the start', async () => {
   const empty = join(root, 'empty');

@@ -34,16 +34,25 @@ async function chargedOver(server: Server, names: string[], windowMs: number): P
   const before = server.stats().sessions;
   await sleep(windowMs);
   const after = server.stats().sessions;
-  return names.map((name) => after.find((r) => r.name === name)!.chargedMs - before.find((r) => r.name === name)!.chargedMs);
+  return names.map(
+    (name) => after.find((r) => r.name === name)!.chargedMs - before.find((r) => r.name === name)!.chargedMs,
+  );
 }
 
 instances('requests go to an idle instance first: two at once run on two instances', async () => {
-  const server = await createServer({ backend: 'wasm', tokens: 2, sessions: [tinySession('m', { inputSize: 32, channels: 16, layers: 4 }, { instances: 2 })] });
+  const server = await createServer({
+    backend: 'wasm',
+    tokens: 2,
+    sessions: [tinySession('m', { inputSize: 32, channels: 16, layers: 4 }, { instances: 2 })],
+  });
   try {
     await Promise.all([server.infer('m', image(32)), server.infer('m', image(32))]);
     const row = server.stats().sessions[0];
     assert.is(row.instances.length, 2);
-    assert.equal(row.instances.map((i) => i.inferences), [1, 1]);
+    assert.equal(
+      row.instances.map((i) => i.inferences),
+      [1, 1],
+    );
     assert.is(row.inferences, 2, 'the model row adds its instances up');
     assert.ok(row.instances.every((i) => i.tid > 0) && row.instances[0].tid !== row.instances[1].tid, 'a thread each');
   } finally {
@@ -57,7 +66,10 @@ instances('shares are per model, whatever its thread count: 3 instances against 
     tokens: 1,
     policy: 'fair',
     quantumMs: 1,
-    sessions: [tinySession('many', { inputSize: 32, channels: 16, layers: 4 }, { instances: 3 }), tinySession('one', { inputSize: 32, channels: 16, layers: 4, seed: 2 })],
+    sessions: [
+      tinySession('many', { inputSize: 32, channels: 16, layers: 4 }, { instances: 3 }),
+      tinySession('one', { inputSize: 32, channels: 16, layers: 4, seed: 2 }),
+    ],
   });
   const traffic = load(server, [
     { name: 'many', size: 32, instances: 3 },
@@ -69,7 +81,10 @@ instances('shares are per model, whatever its thread count: 3 instances against 
     const share = many / (many + one);
     assert.ok(Math.abs(share - 0.5) < 0.05, `the 3-instance model got ${share.toFixed(3)} of the device, not half`);
     const rows = server.stats().sessions.find((r) => r.name === 'many')!.instances;
-    assert.ok(rows.every((i) => i.inferences > 0), 'every instance served');
+    assert.ok(
+      rows.every((i) => i.inferences > 0),
+      'every instance served',
+    );
   } finally {
     await traffic.stop();
     await server.close();
@@ -82,7 +97,10 @@ instances('a weight change on a multi-instance model applies to the model: 3:1 a
     tokens: 1,
     policy: 'weighted',
     quantumMs: 1,
-    sessions: [tinySession('a', { inputSize: 32, channels: 16, layers: 4 }, { instances: 2 }), tinySession('b', { inputSize: 32, channels: 16, layers: 4, seed: 2 })],
+    sessions: [
+      tinySession('a', { inputSize: 32, channels: 16, layers: 4 }, { instances: 2 }),
+      tinySession('b', { inputSize: 32, channels: 16, layers: 4, seed: 2 }),
+    ],
   });
   const traffic = load(server, [
     { name: 'a', size: 32, instances: 2 },
@@ -116,9 +134,15 @@ instances('a killed instance fails only its own requests, restarts, and its sibl
     while (server.stats().sessions[0].instances[0].state !== 'ready') await sleep(10);
     const after = server.stats().sessions[0];
     assert.is(after.restarts, 1);
-    assert.equal(after.instances.map((i) => i.restarts), [1, 0]);
+    assert.equal(
+      after.instances.map((i) => i.restarts),
+      [1, 0],
+    );
     await traffic.stop();
-    assert.ok(traffic.outcomes.every((o) => o === 'ok' || o === ErrorCode.SESSION_CRASHED || o === ErrorCode.UNAVAILABLE), `outcomes: ${[...new Set(traffic.outcomes)]}`);
+    assert.ok(
+      traffic.outcomes.every((o) => o === 'ok' || o === ErrorCode.SESSION_CRASHED || o === ErrorCode.UNAVAILABLE),
+      `outcomes: ${[...new Set(traffic.outcomes)]}`,
+    );
     assert.ok(traffic.outcomes.filter((o) => o === 'ok').length > 0);
     assert.equal((await server.infer('m', image())).logits.shape, [1, 10], 'the model serves after the restart');
   } finally {
@@ -128,7 +152,11 @@ instances('a killed instance fails only its own requests, restarts, and its sibl
 });
 
 instances('removing a model drains the queues of all its instances: every request is answered', async () => {
-  const server = await createServer({ backend: 'wasm', tokens: 2, sessions: [tinySession('m', { inputSize: 32, channels: 16, layers: 4 }, { instances: 3 }), tinySession('other')] });
+  const server = await createServer({
+    backend: 'wasm',
+    tokens: 2,
+    sessions: [tinySession('m', { inputSize: 32, channels: 16, layers: 4 }, { instances: 3 }), tinySession('other')],
+  });
   try {
     const pending = Array.from({ length: 12 }, () => server.infer('m', image(32)));
     const spread = server.stats().sessions[0].instances.map((i) => i.queueDepth + (i.inferences > 0 ? 1 : 0));

@@ -127,8 +127,14 @@ s('a shard of the wrong size names the shard and both sizes', async () => {
 s('a corrupt layers model (a layer TF.js does not know) fails at load time', async () => {
   const target = join(dir, 'bad-layers');
   await mkdir(target);
-  const topology = { class_name: 'Sequential', config: { name: 's', layers: [{ class_name: 'NoSuchLayer', config: { name: 'x' } }] } };
-  await writeFile(join(target, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: topology, weightsManifest: [] }));
+  const topology = {
+    class_name: 'Sequential',
+    config: { name: 's', layers: [{ class_name: 'NoSuchLayer', config: { name: 'x' } }] },
+  };
+  await writeFile(
+    join(target, 'model.json'),
+    JSON.stringify({ format: 'layers-model', modelTopology: topology, weightsManifest: [] }),
+  );
   await loadFails(target, target, /TF.js rejected the layers model: .*NoSuchLayer/);
 });
 
@@ -141,7 +147,15 @@ s('a layers model whose weights do not match its layers fails at load time', asy
       // Drop the bias from the manifest and the bytes: the model then lacks a weight it needs.
       const specs = artifacts.weightSpecs!.slice(0, 1);
       await writeFile(join(target, 'weights.bin'), new Uint8Array(artifacts.weightData as ArrayBuffer).subarray(0, 24));
-      await writeFile(join(target, 'model.json'), JSON.stringify({ ...artifacts, weightData: undefined, weightSpecs: undefined, weightsManifest: [{ paths: ['weights.bin'], weights: specs }] }));
+      await writeFile(
+        join(target, 'model.json'),
+        JSON.stringify({
+          ...artifacts,
+          weightData: undefined,
+          weightSpecs: undefined,
+          weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
+        }),
+      );
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     },
   });
@@ -153,21 +167,37 @@ s('http(s): a 404 and a truncated shard name the URL', async () => {
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path.endsWith('shard2of2.bin')) return void res.end(Buffer.alloc(3));
-    readFile(join(fixtures, path)).then((body) => res.end(body), () => { res.statusCode = 404; res.end(); });
+    readFile(join(fixtures, path)).then(
+      (body) => res.end(body),
+      () => {
+        res.statusCode = 404;
+        res.end();
+      },
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
     await loadFails(`${base}/nothing/model.json`, `${base}/nothing/model.json`, /404/);
-    await loadFails(`${base}/graph-quantized/model.json`, `${base}/graph-quantized/model.json`, /hold 15 bytes, the manifest expects 24/);
+    await loadFails(
+      `${base}/graph-quantized/model.json`,
+      `${base}/graph-quantized/model.json`,
+      /hold 15 bytes, the manifest expects 24/,
+    );
   } finally {
     await new Promise((resolve) => server.close(resolve));
   }
 });
 
 s('a bad zoo source is a typed error, not a crash', async () => {
-  await loadModel('zoo:lenet').then(() => assert.unreachable(), (e) => assert.ok(isOlympianError(e, 'NOT_FOUND'), String(e)));
-  await loadModel('zoo:Bad Name').then(() => assert.unreachable(), (e) => assert.ok(isOlympianError(e, 'INVALID_ARGUMENT'), String(e)));
+  await loadModel('zoo:lenet').then(
+    () => assert.unreachable(),
+    (e) => assert.ok(isOlympianError(e, 'NOT_FOUND'), String(e)),
+  );
+  await loadModel('zoo:Bad Name').then(
+    () => assert.unreachable(),
+    (e) => assert.ok(isOlympianError(e, 'INVALID_ARGUMENT'), String(e)),
+  );
 });
 
 s.run();

@@ -28,7 +28,10 @@ for (const info of zooModels) {
       let pauses = 0;
       const [actual] = await executeLayers(model, [x], () => (++pauses % 3 === 0 ? Promise.resolve() : null));
       assert.is(tf.memory().numTensors, before + 1, 'only the output is left');
-      assert.ok(pauses >= model.layers.length - 1, `a pause point after every layer (${pauses} for ${model.layers.length} layers)`);
+      assert.ok(
+        pauses >= model.layers.length - 1,
+        `a pause point after every layer (${pauses} for ${model.layers.length} layers)`,
+      );
       assert.equal(actual.shape, expected.shape);
       const diff = tf.max(tf.abs(tf.sub(actual, expected))).dataSync()[0];
       assert.ok(diff <= 1e-5, `max |difference| ${diff}`);
@@ -53,7 +56,9 @@ s('a layer that throws half-way leaves no intermediate tensor behind and the inp
   }
   const input = tf.input({ shape: [4] });
   const hidden = tf.layers.dense({ units: 8 }).apply(input) as tf.SymbolicTensor;
-  const output = tf.layers.dense({ units: 2 }).apply(new Boom({}).apply(hidden) as tf.SymbolicTensor) as tf.SymbolicTensor;
+  const output = tf.layers
+    .dense({ units: 2 })
+    .apply(new Boom({}).apply(hidden) as tf.SymbolicTensor) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: output });
   const x = tf.ones([1, 4]);
   const before = tf.memory().numTensors;
@@ -81,7 +86,9 @@ s('an output that is also an input comes back as a copy; Sequential models walk 
   assert.equal(Array.from(y.dataSync()), [6, 6]);
   tf.dispose([echo, y]);
 
-  const sequential = tf.sequential({ layers: [tf.layers.dense({ units: 4, inputShape: [3] }), tf.layers.dense({ units: 2 })] });
+  const sequential = tf.sequential({
+    layers: [tf.layers.dense({ units: 4, inputShape: [3] }), tf.layers.dense({ units: 2 })],
+  });
   assert.ok(canExecuteLayers(sequential));
   const expected = sequential.predictOnBatch(x) as tf.Tensor;
   const [actual] = await executeLayers(sequential, [x], () => null);
@@ -91,31 +98,53 @@ s('an output that is also an input comes back as a copy; Sequential models walk 
   sequential.dispose();
 });
 
-s('two inputs and two outputs, a layer used twice: the same as predictOnBatch, in the model\'s input order', async () => {
-  const a = tf.input({ shape: [3], name: 'a' });
-  const b = tf.input({ shape: [2], name: 'b' });
-  const shared = tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }), name: 'shared' });
-  const joined = tf.layers.concatenate().apply([a, tf.layers.dense({ units: 3, name: 'lift' }).apply(b) as tf.SymbolicTensor]) as tf.SymbolicTensor;
-  const left = shared.apply(tf.layers.dense({ units: 3, name: 'mix' }).apply(joined) as tf.SymbolicTensor) as tf.SymbolicTensor;
-  const right = shared.apply(a) as tf.SymbolicTensor;
-  const model = tf.model({ inputs: [a, b], outputs: [left, tf.layers.add().apply([right, left]) as tf.SymbolicTensor] });
-  const xa = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
-  const xb = tf.tensor2d([[0.5, -1], [2, 0]]);
-  try {
-    const expected = model.predictOnBatch([xa, xb]) as tf.Tensor[];
-    const before = tf.memory().numTensors;
-    const actual = await executeLayers(model, [xa, xb], () => Promise.resolve());
-    assert.is(tf.memory().numTensors, before + 2);
-    actual.forEach((t, i) => assert.equal(Array.from(t.dataSync()), Array.from(expected[i].dataSync())));
-    tf.dispose([...expected, ...actual]);
-  } finally {
-    tf.dispose([xa, xb]);
-    model.dispose();
-  }
-});
+s(
+  "two inputs and two outputs, a layer used twice: the same as predictOnBatch, in the model's input order",
+  async () => {
+    const a = tf.input({ shape: [3], name: 'a' });
+    const b = tf.input({ shape: [2], name: 'b' });
+    const shared = tf.layers.dense({
+      units: 4,
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }),
+      name: 'shared',
+    });
+    const joined = tf.layers
+      .concatenate()
+      .apply([a, tf.layers.dense({ units: 3, name: 'lift' }).apply(b) as tf.SymbolicTensor]) as tf.SymbolicTensor;
+    const left = shared.apply(
+      tf.layers.dense({ units: 3, name: 'mix' }).apply(joined) as tf.SymbolicTensor,
+    ) as tf.SymbolicTensor;
+    const right = shared.apply(a) as tf.SymbolicTensor;
+    const model = tf.model({
+      inputs: [a, b],
+      outputs: [left, tf.layers.add().apply([right, left]) as tf.SymbolicTensor],
+    });
+    const xa = tf.tensor2d([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    const xb = tf.tensor2d([
+      [0.5, -1],
+      [2, 0],
+    ]);
+    try {
+      const expected = model.predictOnBatch([xa, xb]) as tf.Tensor[];
+      const before = tf.memory().numTensors;
+      const actual = await executeLayers(model, [xa, xb], () => Promise.resolve());
+      assert.is(tf.memory().numTensors, before + 2);
+      actual.forEach((t, i) => assert.equal(Array.from(t.dataSync()), Array.from(expected[i].dataSync())));
+      tf.dispose([...expected, ...actual]);
+    } finally {
+      tf.dispose([xa, xb]);
+      model.dispose();
+    }
+  },
+);
 
 s('a model whose layers start a mask runs in one piece (the walk carries no masks)', () => {
-  const masked = tf.sequential({ layers: [tf.layers.embedding({ inputDim: 10, outputDim: 4, inputLength: 3, maskZero: true }), tf.layers.flatten()] });
+  const masked = tf.sequential({
+    layers: [tf.layers.embedding({ inputDim: 10, outputDim: 4, inputLength: 3, maskZero: true }), tf.layers.flatten()],
+  });
   assert.not.ok(canExecuteLayers(masked));
   const plain = createModel(tf, {});
   assert.ok(canExecuteLayers(plain));

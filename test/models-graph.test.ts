@@ -27,14 +27,19 @@ s('uint8, uint16 and float16 weights load dequantized, as TF.js decodes them', a
   assert.equal(Array.from(await weights.b[0].data()), b);
   assert.equal(Array.from(await weights.s[0].data()), wantS);
 
-  const rows = [[1, 0, 0, 0], [0.5, -1, 2, 0.25]];
+  const rows = [
+    [1, 0, 0, 0],
+    [0.5, -1, 2, 0.25],
+  ];
   const x = tf.tensor2d(rows);
   const { y } = await model.predict({ x });
   const got = (await y.array()) as number[][];
-  rows.forEach((row, r) => [0, 1, 2].forEach((c) => {
-    const want = (row.reduce((sum, v, k) => sum + v * wantW[k * 3 + c], 0) + b[c]) * wantS[c];
-    assert.ok(Math.abs(got[r][c] - want) < 1e-5, `y[${r}][${c}] = ${got[r][c]}, want ${want}`);
-  }));
+  rows.forEach((row, r) =>
+    [0, 1, 2].forEach((c) => {
+      const want = (row.reduce((sum, v, k) => sum + v * wantW[k * 3 + c], 0) + b[c]) * wantS[c];
+      assert.ok(Math.abs(got[r][c] - want) < 1e-5, `y[${r}][${c}] = ${got[r][c]}, want ${want}`);
+    }),
+  );
   tf.dispose([x, y]);
   model.dispose();
   assert.is(tf.memory().numTensors, baseline);
@@ -44,16 +49,38 @@ s('a graph with two named inputs (one int32) and two named outputs runs by signa
   const baseline = tf.memory().numTensors;
   const model = await loadModel(fixture('graph-two-io'));
   assert.equal(model.signature, {
-    inputs: [{ name: 'a', dtype: 'float32', shape: [null, 3] }, { name: 'n', dtype: 'int32', shape: [null, 3] }],
-    outputs: [{ name: 'scaled_sum', dtype: 'float32', shape: [null, 3] }, { name: 'n_squared', dtype: 'int32', shape: [null, 3] }],
+    inputs: [
+      { name: 'a', dtype: 'float32', shape: [null, 3] },
+      { name: 'n', dtype: 'int32', shape: [null, 3] },
+    ],
+    outputs: [
+      { name: 'scaled_sum', dtype: 'float32', shape: [null, 3] },
+      { name: 'n_squared', dtype: 'int32', shape: [null, 3] },
+    ],
   });
-  const a = tf.tensor2d([[1, 2, 3], [0.5, 0, -1]]);
-  const n = tf.tensor2d([[1, 2, 3], [-4, 0, 7]], undefined, 'int32');
+  const a = tf.tensor2d([
+    [1, 2, 3],
+    [0.5, 0, -1],
+  ]);
+  const n = tf.tensor2d(
+    [
+      [1, 2, 3],
+      [-4, 0, 7],
+    ],
+    undefined,
+    'int32',
+  );
   const out = await model.predict({ a, n });
   assert.equal(Object.keys(out).sort(), ['n_squared', 'scaled_sum']);
   assert.is(out.n_squared.dtype, 'int32');
-  assert.equal(await out.n_squared.array(), [[1, 4, 9], [16, 0, 49]]);
-  assert.equal(await out.scaled_sum.array(), [[2, 40, 600], [-3.5, 0, 600]]);
+  assert.equal(await out.n_squared.array(), [
+    [1, 4, 9],
+    [16, 0, 49],
+  ]);
+  assert.equal(await out.scaled_sum.array(), [
+    [2, 40, 600],
+    [-3.5, 0, 600],
+  ]);
   tf.dispose([a, n, ...Object.values(out)]);
   model.dispose();
   assert.is(tf.memory().numTensors, baseline);

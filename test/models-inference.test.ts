@@ -30,7 +30,9 @@ for (const info of zooModels) {
     model.dispose();
     assert.is(tf.memory().numTensors, baseline);
     if (process.env.OLYMPIAN_TIMINGS) {
-      console.log(`  ${info.name}@${size}: build ${(built - started).toFixed(0)} ms, first predict ${(ran - built).toFixed(0)} ms`);
+      console.log(
+        `  ${info.name}@${size}: build ${(built - started).toFixed(0)} ms, first predict ${(ran - built).toFixed(0)} ms`,
+      );
     }
   });
 }
@@ -39,14 +41,16 @@ for (const info of zooModels) {
 function referenceAdaptive(input: number[][], size: number): number[][] {
   const n = input.length;
   const bins = Array.from({ length: size }, (_, i) => [Math.floor((i * n) / size), Math.ceil(((i + 1) * n) / size)]);
-  return bins.map(([r0, r1]) => bins.map(([c0, c1]) => {
-    let sum = 0;
-    for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) sum += input[r][c];
-    return sum / ((r1 - r0) * (c1 - c0));
-  }));
+  return bins.map(([r0, r1]) =>
+    bins.map(([c0, c1]) => {
+      let sum = 0;
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) sum += input[r][c];
+      return sum / ((r1 - r0) * (c1 - c0));
+    }),
+  );
 }
 
-s('AdaptiveAvgPool2D matches PyTorch\'s overlapping, uneven bins, and replicates a 1x1 map', async () => {
+s("AdaptiveAvgPool2D matches PyTorch's overlapping, uneven bins, and replicates a 1x1 map", async () => {
   for (const n of [13, 8, 6, 1]) {
     const input = Array.from({ length: n }, (_, r) => Array.from({ length: n }, (_, c) => r * 31 + c * c));
     const layer = new AdaptiveAvgPool2D({ size: 6 });
@@ -54,7 +58,9 @@ s('AdaptiveAvgPool2D matches PyTorch\'s overlapping, uneven bins, and replicates
     const y = layer.apply(x) as tf.Tensor;
     const got = (await y.array()) as number[][][][];
     const want = referenceAdaptive(input, 6);
-    got[0].forEach((row, r) => row.forEach(([v], c) => assert.ok(Math.abs(v - want[r][c]) < 1e-3, `n=${n} [${r},${c}]`)));
+    got[0].forEach((row, r) =>
+      row.forEach(([v], c) => assert.ok(Math.abs(v - want[r][c]) < 1e-3, `n=${n} [${r},${c}]`)),
+    );
     tf.dispose([x, y]);
   }
 });

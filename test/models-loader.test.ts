@@ -25,7 +25,13 @@ s.before(async () => {
   // A static file server over the fixtures: tf.io.http is what loads http(s) sources.
   server = createServer((req, res) => {
     const path = normalize(join(fixtures, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
-    readFile(path).then((body) => res.end(body), () => { res.statusCode = 404; res.end('not found'); });
+    readFile(path).then(
+      (body) => res.end(body),
+      () => {
+        res.statusCode = 404;
+        res.end('not found');
+      },
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -41,14 +47,17 @@ async function same(a: tf.Tensor, b: tf.Tensor): Promise<void> {
   assert.equal(await a.data(), await b.data());
 }
 
-s('a zoo model saved by TF.js\'s model.save to the fs handler reloads with bit-identical outputs', async () => {
+s("a zoo model saved by TF.js's model.save to the fs handler reloads with bit-identical outputs", async () => {
   const baseline = tf.memory().numTensors;
   const original = buildZooModel('googlenet', { inputSize: 32, seed: 11 });
   await original.save(fileSystemHandler(join(dir, 'googlenet')));
   const loaded = await loadModel(join(dir, 'googlenet'));
   assert.is(loaded.kind, 'layers');
   assert.equal(loaded.signature.inputs, [{ name: 'input', dtype: 'float32', shape: [null, 32, 32, 3] }]);
-  assert.equal(loaded.signature.outputs.map((o) => o.shape), [[null, 1000]]);
+  assert.equal(
+    loaded.signature.outputs.map((o) => o.shape),
+    [[null, 1000]],
+  );
   const x = tf.randomUniform([3, 32, 32, 3], 0, 1, 'float32', 2);
   const want = original.predict(x) as tf.Tensor;
   const out = await loaded.predict({ input: x });
@@ -59,11 +68,12 @@ s('a zoo model saved by TF.js\'s model.save to the fs handler reloads with bit-i
   assert.is(tf.memory().numTensors, baseline);
 });
 
-s('AlexNet\'s adaptive pool layer survives save and load', async () => {
+s("AlexNet's adaptive pool layer survives save and load", async () => {
   const baseline = tf.memory().numTensors;
   const input = tf.input({ shape: [9, 9, 2] });
   const pooled = new AdaptiveAvgPool2D({ size: 6, name: 'pool' }).apply(input) as tf.SymbolicTensor;
-  const output = tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })
+  const output = tf.layers
+    .dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })
     .apply(tf.layers.flatten().apply(pooled)) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: output });
   await model.save(fileSystemHandler(join(dir, 'pool')));
@@ -84,19 +94,43 @@ s('a layers model with an int32 input and two named inputs and outputs predicts 
   const ids = tf.input({ shape: [4], dtype: 'int32', name: 'token_ids' });
   const feats = tf.input({ shape: [3], name: 'features' });
   const init = (seed: number) => tf.initializers.glorotUniform({ seed });
-  const embedded = tf.layers.flatten().apply(tf.layers.embedding({ inputDim: 10, outputDim: 2, embeddingsInitializer: init(1) }).apply(ids)) as tf.SymbolicTensor;
+  const embedded = tf.layers
+    .flatten()
+    .apply(
+      tf.layers.embedding({ inputDim: 10, outputDim: 2, embeddingsInitializer: init(1) }).apply(ids),
+    ) as tf.SymbolicTensor;
   const joined = tf.layers.concatenate().apply([embedded, feats]) as tf.SymbolicTensor;
-  const logits = tf.layers.dense({ units: 5, name: 'logits', kernelInitializer: init(2) }).apply(joined) as tf.SymbolicTensor;
-  const score = tf.layers.dense({ units: 1, name: 'score', activation: 'sigmoid', kernelInitializer: init(3) }).apply(feats) as tf.SymbolicTensor;
+  const logits = tf.layers
+    .dense({ units: 5, name: 'logits', kernelInitializer: init(2) })
+    .apply(joined) as tf.SymbolicTensor;
+  const score = tf.layers
+    .dense({ units: 1, name: 'score', activation: 'sigmoid', kernelInitializer: init(3) })
+    .apply(feats) as tf.SymbolicTensor;
   const model = tf.model({ inputs: [ids, feats], outputs: [logits, score] });
   await model.save(fileSystemHandler(join(dir, 'two-io')));
   const loaded = await loadModel(join(dir, 'two-io', 'model.json'));
   assert.equal(loaded.signature, {
-    inputs: [{ name: 'token_ids', dtype: 'int32', shape: [null, 4] }, { name: 'features', dtype: 'float32', shape: [null, 3] }],
-    outputs: [{ name: 'logits', dtype: 'float32', shape: [null, 5] }, { name: 'score', dtype: 'float32', shape: [null, 1] }],
+    inputs: [
+      { name: 'token_ids', dtype: 'int32', shape: [null, 4] },
+      { name: 'features', dtype: 'float32', shape: [null, 3] },
+    ],
+    outputs: [
+      { name: 'logits', dtype: 'float32', shape: [null, 5] },
+      { name: 'score', dtype: 'float32', shape: [null, 1] },
+    ],
   });
-  const tokens = tf.tensor2d([[1, 2, 3, 9], [0, 0, 4, 4]], undefined, 'int32');
-  const f = tf.tensor2d([[0.1, 0.2, 0.3], [1, -1, 0]]);
+  const tokens = tf.tensor2d(
+    [
+      [1, 2, 3, 9],
+      [0, 0, 4, 4],
+    ],
+    undefined,
+    'int32',
+  );
+  const f = tf.tensor2d([
+    [0.1, 0.2, 0.3],
+    [1, -1, 0],
+  ]);
   const out = await loaded.predict({ features: f, token_ids: tokens });
   const [wantLogits, wantScore] = model.predict([tokens, f]) as tf.Tensor[];
   await same(out.logits, wantLogits);

@@ -22,7 +22,7 @@ const PUBLISHED: Record<string, number> = {
   inception_v4: 42_679_816,
 };
 
-s('every model has its reference implementation\'s published parameter count at the default input', () => {
+s("every model has its reference implementation's published parameter count at the default input", () => {
   const started = performance.now();
   assert.equal(zooModels.map((m) => m.name).sort(), Object.keys(PUBLISHED).sort());
   for (const [name, count] of Object.entries(PUBLISHED)) assert.is(parameterCount(name), count, name);
@@ -50,8 +50,12 @@ s('a built model holds exactly the counted weights', () => {
   model.dispose();
 });
 
-s('an input below the architecture\'s minimum is an INVALID_ARGUMENT naming inputSize', () => {
-  for (const [name, size] of [['inception_v3', 74], ['alexnet', 62], ['vgg16', 31]] as const) {
+s("an input below the architecture's minimum is an INVALID_ARGUMENT naming inputSize", () => {
+  for (const [name, size] of [
+    ['inception_v3', 74],
+    ['alexnet', 62],
+    ['vgg16', 31],
+  ] as const) {
     try {
       parameterCount(name, size);
       assert.unreachable(name);
@@ -60,11 +64,17 @@ s('an input below the architecture\'s minimum is an INVALID_ARGUMENT naming inpu
       assert.is((error as { field?: string }).field, 'inputSize');
     }
   }
-  assert.throws(() => buildZooModel('inception_v4', { inputSize: 64 }), (e: unknown) => isOlympianError(e, 'INVALID_ARGUMENT'));
+  assert.throws(
+    () => buildZooModel('inception_v4', { inputSize: 64 }),
+    (e: unknown) => isOlympianError(e, 'INVALID_ARGUMENT'),
+  );
 });
 
 s('an unknown model name is NOT_FOUND', () => {
-  assert.throws(() => parameterCount('lenet'), (e: unknown) => isOlympianError(e, 'NOT_FOUND'));
+  assert.throws(
+    () => parameterCount('lenet'),
+    (e: unknown) => isOlympianError(e, 'NOT_FOUND'),
+  );
 });
 
 s('describeZoo lists every model with its count, and marks sizes a model cannot take', () => {

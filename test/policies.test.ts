@@ -53,21 +53,68 @@ const shares = (charged: number[]) => {
 const fairSuite = suite('fair policy');
 
 fairSuite('gives the token to the smallest virtual time', () => {
-  assert.is(fair.pick(viewOf([{ state: W, vt: 5 }, { state: W, vt: 2 }, { state: W, vt: 9 }]), -1), 1);
+  assert.is(
+    fair.pick(
+      viewOf([
+        { state: W, vt: 5 },
+        { state: W, vt: 2 },
+        { state: W, vt: 9 },
+      ]),
+      -1,
+    ),
+    1,
+  );
 });
 
 fairSuite('ignores idle and dead slots', () => {
-  assert.is(fair.pick(viewOf([{ state: I, vt: 0 }, { state: D, vt: 0 }, { state: W, vt: 7 }]), -1), 2);
+  assert.is(
+    fair.pick(
+      viewOf([
+        { state: I, vt: 0 },
+        { state: D, vt: 0 },
+        { state: W, vt: 7 },
+      ]),
+      -1,
+    ),
+    2,
+  );
   assert.is(fair.pick(viewOf([{ state: I }, { state: D }]), -1), -1);
 });
 
 fairSuite('keeps the token with the holder while it is strictly behind', () => {
-  assert.is(fair.pick(viewOf([{ state: H, vt: 1 }, { state: W, vt: 2 }]), 0), 0);
+  assert.is(
+    fair.pick(
+      viewOf([
+        { state: H, vt: 1 },
+        { state: W, vt: 2 },
+      ]),
+      0,
+    ),
+    0,
+  );
 });
 
 fairSuite('hands a tie to the waiter, then to the one served longest ago', () => {
-  assert.is(fair.pick(viewOf([{ state: H, vt: 2 }, { state: W, vt: 2 }]), 0), 1);
-  assert.is(fair.pick(viewOf([{ state: W, vt: 2, grantedAt: 9 }, { state: W, vt: 2, grantedAt: 3 }]), -1), 1);
+  assert.is(
+    fair.pick(
+      viewOf([
+        { state: H, vt: 2 },
+        { state: W, vt: 2 },
+      ]),
+      0,
+    ),
+    1,
+  );
+  assert.is(
+    fair.pick(
+      viewOf([
+        { state: W, vt: 2, grantedAt: 9 },
+        { state: W, vt: 2, grantedAt: 3 },
+      ]),
+      -1,
+    ),
+    1,
+  );
 });
 
 fairSuite('ignores weights', () => {
@@ -83,11 +130,25 @@ fairSuite('equalises charged cost between sessions with different kernel sizes',
 
 fairSuite('keeps the token with its holder rather than hand it to another instance of the same model', () => {
   // Slots 0 and 1 are instances of model 0; slot 2 is model 2, at the same virtual time.
-  const slots = [{ state: H, account: 0, vt: 4 }, { state: W, account: 0, vt: 4 }, { state: I, vt: 4 }];
+  const slots = [
+    { state: H, account: 0, vt: 4 },
+    { state: W, account: 0, vt: 4 },
+    { state: I, vt: 4 },
+  ];
   assert.is(fair.pick(viewOf(slots), 0), 0, 'a sibling gains its model nothing');
   slots[2].state = W;
   assert.is(fair.pick(viewOf(slots), 0), 2, 'another model at the same virtual time takes its turn');
-  assert.is(fair.pick(viewOf([{ state: W, account: 0, vt: 4 }, { state: H, account: 0, vt: 4 }]), 1), 1, 'whichever slot holds');
+  assert.is(
+    fair.pick(
+      viewOf([
+        { state: W, account: 0, vt: 4 },
+        { state: H, account: 0, vt: 4 },
+      ]),
+      1,
+    ),
+    1,
+    'whichever slot holds',
+  );
 });
 
 fairSuite.run();
@@ -118,16 +179,38 @@ weightedSuite.run();
 const prioritySuite = suite('priority policy');
 
 prioritySuite('serves the highest class first whatever the virtual times', () => {
-  const view = viewOf([{ state: W, vt: 0, priority: 0 }, { state: W, vt: 100, priority: 2 }, { state: W, priority: 1 }]);
+  const view = viewOf([
+    { state: W, vt: 0, priority: 0 },
+    { state: W, vt: 100, priority: 2 },
+    { state: W, priority: 1 },
+  ]);
   assert.is(priority.pick(view, -1), 1);
 });
 
 prioritySuite('takes the token from a lower-class holder at the next boundary', () => {
-  assert.is(priority.pick(viewOf([{ state: H, vt: 0, priority: 0 }, { state: W, vt: 50, priority: 1 }]), 0), 1);
+  assert.is(
+    priority.pick(
+      viewOf([
+        { state: H, vt: 0, priority: 0 },
+        { state: W, vt: 50, priority: 1 },
+      ]),
+      0,
+    ),
+    1,
+  );
 });
 
 prioritySuite('keeps a higher-class holder even when a lower class waits', () => {
-  assert.is(priority.pick(viewOf([{ state: H, vt: 50, priority: 1 }, { state: W, vt: 0, priority: 0 }]), 0), 0);
+  assert.is(
+    priority.pick(
+      viewOf([
+        { state: H, vt: 50, priority: 1 },
+        { state: W, vt: 0, priority: 0 },
+      ]),
+      0,
+    ),
+    0,
+  );
 });
 
 prioritySuite('is weighted-fair inside a class and starves lower classes', () => {

@@ -9,7 +9,10 @@ const close = (actual: number, expected: number, what: string, tolerance = 1e-9)
 const fit = suite('profiler: fit');
 
 fit('recovers a and b exactly from exactly linear costs', () => {
-  const line = fitLine([1, 2, 4, 8], [1, 2, 4, 8].map((b) => 0.25 + 0.5 * b));
+  const line = fitLine(
+    [1, 2, 4, 8],
+    [1, 2, 4, 8].map((b) => 0.25 + 0.5 * b),
+  );
   close(line.aMs, 0.25, 'a');
   close(line.bMs, 0.5, 'b');
 });
@@ -42,16 +45,18 @@ fit('sums positions into whole-inference figures with zero error on exact data',
     close(fits[p].bMs, k.bMs, `b of position ${p}`);
   });
   for (const f of figures) {
-    close(f.measuredTotalMs, kernels.reduce((t, k) => t + k.aMs + k.bMs * f.batch, 0), `measured at ${f.batch}`);
+    close(
+      f.measuredTotalMs,
+      kernels.reduce((t, k) => t + k.aMs + k.bMs * f.batch, 0),
+      `measured at ${f.batch}`,
+    );
     close(f.errorPct, 0, `error at ${f.batch}`, 1e-9);
   }
 });
 
-fit('averages by kernel name: the mean of each name\'s launches, fitted, and launches per inference', () => {
+fit("averages by kernel name: the mean of each name's launches, fitted, and launches per inference", () => {
   const batches = [1, 2];
-  const sequences = batches.map((n) =>
-    kernels.map((k) => ({ name: k.name, costMs: k.aMs + k.bMs * n })),
-  );
+  const sequences = batches.map((n) => kernels.map((k) => ({ name: k.name, costMs: k.aMs + k.bMs * n })));
   const { averages, figures } = fitByName(batches, sequences);
   close(averages.Conv2D.aMs, (0.05 + 0.15) / 2, 'Conv2D a');
   close(averages.Conv2D.bMs, (0.2 + 0.6) / 2, 'Conv2D b');
@@ -66,7 +71,11 @@ const build = suite('profiler: profile from recordings');
 build('fits every position from the per-kernel medians of the runs', () => {
   const profile = buildProfile(syntheticRecordings([8, 1, 4, 2]), meta);
   assert.is(profile.alignment, 'position');
-  assert.equal(profile.batches.map((b) => b.batch), [1, 2, 4, 8], 'batch sizes ascending');
+  assert.equal(
+    profile.batches.map((b) => b.batch),
+    [1, 2, 4, 8],
+    'batch sizes ascending',
+  );
   assert.is(profile.runs, 3);
   kernels.forEach((k, p) => {
     close(profile.kernels[p].aMs, k.aMs, `a of ${p}`, 1e-6);

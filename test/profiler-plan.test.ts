@@ -4,10 +4,28 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  buildProfile, locateProfile, makeFingerprint, planCosts, predictTotalMs, profileModelId, profilePath, quantumBoundaries,
-  readProfile, SequenceRecorder, writeProfile, type KernelParams, type Profile,
+  buildProfile,
+  locateProfile,
+  makeFingerprint,
+  planCosts,
+  predictTotalMs,
+  profileModelId,
+  profilePath,
+  quantumBoundaries,
+  readProfile,
+  SequenceRecorder,
+  writeProfile,
+  type KernelParams,
+  type Profile,
 } from '../src/profiler/index.js';
-import { fingerprint, kernels, launchesAt, meta, otherCpu, syntheticRecordings } from './fixtures/profiler/synthetic.js';
+import {
+  fingerprint,
+  kernels,
+  launchesAt,
+  meta,
+  otherCpu,
+  syntheticRecordings,
+} from './fixtures/profiler/synthetic.js';
 
 const profile: Profile = buildProfile(syntheticRecordings([1, 2, 4, 8]), meta);
 const exact = (batch: number) => kernels.map((k) => k.aMs + k.bMs * batch);
@@ -40,7 +58,13 @@ plans('verifies a profiled batch size by its sequence hash', () => {
 
 plans('a sequence that differs falls back to per-kernel-name averages, with a warning naming the kernel', () => {
   const seen = launchesAt(4);
-  seen[2] = { name: 'Conv2D', shapes: [[4, 16, 16, 8], [5, 5, 8, 8]] };
+  seen[2] = {
+    name: 'Conv2D',
+    shapes: [
+      [4, 16, 16, 8],
+      [5, 5, 8, 8],
+    ],
+  };
   const plan = planCosts(profile, { batch: 4, fingerprint, quantumMs: 1 }).verify(seen);
   assert.is(plan.mode, 'name-average');
   assert.match(plan.warning ?? '', /at kernel 2/);
@@ -54,7 +78,12 @@ plans('a longer sequence falls back too; a kernel the profile never saw leaves m
   const plan = planCosts(profile, { batch: 2, fingerprint, quantumMs: 1, observed: longer });
   assert.is(plan.mode, 'name-average');
   assert.match(plan.warning ?? '', /at kernel 5 \(expected \(end of sequence\)/);
-  const unknown = planCosts(profile, { batch: 2, fingerprint, quantumMs: 1, observed: [...launchesAt(2), { name: 'Erf', shapes: [[2]] }] });
+  const unknown = planCosts(profile, {
+    batch: 2,
+    fingerprint,
+    quantumMs: 1,
+    observed: [...launchesAt(2), { name: 'Erf', shapes: [[2]] }],
+  });
   assert.is(unknown.mode, 'measured');
   assert.match(unknown.warning ?? '', /Erf/);
   assert.is(unknown.costsMs.length, 0);
@@ -78,7 +107,10 @@ plans('no profile is measured time, with a warning', () => {
 });
 
 plans('a profile fitted per name is measured until it has seen a sequence, then charges name averages', () => {
-  const byName = buildProfile([...syntheticRecordings([1, 2, 4]), ...syntheticRecordings([8], [...kernels, kernels[1]])], meta);
+  const byName = buildProfile(
+    [...syntheticRecordings([1, 2, 4]), ...syntheticRecordings([8], [...kernels, kernels[1]])],
+    meta,
+  );
   const pending = planCosts(byName, { batch: 2, fingerprint, quantumMs: 1 });
   assert.is(pending.mode, 'measured');
   assert.is(pending.verified, false);
@@ -98,8 +130,16 @@ const boundaries = suite('profiler: quantum boundaries');
 
 boundaries('end a quantum after the kernel that uses it up, counting afresh after each', () => {
   assert.equal([...quantumBoundaries(Float64Array.of(0.4, 0.4, 0.4, 0.4, 0.4, 0.4), 1)], [2, 5]);
-  assert.equal([...quantumBoundaries(Float64Array.of(0.5, 0.5, 0.5, 0.5), 1)], [1, 3], 'a quantum used exactly ends there');
-  assert.equal([...quantumBoundaries(Float64Array.of(3, 0.1, 0.1), 1)], [0], 'a kernel longer than the quantum ends one by itself');
+  assert.equal(
+    [...quantumBoundaries(Float64Array.of(0.5, 0.5, 0.5, 0.5), 1)],
+    [1, 3],
+    'a quantum used exactly ends there',
+  );
+  assert.equal(
+    [...quantumBoundaries(Float64Array.of(3, 0.1, 0.1), 1)],
+    [0],
+    'a kernel longer than the quantum ends one by itself',
+  );
   assert.equal([...quantumBoundaries(Float64Array.of(0.2, 0.2), 1)], [], 'nothing ends before the quantum is used');
   assert.equal([...quantumBoundaries(Float64Array.of(1, 1), Infinity)], []);
 });
@@ -131,7 +171,7 @@ files('round trip: written, read back, the same profile and the same plan', () =
   }
 });
 
-files('are found in this device\'s folder first, else in another device\'s', () => {
+files("are found in this device's folder first, else in another device's", () => {
   writeProfile(profilePath(dir, otherCpu.id, 'elsewhere'), { ...profile, fingerprint: otherCpu });
   assert.is(locateProfile(dir, 'synthetic', fingerprint)?.path, profilePath(dir, fingerprint.id, 'synthetic'));
   const found = locateProfile(dir, 'elsewhere', fingerprint);

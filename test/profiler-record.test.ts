@@ -6,7 +6,14 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { wrapModel, type LoadedModel } from '../src/models/index.js';
 import {
-  buildProfile, currentFingerprint, planCosts, readProfile, recordModel, runProfileCommand, SequenceRecorder, type DeviceFingerprint,
+  buildProfile,
+  currentFingerprint,
+  planCosts,
+  readProfile,
+  recordModel,
+  runProfileCommand,
+  SequenceRecorder,
+  type DeviceFingerprint,
 } from '../src/profiler/index.js';
 import { ErrorCode, isOlympianError } from '../src/protocol/errors.js';
 import { initBackend } from '../src/device/backend.js';
@@ -18,11 +25,20 @@ function tinyConvNet(): tf.LayersModel {
   let x: tf.SymbolicTensor = input;
   for (let i = 0; i < 3; i++) {
     x = tf.layers
-      .conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 100 + i }), name: `conv${i}` })
+      .conv2d({
+        filters: 8,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 100 + i }),
+        name: `conv${i}`,
+      })
       .apply(x) as tf.SymbolicTensor;
   }
   x = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tf.SymbolicTensor;
-  const output = tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.glorotUniform({ seed: 199 }), name: 'logits' }).apply(x) as tf.SymbolicTensor;
+  const output = tf.layers
+    .dense({ units: 10, kernelInitializer: tf.initializers.glorotUniform({ seed: 199 }), name: 'logits' })
+    .apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: output, name: 'tiny_profiled' });
 }
 
@@ -58,12 +74,25 @@ real('records every kernel at batch 1 and 2, fits them, and leaves no tensor or 
   assert.is(tf.memory().numTensors, tensorsBefore, 'inputs and outputs disposed');
   assert.is((tf.getKernel(conv!.kernelName, 'wasm') ?? conv)!.kernelFunc, conv!.kernelFunc, 'original kernels back');
 
-  assert.equal(recordings.map((r) => [r.batch, r.runs.length]), [[1, 3], [2, 3]]);
-  const profile = buildProfile(recordings, { fingerprint, model: { id: 'tiny_profiled', source: 'test' }, warmupRuns: 1 });
+  assert.equal(
+    recordings.map((r) => [r.batch, r.runs.length]),
+    [
+      [1, 3],
+      [2, 3],
+    ],
+  );
+  const profile = buildProfile(recordings, {
+    fingerprint,
+    model: { id: 'tiny_profiled', source: 'test' },
+    warmupRuns: 1,
+  });
   assert.is(profile.alignment, 'position');
   assert.ok(profile.kernels.length >= 5, `kernels ${profile.kernels.length}`);
   const names = profile.kernels.map((k) => k.name);
-  assert.ok(names.some((n) => /Conv2D/.test(n)), names.join(' '));
+  assert.ok(
+    names.some((n) => /Conv2D/.test(n)),
+    names.join(' '),
+  );
   const first = profile.kernels.find((k) => /Conv2D/.test(k.name))!;
   assert.match(first.shapes, /^\[N,16,16,3\]\[3,3,3,8\]/);
   for (const b of profile.batches) {
@@ -82,29 +111,55 @@ real('records every kernel at batch 1 and 2, fits them, and leaves no tensor or 
   assert.is(plan.costsMs.length, atTwo.launches.length);
   assert.ok(plan.boundaries!.length > 0);
   const atFive = await observe(model, 5);
-  assert.is(planCosts(profile, { batch: 5, fingerprint, quantumMs: 1, observed: atFive.launches }).mode, 'predicted', 'templates cover unprofiled batch sizes');
+  assert.is(
+    planCosts(profile, { batch: 5, fingerprint, quantumMs: 1, observed: atFive.launches }).mode,
+    'predicted',
+    'templates cover unprofiled batch sizes',
+  );
 });
 
 real('the profile command profiles a zoo model and writes it under the device fingerprint', async () => {
   const out = mkdtempSync(join(tmpdir(), 'olympian-profile-'));
   try {
     const lines: string[] = [];
-    const result = await runProfileCommand({ model: 'mobilenet_v2', inputSize: 32, batch: '2,1', runs: 1, warmupRuns: 0, out, progress: false, log: (l) => lines.push(l) });
+    const result = await runProfileCommand({
+      model: 'mobilenet_v2',
+      inputSize: 32,
+      batch: '2,1',
+      runs: 1,
+      warmupRuns: 0,
+      out,
+      progress: false,
+      log: (l) => lines.push(l),
+    });
     assert.equal(readdirSync(out), [fingerprint.id]);
     assert.is(result.path, join(out, fingerprint.id, 'mobilenet_v2@32.json'));
     assert.equal(readProfile(result.path), result.profile);
-    assert.equal(result.profile.batches.map((b) => b.batch), [1, 2]);
+    assert.equal(
+      result.profile.batches.map((b) => b.batch),
+      [1, 2],
+    );
     assert.equal(result.profile.fingerprint, fingerprint);
-    assert.ok(lines.some((l) => /batch +2: measured/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /batch +2: measured/.test(l)),
+      lines.join('\n'),
+    );
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
 });
 
 real('the profile command refuses one batch size and unknown backends, naming the option', async () => {
-  for (const [options, field] of [[{ batch: '4' }, 'batch'], [{ batch: '1,x' }, 'batch'], [{ batch: '1,2', backend: 'tensorflow' }, 'backend'], [{ batch: '1,2', runs: 0 }, 'runs']] as const) {
+  for (const [options, field] of [
+    [{ batch: '4' }, 'batch'],
+    [{ batch: '1,x' }, 'batch'],
+    [{ batch: '1,2', backend: 'tensorflow' }, 'backend'],
+    [{ batch: '1,2', runs: 0 }, 'runs'],
+  ] as const) {
     try {
-      await runProfileCommand({ model: 'mobilenet_v2', ...(options as object), batch: options.batch } as Parameters<typeof runProfileCommand>[0]);
+      await runProfileCommand({ model: 'mobilenet_v2', ...(options as object), batch: options.batch } as Parameters<
+        typeof runProfileCommand
+      >[0]);
       assert.unreachable(field);
     } catch (error) {
       assert.ok(isOlympianError(error, ErrorCode.INVALID_ARGUMENT), String(error));

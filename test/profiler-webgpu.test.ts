@@ -7,7 +7,15 @@ import * as assert from 'uvu/assert';
 import { DeviceArbiter } from '../src/arbiter/arbiter.js';
 import { loadModel } from '../src/models/index.js';
 import {
-  GpuKernelTimer, launchKey, predictTotalMs, readProfile, recordModel, runProfileCommand, sequenceHash, type BatchRecording, type Profile,
+  GpuKernelTimer,
+  launchKey,
+  predictTotalMs,
+  readProfile,
+  recordModel,
+  runProfileCommand,
+  sequenceHash,
+  type BatchRecording,
+  type Profile,
 } from '../src/profiler/index.js';
 import { ErrorCode, OlympianError } from '../src/protocol/errors.js';
 import { initBackend } from '../src/device/backend.js';
@@ -15,7 +23,9 @@ import { Session } from '../src/workers/session.js';
 import { gpuIdle, probeWebgpu } from '../src/device/webgpu.js';
 
 const adapter = await probeWebgpu().catch((error: Error) => {
-  console.log(`skip: webgpu profiler tests — ${error.message} (CI installs mesa-vulkan-drivers from bookworm-backports)`);
+  console.log(
+    `skip: webgpu profiler tests — ${error.message} (CI installs mesa-vulkan-drivers from bookworm-backports)`,
+  );
   return null;
 });
 
@@ -23,7 +33,11 @@ const adapter = await probeWebgpu().catch((error: Error) => {
 // takes about a second.
 const zoo = { zoo: 'mobilenet_v2', inputSize: 32, seed: 1 };
 const batches = [1, 2];
-const input = (batch: number) => ({ dtype: 'float32' as const, shape: [batch, 32, 32, 3], data: new Float32Array(batch * 32 * 32 * 3).fill(0.25) });
+const input = (batch: number) => ({
+  dtype: 'float32' as const,
+  shape: [batch, 32, 32, 3],
+  data: new Float32Array(batch * 32 * 32 * 3).fill(0.25),
+});
 
 const gpu = suite('profiler on webgpu (GPU timestamps)');
 let dir = '';
@@ -49,17 +63,25 @@ gpu.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-gpu('times each kernel\'s dispatches, in the kernel sequence wasm launches', async () => {
+gpu("times each kernel's dispatches, in the kernel sequence wasm launches", async () => {
   const model = await loadModel(zoo);
   const tensorsBefore = tf.memory().numTensors;
   try {
     const recordings = await recordModel(model, { batches, runs: 1, warmupRuns: 1 });
     assert.is(tf.memory().numTensors, tensorsBefore, 'inputs and outputs disposed');
-    assert.is((tf.backend() as { activeTimers?: unknown }).activeTimers ?? null, null, 'the backend\'s timers are put back');
+    assert.is(
+      (tf.backend() as { activeTimers?: unknown }).activeTimers ?? null,
+      null,
+      "the backend's timers are put back",
+    );
     recordings.forEach((recording, j) => {
       assert.is(recording.method, 'gpu-timestamp');
       const [run] = recording.runs;
-      assert.equal(run.launches.map(launchKey), onWasm[j].runs[0].launches.map(launchKey), `batch ${recording.batch}: same kernels, same shapes`);
+      assert.equal(
+        run.launches.map(launchKey),
+        onWasm[j].runs[0].launches.map(launchKey),
+        `batch ${recording.batch}: same kernels, same shapes`,
+      );
       const dispatches = run.dispatches!;
       assert.is(dispatches.length, run.launches.length);
       run.launches.forEach((launch, k) => {
@@ -75,30 +97,33 @@ gpu('times each kernel\'s dispatches, in the kernel sequence wasm launches', asy
   }
 });
 
-gpu('kernels launched after an await (as executeAsync does) are timed, and dispatches outside a kernel are counted', async () => {
-  const x = tf.ones([64, 64]);
-  const timer = GpuKernelTimer.start();
-  let left = -1;
-  const made: tf.Tensor[] = [x];
-  try {
-    made.push(tf.add(x, x));
-    const first = timer.take();
-    await made[1].data();
-    made.push(tf.mul(made[1], made[1]));
-    const second = timer.take();
-    made.push(tf.sub(made[2], x));
-    left = timer.stop();
-    assert.equal([first.dispatches, second.dispatches], [1, 1]);
-    const [a, b] = await Promise.all([first.ms, second.ms]);
-    assert.ok(a > 0 && b > 0, `${a} ms, ${b} ms`);
-    assert.is(timer.take().dispatches, 0);
-  } finally {
-    if (left < 0) timer.stop();
-    await gpuIdle();
-    tf.dispose(made);
-  }
-  assert.is(left, 1, 'the subtraction was never taken');
-});
+gpu(
+  'kernels launched after an await (as executeAsync does) are timed, and dispatches outside a kernel are counted',
+  async () => {
+    const x = tf.ones([64, 64]);
+    const timer = GpuKernelTimer.start();
+    let left = -1;
+    const made: tf.Tensor[] = [x];
+    try {
+      made.push(tf.add(x, x));
+      const first = timer.take();
+      await made[1].data();
+      made.push(tf.mul(made[1], made[1]));
+      const second = timer.take();
+      made.push(tf.sub(made[2], x));
+      left = timer.stop();
+      assert.equal([first.dispatches, second.dispatches], [1, 1]);
+      const [a, b] = await Promise.all([first.ms, second.ms]);
+      assert.ok(a > 0 && b > 0, `${a} ms, ${b} ms`);
+      assert.is(timer.take().dispatches, 0);
+    } finally {
+      if (left < 0) timer.stop();
+      await gpuIdle();
+      tf.dispose(made);
+    }
+    assert.is(left, 1, 'the subtraction was never taken');
+  },
+);
 
 gpu('without timestamp queries it refuses with a typed error instead of profiling zeros', async () => {
   const model = await loadModel(zoo);
@@ -118,28 +143,53 @@ gpu('without timestamp queries it refuses with a typed error instead of profilin
   }
 });
 
-gpu('olympian profile --backend webgpu writes a gpu-timestamp profile in the adapter\'s folder, which reads back', async () => {
-  const result = await runProfileCommand({ model: 'zoo:mobilenet_v2@32', batch: '1,2', runs: 2, warmupRuns: 1, seed: 1, backend: 'webgpu', out: dir, progress: false, log: () => {} });
-  profile = result.profile;
-  assert.is(profile.method, 'gpu-timestamp');
-  assert.match(profile.measure, 'timestamp');
-  const { fingerprint } = profile;
-  assert.is(fingerprint.backend, 'webgpu');
-  for (const key of ['vendor', 'architecture', 'description'] as const) assert.is(fingerprint.flags[key], adapter![key], key);
-  assert.match(fingerprint.id, /^webgpu-/);
-  assert.is(basename(dirname(result.path)), fingerprint.id);
-  assert.is(profile.alignment, 'position', profile.note);
-  profile.batches.forEach((b, j) => {
-    assert.is(b.sequenceHash, sequenceHash(onWasm[j].runs[0].launches), `batch ${b.batch}: the sequence wasm launches`);
-    assert.ok(b.measuredTotalMs > 0, `batch ${b.batch}: ${b.measuredTotalMs} ms`);
-  });
-  assert.equal(readProfile(result.path), profile);
-});
+gpu(
+  "olympian profile --backend webgpu writes a gpu-timestamp profile in the adapter's folder, which reads back",
+  async () => {
+    const result = await runProfileCommand({
+      model: 'zoo:mobilenet_v2@32',
+      batch: '1,2',
+      runs: 2,
+      warmupRuns: 1,
+      seed: 1,
+      backend: 'webgpu',
+      out: dir,
+      progress: false,
+      log: () => {},
+    });
+    profile = result.profile;
+    assert.is(profile.method, 'gpu-timestamp');
+    assert.match(profile.measure, 'timestamp');
+    const { fingerprint } = profile;
+    assert.is(fingerprint.backend, 'webgpu');
+    for (const key of ['vendor', 'architecture', 'description'] as const)
+      assert.is(fingerprint.flags[key], adapter![key], key);
+    assert.match(fingerprint.id, /^webgpu-/);
+    assert.is(basename(dirname(result.path)), fingerprint.id);
+    assert.is(profile.alignment, 'position', profile.note);
+    profile.batches.forEach((b, j) => {
+      assert.is(
+        b.sequenceHash,
+        sequenceHash(onWasm[j].runs[0].launches),
+        `batch ${b.batch}: the sequence wasm launches`,
+      );
+      assert.ok(b.measuredTotalMs > 0, `batch ${b.batch}: ${b.measuredTotalMs} ms`);
+    });
+    assert.equal(readProfile(result.path), profile);
+  },
+);
 
-gpu('a webgpu session with predicted accounting charges exactly the profile\'s prediction', async () => {
+gpu("a webgpu session with predicted accounting charges exactly the profile's prediction", async () => {
   assert.ok(profile, 'the profile from the test before');
   const arbiter = new DeviceArbiter({ quantumMs: 1 });
-  const session = await Session.start(arbiter, { name: 'p', model: zoo, backend: 'webgpu', accounting: 'predicted', profile: dir, maxBatch: 3 });
+  const session = await Session.start(arbiter, {
+    name: 'p',
+    model: zoo,
+    backend: 'webgpu',
+    accounting: 'predicted',
+    profile: dir,
+    maxBatch: 3,
+  });
   try {
     assert.is(session.info.accounting, 'predicted', session.info.accountingNote);
     const name = session.info.signature.inputs[0].name;
@@ -148,7 +198,10 @@ gpu('a webgpu session with predicted accounting charges exactly the profile\'s p
       await session.infer({ [name]: input(batch) });
       const charged = arbiter.stats().sessions[0].chargedMs - before;
       const want = predictTotalMs(profile!, batch);
-      assert.ok(Math.abs(charged - want) < 1e-6 * Math.max(1, want), `batch ${batch}: charged ${charged} ms, profile says ${want} ms`);
+      assert.ok(
+        Math.abs(charged - want) < 1e-6 * Math.max(1, want),
+        `batch ${batch}: charged ${charged} ms, profile says ${want} ms`,
+      );
     }
   } finally {
     await session.close();
@@ -158,7 +211,13 @@ gpu('a webgpu session with predicted accounting charges exactly the profile\'s p
 
 gpu('autoProfile on webgpu profiles the model at start and charges the prediction', async () => {
   const arbiter = new DeviceArbiter();
-  const session = await Session.start(arbiter, { name: 'a', model: zoo, backend: 'webgpu', accounting: 'predicted', autoProfile: true });
+  const session = await Session.start(arbiter, {
+    name: 'a',
+    model: zoo,
+    backend: 'webgpu',
+    accounting: 'predicted',
+    autoProfile: true,
+  });
   try {
     assert.is(session.info.accounting, 'predicted', session.info.accountingNote);
     await session.infer({ [session.info.signature.inputs[0].name]: input(2) });

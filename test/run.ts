@@ -63,7 +63,10 @@ if (files.length === 0) {
   process.exit(1);
 }
 const { run } = await import('uvu/run');
-await run(files.map((file) => ({ name: relative(root, file), file })), { bail: false });
+await run(
+  files.map((file) => ({ name: relative(root, file), file })),
+  { bail: false },
+);
 console.log(`${passed} passed, ${total - passed} failed`);
 if (total === 0) process.exitCode = 1;
 await watchdog.terminate();

@@ -9,7 +9,13 @@ import { image, rejectsWith, tinySession } from './helpers-server.js';
 const embedding = suite('createServer: embedding in-process');
 
 embedding('serves several models and reports them in stats', async () => {
-  const server = await createServer({ backend: 'wasm', policy: 'fair', quantumMs: 1, tokens: 1, sessions: [tinySession('a'), tinySession('b', { seed: 2, inputSize: 24 })] });
+  const server = await createServer({
+    backend: 'wasm',
+    policy: 'fair',
+    quantumMs: 1,
+    tokens: 1,
+    sessions: [tinySession('a'), tinySession('b', { seed: 2, inputSize: 24 })],
+  });
   try {
     assert.equal(server.models, ['a', 'b']);
     const a = await server.infer('a', image(16));
@@ -28,7 +34,10 @@ embedding('serves several models and reports them in stats', async () => {
     assert.ok(row.latencyP50Ms > 0 && row.latencyP99Ms >= row.latencyP50Ms);
     assert.ok(row.longestKernelMs > 0);
     assert.ok(row.chargedMs > 0 && row.share > 0 && row.residentMb > 0);
-    assert.equal(server.signature('a').inputs.map((i) => i.name), ['image']);
+    assert.equal(
+      server.signature('a').inputs.map((i) => i.name),
+      ['image'],
+    );
   } finally {
     await server.close();
   }
@@ -36,28 +45,66 @@ embedding('serves several models and reports them in stats', async () => {
 
 embedding('rejects a bad configuration with INVALID_CONFIG naming the key', async () => {
   await rejectsWith(createServer({ device: 'tpu' as never }), ErrorCode.INVALID_CONFIG, 'device');
-  await rejectsWith(createServer({ sessions: [tinySession('a'), tinySession('b', {}, { maxBatch: 0 })] }), ErrorCode.INVALID_CONFIG, 'sessions[1].maxBatch');
-  await rejectsWith(createServer({ sessions: [tinySession('a'), tinySession('a')] }), ErrorCode.INVALID_CONFIG, 'sessions[1].name');
-  await rejectsWith(createServer({ sessions: [tinySession('a', {}, { weight: -1 })] }), ErrorCode.INVALID_CONFIG, 'sessions[0].weight');
+  await rejectsWith(
+    createServer({ sessions: [tinySession('a'), tinySession('b', {}, { maxBatch: 0 })] }),
+    ErrorCode.INVALID_CONFIG,
+    'sessions[1].maxBatch',
+  );
+  await rejectsWith(
+    createServer({ sessions: [tinySession('a'), tinySession('a')] }),
+    ErrorCode.INVALID_CONFIG,
+    'sessions[1].name',
+  );
+  await rejectsWith(
+    createServer({ sessions: [tinySession('a', {}, { weight: -1 })] }),
+    ErrorCode.INVALID_CONFIG,
+    'sessions[0].weight',
+  );
   await rejectsWith(createServer({ quantumMs: 0 }), ErrorCode.INVALID_CONFIG, 'quantumMs');
-  await rejectsWith(createServer({ sessions: [{ name: 'x', model: 42 as never }] }), ErrorCode.INVALID_CONFIG, 'sessions[0].model');
+  await rejectsWith(
+    createServer({ sessions: [{ name: 'x', model: 42 as never }] }),
+    ErrorCode.INVALID_CONFIG,
+    'sessions[0].model',
+  );
 });
 
 embedding('rejects naming the session that failed to start, and stops the others', async () => {
   const error = await rejectsWith(
-    createServer({ backend: 'wasm', sessions: [tinySession('fine'), { name: 'broken', model: '/no/such/model.json' }] }),
+    createServer({
+      backend: 'wasm',
+      sessions: [tinySession('fine'), { name: 'broken', model: '/no/such/model.json' }],
+    }),
     ErrorCode.MODEL_LOAD_FAILED,
   );
   assert.is(error.session, 'broken');
   assert.is(error.field, 'sessions[1].model', 'the configuration key, not the file path');
 });
 
-embedding('a zoo model at an input size its architecture cannot take is refused with the config, before any thread starts', async () => {
-  await rejectsWith(createServer({ sessions: [{ name: 'z', model: { zoo: 'alexnet', inputSize: 20 } }] }), ErrorCode.INVALID_CONFIG, 'sessions[0].model.inputSize');
-  await rejectsWith(createServer({ sessions: [{ name: 'z', model: 'zoo:resnet50@8' }] }), ErrorCode.INVALID_CONFIG, 'sessions[0].model');
-  await rejectsWith(createServer({ sessions: [{ name: 'z', model: { zoo: 'lenet' } }] }), ErrorCode.INVALID_CONFIG, 'sessions[0].model.zoo');
-  await rejectsWith(createServer({ sessions: [{ ...tinySession('t'), maxbatch: 4 } as never] }), ErrorCode.INVALID_CONFIG, 'sessions[0].maxbatch');
-});
+embedding(
+  'a zoo model at an input size its architecture cannot take is refused with the config, before any thread starts',
+  async () => {
+    await rejectsWith(
+      createServer({ sessions: [{ name: 'z', model: { zoo: 'alexnet', inputSize: 20 } }] }),
+      ErrorCode.INVALID_CONFIG,
+      'sessions[0].model.inputSize',
+    );
+    await rejectsWith(
+      createServer({ sessions: [{ name: 'z', model: 'zoo:resnet50@8' }] }),
+      ErrorCode.INVALID_CONFIG,
+      'sessions[0].model',
+    );
+    await rejectsWith(
+      createServer({ sessions: [{ name: 'z', model: { zoo: 'lenet' } }] }),
+      ErrorCode.INVALID_CONFIG,
+      'sessions[0].model.zoo',
+    );
+    await rejectsWith(
+      createServer({ sessions: [{ ...tinySession('t'), maxbatch: 4 } as never] }),
+      ErrorCode.INVALID_CONFIG,
+      'sessions[0].maxbatch',
+    );
+  },
+);
 
 embedding.run();
 
@@ -69,23 +116,42 @@ requests.before(async () => {
 });
 requests.after(async () => server.close());
 
-requests('unknown model, missing or extra input, wrong dtype, shape or length, too large: typed errors naming the field', async () => {
-  const good = image(16).image;
-  await rejectsWith(server.infer('nope', image()), ErrorCode.NOT_FOUND, 'model');
-  await rejectsWith(server.infer('m', {}), ErrorCode.INVALID_ARGUMENT, 'inputs.image');
-  await rejectsWith(server.infer('m', { image: good, extra: good }), ErrorCode.INVALID_ARGUMENT, 'inputs.extra');
-  await rejectsWith(server.infer('m', { image: { ...good, dtype: 'int32', data: new Int32Array(good.data.length) } }), ErrorCode.INVALID_ARGUMENT, 'inputs.image.dtype');
-  await rejectsWith(server.infer('m', { image: { ...good, dtype: 'complex' as never } }), ErrorCode.INVALID_ARGUMENT, 'inputs.image.dtype');
-  await rejectsWith(server.infer('m', image(8)), ErrorCode.INVALID_ARGUMENT, 'inputs.image.shape');
-  await rejectsWith(server.infer('m', { image: { ...good, data: good.data.subarray(1) } }), ErrorCode.INVALID_ARGUMENT, 'inputs.image.data');
-  await rejectsWith(server.infer('m', { image: { ...good, data: new Float64Array(good.data.length) } }), ErrorCode.INVALID_ARGUMENT, 'inputs.image.data');
-  await rejectsWith(server.infer('m', image(16, Math.sin, 40)), ErrorCode.TOO_LARGE, 'inputs');
-  await rejectsWith(server.infer('m', null as never), ErrorCode.INVALID_ARGUMENT, 'inputs');
-  await rejectsWith(server.infer('m', image(), { deadlineMs: -1 }), ErrorCode.INVALID_ARGUMENT, 'deadlineMs');
-  const stats = server.stats().sessions[0];
-  assert.is(stats.inferences, 0, 'nothing ran');
-  assert.equal((await server.infer('m', image())).logits.shape, [1, 10], 'and it still serves');
-});
+requests(
+  'unknown model, missing or extra input, wrong dtype, shape or length, too large: typed errors naming the field',
+  async () => {
+    const good = image(16).image;
+    await rejectsWith(server.infer('nope', image()), ErrorCode.NOT_FOUND, 'model');
+    await rejectsWith(server.infer('m', {}), ErrorCode.INVALID_ARGUMENT, 'inputs.image');
+    await rejectsWith(server.infer('m', { image: good, extra: good }), ErrorCode.INVALID_ARGUMENT, 'inputs.extra');
+    await rejectsWith(
+      server.infer('m', { image: { ...good, dtype: 'int32', data: new Int32Array(good.data.length) } }),
+      ErrorCode.INVALID_ARGUMENT,
+      'inputs.image.dtype',
+    );
+    await rejectsWith(
+      server.infer('m', { image: { ...good, dtype: 'complex' as never } }),
+      ErrorCode.INVALID_ARGUMENT,
+      'inputs.image.dtype',
+    );
+    await rejectsWith(server.infer('m', image(8)), ErrorCode.INVALID_ARGUMENT, 'inputs.image.shape');
+    await rejectsWith(
+      server.infer('m', { image: { ...good, data: good.data.subarray(1) } }),
+      ErrorCode.INVALID_ARGUMENT,
+      'inputs.image.data',
+    );
+    await rejectsWith(
+      server.infer('m', { image: { ...good, data: new Float64Array(good.data.length) } }),
+      ErrorCode.INVALID_ARGUMENT,
+      'inputs.image.data',
+    );
+    await rejectsWith(server.infer('m', image(16, Math.sin, 40)), ErrorCode.TOO_LARGE, 'inputs');
+    await rejectsWith(server.infer('m', null as never), ErrorCode.INVALID_ARGUMENT, 'inputs');
+    await rejectsWith(server.infer('m', image(), { deadlineMs: -1 }), ErrorCode.INVALID_ARGUMENT, 'deadlineMs');
+    const stats = server.stats().sessions[0];
+    assert.is(stats.inferences, 0, 'nothing ran');
+    assert.equal((await server.infer('m', image())).logits.shape, [1, 10], 'and it still serves');
+  },
+);
 
 requests('a request whose deadline passes while queued fails with DEADLINE_EXCEEDED and never runs', async () => {
   const before = server.stats().sessions[0].inferences;
@@ -122,8 +188,16 @@ runtime('weights, priorities, policy and quantum change without a restart', asyn
     assert.is(stats.quantumMs, 2);
     assert.is(stats.sessions.find((r) => r.name === 'a')!.weight, 3);
     assert.is(stats.sessions.find((r) => r.name === 'b')!.priority, 5);
-    await rejectsWith(Promise.resolve().then(() => s.setWeight('a', 0)), ErrorCode.INVALID_CONFIG, 'sessions.a.weight');
-    await rejectsWith(Promise.resolve().then(() => s.setWeight('zz', 1)), ErrorCode.NOT_FOUND, 'model');
+    await rejectsWith(
+      Promise.resolve().then(() => s.setWeight('a', 0)),
+      ErrorCode.INVALID_CONFIG,
+      'sessions.a.weight',
+    );
+    await rejectsWith(
+      Promise.resolve().then(() => s.setWeight('zz', 1)),
+      ErrorCode.NOT_FOUND,
+      'model',
+    );
   } finally {
     await s.close();
   }
@@ -146,7 +220,11 @@ runtime('addSession and removeSession (which drains first)', async () => {
 });
 
 runtime('a session beyond memoryBudgetMB is refused with RESOURCE_EXHAUSTED', async () => {
-  const s = await createServer({ backend: 'wasm', memoryBudgetMB: 1, sessions: [tinySession('small', { channels: 4, layers: 1 })] });
+  const s = await createServer({
+    backend: 'wasm',
+    memoryBudgetMB: 1,
+    sessions: [tinySession('small', { channels: 4, layers: 1 })],
+  });
   try {
     const big = tinySession('big', { channels: 256, layers: 4, inputSize: 32 }, { maxBatch: 8 });
     const error = await rejectsWith(s.addSession(big), ErrorCode.RESOURCE_EXHAUSTED, 'memoryBudgetMB');
@@ -158,17 +236,25 @@ runtime('a session beyond memoryBudgetMB is refused with RESOURCE_EXHAUSTED', as
 });
 
 runtime('close() fails queued work when not draining and refuses new work', async () => {
-  const s = await createServer({ backend: 'wasm', sessions: [tinySession('a', { inputSize: 48, channels: 32, layers: 5 })] });
+  const s = await createServer({
+    backend: 'wasm',
+    sessions: [tinySession('a', { inputSize: 48, channels: 32, layers: 5 })],
+  });
   const work = Array.from({ length: 6 }, () => s.infer('a', image(48)));
   const closing = s.close({ drain: false });
   const results = await Promise.allSettled(work);
   await closing;
-  assert.ok(results.some((r) => r.status === 'rejected' && (r.reason as { code?: string }).code === ErrorCode.UNAVAILABLE));
+  assert.ok(
+    results.some((r) => r.status === 'rejected' && (r.reason as { code?: string }).code === ErrorCode.UNAVAILABLE),
+  );
   await rejectsWith(s.infer('a', image(48)), ErrorCode.UNAVAILABLE);
 });
 
 runtime('close({ drain: false }) during a drained close hurries it: what is still queued fails', async () => {
-  const s = await createServer({ backend: 'wasm', sessions: [tinySession('a', { inputSize: 48, channels: 32, layers: 5 })] });
+  const s = await createServer({
+    backend: 'wasm',
+    sessions: [tinySession('a', { inputSize: 48, channels: 32, layers: 5 })],
+  });
   const work = Array.from({ length: 8 }, () => s.infer('a', image(48)));
   const drained = s.close();
   const hurried = s.close({ drain: false });
@@ -195,7 +281,10 @@ runtime.run();
 const batching = suite('createServer: batching');
 
 batching('coalesces queued requests into one run and splits the outputs back', async () => {
-  const s = await createServer({ backend: 'wasm', sessions: [tinySession('b', {}, { maxBatch: 4, batchWindowUs: 50_000 })] });
+  const s = await createServer({
+    backend: 'wasm',
+    sessions: [tinySession('b', {}, { maxBatch: 4, batchWindowUs: 50_000 })],
+  });
   const reference = await createServer({ backend: 'wasm', sessions: [tinySession('r')] });
   try {
     const inputs = [0, 1, 2, 3].map((k) => image(16, (i) => Math.sin(i * (k + 1))));
@@ -209,7 +298,9 @@ batching('coalesces queued requests into one run and splits the outputs back', a
     outputs.forEach((out, k) => {
       assert.equal(out.logits.shape, [1, 10]);
       const want = expected[k].logits.data;
-      out.logits.data.forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-5, `request ${k}[${i}]: ${v} vs ${want[i]}`));
+      out.logits.data.forEach((v, i) =>
+        assert.ok(Math.abs(v - want[i]) < 1e-5, `request ${k}[${i}]: ${v} vs ${want[i]}`),
+      );
     });
   } finally {
     await s.close();
@@ -218,4 +309,3 @@ batching('coalesces queued requests into one run and splits the outputs back', a
 });
 
 batching.run();
-

@@ -13,7 +13,8 @@ const tiny = (name: string, extra: Partial<SessionOptions> = {}, options: object
   ...extra,
 });
 
-const bytes = (outputs: NamedTensors) => Buffer.from(outputs.logits.data.buffer, outputs.logits.data.byteOffset, outputs.logits.data.byteLength);
+const bytes = (outputs: NamedTensors) =>
+  Buffer.from(outputs.logits.data.buffer, outputs.logits.data.byteOffset, outputs.logits.data.byteLength);
 
 const sessions = suite('model sessions in worker threads');
 
@@ -96,7 +97,8 @@ for (const count of [2, 3]) {
     const started = await Promise.all(shapes.map((options, i) => Session.start(arbiter, tiny(`m${i}`, {}, options))));
     try {
       const shares = await closedLoop(started, arbiter, 1500);
-      for (const share of shares) assert.ok(Math.abs(share * count - 1) < 0.05, `shares ${shares.map((s) => s.toFixed(3))}`);
+      for (const share of shares)
+        assert.ok(Math.abs(share * count - 1) < 0.05, `shares ${shares.map((s) => s.toFixed(3))}`);
     } finally {
       await Promise.all(started.map((s) => s.close()));
       arbiter.close();
@@ -108,57 +110,76 @@ sharing.run();
 
 const failures = suite('session failures');
 
-failures('a crash mid-inference fails its requests with SESSION_CRASHED; the session restarts, others carry on', async () => {
-  const arbiter = new DeviceArbiter({ policy: 'fair', quantumMs: 1 });
-  const crashy = await Session.start(arbiter, { ...tiny('crashy'), model: { module: tinyModule, exportName: 'createCrashyModel' }, restartBackoffMs: 20 });
-  const steady = await Session.start(arbiter, tiny('steady'));
-  try {
-    let stop = false;
-    let steadyDone = 0;
-    const steadyLoop = (async () => {
-      while (!stop) {
-        await steady.infer(image());
-        steadyDone++;
-      }
-    })();
-    steadyLoop.catch(() => {}); // awaited below; a failure there must not also crash the run
-    const doomed = crashy.infer(image(16, () => 666));
-    const queued = crashy.infer(image());
-    await rejectsWith(doomed, ErrorCode.SESSION_CRASHED);
-    await rejectsWith(queued, ErrorCode.SESSION_CRASHED);
-    await rejectsWith(crashy.infer(image()), ErrorCode.UNAVAILABLE);
-    for (let i = 0; i < 200 && crashy.state !== 'ready'; i++) await new Promise((r) => setTimeout(r, 25));
-    assert.is(crashy.state, 'ready');
-    const after = await crashy.infer(image());
-    assert.equal(Object.values(after)[0].shape, [1, 10]);
-    stop = true;
-    await steadyLoop;
-    assert.ok(steadyDone > 0, 'the other session kept serving');
-    assert.is(crashy.stats().restarts, 1);
-    assert.is(crashy.stats().errors.SESSION_CRASHED, 2);
-    assert.is(steady.stats().restarts, 0);
-    const stats = arbiter.stats();
-    assert.is(stats.freeTokens, 1);
-    assert.is(stats.sessions.find((s) => s.name === 'crashy')!.state, 'idle');
-  } finally {
-    await crashy.close();
-    await steady.close();
-    arbiter.close();
-  }
-});
+failures(
+  'a crash mid-inference fails its requests with SESSION_CRASHED; the session restarts, others carry on',
+  async () => {
+    const arbiter = new DeviceArbiter({ policy: 'fair', quantumMs: 1 });
+    const crashy = await Session.start(arbiter, {
+      ...tiny('crashy'),
+      model: { module: tinyModule, exportName: 'createCrashyModel' },
+      restartBackoffMs: 20,
+    });
+    const steady = await Session.start(arbiter, tiny('steady'));
+    try {
+      let stop = false;
+      let steadyDone = 0;
+      const steadyLoop = (async () => {
+        while (!stop) {
+          await steady.infer(image());
+          steadyDone++;
+        }
+      })();
+      steadyLoop.catch(() => {}); // awaited below; a failure there must not also crash the run
+      const doomed = crashy.infer(image(16, () => 666));
+      const queued = crashy.infer(image());
+      await rejectsWith(doomed, ErrorCode.SESSION_CRASHED);
+      await rejectsWith(queued, ErrorCode.SESSION_CRASHED);
+      await rejectsWith(crashy.infer(image()), ErrorCode.UNAVAILABLE);
+      for (let i = 0; i < 200 && crashy.state !== 'ready'; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.is(crashy.state, 'ready');
+      const after = await crashy.infer(image());
+      assert.equal(Object.values(after)[0].shape, [1, 10]);
+      stop = true;
+      await steadyLoop;
+      assert.ok(steadyDone > 0, 'the other session kept serving');
+      assert.is(crashy.stats().restarts, 1);
+      assert.is(crashy.stats().errors.SESSION_CRASHED, 2);
+      assert.is(steady.stats().restarts, 0);
+      const stats = arbiter.stats();
+      assert.is(stats.freeTokens, 1);
+      assert.is(stats.sessions.find((s) => s.name === 'crashy')!.state, 'idle');
+    } finally {
+      await crashy.close();
+      await steady.close();
+      arbiter.close();
+    }
+  },
+);
 
-failures('a backend that cannot load is BACKEND_UNAVAILABLE; a bad one INVALID_CONFIG; nothing is left running', async () => {
-  const arbiter = new DeviceArbiter();
-  const native = await rejectsWith(Session.start(arbiter, tiny('native', { backend: 'tensorflow' })), ErrorCode.BACKEND_UNAVAILABLE);
-  assert.match(native.message, 'webgpu');
-  const bad = await rejectsWith(Session.start(arbiter, tiny('bad', { backend: 'tpu' as never })), ErrorCode.INVALID_CONFIG);
-  assert.is(bad.field, 'backend');
-  assert.is(arbiter.stats().sessions.length, 0, 'failed sessions give their slots back');
-  arbiter.close();
-});
+failures(
+  'a backend that cannot load is BACKEND_UNAVAILABLE; a bad one INVALID_CONFIG; nothing is left running',
+  async () => {
+    const arbiter = new DeviceArbiter();
+    const native = await rejectsWith(
+      Session.start(arbiter, tiny('native', { backend: 'tensorflow' })),
+      ErrorCode.BACKEND_UNAVAILABLE,
+    );
+    assert.match(native.message, 'webgpu');
+    const bad = await rejectsWith(
+      Session.start(arbiter, tiny('bad', { backend: 'tpu' as never })),
+      ErrorCode.INVALID_CONFIG,
+    );
+    assert.is(bad.field, 'backend');
+    assert.is(arbiter.stats().sessions.length, 0, 'failed sessions give their slots back');
+    arbiter.close();
+  },
+);
 
 failures('a model that fails to load is MODEL_LOAD_FAILED naming the session', async () => {
-  const error = await rejectsWith(Session.start(null, { name: 'ghost', model: '/nonexistent/model.json' }), ErrorCode.MODEL_LOAD_FAILED);
+  const error = await rejectsWith(
+    Session.start(null, { name: 'ghost', model: '/nonexistent/model.json' }),
+    ErrorCode.MODEL_LOAD_FAILED,
+  );
   assert.is(error.session, 'ghost');
   assert.match(error.message, '/nonexistent/model.json');
 });
@@ -198,7 +219,10 @@ failures('after 2,000 inferences live tensors and heap are back at their post-wa
     assert.is(session.stats().inferences, 4000);
     assert.is(after.liveTensors, session.stats().baselineTensors);
     assert.is(after.liveTensors, warm.liveTensors);
-    assert.ok(after.heapUsedMb < warm.heapUsedMb + 0.75, `heap ${warm.heapUsedMb.toFixed(2)} → ${after.heapUsedMb.toFixed(2)} MiB`);
+    assert.ok(
+      after.heapUsedMb < warm.heapUsedMb + 0.75,
+      `heap ${warm.heapUsedMb.toFixed(2)} → ${after.heapUsedMb.toFixed(2)} MiB`,
+    );
   } finally {
     await session.close();
   }

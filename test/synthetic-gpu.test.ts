@@ -8,14 +8,26 @@ import { ErrorCode, isOlympianError } from '../src/protocol/errors.js';
 import type { GateMode } from '../src/protocol/session-messages.js';
 import { spinKernel } from '../bench/lib/synthetic-kernel.js';
 import type { SyntheticDone } from '../bench/lib/synthetic-protocol.js';
-import { calibrateWebgpuSpin, SyntheticFleet, type SyntheticSessionSpec , type SyntheticWindow } from '../bench/lib/synthetic-fleet.js';
+import {
+  calibrateWebgpuSpin,
+  SyntheticFleet,
+  type SyntheticSessionSpec,
+  type SyntheticWindow,
+} from '../bench/lib/synthetic-fleet.js';
 import { probeWebgpu } from '../src/device/webgpu.js';
 
 const options = suite('synthetic fleet options');
 
 options('an unknown device, or a gate mode or GPU timing on the CPU, is refused naming the field', async () => {
-  for (const [extra, field] of [[{ gateMode: 'strict' }, 'gateMode'], [{ gpuTiming: true }, 'gpuTiming'], [{ device: 'tpu' }, 'device']] as const) {
-    const error = await SyntheticFleet.start([{ name: 'a', kernelMs: 0.1 }], { iterationsPerMs: 1000, ...(extra as object) }).then(
+  for (const [extra, field] of [
+    [{ gateMode: 'strict' }, 'gateMode'],
+    [{ gpuTiming: true }, 'gpuTiming'],
+    [{ device: 'tpu' }, 'device'],
+  ] as const) {
+    const error = await SyntheticFleet.start([{ name: 'a', kernelMs: 0.1 }], {
+      iterationsPerMs: 1000,
+      ...(extra as object),
+    }).then(
       () => null,
       (e: unknown) => e,
     );
@@ -27,7 +39,9 @@ options('an unknown device, or a gate mode or GPU timing on the CPU, is refused 
 options.run();
 
 const adapter = await probeWebgpu().catch((error: Error) => {
-  console.log(`skip: synthetic webgpu tests — ${error.message} (CI installs mesa-vulkan-drivers from bookworm-backports)`);
+  console.log(
+    `skip: synthetic webgpu tests — ${error.message} (CI installs mesa-vulkan-drivers from bookworm-backports)`,
+  );
   return null;
 });
 
@@ -38,7 +52,8 @@ const kernelsPerInference = 10;
 const maxKernels = 40;
 let iterationsPerMs = 0;
 
-const specs = (): SyntheticSessionSpec[] => ['a', 'b'].map((name) => ({ name, kernelMs, kernelsPerInference, maxKernels }));
+const specs = (): SyntheticSessionSpec[] =>
+  ['a', 'b'].map((name) => ({ name, kernelMs, kernelsPerInference, maxKernels }));
 /** What every kernel leaves in its result buffer, if the GPU ran all its iterations. */
 const expectedSink = () => spinKernel(Math.max(1, Math.round(kernelMs * iterationsPerMs))) >>> 0;
 
@@ -46,7 +61,10 @@ const expectedSink = () => spinKernel(Math.max(1, Math.round(kernelMs * iteratio
  * Runs the fleet to its fixed work and stops it, checking its threads are gone; the arbiter's stats and trace
  * are read before, since stopping the fleet unregisters its sessions.
  */
-async function runToEnd(fleet: SyntheticFleet, arbiter?: DeviceArbiter): Promise<{ done: SyntheticDone[]; stats?: ArbiterStats; trace?: TraceRecord[] }> {
+async function runToEnd(
+  fleet: SyntheticFleet,
+  arbiter?: DeviceArbiter,
+): Promise<{ done: SyntheticDone[]; stats?: ArbiterStats; trace?: TraceRecord[] }> {
   const workers: Worker[] = fleet.workers;
   try {
     fleet.go();
@@ -86,7 +104,10 @@ for (const gateMode of ['overlap', 'strict'] as GateMode[]) {
       assertCompleted(done);
       for (const slot of slots) {
         const row = stats!.sessions.find((s) => s.slot === slot)!;
-        assert.ok(Math.abs(row.chargedMs - maxKernels * kernelMs) < 1e-6, `charged ${row.chargedMs} ms for ${maxKernels * kernelMs} ms of work`);
+        assert.ok(
+          Math.abs(row.chargedMs - maxKernels * kernelMs) < 1e-6,
+          `charged ${row.chargedMs} ms for ${maxKernels * kernelMs} ms of work`,
+        );
       }
       // In overlap mode a session holds the token only while it encodes (a fraction of a millisecond per
       // inference) and releases it on submit, so whether the other ever waits for it is a matter of timing:
@@ -127,7 +148,10 @@ gpu('a window counts only the work the GPU finished, and its GPU time by timesta
   for (const [i, workMs] of window.workMs!.entries()) {
     assert.ok(workMs > 0, `no work finished in the window (${workMs} ms)`);
     // Whole inferences only: work counts when the GPU has finished it, not when it was encoded.
-    assert.ok(Math.abs(workMs / inferenceMs - Math.round(workMs / inferenceMs)) < 1e-6, `${workMs} ms is not whole inferences`);
+    assert.ok(
+      Math.abs(workMs / inferenceMs - Math.round(workMs / inferenceMs)) < 1e-6,
+      `${workMs} ms is not whole inferences`,
+    );
     if (timing) assert.ok(window.gpuMs![i] > 0, 'no GPU time from timestamp queries');
     else assert.is(window.gpuMs![i], 0);
   }

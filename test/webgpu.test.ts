@@ -10,13 +10,21 @@ import { image, rejectsWith, tinyModule, tinySession } from './helpers-server.js
 const native = suite('native TensorFlow backend');
 
 native('a second native session is refused, pointing to webgpu', async () => {
-  const error = await rejectsWith(createServer({ backend: 'tensorflow', sessions: [tinySession('a'), tinySession('b')] }), ErrorCode.INVALID_CONFIG, 'backend');
+  const error = await rejectsWith(
+    createServer({ backend: 'tensorflow', sessions: [tinySession('a'), tinySession('b')] }),
+    ErrorCode.INVALID_CONFIG,
+    'backend',
+  );
   assert.match(error.message, 'webgpu');
   assert.match(error.message, '8388');
 });
 
 native('gpuTiming on a backend without GPU timestamps is refused, naming the field', async () => {
-  await rejectsWith(createServer({ backend: 'wasm', sessions: [{ ...tinySession('a'), gpuTiming: true }] }), ErrorCode.INVALID_CONFIG, 'sessions[0].gpuTiming');
+  await rejectsWith(
+    createServer({ backend: 'wasm', sessions: [{ ...tinySession('a'), gpuTiming: true }] }),
+    ErrorCode.INVALID_CONFIG,
+    'sessions[0].gpuTiming',
+  );
 });
 
 native.run();
@@ -93,7 +101,10 @@ gpu('two webgpu sessions interleave under fair with equal charged cost (strict)'
     const after = arbiter.stats().sessions.map((row) => row.chargedMs);
     const deltas = after.map((value, i) => value - before[i]);
     const shares = deltas.map((d) => d / (deltas[0] + deltas[1]));
-    assert.ok(deltas.every((d) => d > 0), `both ran: ${deltas}`);
+    assert.ok(
+      deltas.every((d) => d > 0),
+      `both ran: ${deltas}`,
+    );
     assert.ok(Math.abs(shares[0] - 0.5) < 0.025, `shares ${shares.map((x) => x.toFixed(3))}`);
   } finally {
     stop = true;
@@ -108,7 +119,9 @@ gpu('two webgpu sessions interleave under fair with equal charged cost (strict)'
 gpu('strict: a quantum used up mid-inference is handed on between layers, once the GPU has finished', async () => {
   const arbiter = new DeviceArbiter({ policy: 'fair', quantumMs: 0.01 });
   const options = { inputSize: 16, layers: 6 };
-  const strict = await Promise.all(['a', 'b'].map((name) => Session.start(arbiter, onGpu(name, { gateMode: 'strict' }, options))));
+  const strict = await Promise.all(
+    ['a', 'b'].map((name) => Session.start(arbiter, onGpu(name, { gateMode: 'strict' }, options))),
+  );
   const overlap = await Session.start(arbiter, onGpu('overlap', { gateMode: 'overlap' }, options));
   const reference = await Session.start(null, onGpu('reference', {}, options));
   try {
@@ -116,10 +129,16 @@ gpu('strict: a quantum used up mid-inference is handed on between layers, once t
     const fill = (i: number) => (j: number) => Math.sin(i * 7 + j);
     const expected = await Promise.all([0, 1, 2, 3].map((i) => reference.infer(image(16, fill(i)))));
     // Both strict sessions backlogged (two requests each in flight), so each finds the other waiting.
-    await Promise.all(strict.flatMap((session) => [0, 1, 2, 3].map(async (i) => {
-      const result = await session.infer(image(16, fill(i)));
-      result.logits.data.forEach((v, k) => assert.ok(close(v, expected[i].logits.data[k]), `${session.name}: ${v} vs ${expected[i].logits.data[k]}`));
-    })));
+    await Promise.all(
+      strict.flatMap((session) =>
+        [0, 1, 2, 3].map(async (i) => {
+          const result = await session.infer(image(16, fill(i)));
+          result.logits.data.forEach((v, k) =>
+            assert.ok(close(v, expected[i].logits.data[k]), `${session.name}: ${v} vs ${expected[i].logits.data[k]}`),
+          );
+        }),
+      ),
+    );
     strict.forEach((session, s) => {
       const after = session.stats();
       const inferences = after.inferences - before[s].inferences;
@@ -132,7 +151,9 @@ gpu('strict: a quantum used up mid-inference is handed on between layers, once t
       assert.is(after.liveTensors, after.baselineTensors, 'the layer-by-layer walk leaves nothing behind');
     });
     const result = await overlap.infer(image(16, fill(0)));
-    result.logits.data.forEach((v, k) => assert.ok(close(v, expected[0].logits.data[k]), `overlap ${v} vs ${expected[0].logits.data[k]}`));
+    result.logits.data.forEach((v, k) =>
+      assert.ok(close(v, expected[0].logits.data[k]), `overlap ${v} vs ${expected[0].logits.data[k]}`),
+    );
     assert.is(overlap.stats().gpuWaits, 0, 'overlap mode never waits for the GPU before handing on');
   } finally {
     await Promise.all([...strict, overlap, reference].map((session) => session.close()));
@@ -147,7 +168,11 @@ gpu('strict, alone on the device: the quantum is renewed without waiting for the
     const before = session.stats();
     for (let i = 0; i < 3; i++) await session.infer(image(16));
     const after = session.stats();
-    assert.is(after.gpuWaits - before.gpuWaits, after.inferences - before.inferences, 'one wait per inference: its end');
+    assert.is(
+      after.gpuWaits - before.gpuWaits,
+      after.inferences - before.inferences,
+      'one wait per inference: its end',
+    );
     assert.ok(after.chargedMs > before.chargedMs);
   } finally {
     await session.close();
@@ -159,7 +184,12 @@ gpu('strict, alone on the device: the quantum is renewed without waiting for the
 // mode it yields at its quantum boundaries as overlap does and waits for the GPU only at its end.
 gpu('strict with a graph model (no pause points): hands over at boundaries, waits for the GPU at the end', async () => {
   const arbiter = new DeviceArbiter({ policy: 'fair', quantumMs: 0.001 });
-  const graph = await Session.start(arbiter, { name: 'graph', model: { module: tinyModule, exportName: 'createGpuGraphModel' }, backend: 'webgpu', gateMode: 'strict' });
+  const graph = await Session.start(arbiter, {
+    name: 'graph',
+    model: { module: tinyModule, exportName: 'createGpuGraphModel' },
+    backend: 'webgpu',
+    gateMode: 'strict',
+  });
   const layers = await Session.start(arbiter, onGpu('layers', { gateMode: 'strict' }, { inputSize: 16, layers: 6 }));
   let stop = false;
   // Four clients keep the layers session backlogged, so it never releases the token between inferences: the
@@ -173,7 +203,8 @@ gpu('strict with a graph model (no pause points): hands over at boundaries, wait
     await graph.infer({ x: { dtype: 'float32', shape: [1, 4], data: new Float32Array([1, 0, 0, 0]) } });
     arbiter.setTracing(true);
     const before = graph.stats();
-    for (let i = 0; i < 5; i++) await graph.infer({ x: { dtype: 'float32', shape: [1, 4], data: new Float32Array([i, 1, 2, 3]) } });
+    for (let i = 0; i < 5; i++)
+      await graph.infer({ x: { dtype: 'float32', shape: [1, 4], data: new Float32Array([i, 1, 2, 3]) } });
     const after = graph.stats();
     const grants = arbiter.readTrace().events.filter((e) => e.session === 'graph' && e.event === 'grant').length;
     assert.is(after.gpuWaits - before.gpuWaits, 5, 'one wait per inference, at its end');
@@ -186,40 +217,57 @@ gpu('strict with a graph model (no pause points): hands over at boundaries, wait
   }
 });
 
-gpu('a GPU device lost mid-inference fails that request as a crash, and the session restarts on a new device', async () => {
-  const session = await Session.start(new DeviceArbiter(), { ...onGpu('losing'), model: { module: tinyModule, exportName: 'createDeviceLosingModel' }, restartBackoffMs: 10 });
-  try {
-    const two = { image: { dtype: 'float32' as const, shape: [2, 16, 16, 3], data: new Float32Array(2 * 16 * 16 * 3) } };
-    const error = await session.infer(two).then(() => null, (e: unknown) => e);
-    assert.ok(isOlympianError(error, ErrorCode.SESSION_CRASHED), String(error));
-    assert.match((error as Error).message, 'GPU device was lost');
-    let restarted = null;
-    for (let attempt = 0; attempt < 100 && !restarted; attempt++) {
-      restarted = await session.infer(image(16)).catch(() => null);
-      if (!restarted) await new Promise((resolve) => setTimeout(resolve, 100));
+gpu(
+  'a GPU device lost mid-inference fails that request as a crash, and the session restarts on a new device',
+  async () => {
+    const session = await Session.start(new DeviceArbiter(), {
+      ...onGpu('losing'),
+      model: { module: tinyModule, exportName: 'createDeviceLosingModel' },
+      restartBackoffMs: 10,
+    });
+    try {
+      const two = {
+        image: { dtype: 'float32' as const, shape: [2, 16, 16, 3], data: new Float32Array(2 * 16 * 16 * 3) },
+      };
+      const error = await session.infer(two).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      assert.ok(isOlympianError(error, ErrorCode.SESSION_CRASHED), String(error));
+      assert.match((error as Error).message, 'GPU device was lost');
+      let restarted = null;
+      for (let attempt = 0; attempt < 100 && !restarted; attempt++) {
+        restarted = await session.infer(image(16)).catch(() => null);
+        if (!restarted) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.ok(restarted, 'served again after the restart');
+      assert.equal(Object.values(restarted!)[0].shape, [1, 10]);
+      assert.is(session.stats().restarts, 1);
+    } finally {
+      await session.close();
     }
-    assert.ok(restarted, 'served again after the restart');
-    assert.equal(Object.values(restarted!)[0].shape, [1, 10]);
-    assert.is(session.stats().restarts, 1);
-  } finally {
-    await session.close();
-  }
-});
+  },
+);
 
 gpu('work the GPU rejects (a binding over the adapter limit) fails the session start with a typed error', async () => {
   if (!adapter || adapter.maxStorageBufferBindingSize >= 9216 * 4096 * 4) {
-    console.log(`skip: oversized binding — this adapter binds ${adapter?.maxStorageBufferBindingSize} bytes, the test weight fits`);
+    console.log(
+      `skip: oversized binding — this adapter binds ${adapter?.maxStorageBufferBindingSize} bytes, the test weight fits`,
+    );
     return;
   }
   const error = await rejectsWith(
-    createServer({ backend: 'webgpu', sessions: [{ name: 'big', model: { module: tinyModule, exportName: 'createOversizedModel' } }] }),
+    createServer({
+      backend: 'webgpu',
+      sessions: [{ name: 'big', model: { module: tinyModule, exportName: 'createOversizedModel' } }],
+    }),
     ErrorCode.RESOURCE_EXHAUSTED,
     'device',
   );
   assert.match(error.message, 'storage buffer binding size');
 });
 
-gpu('gpuTiming adds each inference\'s GPU time from timestamp queries', async () => {
+gpu("gpuTiming adds each inference's GPU time from timestamp queries", async () => {
   if (!adapter?.timestampQuery) {
     console.log('skip: gpuTiming — this adapter has no timestamp-query');
     return;

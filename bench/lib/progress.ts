@@ -19,7 +19,13 @@ export function startProgress(scenario: string, phases: number, first = ''): Pro
     return { log: (line) => console.log(line), tick: () => {}, label: () => {}, stop: () => {} };
   }
   const multi = new MultiBar(
-    { stream: process.stderr, format: `${scenario} [{bar}] {value}/{total} phases · {eta_formatted} left · {step}`, hideCursor: true, clearOnComplete: true, etaBuffer: 4 },
+    {
+      stream: process.stderr,
+      format: `${scenario} [{bar}] {value}/{total} phases · {eta_formatted} left · {step}`,
+      hideCursor: true,
+      clearOnComplete: true,
+      etaBuffer: 4,
+    },
     Presets.shades_classic,
   );
   const bar: SingleBar = multi.create(phases, 0, { step: first });

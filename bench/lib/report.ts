@@ -43,14 +43,16 @@ function gitCommit(): string {
   // A bundled copy on a machine without git (bench/device/) is told its commit when it is packed.
   if (process.env.OLYMPIAN_COMMIT) return process.env.OLYMPIAN_COMMIT;
   try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] });
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot }).length > 0;
     return head.toString().trim() + (dirty ? '-dirty' : '');
   } catch {
     return 'unknown';
   }
 }
-
 
 export async function benchMeta(scenario: string, { quick, backend }: BenchOptions): Promise<BenchMeta> {
   return {
@@ -84,14 +86,17 @@ export function writeResults(meta: BenchMeta, result: object, markdown: string):
   const jsonPath = join(dir, `${meta.scenario}.json`);
   meta.loadAverage1m.end = Number(loadavg()[0].toFixed(2));
   writeFileSync(jsonPath, JSON.stringify({ meta, ...result }, null, 2) + '\n');
-  const adapter = meta.adapter ? ` · adapter ${adapterName(meta.adapter)}${meta.adapter.software ? ' (software: a functional check, not a speed figure)' : ''}` : '';
+  const adapter = meta.adapter
+    ? ` · adapter ${adapterName(meta.adapter)}${meta.adapter.software ? ' (software: a functional check, not a speed figure)' : ''}`
+    : '';
   const load = `load average ${meta.loadAverage1m.start} → ${meta.loadAverage1m.end}`;
   const header = `# ${meta.scenario}\n\n${meta.date} · commit ${meta.commit} · ${meta.machine.cpu} · ${meta.machine.usableCores}/${meta.machine.cores} cores · Node ${meta.node} · ${meta.backend}${adapter} · ${load}\n\nReproduce: \`${meta.command}\`\n\n`;
   writeFileSync(join(dir, `${meta.scenario}.md`), header + markdown + '\n');
   return jsonPath;
 }
 
-export const adapterName = (adapter: AdapterInfo) => [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ');
+export const adapterName = (adapter: AdapterInfo) =>
+  [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ');
 
 /** Pins this process (and the workers it starts) to `cpus` on wasm, where the cores are the device; on webgpu the GPU is, so nothing is pinned. */
 export function pinForBackend(backend: BenchBackend, cpus: string): void {

@@ -93,7 +93,10 @@ const imagenetSizes: Record<string, number> = { alexnet: 227, inception_v3: 299 
 export function sizedFor(models: ServingModel[], meta: BenchMeta): ServingModel[] {
   if (meta.backend !== 'webgpu') return models;
   const smallest = (zoo: string) => zooModels.find((info) => info.name === zoo)?.minInputSize ?? 1;
-  if (meta.adapter?.software) return models.filter((m) => m.zoo !== 'alexnet').map((m) => ({ ...m, inputSize: Math.max(smallest(m.zoo), Math.min(m.inputSize, 64)) }));
+  if (meta.adapter?.software)
+    return models
+      .filter((m) => m.zoo !== 'alexnet')
+      .map((m) => ({ ...m, inputSize: Math.max(smallest(m.zoo), Math.min(m.inputSize, 64)) }));
   return models.map((m) => ({ ...m, inputSize: imagenetSizes[m.zoo] ?? 224 }));
 }
 
@@ -138,7 +141,15 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       if (measuring) latencies[i].push(performance.now() - started);
     };
     const loops = options.models.flatMap((model, i) => {
-      if (model.intervalMs) return [openLoop(server, model, () => stop, (t) => record(i, t))];
+      if (model.intervalMs)
+        return [
+          openLoop(
+            server,
+            model,
+            () => stop,
+            (t) => record(i, t),
+          ),
+        ];
       return Array.from({ length: model.clients ?? 2 }, async () => {
         while (!stop) {
           const started = performance.now();
@@ -192,11 +203,21 @@ function rowOf(stats: ReturnType<Server['stats']>, name: string) {
   return stats.sessions.find((s) => s.name === name)!;
 }
 
-async function openLoop(server: Server, model: ServingModel, stopped: () => boolean, record: (started: number) => void) {
+async function openLoop(
+  server: Server,
+  model: ServingModel,
+  stopped: () => boolean,
+  record: (started: number) => void,
+) {
   const inFlight: Promise<void>[] = [];
   while (!stopped()) {
     const started = performance.now();
-    inFlight.push(server.infer(model.name, zeroRequest(server, model)).then(() => record(started), () => {}));
+    inFlight.push(
+      server.infer(model.name, zeroRequest(server, model)).then(
+        () => record(started),
+        () => {},
+      ),
+    );
     await sleep(model.intervalMs!);
   }
   await Promise.all(inFlight);
@@ -216,9 +237,12 @@ export interface FixedWorkOptions {
 }
 
 /** The same fixed work, gated or not: how long until every model is done, and how often the token moved. */
-export async function runFixedWork(
-  options: FixedWorkOptions,
-): Promise<{ makespanMs: number; handoffsPerSec: number; intervalMaxMs: number; longestKernelMs: Record<string, number> }> {
+export async function runFixedWork(options: FixedWorkOptions): Promise<{
+  makespanMs: number;
+  handoffsPerSec: number;
+  intervalMaxMs: number;
+  longestKernelMs: Record<string, number>;
+}> {
   const server = await createServer({
     backend: options.backend ?? 'wasm',
     arbiter: options.arbiter,
@@ -228,7 +252,11 @@ export async function runFixedWork(
     sessions: options.models.map((m) => ({ name: m.name, model: { zoo: m.zoo, inputSize: m.inputSize, seed: 1 } })),
   });
   try {
-    if (options.backend !== 'webgpu') pinThreads(options.models.map((m) => server.sessionInfo(m.name).tid), options.deviceCpus);
+    if (options.backend !== 'webgpu')
+      pinThreads(
+        options.models.map((m) => server.sessionInfo(m.name).tid),
+        options.deviceCpus,
+      );
     for (const model of options.models) await server.infer(model.name, zeroRequest(server, model));
     const before = server.stats().handoffs;
     const start = performance.now();

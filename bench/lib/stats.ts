@@ -34,7 +34,10 @@ export function normalise(values: readonly number[]): number[] {
 export const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 
 /** Student's t at 97.5% for 1..30 degrees of freedom (beyond: the normal 1.96). */
-const t975 = [12.71, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+const t975 = [
+  12.71, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11,
+  2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
 
 /** The mean of `values` and its 95% confidence interval (Student's t; needs at least two values). */
 export function ci95(values: readonly number[]): { mean: number; low: number; high: number } {

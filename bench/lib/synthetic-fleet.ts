@@ -139,7 +139,9 @@ export class SyntheticFleet {
       chargedMs: chargedAfter.map((value, i) => value - chargedBefore[i]),
     };
     if (gpuBefore && gpuAfter) {
-      window.workMs = gpuAfter.map((after, i) => (after.kernels - gpuBefore[i].kernels) * this.#members[i].spec.kernelMs);
+      window.workMs = gpuAfter.map(
+        (after, i) => (after.kernels - gpuBefore[i].kernels) * this.#members[i].spec.kernelMs,
+      );
       window.gpuMs = gpuAfter.map((after, i) => after.gpuMs - gpuBefore[i].gpuMs);
     }
     return window;
@@ -147,7 +149,10 @@ export class SyntheticFleet {
 
   #gpuProgress(): Array<{ kernels: number; gpuMs: number }> | null {
     if (this.#device !== 'webgpu') return null;
-    return this.#members.map(({ progress }) => ({ kernels: progress![kCompletedKernelsField], gpuMs: progress![kGpuMsField] }));
+    return this.#members.map(({ progress }) => ({
+      kernels: progress![kCompletedKernelsField],
+      gpuMs: progress![kGpuMsField],
+    }));
   }
 
   #chargedMs(): number[] {
@@ -189,7 +194,12 @@ export class SyntheticFleet {
     };
     const progress = this.#device === 'webgpu' ? new Float64Array(new SharedArrayBuffer(kProgressSize * 8)) : null;
     const gpuData: SyntheticGpuWorkerData | null = progress
-      ? { ...data, gateMode: options.gateMode ?? 'overlap', gpuTiming: options.gpuTiming ?? false, progress: progress.buffer as SharedArrayBuffer }
+      ? {
+          ...data,
+          gateMode: options.gateMode ?? 'overlap',
+          gpuTiming: options.gpuTiming ?? false,
+          progress: progress.buffer as SharedArrayBuffer,
+        }
       : null;
     const worker = gpuData
       ? spawnBenchWorker('synthetic-gpu.worker.js', { workerData: { ...gpuData } })
@@ -201,7 +211,11 @@ export class SyntheticFleet {
       // A webgpu worker answers after destroying its device, so it can be terminated now.
       await worker.terminate();
       if (grant) options.arbiter!.unregister(grant.slot);
-      throw ready.type === 'error' ? fromSerialized(ready.error) : ready.type === 'exit' ? ready.error : new Error('synthetic worker failed');
+      throw ready.type === 'error'
+        ? fromSerialized(ready.error)
+        : ready.type === 'exit'
+          ? ready.error
+          : new Error('synthetic worker failed');
     }
     const done = messages.next().then((message) => {
       if (message.type === 'done') return message;
@@ -233,7 +247,9 @@ export async function calibrateWebgpuSpin(): Promise<Omit<SyntheticCalibrated, '
     // The worker answers only once its device is destroyed, so terminating it afterwards is safe.
     const answer = await onMessages(worker).next();
     if (answer.type === 'calibrated') return { iterationsPerMs: answer.iterationsPerMs, method: answer.method };
-    throw answer.type === 'error' ? fromSerialized(answer.error) : new Error(`synthetic GPU worker answered ${answer.type}`);
+    throw answer.type === 'error'
+      ? fromSerialized(answer.error)
+      : new Error(`synthetic GPU worker answered ${answer.type}`);
   } finally {
     await worker.terminate();
   }
@@ -241,13 +257,19 @@ export async function calibrateWebgpuSpin(): Promise<Omit<SyntheticCalibrated, '
 
 function validate(options: SyntheticFleetOptions): void {
   const { device = 'cpu', gateMode, gpuTiming } = options;
-  if (device !== 'cpu' && device !== 'webgpu') throw Errors.invalidArgument('device', `must be cpu or webgpu, got ${JSON.stringify(device)}`);
+  if (device !== 'cpu' && device !== 'webgpu')
+    throw Errors.invalidArgument('device', `must be cpu or webgpu, got ${JSON.stringify(device)}`);
   if (gateMode !== undefined && gateMode !== 'overlap' && gateMode !== 'strict') {
     throw Errors.invalidArgument('gateMode', `must be overlap or strict, got ${JSON.stringify(gateMode)}`);
   }
-  if (device === 'cpu' && gateMode !== undefined) throw Errors.invalidArgument('gateMode', 'only webgpu sessions have a gate mode (a CPU kernel is done when it returns)');
+  if (device === 'cpu' && gateMode !== undefined)
+    throw Errors.invalidArgument(
+      'gateMode',
+      'only webgpu sessions have a gate mode (a CPU kernel is done when it returns)',
+    );
   if (device === 'cpu' && gpuTiming) throw Errors.invalidArgument('gpuTiming', 'needs device webgpu');
-  if (!(options.iterationsPerMs > 0)) throw Errors.invalidArgument('iterationsPerMs', `must be a positive number, got ${options.iterationsPerMs}`);
+  if (!(options.iterationsPerMs > 0))
+    throw Errors.invalidArgument('iterationsPerMs', `must be a positive number, got ${options.iterationsPerMs}`);
 }
 
 /** How long a webgpu session may take to finish its inference and destroy its device once told to stop. */
@@ -289,4 +311,3 @@ function onMessages(worker: Worker): { next(): Promise<SyntheticMessage> } {
     },
   };
 }
-

@@ -74,7 +74,10 @@ export class GpuSpin {
     this.#timer = options.timing
       ? {
           querySet: device.createQuerySet({ type: 'timestamp', count: 2 * options.maxDispatches }),
-          resolved: device.createBuffer({ size: stampBytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+          resolved: device.createBuffer({
+            size: stampBytes,
+            usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+          }),
           readback: device.createBuffer({ size: stampBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
         }
       : null;
@@ -96,10 +99,14 @@ export class GpuSpin {
 
   /** A device of its own on `adapter` (with `timestamp-query` whenever the adapter has it). */
   static async open(adapter: GPUAdapter, options: GpuSpinOptions): Promise<GpuSpin> {
-    if (!(options.maxDispatches >= 1)) throw Errors.invalidArgument('kernelsPerInference', `must be at least 1, got ${options.maxDispatches}`);
+    if (!(options.maxDispatches >= 1))
+      throw Errors.invalidArgument('kernelsPerInference', `must be at least 1, got ${options.maxDispatches}`);
     const hasTimestamps = adapter.features.has('timestamp-query');
     if (options.timing && !hasTimestamps) {
-      throw Errors.invalidArgument('gpuTiming', 'needs an adapter with the "timestamp-query" feature, and this one has none');
+      throw Errors.invalidArgument(
+        'gpuTiming',
+        'needs an adapter with the "timestamp-query" feature, and this one has none',
+      );
     }
     const device = await adapter.requestDevice({ requiredFeatures: hasTimestamps ? ['timestamp-query'] : [] });
     return new GpuSpin(device, options);
@@ -116,11 +123,22 @@ export class GpuSpin {
   encode(): void {
     const slot = this.#dispatches++;
     if (this.#timer && slot >= this.#maxDispatches) {
-      throw Errors.invalidArgument('kernelsPerInference', `an inference encoded more than ${this.#maxDispatches} dispatches`);
+      throw Errors.invalidArgument(
+        'kernelsPerInference',
+        `an inference encoded more than ${this.#maxDispatches} dispatches`,
+      );
     }
     const encoder = (this.#encoder ??= this.device.createCommandEncoder());
     const pass = encoder.beginComputePass(
-      this.#timer ? { timestampWrites: { querySet: this.#timer.querySet, beginningOfPassWriteIndex: 2 * slot, endOfPassWriteIndex: 2 * slot + 1 } } : {},
+      this.#timer
+        ? {
+            timestampWrites: {
+              querySet: this.#timer.querySet,
+              beginningOfPassWriteIndex: 2 * slot,
+              endOfPassWriteIndex: 2 * slot + 1,
+            },
+          }
+        : {},
     );
     pass.setPipeline(this.#pipeline);
     pass.setBindGroup(0, this.#bindGroup);
@@ -207,7 +225,11 @@ export class GpuSpin {
  * spin has them, else by the wall time from submit to `onSubmittedWorkDone` (which adds the submit and the
  * wake-up). The first dispatch compiles the shader on a software adapter and wakes a hardware one: not timed.
  */
-export async function calibrateGpuSpin(spin: GpuSpin, targetMs = 20, rounds = 5): Promise<{ iterationsPerMs: number; method: GpuCalibrationMethod }> {
+export async function calibrateGpuSpin(
+  spin: GpuSpin,
+  targetMs = 20,
+  rounds = 5,
+): Promise<{ iterationsPerMs: number; method: GpuCalibrationMethod }> {
   const timestamps = spin.timing;
   const time = async (iterations: number) => {
     spin.setIterations(iterations);
@@ -227,5 +249,8 @@ export async function calibrateGpuSpin(spin: GpuSpin, targetMs = 20, rounds = 5)
   const rates: number[] = [];
   for (let round = 0; round < rounds; round++) rates.push(iterations / (await time(iterations)));
   rates.sort((a, b) => a - b);
-  return { iterationsPerMs: rates[Math.floor(rates.length / 2)], method: timestamps ? 'timestamp-query' : 'submit-to-done wall time' };
+  return {
+    iterationsPerMs: rates[Math.floor(rates.length / 2)],
+    method: timestamps ? 'timestamp-query' : 'submit-to-done wall time',
+  };
 }

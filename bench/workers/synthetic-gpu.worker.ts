@@ -37,7 +37,11 @@ async function main(data: SyntheticGpuWorkerData): Promise<void> {
   const adapter = await requestWebgpuAdapter();
   // Calibration times with timestamp queries whenever the adapter has them; sessions only when asked to.
   const timing = data.calibrate ? adapter.features.has('timestamp-query') : data.gpuTiming;
-  const spin = await GpuSpin.open(adapter, { iterations: data.kernelIterations, timing, maxDispatches: data.kernelsPerInference });
+  const spin = await GpuSpin.open(adapter, {
+    iterations: data.kernelIterations,
+    timing,
+    maxDispatches: data.kernelsPerInference,
+  });
   let message: SyntheticMessage;
   let lost: GPUDeviceLostReason;
   try {
@@ -54,7 +58,9 @@ async function runSession(spin: GpuSpin, data: SyntheticGpuWorkerData): Promise<
   const control = new Int32Array(data.control);
   const progress = new Float64Array(data.progress);
   const strict = data.gateMode === 'strict';
-  const gate = data.grant ? new KernelGate(new TokenClient(data.grant), () => spin.submit(), { deferYield: strict }) : null;
+  const gate = data.grant
+    ? new KernelGate(new TokenClient(data.grant), () => spin.submit(), { deferYield: strict })
+    : null;
   // Outside the measurement: the first dispatch compiles the shader (lavapipe JITs it) and wakes the GPU.
   spin.encode();
   spin.endInference();
@@ -143,7 +149,13 @@ async function goSignal(control: Int32Array): Promise<void> {
 
 /** `Atomics.waitAsync` (Node ≥ 16) is ES2024; this project's lib stops at ES2023. */
 interface AtomicsWaitAsync {
-  waitAsync(array: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
+  waitAsync(
+    array: Int32Array,
+    index: number,
+    value: number,
+  ): { async: false; value: string } | { async: true; value: Promise<string> };
 }
 
-main(workerData as SyntheticGpuWorkerData).catch((error) => parentPort!.postMessage({ type: 'error', error: serializeError(error) }));
+main(workerData as SyntheticGpuWorkerData).catch((error) =>
+  parentPort!.postMessage({ type: 'error', error: serializeError(error) }),
+);

@@ -23,7 +23,8 @@ export const accountOf = (i32: Int32Array, slot: number): number => Atomics.load
 
 export const accountWeight = (f64: Float64Array, account: number): number => f64[accountF64(account, kWeightField)];
 
-export const accountPriority = (i32: Int32Array, account: number): number => Atomics.load(i32, accountI32(account, kPriorityField));
+export const accountPriority = (i32: Int32Array, account: number): number =>
+  Atomics.load(i32, accountI32(account, kPriorityField));
 
 /** The account's virtual time: its base plus every member's part. */
 export function accountVirtualTime({ i32, f64 }: ArbiterViews, account: number): number {

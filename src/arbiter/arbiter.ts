@@ -118,7 +118,15 @@ export class DeviceArbiter {
     validatePriority(priority, `sessions.${name}.priority`);
     const { i32, f64 } = this.#views;
     return this.#locked(() => {
-      if (account !== undefined && !(Number.isSafeInteger(account) && account >= 0 && account < kMaxSessions && i32[accountI32(account, kMembersField)] > 0)) {
+      if (
+        account !== undefined &&
+        !(
+          Number.isSafeInteger(account) &&
+          account >= 0 &&
+          account < kMaxSessions &&
+          i32[accountI32(account, kMembersField)] > 0
+        )
+      ) {
         throw Errors.notFound('account', String(account));
       }
       const count = Atomics.load(i32, kSlotCountField);
@@ -134,7 +142,12 @@ export class DeviceArbiter {
       Atomics.store(i32, slotI32(slot, kThreadIdField), 0);
       Atomics.store(i32, slotI32(slot, kStateField), SlotState.IDLE);
       this.#names.set(slot, name);
-      return { buffer: this.buffer, slot, account: joined, generation: Atomics.add(i32, slotI32(slot, kSlotGenerationField), 1) + 1 };
+      return {
+        buffer: this.buffer,
+        slot,
+        account: joined,
+        generation: Atomics.add(i32, slotI32(slot, kSlotGenerationField), 1) + 1,
+      };
     });
   }
 
@@ -158,7 +171,12 @@ export class DeviceArbiter {
       const state = Atomics.load(i32, slotI32(slot, kStateField));
       if (state === SlotState.FREE) throw Errors.notFound('slot', String(slot));
       this.#retireLocked(slot, SlotState.IDLE);
-      return { buffer: this.buffer, slot, account: accountOf(i32, slot), generation: Atomics.load(i32, slotI32(slot, kSlotGenerationField)) };
+      return {
+        buffer: this.buffer,
+        slot,
+        account: accountOf(i32, slot),
+        generation: Atomics.load(i32, slotI32(slot, kSlotGenerationField)),
+      };
     });
   }
 
@@ -300,7 +318,8 @@ export class DeviceArbiter {
       const other = accountOf(i32, slot);
       const state = Atomics.load(i32, slotI32(slot, kStateField));
       if (other === account || accountPriority(i32, other) !== priority) continue;
-      if (state === SlotState.WAITING || state === SlotState.HOLDING) min = Math.min(min, accountVirtualTime(this.#views, other));
+      if (state === SlotState.WAITING || state === SlotState.HOLDING)
+        min = Math.min(min, accountVirtualTime(this.#views, other));
     }
     return Number.isFinite(min) ? min : this.#views.f64[kVirtualClockField];
   }
@@ -308,7 +327,8 @@ export class DeviceArbiter {
   /** Under the lock: moves `slot` to `next` (IDLE, DEAD or FREE), bumps its generation and settles the books. */
   #retireLocked(slot: number, next: SlotState): void {
     const { i32 } = this.#views;
-    if (Atomics.load(i32, slotI32(slot, kStateField)) === SlotState.HOLDING) traceLocked(this.#views, slot, TraceEvent.RELEASE, nowMs());
+    if (Atomics.load(i32, slotI32(slot, kStateField)) === SlotState.HOLDING)
+      traceLocked(this.#views, slot, TraceEvent.RELEASE, nowMs());
     Atomics.add(i32, slotI32(slot, kSlotGenerationField), 1);
     Atomics.add(i32, kGenerationField, 1);
     Atomics.store(i32, slotI32(slot, kStateField), next);
@@ -345,4 +365,3 @@ export class DeviceArbiter {
     if (this.#closed) throw Errors.unavailable('the arbiter is closed');
   }
 }
-

@@ -151,7 +151,11 @@ export function updateHeirLocked(views: ArbiterViews, policy: Policy, view: Shar
  * nowhere new. `priorityClass`: only accounts of that class count (under `priority`, virtual times compare
  * only inside a class).
  */
-export function activeMinVirtualTimeLocked(views: ArbiterViews, except: number, priorityClass: number | null = null): number {
+export function activeMinVirtualTimeLocked(
+  views: ArbiterViews,
+  except: number,
+  priorityClass: number | null = null,
+): number {
   let min = Infinity;
   const count = Atomics.load(views.i32, kSlotCountField);
   let active = false;

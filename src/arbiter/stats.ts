@@ -95,7 +95,11 @@ const normalise = <T extends { chargedMs: number; share: number; decayedShare: n
  * Reads every registered slot and account without taking the lock: each figure is a plain load of a value
  * only its owner writes, so a reader may see one session a quantum ahead of another, never a torn number.
  */
-export function readTokenStats(views: ArbiterViews, names: Map<number, string>, now: number): Pick<ArbiterStats, 'sessions' | 'accounts'> {
+export function readTokenStats(
+  views: ArbiterViews,
+  names: Map<number, string>,
+  now: number,
+): Pick<ArbiterStats, 'sessions' | 'accounts'> {
   const { i32, f64 } = views;
   const windowMs = f64[kWindowMsField];
   const sessions: SessionTokenStats[] = [];

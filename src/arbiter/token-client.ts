@@ -108,8 +108,11 @@ export class TokenClient {
     // virtual time) less one quantum of this session's own service. The quantum is the lag a session that
     // released between back-to-back requests is owed (without it, a model with short inferences would lose
     // its turn at every release); idle time banks nothing more (CFS places waking tasks the same way).
-    const priorityClass = Atomics.load(i32, kPolicyField) === PolicyId.priority ? accountPriority(i32, this.#account) : null;
-    const floor = activeMinVirtualTimeLocked(this.#views, this.slot, priorityClass) - this.#policy().advance(this.quantumMs, accountWeight(f64, this.#account));
+    const priorityClass =
+      Atomics.load(i32, kPolicyField) === PolicyId.priority ? accountPriority(i32, this.#account) : null;
+    const floor =
+      activeMinVirtualTimeLocked(this.#views, this.slot, priorityClass) -
+      this.#policy().advance(this.quantumMs, accountWeight(f64, this.#account));
     // The account is raised through this instance's own part, which only this thread and the lock write.
     const behind = floor - accountVirtualTime(this.#views, this.#account);
     if (behind > 0) f64[slotF64(this.slot, kVirtualTimeField)] += behind;

@@ -3,13 +3,7 @@
  * events into a ring in the shared buffer under the lock (mechanism.ts `traceLocked`); the main thread turns
  * them into hold intervals here.
  */
-import {
-  kTraceCapacity,
-  kTraceCountField,
-  kTraceOnField,
-  TraceEvent,
-  type ArbiterViews,
-} from './layout.js';
+import { kTraceCapacity, kTraceCountField, kTraceOnField, TraceEvent, type ArbiterViews } from './layout.js';
 
 export interface TraceRecord {
   /** When, on the `nowMs()` clock (monotonic, the same in every thread), ms. */
@@ -33,7 +27,10 @@ export function setTracingLocked(views: ArbiterViews, on: boolean): void {
 }
 
 /** Under the lock: the events still in the ring, oldest first; `dropped` counts those overwritten. */
-export function readTraceLocked(views: ArbiterViews, names: ReadonlyMap<number, string>): { events: TraceRecord[]; dropped: number } {
+export function readTraceLocked(
+  views: ArbiterViews,
+  names: ReadonlyMap<number, string>,
+): { events: TraceRecord[]; dropped: number } {
   const count = Atomics.load(views.i32, kTraceCountField);
   const kept = Math.min(count, kTraceCapacity);
   const events: TraceRecord[] = [];
@@ -69,6 +66,7 @@ export function holdIntervals(events: readonly TraceRecord[], endMs = events.at(
     open.delete(event.slot);
     holds.push({ session: event.session, slot: event.slot, startMs: grant?.atMs ?? firstMs, endMs: event.atMs });
   }
-  for (const grant of open.values()) holds.push({ session: grant.session, slot: grant.slot, startMs: grant.atMs, endMs: Math.max(endMs, grant.atMs) });
+  for (const grant of open.values())
+    holds.push({ session: grant.session, slot: grant.slot, startMs: grant.atMs, endMs: Math.max(endMs, grant.atMs) });
   return holds.sort((a, b) => a.startMs - b.startMs);
 }

@@ -37,15 +37,22 @@ export function validatePriority(priority: unknown, field: string, fail: Fail = 
   }
 }
 
-export function validatePolicy(policy: unknown, field: string, fail: Fail = Errors.invalidConfig): asserts policy is PolicyName {
-  if (!isPolicyName(policy as string)) throw fail(field, `must be one of ${policyNames.join(', ')}, got ${JSON.stringify(policy)}`);
+export function validatePolicy(
+  policy: unknown,
+  field: string,
+  fail: Fail = Errors.invalidConfig,
+): asserts policy is PolicyName {
+  if (!isPolicyName(policy as string))
+    throw fail(field, `must be one of ${policyNames.join(', ')}, got ${JSON.stringify(policy)}`);
 }
 
 /** The shared buffer holds the quantum in whole microseconds (an Int32): from 1 µs to just under 2^31 µs. */
 export function validateQuantum(quantumMs: unknown, field: string, fail: Fail = Errors.invalidConfig): void {
-  if (!isPositiveFinite(quantumMs)) throw fail(field, `must be a finite number of milliseconds > 0, got ${String(quantumMs)}`);
+  if (!isPositiveFinite(quantumMs))
+    throw fail(field, `must be a finite number of milliseconds > 0, got ${String(quantumMs)}`);
   const quantumUs = Math.round(quantumMs * 1000);
-  if (quantumUs < 1) throw fail(field, `must be at least 0.001 ms (the arbiter counts whole microseconds), got ${quantumMs}`);
+  if (quantumUs < 1)
+    throw fail(field, `must be at least 0.001 ms (the arbiter counts whole microseconds), got ${quantumMs}`);
   if (quantumUs >= 2 ** 31) throw fail(field, `must be below 2147 s, got ${quantumMs}`);
 }
 
@@ -56,7 +63,8 @@ export function validateArbiterOptions(options: ArbiterOptions): ArbiterConfig {
   if (!Number.isSafeInteger(tokens) || tokens < 1 || tokens > kMaxSessions) {
     throw Errors.invalidConfig('tokens', `must be an integer from 1 to ${kMaxSessions}, got ${String(tokens)}`);
   }
-  if (!isPositiveFinite(windowMs)) throw Errors.invalidConfig('windowMs', `must be a finite number > 0, got ${String(windowMs)}`);
+  if (!isPositiveFinite(windowMs))
+    throw Errors.invalidConfig('windowMs', `must be a finite number > 0, got ${String(windowMs)}`);
   if (heirSpin !== 'auto' && typeof heirSpin !== 'boolean') {
     throw Errors.invalidConfig('heirSpin', `must be true, false or 'auto', got ${String(heirSpin)}`);
   }

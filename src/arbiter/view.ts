@@ -1,5 +1,13 @@
 import { accountOf, accountPriority, accountVirtualTime, accountWeight } from './accounts.js';
-import { kGrantedAtField, kSlotCountField, kStateField, slotF64, slotI32, type ArbiterViews, type SlotState } from './layout.js';
+import {
+  kGrantedAtField,
+  kSlotCountField,
+  kStateField,
+  slotF64,
+  slotI32,
+  type ArbiterViews,
+  type SlotState,
+} from './layout.js';
 import type { PolicyView } from './policies/types.js';
 
 /**

@@ -35,12 +35,19 @@ interface Phase {
 const phases: Phase[] = [
   { title: 'fair', policy: 'fair', weights: [1, 1, 1, 1], priorities: [0, 0, 0, 0] },
   { title: 'weighted 1:2:3:4', policy: 'weighted', weights: [1, 2, 3, 4], priorities: [0, 0, 0, 0] },
-  { title: 'priority (googlenet and alexnet first, equal weights)', policy: 'priority', weights: [1, 1, 1, 1], priorities: [0, 1, 0, 1] },
+  {
+    title: 'priority (googlenet and alexnet first, equal weights)',
+    policy: 'priority',
+    weights: [1, 1, 1, 1],
+    priorities: [0, 1, 0, 1],
+  },
 ];
 
 function targetsOf(phase: Phase): number[] {
   const top = Math.max(...phase.priorities);
-  const weights = phase.weights.map((w, i) => (phase.policy !== 'priority' || phase.priorities[i] === top ? (phase.policy === 'fair' ? 1 : w) : 0));
+  const weights = phase.weights.map((w, i) =>
+    phase.policy !== 'priority' || phase.priorities[i] === top ? (phase.policy === 'fair' ? 1 : w) : 0,
+  );
   const total = weights.reduce((a, b) => a + b, 0);
   return weights.map((w) => w / total);
 }
@@ -60,8 +67,15 @@ export interface DemoOptions {
   clients?: number;
 }
 
-export async function runDemo({ phaseMs = 12_000, device = 'auto', backend, clients = 3 }: DemoOptions = {}): Promise<void> {
-  console.log(`olympian demo: ${models.length} zoo models, ${clients} closed-loop clients each, ${phaseMs / 1000} s per policy`);
+export async function runDemo({
+  phaseMs = 12_000,
+  device = 'auto',
+  backend,
+  clients = 3,
+}: DemoOptions = {}): Promise<void> {
+  console.log(
+    `olympian demo: ${models.length} zoo models, ${clients} closed-loop clients each, ${phaseMs / 1000} s per policy`,
+  );
   const started = performance.now();
   const server = await createServer({
     device,
@@ -72,9 +86,13 @@ export async function runDemo({ phaseMs = 12_000, device = 'auto', backend, clie
   });
   try {
     const stats = server.stats();
-    console.log(`device ${stats.device} → backend ${stats.sessions[0].backend?.name} (${JSON.stringify(stats.sessions[0].backend?.flags)}), K = ${stats.tokens} token(s), quantum ${stats.quantumMs} ms; warm in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `device ${stats.device} → backend ${stats.sessions[0].backend?.name} (${JSON.stringify(stats.sessions[0].backend?.flags)}), K = ${stats.tokens} token(s), quantum ${stats.quantumMs} ms; warm in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
     for (const row of stats.sessions) {
-      console.log(`  ${row.name.padEnd(13)} ${row.kernelsPerInference} kernels/inference, ~${row.residentMb.toFixed(1)} MiB`);
+      console.log(
+        `  ${row.name.padEnd(13)} ${row.kernelsPerInference} kernels/inference, ~${row.residentMb.toFixed(1)} MiB`,
+      );
     }
     const input = (name: string) => server.signature(name).inputs[0].name;
     const inputs = new Map(models.map((m) => [m.name, imageFor(m)]));
@@ -93,7 +111,7 @@ export async function runDemo({ phaseMs = 12_000, device = 'auto', backend, clie
     for (const phase of phases) summary.push(await runPhase(server, phase, phaseMs, done));
     stop = true;
     await Promise.all(loops);
-    console.log('\nsummary: largest gap between a session\'s share of device time and its target, per policy');
+    console.log("\nsummary: largest gap between a session's share of device time and its target, per policy");
     for (const line of summary) console.log(`  ${line}`);
   } finally {
     await server.close();
@@ -114,9 +132,22 @@ async function runPhase(server: Server, phase: Phase, phaseMs: number, done: Map
   const startedAt = performance.now();
   // Live bars on a terminal; a plain table at the end of the phase otherwise (CI logs, pipes).
   const bars = process.stdout.isTTY
-    ? new MultiBar({ format: ' {name} [{bar}] {share} (target {target})  {rate}/s  p99 {p99} ms', hideCursor: true, clearOnComplete: false }, Presets.shades_classic)
+    ? new MultiBar(
+        {
+          format: ' {name} [{bar}] {share} (target {target})  {rate}/s  p99 {p99} ms',
+          hideCursor: true,
+          clearOnComplete: false,
+        },
+        Presets.shades_classic,
+      )
     : null;
-  const payload = (i: number, share: string, rate: string, p99: string) => ({ name: models[i].name.padEnd(13), share, target: pct(targets[i]).padStart(6), rate, p99 });
+  const payload = (i: number, share: string, rate: string, p99: string) => ({
+    name: models[i].name.padEnd(13),
+    share,
+    target: pct(targets[i]).padStart(6),
+    rate,
+    p99,
+  });
   const rows = models.map((_, i) => bars?.create(100, 0, payload(i, '   -  ', '-', '-')));
   const shares = () => {
     const stats = server.stats().sessions;
@@ -131,7 +162,10 @@ async function runPhase(server: Server, phase: Phase, phaseMs: number, done: Map
     models.forEach((m, i) => {
       const row = stats.find((s) => s.name === m.name)!;
       const rate = ((done.get(m.name)! - done0.get(m.name)!) / seconds).toFixed(1);
-      rows[i]?.update(Math.round(values[i] * 100), payload(i, pct(values[i]).padStart(6), rate, row.latencyP99Ms.toFixed(0)));
+      rows[i]?.update(
+        Math.round(values[i] * 100),
+        payload(i, pct(values[i]).padStart(6), rate, row.latencyP99Ms.toFixed(0)),
+      );
     });
   }
   bars?.stop();
@@ -140,7 +174,9 @@ async function runPhase(server: Server, phase: Phase, phaseMs: number, done: Map
   if (!bars) {
     models.forEach((m, i) => {
       const rate = ((done.get(m.name)! - done0.get(m.name)!) / seconds).toFixed(1);
-      console.log(`  ${m.name.padEnd(13)} share ${pct(values[i]).padStart(6)}  target ${pct(targets[i]).padStart(6)}  ${rate}/s`);
+      console.log(
+        `  ${m.name.padEnd(13)} share ${pct(values[i]).padStart(6)}  target ${pct(targets[i]).padStart(6)}  ${rate}/s`,
+      );
     });
   }
   const gap = Math.max(...values.map((v, i) => Math.abs(v - targets[i])));

@@ -46,7 +46,10 @@ export async function runServe(options: ServeOptions): Promise<RunningServe> {
   config.logger = { level, ...(options.logStream ? { stream: options.logStream } : {}) };
   const http = await startHttpServer(config);
   const log = http.app.log;
-  log.info({ url: http.url, grpc: http.grpc?.target ?? null, models: http.models.names, policy: http.server.stats().policy }, 'olympian serving');
+  log.info(
+    { url: http.url, grpc: http.grpc?.target ?? null, models: http.models.names, policy: http.server.stats().policy },
+    'olympian serving',
+  );
 
   let settle: () => void = () => {};
   const closed = new Promise<void>((resolve) => (settle = resolve));

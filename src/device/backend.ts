@@ -37,9 +37,15 @@ export async function initBackend(request: BackendRequest): Promise<BackendInfo>
       await initWebgpu();
       return describeBackend();
     case 'tensorflow':
-      throw unavailable(request, 'native TensorFlow (tfjs-node) is not supported in session workers: it is process-global and fails in a second worker thread (tfjs issue 8388); use webgpu for a GPU');
+      throw unavailable(
+        request,
+        'native TensorFlow (tfjs-node) is not supported in session workers: it is process-global and fails in a second worker thread (tfjs issue 8388); use webgpu for a GPU',
+      );
     default:
-      throw Errors.invalidConfig('backend', `must be one of auto, wasm, cpu, webgpu, tensorflow, got ${JSON.stringify(request)}`);
+      throw Errors.invalidConfig(
+        'backend',
+        `must be one of auto, wasm, cpu, webgpu, tensorflow, got ${JSON.stringify(request)}`,
+      );
   }
   await tf.ready();
   // The cpu backend prints an advert for tfjs-node on its first write in Node; a serving log has no use for it.

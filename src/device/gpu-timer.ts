@@ -41,13 +41,21 @@ export class GpuKernelTimer {
   /** Starts timing every dispatch on the current backend, which must be webgpu with timestamp queries. */
   static start(): GpuKernelTimer {
     const name = tf.getBackend();
-    if (name !== 'webgpu') throw Errors.invalidArgument('backend', `must be webgpu to time kernels with GPU timestamps, got ${name}`);
+    if (name !== 'webgpu')
+      throw Errors.invalidArgument('backend', `must be webgpu to time kernels with GPU timestamps, got ${name}`);
     const backend = tf.backend() as unknown as TimedBackend;
     // Without the feature the backend still "times" every dispatch, as 0 ms: refuse rather than profile zeros.
     if (backend.supportTimestampQuery !== true) {
-      throw Errors.backendCannotProfile('webgpu', 'the GPU device has no "timestamp-query" feature, so kernels cannot be timed on the GPU (Dawn exposes it with enable-dawn-features=allow_unsafe_apis; some drivers do not have it at all)');
+      throw Errors.backendCannotProfile(
+        'webgpu',
+        'the GPU device has no "timestamp-query" feature, so kernels cannot be timed on the GPU (Dawn exposes it with enable-dawn-features=allow_unsafe_apis; some drivers do not have it at all)',
+      );
     }
-    if (backend.activeTimers != null) throw Errors.backendCannotProfile('webgpu', 'GPU timers are already running on this thread (inside tf.profile or tf.time?)');
+    if (backend.activeTimers != null)
+      throw Errors.backendCannotProfile(
+        'webgpu',
+        'GPU timers are already running on this thread (inside tf.profile or tf.time?)',
+      );
     return new GpuKernelTimer(backend);
   }
 
@@ -58,7 +66,8 @@ export class GpuKernelTimer {
   take(): { dispatches: number; ms: Promise<number> } {
     const queries = flatten(this.#entries.slice(this.#claimed));
     this.#claimed = this.#entries.length;
-    const ms = queries.length === 0 ? Promise.resolve(0) : Promise.all(queries).then((each) => each.reduce((a, b) => a + b, 0));
+    const ms =
+      queries.length === 0 ? Promise.resolve(0) : Promise.all(queries).then((each) => each.reduce((a, b) => a + b, 0));
     return { dispatches: queries.length, ms };
   }
 

@@ -42,7 +42,8 @@ export async function requestWebgpuAdapter(): Promise<GPUAdapter> {
     Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
   }
   const adapter = await gpu.requestAdapter();
-  if (!adapter) throw unavailable('no WebGPU adapter (no GPU with a Vulkan/Metal/D3D12 driver, and no software Vulkan)');
+  if (!adapter)
+    throw unavailable('no WebGPU adapter (no GPU with a Vulkan/Metal/D3D12 driver, and no software Vulkan)');
   return adapter;
 }
 
@@ -57,7 +58,10 @@ export function describeAdapter(adapter: GPUAdapter): AdapterInfo {
     vendor,
     architecture,
     description,
-    software: Boolean((adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter) || architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(description),
+    software:
+      Boolean((adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter) ||
+      architecture === 'software' ||
+      /llvmpipe|lavapipe|swiftshader/i.test(description),
     timestampQuery: adapter.features.has('timestamp-query'),
     maxStorageBufferBindingSize: adapter.limits?.maxStorageBufferBindingSize ?? 0,
   };

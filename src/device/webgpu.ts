@@ -15,7 +15,9 @@ export async function initWebgpu(): Promise<BackendInfo> {
   try {
     await import('@tensorflow/tfjs-backend-webgpu');
   } catch (error) {
-    throw unavailable(`the optional package "@tensorflow/tfjs-backend-webgpu" is not installed (${(error as Error).message})`);
+    throw unavailable(
+      `the optional package "@tensorflow/tfjs-backend-webgpu" is not installed (${(error as Error).message})`,
+    );
   }
   if (!(await tf.setBackend('webgpu'))) throw unavailable('tf.setBackend("webgpu") returned false');
   await tf.ready();
@@ -25,7 +27,10 @@ export async function initWebgpu(): Promise<BackendInfo> {
 }
 
 /** What a webgpu session reports as its backend (and what its profiles' fingerprint is made of). */
-export const backendInfoOf = (adapter: AdapterInfo): BackendInfo => ({ name: 'webgpu', flags: { ...adapter, tfjs: tf.version_core } });
+export const backendInfoOf = (adapter: AdapterInfo): BackendInfo => ({
+  name: 'webgpu',
+  flags: { ...adapter, tfjs: tf.version_core },
+});
 
 type DeviceLike = {
   lost?: Promise<{ reason?: string; message?: string }>;
@@ -63,7 +68,9 @@ function watchDeviceLoss(): void {
   void deviceOf()?.lost?.then((info) => {
     // Not the reason: a device destroyed by anyone but our own shutdown ('destroyed' too) is as lost.
     if (shuttingDown) return;
-    console.error(`olympian: GPU device lost (${info.reason ?? 'unknown'}: ${info.message ?? ''}); restarting the session`);
+    console.error(
+      `olympian: GPU device lost (${info.reason ?? 'unknown'}: ${info.message ?? ''}); restarting the session`,
+    );
     beforeExitOnLoss?.();
     process.exit(70);
   });

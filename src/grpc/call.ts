@@ -16,7 +16,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Metadata, type handleUnaryCall, type ServerUnaryCall } from '@grpc/grpc-js';
-import { kDeadlineHeader, kPriorityHeader, kRequestIdHeader, parseDeadlineMs, parsePriority, type HttpContext } from '../http/infer.js';
+import {
+  kDeadlineHeader,
+  kPriorityHeader,
+  kRequestIdHeader,
+  parseDeadlineMs,
+  parsePriority,
+  type HttpContext,
+} from '../http/infer.js';
 import type { ServedVersion } from '../http/registry.js';
 import { ErrorCode, Errors, isOlympianError } from '../protocol/errors.js';
 import type { NamedTensors } from '../protocol/tensors.js';
@@ -97,7 +104,12 @@ export interface UnaryOptions {
 }
 
 /** A grpc-js unary handler around `handle`, with rules 1, 2, 4, 6 and 7. */
-export function unary<Req, Res>(ctx: GrpcContext, method: string, handle: (request: Req, info: CallInfo) => Promise<Res> | Res, options: UnaryOptions = {}): handleUnaryCall<Req, Res> {
+export function unary<Req, Res>(
+  ctx: GrpcContext,
+  method: string,
+  handle: (request: Req, info: CallInfo) => Promise<Res> | Res,
+  options: UnaryOptions = {},
+): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const end = ctx.calls.begin();
     const controller = new AbortController();
@@ -112,7 +124,8 @@ export function unary<Req, Res>(ctx: GrpcContext, method: string, handle: (reque
     const run = async (): Promise<Res> => {
       if (ctx.closing() && !options.whileClosing) throw Errors.unavailable('the server is closing');
       const request = call.request as Req | MalformedMessage;
-      if (request instanceof MalformedMessage) throw Errors.invalidArgument('request', `is not a valid message for ${method} (${request.why})`);
+      if (request instanceof MalformedMessage)
+        throw Errors.invalidArgument('request', `is not a valid message for ${method} (${request.why})`);
       return handle(request, callInfo(call, controller.signal, requestId));
     };
     run().then(
@@ -124,9 +137,22 @@ export function unary<Req, Res>(ctx: GrpcContext, method: string, handle: (reque
       (error: unknown) => {
         call.off('cancelled', onCancel);
         const failure = describeFailure(error, { closing: ctx.closing(), redact: (text) => ctx.paths.redact(text) });
-        const details = { method, requestId, status: failure.status, code: failure.code, field: failure.field, model: failure.model };
+        const details = {
+          method,
+          requestId,
+          status: failure.status,
+          code: failure.code,
+          field: failure.field,
+          model: failure.model,
+        };
         if (failure.code === 'INTERNAL') ctx.log.error({ ...details, err: error }, failure.message);
-        else ctx.log.info(details, failure.code === 'CANCELLED' ? 'the client cancelled the call; its inference was withdrawn' : failure.message);
+        else
+          ctx.log.info(
+            details,
+            failure.code === 'CANCELLED'
+              ? 'the client cancelled the call; its inference was withdrawn'
+              : failure.message,
+          );
         callback(serviceError(ctx.protos, failure));
         end();
       },
@@ -145,12 +171,19 @@ export interface GrpcInfer {
 }
 
 /** Runs one inference for a call (the caller counts it: see `tracked`); the result names the version that answered. */
-export async function inferForCall(ctx: GrpcContext, info: CallInfo, call: GrpcInfer): Promise<{ outputs: NamedTensors; served: ServedVersion }> {
+export async function inferForCall(
+  ctx: GrpcContext,
+  info: CallInfo,
+  call: GrpcInfer,
+): Promise<{ outputs: NamedTensors; served: ServedVersion }> {
   const served = ctx.models.route(call.model, call.version);
   const inputs = call.inputs(served);
   const nowMs = Date.now();
-  const deadlineAtMs = Math.min(info.deadlineAtMs ?? Infinity, call.deadlineMs === undefined ? Infinity : nowMs + call.deadlineMs);
-  const late = () => Errors.deadlineExceeded(served.session, 'the call\'s deadline passed before the model could start');
+  const deadlineAtMs = Math.min(
+    info.deadlineAtMs ?? Infinity,
+    call.deadlineMs === undefined ? Infinity : nowMs + call.deadlineMs,
+  );
+  const late = () => Errors.deadlineExceeded(served.session, "the call's deadline passed before the model could start");
   if (deadlineAtMs <= nowMs) throw late();
   try {
     // Routing and the call happen in one tick: a version switch cannot remove this session in between.

@@ -69,11 +69,19 @@ export async function startGrpcFront(options: GrpcFrontOptions): Promise<GrpcFro
   server.addService(protos.service(kServiceNames.health), health.implementation());
   new ReflectionService(protos.definition).addToServer(server);
   const credentials = options.tls
-    ? ServerCredentials.createSsl(null, [{ private_key: Buffer.from(options.tls.key), cert_chain: Buffer.from(options.tls.cert) }], false)
+    ? ServerCredentials.createSsl(
+        null,
+        [{ private_key: Buffer.from(options.tls.key), cert_chain: Buffer.from(options.tls.cert) }],
+        false,
+      )
     : ServerCredentials.createInsecure();
   const port = await new Promise<number>((resolve, reject) => {
     const address = hostPort(options.host, options.port);
-    server.bindAsync(address, credentials, (error, bound) => (error ? reject(Errors.invalidConfig('grpcPort', `cannot listen on ${address} (${error.message})`)) : resolve(bound)));
+    server.bindAsync(address, credentials, (error, bound) =>
+      error
+        ? reject(Errors.invalidConfig('grpcPort', `cannot listen on ${address} (${error.message})`))
+        : resolve(bound),
+    );
   }).catch((error: unknown) => {
     server.forceShutdown();
     throw error;

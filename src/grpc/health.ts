@@ -26,7 +26,10 @@ const servedServices = new Set<string>(['', ...Object.values(kServiceNames)]);
 
 export class HealthService {
   readonly #ctx: GrpcContext;
-  readonly #watchers = new Map<ServerWritableStream<{ service: string }, { status: ServingStatus }>, ServingStatus | null>();
+  readonly #watchers = new Map<
+    ServerWritableStream<{ service: string }, { status: ServingStatus }>,
+    ServingStatus | null
+  >();
   #timer: NodeJS.Timeout | null = null;
   #ended = false;
 
@@ -79,7 +82,13 @@ export class HealthService {
   #watch(call: ServerWritableStream<{ service: string }, { status: ServingStatus }>): void {
     if (call.request instanceof MalformedMessage) {
       const error = Errors.invalidArgument('request', `is not a valid message for Watch (${call.request.why})`);
-      call.emit('error', serviceError(this.#ctx.protos, describeFailure(error, { closing: this.#ctx.closing(), redact: (text) => text })));
+      call.emit(
+        'error',
+        serviceError(
+          this.#ctx.protos,
+          describeFailure(error, { closing: this.#ctx.closing(), redact: (text) => text }),
+        ),
+      );
       return;
     }
     this.#watchers.set(call, null);

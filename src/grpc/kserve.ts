@@ -51,21 +51,44 @@ type NameAndVersion = { name: string; version: string };
 
 /** The contents list each numeric datatype's values travel in (FP16 has none: it is sent raw; BYTES is refused). */
 const contentsField: Record<string, Exclude<keyof Contents, 'bytes_contents'>> = {
-  BOOL: 'bool_contents', INT8: 'int_contents', INT16: 'int_contents', INT32: 'int_contents', INT64: 'int64_contents',
-  UINT8: 'uint_contents', UINT16: 'uint_contents', UINT32: 'uint_contents', UINT64: 'uint64_contents',
-  FP32: 'fp32_contents', FP64: 'fp64_contents',
+  BOOL: 'bool_contents',
+  INT8: 'int_contents',
+  INT16: 'int_contents',
+  INT32: 'int_contents',
+  INT64: 'int64_contents',
+  UINT8: 'uint_contents',
+  UINT16: 'uint_contents',
+  UINT32: 'uint_contents',
+  UINT64: 'uint64_contents',
+  FP32: 'fp32_contents',
+  FP64: 'fp64_contents',
 };
 
-const contentsKeys = Object.keys({ bool_contents: 0, int_contents: 0, int64_contents: 0, uint_contents: 0, uint64_contents: 0, fp32_contents: 0, fp64_contents: 0, bytes_contents: 0 } satisfies Record<keyof Contents, 0>) as Array<keyof Contents>;
+const contentsKeys = Object.keys({
+  bool_contents: 0,
+  int_contents: 0,
+  int64_contents: 0,
+  uint_contents: 0,
+  uint64_contents: 0,
+  fp32_contents: 0,
+  fp64_contents: 0,
+  bytes_contents: 0,
+} satisfies Record<keyof Contents, 0>) as Array<keyof Contents>;
 
-const filledLists = (contents: Contents | null) => (contents === null ? [] : contentsKeys.filter((key) => contents[key].length > 0));
+const filledLists = (contents: Contents | null) =>
+  contents === null ? [] : contentsKeys.filter((key) => contents[key].length > 0);
 
 function typedInput(input: InferInput, shape: number[], field: string): WireTensor {
   const dtype = wireFromV2(input.datatype, `${field}.datatype`);
   const list = Object.hasOwn(contentsField, input.datatype) ? contentsField[input.datatype] : undefined;
-  if (list === undefined) throw Errors.invalidArgument(`${field}.contents`, `cannot hold ${input.datatype} values: send them in raw_input_contents`);
+  if (list === undefined)
+    throw Errors.invalidArgument(
+      `${field}.contents`,
+      `cannot hold ${input.datatype} values: send them in raw_input_contents`,
+    );
   const stray = filledLists(input.contents).find((key) => key !== list);
-  if (stray) throw Errors.invalidArgument(`${field}.contents.${stray}`, `is not where ${input.datatype} values go (${list})`);
+  if (stray)
+    throw Errors.invalidArgument(`${field}.contents.${stray}`, `is not where ${input.datatype} values go (${list})`);
   return tensorFromValues(input.contents?.[list] ?? [], input.datatype, dtype, shape, `${field}.contents.${list}`);
 }
 
@@ -74,20 +97,31 @@ export function parseInputs(request: ModelInferRequest): { inputs: NamedTensors;
   if (request.inputs.length === 0) throw Errors.invalidArgument('inputs', 'must list at least one input');
   const raw = request.raw_input_contents.length > 0;
   if (raw && request.raw_input_contents.length !== request.inputs.length) {
-    throw Errors.invalidArgument('raw_input_contents', `has ${request.raw_input_contents.length} entries for ${request.inputs.length} inputs: one per input, in their order`);
+    throw Errors.invalidArgument(
+      'raw_input_contents',
+      `has ${request.raw_input_contents.length} entries for ${request.inputs.length} inputs: one per input, in their order`,
+    );
   }
   const inputs: NamedTensors = Object.create(null);
   const names = request.inputs.map((input, i) => {
     const field = `inputs[${i}]`;
-    if (Object.hasOwn(inputs, input.name)) throw Errors.invalidArgument(`${field}.name`, `duplicates ${JSON.stringify(input.name)}`);
+    if (Object.hasOwn(inputs, input.name))
+      throw Errors.invalidArgument(`${field}.name`, `duplicates ${JSON.stringify(input.name)}`);
     const shape = checkShape(input.shape, `${field}.shape`);
     if (!raw) {
       inputs[input.name] = typedInput(input, shape, field);
       return input.name;
     }
-    if (filledLists(input.contents).length > 0) throw Errors.invalidArgument(`${field}.contents`, 'must be empty when the request sends raw_input_contents');
+    if (filledLists(input.contents).length > 0)
+      throw Errors.invalidArgument(`${field}.contents`, 'must be empty when the request sends raw_input_contents');
     const dtype = wireFromV2(input.datatype, `${field}.datatype`);
-    inputs[input.name] = tensorFromRaw(request.raw_input_contents[i], input.datatype, dtype, shape, `raw_input_contents[${i}]`);
+    inputs[input.name] = tensorFromRaw(
+      request.raw_input_contents[i],
+      input.datatype,
+      dtype,
+      shape,
+      `raw_input_contents[${i}]`,
+    );
     return input.name;
   });
   return { inputs, names, raw };
@@ -98,7 +132,11 @@ function checkNames(names: string[], specs: ModelSignature['inputs'], list: 'inp
   const known = new Set(specs.map((s) => s.name));
   const seen = new Set<string>();
   names.forEach((name, i) => {
-    if (!known.has(name)) throw Errors.invalidArgument(`${list}[${i}].name`, `${JSON.stringify(name)} is not one of this model's ${list} (${[...known].join(', ')})`);
+    if (!known.has(name))
+      throw Errors.invalidArgument(
+        `${list}[${i}].name`,
+        `${JSON.stringify(name)} is not one of this model's ${list} (${[...known].join(', ')})`,
+      );
     if (seen.has(name)) throw Errors.invalidArgument(`${list}[${i}].name`, `duplicates ${JSON.stringify(name)}`);
     seen.add(name);
   });
@@ -132,7 +170,8 @@ async function modelInfer(ctx: GrpcContext, request: ModelInferRequest, info: Ca
           return parsed.inputs;
         },
       });
-      const names = wanted.length > 0 ? wanted : signature!.outputs.map((s) => s.name).filter((n) => Object.hasOwn(outputs, n));
+      const names =
+        wanted.length > 0 ? wanted : signature!.outputs.map((s) => s.name).filter((n) => Object.hasOwn(outputs, n));
       return {
         model_name: name,
         model_version: served.version,
@@ -159,9 +198,16 @@ export function kserveService(ctx: GrpcContext): UntypedServiceImplementation {
   return {
     ServerLive: unary(ctx, 'ServerLive', () => ({ live: true }), probe),
     ServerReady: unary(ctx, 'ServerReady', () => ({ ready: serverReady(ctx) }), probe),
-    ModelReady: unary(ctx, 'ModelReady', (request: NameAndVersion) => ({ ready: modelReady(ctx, request.name, versionOf(request)) }), probe),
+    ModelReady: unary(
+      ctx,
+      'ModelReady',
+      (request: NameAndVersion) => ({ ready: modelReady(ctx, request.name, versionOf(request)) }),
+      probe,
+    ),
     ServerMetadata: unary(ctx, 'ServerMetadata', () => ({ name: serverName, version: serverVersion, extensions: [] })),
-    ModelMetadata: unary(ctx, 'ModelMetadata', (request: NameAndVersion) => modelMetadata(ctx, request.name, versionOf(request))),
+    ModelMetadata: unary(ctx, 'ModelMetadata', (request: NameAndVersion) =>
+      modelMetadata(ctx, request.name, versionOf(request)),
+    ),
     ModelInfer: unary(ctx, 'ModelInfer', (request: ModelInferRequest, info) => modelInfer(ctx, request, info)),
   };
 }

@@ -30,9 +30,11 @@ function integerParameter(parameters: Record<string, InferParameter>, key: strin
   const parameter = parameters[key];
   const field = `parameters.${key}`;
   const choice = parameter?.parameter_choice;
-  if (choice !== 'int64_param' && choice !== 'uint64_param') throw Errors.invalidArgument(field, `must be an int64_param or uint64_param, got ${choice ?? 'no value'}`);
+  if (choice !== 'int64_param' && choice !== 'uint64_param')
+    throw Errors.invalidArgument(field, `must be an int64_param or uint64_param, got ${choice ?? 'no value'}`);
   const value = parameter[choice];
-  if (!Number.isSafeInteger(value) || value < 0 || value > max) throw Errors.invalidArgument(field, `must be an integer from 0 to ${max}, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < 0 || value > max)
+    throw Errors.invalidArgument(field, `must be an integer from 0 to ${max}, got ${value}`);
   return value;
 }
 

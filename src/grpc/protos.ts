@@ -31,7 +31,13 @@ export const protoFiles = [
  * 2^53 loses digits, and every such value is refused as out of range anyway); enums by name; absent fields
  * as their defaults; each oneof's chosen member named in a field of the oneof's name.
  */
-export const loaderOptions: loader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
+export const loaderOptions: loader.Options = {
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
 
 export const kServiceNames = {
   inference: 'inference.GRPCInferenceService',
@@ -83,7 +89,9 @@ export function loadProtos(): Protos {
       let service = services.get(name);
       if (!service) {
         const plain = definition[name] as ServiceDefinition;
-        service = Object.fromEntries(Object.entries(plain).map(([method, def]) => [method, tolerant(def as MethodDefinition<object, object>)]));
+        service = Object.fromEntries(
+          Object.entries(plain).map(([method, def]) => [method, tolerant(def as MethodDefinition<object, object>)]),
+        );
         services.set(name, service);
       }
       return service;
@@ -96,5 +104,8 @@ export function loadProtos(): Protos {
 export function packAny(root: protobuf.Root, typeName: string, value: object): { type_url: string; value: Buffer } {
   const type = root.lookupType(typeName);
   const bytes = type.encode(type.fromObject(value)).finish();
-  return { type_url: `type.googleapis.com/${typeName}`, value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+  return {
+    type_url: `type.googleapis.com/${typeName}`,
+    value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+  };
 }

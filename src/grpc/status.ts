@@ -74,9 +74,15 @@ export function statusDetails(protos: Protos, failure: Failure): Buffer {
   const metadata: Record<string, string> = {};
   if (failure.field !== undefined) metadata.field = failure.field;
   if (failure.model !== undefined) metadata.model = failure.model;
-  const details = [packAny(protos.root, 'google.rpc.ErrorInfo', { reason: failure.code, domain: kErrorDomain, metadata })];
+  const details = [
+    packAny(protos.root, 'google.rpc.ErrorInfo', { reason: failure.code, domain: kErrorDomain, metadata }),
+  ];
   if (failure.field !== undefined && callerFault.has(failure.code)) {
-    details.push(packAny(protos.root, 'google.rpc.BadRequest', { field_violations: [{ field: failure.field, description: failure.message }] }));
+    details.push(
+      packAny(protos.root, 'google.rpc.BadRequest', {
+        field_violations: [{ field: failure.field, description: failure.message }],
+      }),
+    );
   }
   const type = protos.root.lookupType('google.rpc.Status');
   const bytes = type.encode(type.fromObject({ code: failure.status, message: failure.message, details })).finish();

@@ -44,28 +44,59 @@ const tfTypes: Record<string, { datatype: string; list: keyof TypedLists }> = {
   DT_UINT64: { datatype: 'UINT64', list: 'uint64_val' },
 };
 
-const listKeys = Object.keys({ float_val: 0, double_val: 0, int_val: 0, int64_val: 0, bool_val: 0, half_val: 0, uint32_val: 0, uint64_val: 0 } satisfies Record<keyof TypedLists, 0>) as Array<keyof TypedLists>;
+const listKeys = Object.keys({
+  float_val: 0,
+  double_val: 0,
+  int_val: 0,
+  int64_val: 0,
+  bool_val: 0,
+  half_val: 0,
+  uint32_val: 0,
+  uint64_val: 0,
+} satisfies Record<keyof TypedLists, 0>) as Array<keyof TypedLists>;
 
 /** A request's tensor, and whether its values came as tensor_content. */
 export function tensorFromProto(proto: TensorProto, field: string): { tensor: WireTensor; raw: boolean } {
   const type = Object.hasOwn(tfTypes, proto.dtype) ? tfTypes[proto.dtype] : undefined;
-  if (!type) throw Errors.invalidArgument(`${field}.dtype`, `must be one of ${Object.keys(tfTypes).join(', ')}, got ${JSON.stringify(proto.dtype)}`);
-  if (proto.tensor_shape?.unknown_rank) throw Errors.invalidArgument(`${field}.tensor_shape.unknown_rank`, 'must be false: a request\'s tensor has a shape');
-  const shape = checkShape((proto.tensor_shape?.dim ?? []).map((d) => d.size), `${field}.tensor_shape.dim`);
+  if (!type)
+    throw Errors.invalidArgument(
+      `${field}.dtype`,
+      `must be one of ${Object.keys(tfTypes).join(', ')}, got ${JSON.stringify(proto.dtype)}`,
+    );
+  if (proto.tensor_shape?.unknown_rank)
+    throw Errors.invalidArgument(`${field}.tensor_shape.unknown_rank`, "must be false: a request's tensor has a shape");
+  const shape = checkShape(
+    (proto.tensor_shape?.dim ?? []).map((d) => d.size),
+    `${field}.tensor_shape.dim`,
+  );
   const dtype = wireFromV2(type.datatype, `${field}.dtype`);
   const filled = listKeys.filter((key) => proto[key].length > 0);
   if (proto.tensor_content.byteLength > 0) {
-    if (filled.length > 0) throw Errors.invalidArgument(`${field}.${filled[0]}`, 'must be empty when tensor_content holds the values');
-    return { tensor: tensorFromRaw(proto.tensor_content, type.datatype, dtype, shape, `${field}.tensor_content`), raw: true };
+    if (filled.length > 0)
+      throw Errors.invalidArgument(`${field}.${filled[0]}`, 'must be empty when tensor_content holds the values');
+    return {
+      tensor: tensorFromRaw(proto.tensor_content, type.datatype, dtype, shape, `${field}.tensor_content`),
+      raw: true,
+    };
   }
   const stray = filled.find((key) => key !== type.list);
   if (stray) throw Errors.invalidArgument(`${field}.${stray}`, `is not where ${proto.dtype} values go (${type.list})`);
-  return { tensor: tensorFromValues(proto[type.list], type.datatype, dtype, shape, `${field}.${type.list}`, true), raw: false };
+  return {
+    tensor: tensorFromValues(proto[type.list], type.datatype, dtype, shape, `${field}.${type.list}`, true),
+    raw: false,
+  };
 }
 
 /** The list each of olympian's own dtypes answers in. */
 const answerList: Record<WireTensor['dtype'], keyof TypedLists> = {
-  float32: 'float_val', float64: 'double_val', int32: 'int_val', int16: 'int_val', int8: 'int_val', uint8: 'int_val', uint16: 'int_val', bool: 'bool_val',
+  float32: 'float_val',
+  float64: 'double_val',
+  int32: 'int_val',
+  int16: 'int_val',
+  int8: 'int_val',
+  uint8: 'int_val',
+  uint16: 'int_val',
+  bool: 'bool_val',
 };
 
 /** An answer's tensor: its values as tensor_content when `raw`, else in its dtype's list. */

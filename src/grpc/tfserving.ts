@@ -40,35 +40,57 @@ const kPredictMethod = 'tensorflow/serving/predict';
 function parseSpec(spec: ModelSpec | null): { name: string; version?: string } {
   if (spec === null || spec.name === '') throw Errors.invalidArgument('model_spec.name', 'must name a model');
   if (spec.version_choice === 'version_label') {
-    const error = Errors.notFound('version', `label ${JSON.stringify(spec.version_label)} (olympian serves versions by number; no labels are configured)`);
+    const error = Errors.notFound(
+      'version',
+      `label ${JSON.stringify(spec.version_label)} (olympian serves versions by number; no labels are configured)`,
+    );
     throw Errors.atField(error, 'model_spec.version_label');
   }
   if (spec.version_choice !== 'version' || spec.version === null) return { name: spec.name };
   const value = spec.version.value;
-  if (!Number.isSafeInteger(value) || value < 0) throw Errors.invalidArgument('model_spec.version', `must be a version number >= 0, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw Errors.invalidArgument('model_spec.version', `must be a version number >= 0, got ${value}`);
   return { name: spec.name, version: String(value) };
 }
 
 function checkSignatureName(spec: ModelSpec): void {
   if (spec.signature_name !== '' && spec.signature_name !== kSignatureKey) {
-    throw Errors.invalidArgument('model_spec.signature_name', `must be ${kSignatureKey} (the one signature a TF.js model has), got ${JSON.stringify(spec.signature_name)}`);
+    throw Errors.invalidArgument(
+      'model_spec.signature_name',
+      `must be ${kSignatureKey} (the one signature a TF.js model has), got ${JSON.stringify(spec.signature_name)}`,
+    );
   }
 }
 
-const answerSpec = (name: string, version: string) => ({ name, version: { value: Number(version) }, signature_name: kSignatureKey });
+const answerSpec = (name: string, version: string) => ({
+  name,
+  version: { value: Number(version) },
+  signature_name: kSignatureKey,
+});
 
 /** The request's names must be exactly the model's inputs. */
 function checkInputNames(names: string[], signature: ModelSignature): void {
   const known = new Set(signature.inputs.map((s) => s.name));
-  for (const name of names) if (!known.has(name)) throw Errors.invalidArgument(`inputs.${name}`, `is not an input of this model (inputs: ${[...known].join(', ')})`);
-  for (const spec of signature.inputs) if (!names.includes(spec.name)) throw Errors.invalidArgument(`inputs.${spec.name}`, 'is missing');
+  for (const name of names)
+    if (!known.has(name))
+      throw Errors.invalidArgument(
+        `inputs.${name}`,
+        `is not an input of this model (inputs: ${[...known].join(', ')})`,
+      );
+  for (const spec of signature.inputs)
+    if (!names.includes(spec.name)) throw Errors.invalidArgument(`inputs.${spec.name}`, 'is missing');
 }
 
 function checkOutputFilter(filter: string[], signature: ModelSignature): void {
   const known = new Set(signature.outputs.map((s) => s.name));
   filter.forEach((name, i) => {
-    if (!known.has(name)) throw Errors.invalidArgument(`output_filter[${i}]`, `${JSON.stringify(name)} is not an output of this model (outputs: ${[...known].join(', ')})`);
-    if (filter.indexOf(name) !== i) throw Errors.invalidArgument(`output_filter[${i}]`, `duplicates ${JSON.stringify(name)}`);
+    if (!known.has(name))
+      throw Errors.invalidArgument(
+        `output_filter[${i}]`,
+        `${JSON.stringify(name)} is not an output of this model (outputs: ${[...known].join(', ')})`,
+      );
+    if (filter.indexOf(name) !== i)
+      throw Errors.invalidArgument(`output_filter[${i}]`, `duplicates ${JSON.stringify(name)}`);
   });
 }
 
@@ -81,7 +103,7 @@ async function predict(ctx: GrpcContext, request: PredictRequest, info: CallInfo
       ctx.models.route(name, version); // an unknown model is NOT_FOUND whatever the message
       checkSignatureName(request.model_spec!);
       const names = Object.keys(request.inputs);
-      if (names.length === 0) throw Errors.invalidArgument('inputs', 'must hold the model\'s inputs by name');
+      if (names.length === 0) throw Errors.invalidArgument('inputs', "must hold the model's inputs by name");
       const inputs: NamedTensors = Object.create(null);
       let raw = true;
       for (const input of names) {
@@ -100,8 +122,14 @@ async function predict(ctx: GrpcContext, request: PredictRequest, info: CallInfo
           return inputs;
         },
       });
-      const wanted = request.output_filter.length > 0 ? request.output_filter : signature!.outputs.map((s) => s.name).filter((n) => Object.hasOwn(outputs, n));
-      return { model_spec: answerSpec(name, served.version), outputs: Object.fromEntries(wanted.map((n) => [n, tensorToProto(outputs[n], raw)])) };
+      const wanted =
+        request.output_filter.length > 0
+          ? request.output_filter
+          : signature!.outputs.map((s) => s.name).filter((n) => Object.hasOwn(outputs, n));
+      return {
+        model_spec: answerSpec(name, served.version),
+        outputs: Object.fromEntries(wanted.map((n) => [n, tensorToProto(outputs[n], raw)])),
+      };
     },
     'grpc',
   );
@@ -122,14 +150,24 @@ const tensorInfos = (specs: TensorSpec[]) =>
 function getModelMetadata(ctx: GrpcContext, request: { model_spec: ModelSpec | null; metadata_field: string[] }) {
   const { name, version } = parseSpec(request.model_spec);
   const served = ctx.models.route(name, version);
-  if (request.metadata_field.length === 0) throw Errors.invalidArgument('metadata_field', 'must ask for "signature_def", the metadata there is');
+  if (request.metadata_field.length === 0)
+    throw Errors.invalidArgument('metadata_field', 'must ask for "signature_def", the metadata there is');
   request.metadata_field.forEach((field, i) => {
-    if (field !== 'signature_def') throw Errors.invalidArgument(`metadata_field[${i}]`, `must be "signature_def", got ${JSON.stringify(field)}`);
+    if (field !== 'signature_def')
+      throw Errors.invalidArgument(`metadata_field[${i}]`, `must be "signature_def", got ${JSON.stringify(field)}`);
   });
-  const signatureDef = { inputs: tensorInfos(served.signature.inputs), outputs: tensorInfos(served.signature.outputs), method_name: kPredictMethod };
+  const signatureDef = {
+    inputs: tensorInfos(served.signature.inputs),
+    outputs: tensorInfos(served.signature.outputs),
+    method_name: kPredictMethod,
+  };
   return {
     model_spec: answerSpec(name, served.version),
-    metadata: { signature_def: packAny(ctx.protos.root, 'tensorflow.serving.SignatureDefMap', { signature_def: { [kSignatureKey]: signatureDef } }) },
+    metadata: {
+      signature_def: packAny(ctx.protos.root, 'tensorflow.serving.SignatureDefMap', {
+        signature_def: { [kSignatureKey]: signatureDef },
+      }),
+    },
   };
 }
 
@@ -150,10 +188,18 @@ function getModelStatus(ctx: GrpcContext, request: { model_spec: ModelSpec | nul
 export function predictionService(ctx: GrpcContext): UntypedServiceImplementation {
   return {
     Predict: unary(ctx, 'Predict', (request: PredictRequest, info) => predict(ctx, request, info)),
-    GetModelMetadata: unary(ctx, 'GetModelMetadata', (request: { model_spec: ModelSpec | null; metadata_field: string[] }) => getModelMetadata(ctx, request)),
+    GetModelMetadata: unary(
+      ctx,
+      'GetModelMetadata',
+      (request: { model_spec: ModelSpec | null; metadata_field: string[] }) => getModelMetadata(ctx, request),
+    ),
   };
 }
 
 export function modelService(ctx: GrpcContext): UntypedServiceImplementation {
-  return { GetModelStatus: unary(ctx, 'GetModelStatus', (request: { model_spec: ModelSpec | null }) => getModelStatus(ctx, request)) };
+  return {
+    GetModelStatus: unary(ctx, 'GetModelStatus', (request: { model_spec: ModelSpec | null }) =>
+      getModelStatus(ctx, request),
+    ),
+  };
 }

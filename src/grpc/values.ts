@@ -28,9 +28,11 @@ const narrowed = new Set(['UINT32', 'INT64', 'UINT64']);
 
 /** A message's shape as dimensions: non-negative safe integers, at most kMaxRank of them. */
 export function checkShape(dims: readonly unknown[], field: string): number[] {
-  if (dims.length > kMaxRank) throw Errors.invalidArgument(field, `has ${dims.length} dimensions; a tensor has at most ${kMaxRank}`);
+  if (dims.length > kMaxRank)
+    throw Errors.invalidArgument(field, `has ${dims.length} dimensions; a tensor has at most ${kMaxRank}`);
   dims.forEach((d, i) => {
-    if (!Number.isSafeInteger(d) || (d as number) < 0) throw Errors.invalidArgument(`${field}[${i}]`, `must be a size >= 0, got ${String(d)}`);
+    if (!Number.isSafeInteger(d) || (d as number) < 0)
+      throw Errors.invalidArgument(`${field}[${i}]`, `must be a size >= 0, got ${String(d)}`);
   });
   return dims as number[];
 }
@@ -39,11 +41,21 @@ export function checkShape(dims: readonly unknown[], field: string): number[] {
  * A typed value list as a tensor. `broadcast`: a list of one value fills the whole shape (TensorProto's rule
  * for version 0); otherwise the list must hold exactly one value per element.
  */
-export function tensorFromValues(values: ArrayLike<number | boolean>, datatype: string, dtype: WireDType, shape: number[], field: string, broadcast = false): WireTensor {
+export function tensorFromValues(
+  values: ArrayLike<number | boolean>,
+  datatype: string,
+  dtype: WireDType,
+  shape: number[],
+  field: string,
+  broadcast = false,
+): WireTensor {
   const count = elementCount(shape);
   const fill = broadcast && values.length === 1 && count > 1;
   if (values.length !== count && !fill) {
-    throw Errors.invalidArgument(field, `has ${values.length} values; shape [${shape.join(', ')}] needs ${count}${broadcast ? ' (or one, to fill it)' : ''}`);
+    throw Errors.invalidArgument(
+      field,
+      `has ${values.length} values; shape [${shape.join(', ')}] needs ${count}${broadcast ? ' (or one, to fill it)' : ''}`,
+    );
   }
   const data = new (arrayTypeOf(dtype))(count);
   const range = Object.hasOwn(intRanges, datatype) ? intRanges[datatype] : undefined;
@@ -57,10 +69,16 @@ export function tensorFromValues(values: ArrayLike<number | boolean>, datatype: 
     const value = Number(values[i]);
     if (range && !(Number.isInteger(value) && value >= range[0] && value <= range[1])) {
       const why = narrowed.has(datatype) ? ', as TF.js computes in int32' : '';
-      throw Errors.invalidArgument(`${field}[${i}]`, `must be an integer from ${range[0]} to ${range[1]} for ${datatype}${why}, got ${value}`);
+      throw Errors.invalidArgument(
+        `${field}[${i}]`,
+        `must be an integer from ${range[0]} to ${range[1]} for ${datatype}${why}, got ${value}`,
+      );
     }
     if (datatype === 'FP16' && !(Number.isInteger(value) && value >= 0 && value <= 0xffff)) {
-      throw Errors.invalidArgument(`${field}[${i}]`, `must hold a half-precision value's 16 bits (0 to 65535), got ${value}`);
+      throw Errors.invalidArgument(
+        `${field}[${i}]`,
+        `must hold a half-precision value's 16 bits (0 to 65535), got ${value}`,
+      );
     }
     data[i] = datatype === 'FP16' ? halfToFloat(value) : value;
   }
@@ -69,12 +87,21 @@ export function tensorFromValues(values: ArrayLike<number | boolean>, datatype: 
 }
 
 /** Raw little-endian bytes as a tensor: exactly one element's bytes per element of the shape. */
-export function tensorFromRaw(bytes: Buffer, datatype: string, dtype: WireDType, shape: number[], field: string): WireTensor {
+export function tensorFromRaw(
+  bytes: Buffer,
+  datatype: string,
+  dtype: WireDType,
+  shape: number[],
+  field: string,
+): WireTensor {
   const size = datatype === 'FP16' ? 2 : Object.hasOwn(v2BinaryBytes, datatype) ? v2BinaryBytes[datatype] : 0;
   if (size === 0) throw Errors.invalidArgument(field, `cannot hold ${datatype} values`);
   const count = elementCount(shape);
   if (bytes.byteLength !== count * size) {
-    throw Errors.invalidArgument(field, `is ${bytes.byteLength} bytes; shape [${shape.join(', ')}] of ${datatype} needs ${count * size}`);
+    throw Errors.invalidArgument(
+      field,
+      `is ${bytes.byteLength} bytes; shape [${shape.join(', ')}] of ${datatype} needs ${count * size}`,
+    );
   }
   return decodeBinaryTensor(bytes, datatype, dtype, shape, field);
 }

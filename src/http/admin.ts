@@ -14,12 +14,15 @@ import { validatePolicy, validatePriority, validateQuantum, validateWeight, type
 import { HttpError, HttpErrorCode } from './errors.js';
 import type { HttpContext } from './infer.js';
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function checkKeys(body: unknown, allowed: string[]): Record<string, unknown> {
   if (!isObject(body)) throw Errors.invalidArgument('body', `must be a JSON object with ${allowed.join(' and/or ')}`);
-  for (const key of Object.keys(body)) if (!allowed.includes(key)) throw Errors.invalidArgument(key, `is not one of ${allowed.join(', ')}`);
-  if (Object.keys(body).length === 0) throw Errors.invalidArgument('body', `must set at least one of ${allowed.join(', ')}`);
+  for (const key of Object.keys(body))
+    if (!allowed.includes(key)) throw Errors.invalidArgument(key, `is not one of ${allowed.join(', ')}`);
+  if (Object.keys(body).length === 0)
+    throw Errors.invalidArgument('body', `must set at least one of ${allowed.join(', ')}`);
   return body;
 }
 
@@ -40,14 +43,22 @@ export function registerAdmin(app: FastifyInstance, ctx: HttpContext, adminToken
     admin.addHook('onRequest', async (request: FastifyRequest) => {
       if (adminToken !== undefined) {
         if (!tokenMatches(request.headers.authorization, adminToken)) {
-          throw new HttpError(HttpErrorCode.UNAUTHENTICATED, 'admin routes need Authorization: Bearer <adminToken>', 'authorization');
+          throw new HttpError(
+            HttpErrorCode.UNAUTHENTICATED,
+            'admin routes need Authorization: Bearer <adminToken>',
+            'authorization',
+          );
         }
         return;
       }
       // Without a token, being on loopback is the only check, and a web page can pass it by DNS rebinding
       // (its own name, resolved to 127.0.0.1): the browser still sends that name as Host.
       if (!loopbackHost.test(request.headers.host ?? '')) {
-        throw new HttpError(HttpErrorCode.PERMISSION_DENIED, 'admin routes without an adminToken answer only requests addressed to localhost, 127.0.0.1 or [::1]', 'host');
+        throw new HttpError(
+          HttpErrorCode.PERMISSION_DENIED,
+          'admin routes without an adminToken answer only requests addressed to localhost, 127.0.0.1 or [::1]',
+          'host',
+        );
       }
     });
 

@@ -41,22 +41,32 @@ function requestId(raw: { headers: Record<string, string | string[] | undefined>
 }
 
 /** Routes that still answer while the server closes: a probe must see "not ready", a scrape the last figures. */
-const answersWhileClosing = (url: string) => url.startsWith('/v2/health/') || url === '/metrics' || /^\/v2\/models\/[^/?]+(?:\/versions\/[^/?]+)?\/ready(?:\?|$)/.test(url);
+const answersWhileClosing = (url: string) =>
+  url.startsWith('/v2/health/') ||
+  url === '/metrics' ||
+  /^\/v2\/models\/[^/?]+(?:\/versions\/[^/?]+)?\/ready(?:\?|$)/.test(url);
 
 export function buildApp(options: AppOptions): FastifyInstance {
   const { ctx } = options;
-  const logger = options.logger === false ? false : { level: options.logger.level ?? 'info', ...(options.logger.stream ? { stream: options.logger.stream } : {}) };
+  const logger =
+    options.logger === false
+      ? false
+      : { level: options.logger.level ?? 'info', ...(options.logger.stream ? { stream: options.logger.stream } : {}) };
   const app = Fastify({
     logger,
     // Each kind of body has its own limit (body.ts); this is the larger, for fastify's own count.
     bodyLimit: Math.max(options.limits.bodyBytes, options.limits.jsonBodyBytes),
     genReqId: requestId,
     // Probes and scrapes come every few seconds from every replica; their lines would bury the requests'.
-    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: (req: { url?: string }) => answersWhileClosing(req.url ?? '') }),
+    logController: new LogController({
+      requestIdLogLabel: 'requestId',
+      disableRequestLogging: (req: { url?: string }) => answersWhileClosing(req.url ?? ''),
+    }),
     // Closing is ours: requests on kept-alive connections get our 503 shape, and health routes still answer.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    serverFactory: (handler: Handler) => createListener(handler, { limits: options.limits, connections: options.connections, tls: options.https }),
+    serverFactory: (handler: Handler) =>
+      createListener(handler, { limits: options.limits, connections: options.connections, tls: options.https }),
   }) as unknown as FastifyInstance;
 
   registerBodies(app, options.limits);
@@ -65,7 +75,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.addHook('onRequest', async (request, reply) => {
     reply.header(kRequestIdHeader, request.id);
     // Only reads: a body sent to a probe route could otherwise stall and hold the drain open.
-    if (ctx.closing() && !(answersWhileClosing(request.url) && (request.method === 'GET' || request.method === 'HEAD'))) {
+    if (
+      ctx.closing() &&
+      !(answersWhileClosing(request.url) && (request.method === 'GET' || request.method === 'HEAD'))
+    ) {
       throw Errors.unavailable('the server is closing');
     }
   });

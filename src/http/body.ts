@@ -26,7 +26,11 @@ export const inferRoute = { config: { infer: true } } as const;
 
 const isInferRoute = (request: FastifyRequest) => (request.routeOptions.config as { infer?: boolean }).infer === true;
 
-export const mediaType = (header: string | string[] | undefined) => String(header ?? '').split(';')[0].trim().toLowerCase();
+export const mediaType = (header: string | string[] | undefined) =>
+  String(header ?? '')
+    .split(';')[0]
+    .trim()
+    .toLowerCase();
 
 const jsonType = 'application/json';
 const octetStream = 'application/octet-stream';
@@ -47,7 +51,8 @@ export function bodyKind(request: FastifyRequest): BodyKind {
 }
 
 function tooLarge(kind: BodyKind, bytes: string, limits: HttpLimits) {
-  if (kind === 'binary') return Errors.tooLarge('body', `is ${bytes} bytes, over limits.bodyBytes (${limits.bodyBytes})`);
+  if (kind === 'binary')
+    return Errors.tooLarge('body', `is ${bytes} bytes, over limits.bodyBytes (${limits.bodyBytes})`);
   return Errors.tooLarge(
     'body',
     `is ${bytes} bytes of JSON, over limits.jsonBodyBytes (${limits.jsonBodyBytes}): send big tensors as binary, with KServe's binary tensor extension ` +
@@ -59,10 +64,16 @@ function tooLarge(kind: BodyKind, bytes: string, limits: HttpLimits) {
 function contentCoding(request: FastifyRequest): string | null {
   const header = request.headers['content-encoding'];
   if (header === undefined) return null;
-  const codings = String(header).split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+  const codings = String(header)
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity');
   if (codings.length === 0) return null;
   if (codings.length > 1 || !decoders.has(codings[0])) {
-    throw Errors.invalidArgument('content-encoding', `must be gzip, deflate or identity, got ${JSON.stringify(String(header))}`);
+    throw Errors.invalidArgument(
+      'content-encoding',
+      `must be gzip, deflate or identity, got ${JSON.stringify(String(header))}`,
+    );
   }
   return codings[0];
 }
@@ -90,11 +101,23 @@ class Limit extends Transform {
 /** The body stream the parsers read: decoded (rule 2) and held to its kind's limit (rule 1). */
 function limitedBody(request: FastifyRequest, payload: Readable, limits: HttpLimits): Readable {
   const headers = request.headers;
-  const hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+  const hasBody =
+    headers['transfer-encoding'] !== undefined ||
+    (headers['content-length'] !== undefined && headers['content-length'] !== '0');
   if (!hasBody) return payload;
   const type = mediaType(headers['content-type']);
-  if (!(type === jsonType || type === octetStream || msgpackTypes.includes(type) || (isInferRoute(request) && genericTypes.has(type)))) {
-    throw Errors.invalidArgument('content-type', `must be ${jsonType}, ${msgpackTypes[0]}, or ${octetStream} with ${kInferenceHeaderLength}; got ${JSON.stringify(type)}`);
+  if (
+    !(
+      type === jsonType ||
+      type === octetStream ||
+      msgpackTypes.includes(type) ||
+      (isInferRoute(request) && genericTypes.has(type))
+    )
+  ) {
+    throw Errors.invalidArgument(
+      'content-type',
+      `must be ${jsonType}, ${msgpackTypes[0]}, or ${octetStream} with ${kInferenceHeaderLength}; got ${JSON.stringify(type)}`,
+    );
   }
   const coding = contentCoding(request);
   const kind = bodyKind(request);
@@ -108,7 +131,9 @@ function limitedBody(request: FastifyRequest, payload: Readable, limits: HttpLim
   if (coding === null) return payload.pipe(limited);
   const decoder = decoders.get(coding)!();
   payload.on('data', (chunk: Buffer) => (limited.receivedEncodedLength += chunk.byteLength));
-  decoder.on('error', (error) => limited.destroy(Errors.invalidArgument('body', `is not valid ${coding} data (${error.message})`)));
+  decoder.on('error', (error) =>
+    limited.destroy(Errors.invalidArgument('body', `is not valid ${coding} data (${error.message})`)),
+  );
   // A body past its limit stops the decoding at once: the rest is never inflated.
   limited.on('close', () => decoder.destroy());
   return payload.pipe(decoder).pipe(limited);
@@ -119,7 +144,10 @@ function parseBody(request: FastifyRequest, body: Buffer, limits: HttpLimits): u
   const headerLength = request.headers[kInferenceHeaderLength];
   if (headerLength !== undefined) return splitBinaryBody(body, String(headerLength), limits.jsonBodyBytes);
   if (mediaType(request.headers['content-type']) === octetStream) {
-    throw Errors.invalidArgument(kInferenceHeaderLength, `is required with an ${octetStream} body (the binary tensor extension)`);
+    throw Errors.invalidArgument(
+      kInferenceHeaderLength,
+      `is required with an ${octetStream} body (the binary tensor extension)`,
+    );
   }
   try {
     return JSON.parse(body.toString('utf8'));
@@ -146,7 +174,9 @@ export function registerBodies(app: FastifyInstance, limits: HttpLimits): void {
     }
   };
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser([jsonType, octetStream], { parseAs: 'buffer' }, (request, body, done) => parse(request, body as Buffer, done));
+  app.addContentTypeParser([jsonType, octetStream], { parseAs: 'buffer' }, (request, body, done) =>
+    parse(request, body as Buffer, done),
+  );
   // Only the types rule 3 lets through get this far.
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => parse(request, body as Buffer, done));
   registerMsgpack(app);

@@ -17,15 +17,44 @@ import type { ModelSource } from '../protocol/session-messages.js';
 import { resolveConfig, validateModelSource, validateSessionOptions, type ServerOptions } from '../server/index.js';
 
 type Json = Record<string, unknown>;
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const topKeys = ['host', 'port', 'grpcPort', 'device', 'backend', 'policy', 'quantumMs', 'tokens', 'windowMs', 'memoryBudgetMB', 'pollIntervalMs', 'limits', 'adminToken', 'tls', 'log', 'models'];
-const modelKeys = ['name', 'basePath', 'model', 'instances', 'weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'];
+const topKeys = [
+  'host',
+  'port',
+  'grpcPort',
+  'device',
+  'backend',
+  'policy',
+  'quantumMs',
+  'tokens',
+  'windowMs',
+  'memoryBudgetMB',
+  'pollIntervalMs',
+  'limits',
+  'adminToken',
+  'tls',
+  'log',
+  'models',
+];
+const modelKeys = [
+  'name',
+  'basePath',
+  'model',
+  'instances',
+  'weight',
+  'priority',
+  'maxQueue',
+  'maxBatch',
+  'batchWindowUs',
+];
 
 function onlyKeys(value: unknown, allowed: string[], field: string): Json {
   if (!isObject(value)) throw Errors.invalidConfig(field || 'config', 'must be an object');
   for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) throw Errors.invalidConfig(field ? `${field}.${key}` : key, `is not a known key (${allowed.join(', ')})`);
+    if (!allowed.includes(key))
+      throw Errors.invalidConfig(field ? `${field}.${key}` : key, `is not a known key (${allowed.join(', ')})`);
   }
   return value;
 }
@@ -40,10 +69,14 @@ function pathIn(baseDir: string, value: unknown, field: string): string {
 
 /** Model sources as the server takes them, with relative file paths made absolute. */
 function modelSource(baseDir: string, value: unknown, field: string): ModelSource {
-  if (typeof value === 'string') return value.startsWith('zoo:') || isRemote(value) ? value : pathIn(baseDir, value, field);
+  if (typeof value === 'string')
+    return value.startsWith('zoo:') || isRemote(value) ? value : pathIn(baseDir, value, field);
   if (isObject(value) && typeof value.zoo === 'string') return value as ModelSource;
   if (isObject(value) && typeof value.module === 'string') {
-    const module = value.module.startsWith('.') || isAbsolute(value.module) ? pathToFileURL(pathIn(baseDir, value.module, `${field}.module`)).href : value.module;
+    const module =
+      value.module.startsWith('.') || isAbsolute(value.module)
+        ? pathToFileURL(pathIn(baseDir, value.module, `${field}.module`)).href
+        : value.module;
     return { ...(value as { module: string }), module };
   }
   throw Errors.invalidConfig(field, 'must be a path or URL, "zoo:<name>[@<size>]", { zoo }, or { module }');
@@ -52,10 +85,12 @@ function modelSource(baseDir: string, value: unknown, field: string): ModelSourc
 function modelConfig(baseDir: string, raw: unknown, i: number, names: Set<string>): HttpModelConfig {
   const field = `models[${i}]`;
   const model = onlyKeys(raw, modelKeys, field);
-  if (typeof model.name !== 'string' || !modelNamePattern.test(model.name)) throw Errors.invalidConfig(`${field}.name`, 'must be 1–48 letters, digits, "_" or "-"');
+  if (typeof model.name !== 'string' || !modelNamePattern.test(model.name))
+    throw Errors.invalidConfig(`${field}.name`, 'must be 1–48 letters, digits, "_" or "-"');
   if (names.has(model.name)) throw Errors.invalidConfig(`${field}.name`, `duplicates ${JSON.stringify(model.name)}`);
   names.add(model.name);
-  if ((model.basePath === undefined) === (model.model === undefined)) throw Errors.invalidConfig(field, 'needs exactly one of basePath (versioned) and model (fixed)');
+  if ((model.basePath === undefined) === (model.model === undefined))
+    throw Errors.invalidConfig(field, 'needs exactly one of basePath (versioned) and model (fixed)');
   const out: HttpModelConfig = { name: model.name };
   if (model.basePath !== undefined) out.basePath = pathIn(baseDir, model.basePath, `${field}.basePath`);
   else {
@@ -63,7 +98,8 @@ function modelConfig(baseDir: string, raw: unknown, i: number, names: Set<string
     validateModelSource(out.model, `${field}.model`);
   }
   validateSessionOptions(model, field);
-  for (const key of ['instances', 'weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'] as const) if (model[key] !== undefined) out[key] = model[key] as number;
+  for (const key of ['instances', 'weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'] as const)
+    if (model[key] !== undefined) out[key] = model[key] as number;
   return out;
 }
 
@@ -77,7 +113,11 @@ async function readSecret(baseDir: string, value: unknown): Promise<string | und
   }
   if (spec.file !== undefined) {
     const path = pathIn(baseDir, spec.file, 'adminToken.file');
-    return (await readFile(path, 'utf8').catch(() => Promise.reject(Errors.invalidConfig('adminToken.file', `cannot be read (${path})`)))).trim();
+    return (
+      await readFile(path, 'utf8').catch(() =>
+        Promise.reject(Errors.invalidConfig('adminToken.file', `cannot be read (${path})`)),
+      )
+    ).trim();
   }
   throw Errors.invalidConfig('adminToken', 'must be a string, { env: NAME } or { file: path }');
 }
@@ -90,14 +130,17 @@ export async function validateServeConfig(raw: unknown, baseDir: string): Promis
     if (config[key] !== undefined) (server as Json)[key] = config[key];
   }
   const { requestBytes, ...httpLimits } = onlyKeys(config.limits ?? {}, ['requestBytes', ...limitKeys], 'limits');
-  if (requestBytes !== undefined && !isCount(requestBytes, 1)) throw Errors.invalidConfig('limits.requestBytes', 'must be an integer >= 1');
+  if (requestBytes !== undefined && !isCount(requestBytes, 1))
+    throw Errors.invalidConfig('limits.requestBytes', 'must be an integer >= 1');
   if (requestBytes !== undefined) server.maxRequestBytes = requestBytes as number;
   resolveConfig({ ...server, sessions: [] }); // device, backend, policy, quantumMs, tokens, ...: their own checks
-  if (!Array.isArray(config.models) || config.models.length === 0) throw Errors.invalidConfig('models', 'must list at least one model');
+  if (!Array.isArray(config.models) || config.models.length === 0)
+    throw Errors.invalidConfig('models', 'must list at least one model');
   const names = new Set<string>();
   const models = config.models.map((model, i) => modelConfig(baseDir, model, i, names));
   const log = onlyKeys(config.log ?? {}, ['level'], 'log');
-  if (log.level !== undefined && !logLevels.includes(log.level as string)) throw Errors.invalidConfig('log.level', `must be one of ${logLevels.join(', ')}`);
+  if (log.level !== undefined && !logLevels.includes(log.level as string))
+    throw Errors.invalidConfig('log.level', `must be one of ${logLevels.join(', ')}`);
   const options: HttpServerOptions = { server, models, logger: { level: (log.level as string | undefined) ?? 'info' } };
   if (config.host !== undefined) options.host = config.host as string;
   if (config.port !== undefined) options.port = config.port as number;

@@ -10,7 +10,11 @@ import { ErrorCode, Errors, isOlympianError } from '../protocol/errors.js';
  * is not loopback when no token is set (a DNS-rebinding page's), and a bug (anything not an
  * OlympianError), which is reported as a 500 rather than dressed up as a retryable 503.
  */
-export const HttpErrorCode = { UNAUTHENTICATED: 'UNAUTHENTICATED', PERMISSION_DENIED: 'PERMISSION_DENIED', INTERNAL: 'INTERNAL' } as const;
+export const HttpErrorCode = {
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  PERMISSION_DENIED: 'PERMISSION_DENIED',
+  INTERNAL: 'INTERNAL',
+} as const;
 export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];
 export type AnyErrorCode = ErrorCode | HttpErrorCode;
 
@@ -62,10 +66,12 @@ interface FastifyLikeError {
 }
 
 function fromFastify(error: FastifyLikeError): { status: number; code: AnyErrorCode; field?: string } | undefined {
-  if (typeof error.code !== 'string' || !error.code.startsWith('FST_') || typeof error.statusCode !== 'number') return undefined;
+  if (typeof error.code !== 'string' || !error.code.startsWith('FST_') || typeof error.statusCode !== 'number')
+    return undefined;
   if (error.statusCode === 413) return { status: 413, code: ErrorCode.TOO_LARGE, field: 'body' };
   if (error.statusCode === 415) return { status: 415, code: ErrorCode.INVALID_ARGUMENT, field: 'content-type' };
-  if (error.statusCode >= 400 && error.statusCode < 500) return { status: 400, code: ErrorCode.INVALID_ARGUMENT, field: 'body' };
+  if (error.statusCode >= 400 && error.statusCode < 500)
+    return { status: 400, code: ErrorCode.INVALID_ARGUMENT, field: 'body' };
   return undefined;
 }
 
@@ -102,4 +108,5 @@ export function errorResponse(error: unknown, requestId: string): { status: numb
 }
 
 /** The error a route that does not exist gets: the same shape as every other. */
-export const routeNotFound = (method: string, url: string) => Errors.notFound('route', `${method} ${url.split('?')[0]}`);
+export const routeNotFound = (method: string, url: string) =>
+  Errors.notFound('route', `${method} ${url.split('?')[0]}`);

@@ -80,25 +80,32 @@ export function validateHttpOptions(options: HttpServerOptions): void {
   if (typeof host !== 'string' || (host !== 'localhost' && isIP(host) === 0 && !/^[A-Za-z0-9.-]{1,253}$/.test(host))) {
     throw Errors.invalidConfig('host', `must be an IP address or host name, got ${JSON.stringify(host)}`);
   }
-  if (!Number.isSafeInteger(port) || port < 0 || port > 65535) throw Errors.invalidConfig('port', `must be an integer from 0 to 65535, got ${String(port)}`);
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65535)
+    throw Errors.invalidConfig('port', `must be an integer from 0 to 65535, got ${String(port)}`);
   if (grpcPort !== undefined && (!Number.isSafeInteger(grpcPort) || grpcPort < 0 || grpcPort > 65535)) {
     throw Errors.invalidConfig('grpcPort', `must be an integer from 0 to 65535, got ${String(grpcPort)}`);
   }
-  if (grpcPort !== undefined && grpcPort !== 0 && grpcPort === port) throw Errors.invalidConfig('grpcPort', `must differ from port (${port})`);
+  if (grpcPort !== undefined && grpcPort !== 0 && grpcPort === port)
+    throw Errors.invalidConfig('grpcPort', `must differ from port (${port})`);
   if (adminToken !== undefined && (typeof adminToken !== 'string' || adminToken.length < 16)) {
     throw Errors.invalidConfig('adminToken', 'must be a string of at least 16 characters');
   }
   if (!isLoopback(host) && adminToken === undefined) {
-    throw Errors.invalidConfig('adminToken', `is required to bind ${host}: admin routes change weights and policy and must not be open to the network`);
+    throw Errors.invalidConfig(
+      'adminToken',
+      `is required to bind ${host}: admin routes change weights and policy and must not be open to the network`,
+    );
   }
   resolveLimits(options.limits);
   if (pollIntervalMs !== undefined && !(Number.isFinite(pollIntervalMs) && pollIntervalMs >= 0)) {
     throw Errors.invalidConfig('pollIntervalMs', 'must be a number >= 0');
   }
   if (tls !== undefined && !(tls.key && tls.cert)) throw Errors.invalidConfig('tls', 'needs both key and cert');
-  if (!Array.isArray(options.models) || options.models.length === 0) throw Errors.invalidConfig('models', 'must list at least one model');
+  if (!Array.isArray(options.models) || options.models.length === 0)
+    throw Errors.invalidConfig('models', 'must list at least one model');
   options.models.forEach((model, i) => {
-    if ((model.basePath === undefined) === (model.model === undefined)) throw Errors.invalidConfig(`models[${i}]`, 'needs exactly one of basePath and model');
+    if ((model.basePath === undefined) === (model.model === undefined))
+      throw Errors.invalidConfig(`models[${i}]`, 'needs exactly one of basePath and model');
   });
 }
 
@@ -127,7 +134,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     };
     models = await ModelRegistry.create(server, options.models, { pollIntervalMs: options.pollIntervalMs, log: sink });
     const metrics = new HttpMetrics(server, models, { processMetrics: options.processMetrics });
-    const ctx: HttpContext = { server, models, metrics, paths: new PathRedactor(options.models), closing: () => closing, serving: () => listening && !closing };
+    const ctx: HttpContext = {
+      server,
+      models,
+      metrics,
+      paths: new PathRedactor(options.models),
+      closing: () => closing,
+      serving: () => listening && !closing,
+    };
     app = buildApp({ ctx, connections, limits, adminToken: options.adminToken, logger, https: options.tls });
     for (const [level, details, message] of early.splice(0)) app.log[level](details, message);
     if (options.grpcPort !== undefined) {

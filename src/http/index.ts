@@ -1,6 +1,18 @@
 /** The HTTP front: TF-Serving REST and KServe v2 routes, admin, metrics, over the embedding API. */
-export { startHttpServer, validateHttpOptions, isLoopback, type HttpServer, type HttpServerOptions } from './http-server.js';
-export { ModelRegistry, type HttpModelConfig, type VersionStatus, type VersionState, type ServedVersion } from './registry.js';
+export {
+  startHttpServer,
+  validateHttpOptions,
+  isLoopback,
+  type HttpServer,
+  type HttpServerOptions,
+} from './http-server.js';
+export {
+  ModelRegistry,
+  type HttpModelConfig,
+  type VersionStatus,
+  type VersionState,
+  type ServedVersion,
+} from './registry.js';
 export { HttpMetrics } from './metrics.js';
 export { defaultLimits, type HttpLimits } from './limits.js';
 export { buildApp, type AppOptions, type LogStream } from './app.js';

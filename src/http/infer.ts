@@ -47,7 +47,10 @@ function header(request: FastifyRequest, name: string): string | undefined {
 export function parsePriority(text: string, field: string): number {
   const value = Number(text);
   if (!/^\s*[+-]?\d+\s*$/.test(text) || !Number.isSafeInteger(value) || Math.abs(value) > kMaxPriority) {
-    throw Errors.invalidArgument(field, `must be an integer from -${kMaxPriority} to ${kMaxPriority}, got ${JSON.stringify(text)}`);
+    throw Errors.invalidArgument(
+      field,
+      `must be an integer from -${kMaxPriority} to ${kMaxPriority}, got ${JSON.stringify(text)}`,
+    );
   }
   return value;
 }
@@ -72,7 +75,12 @@ export function headerOptions(request: FastifyRequest): { priority?: number; dea
 }
 
 /** Times `work` and counts its outcome (`ok` or the error's code) for the model. */
-export async function tracked<T>(ctx: HttpContext, model: string, work: () => Promise<T>, protocol: RequestProtocol = 'http'): Promise<T> {
+export async function tracked<T>(
+  ctx: HttpContext,
+  model: string,
+  work: () => Promise<T>,
+  protocol: RequestProtocol = 'http',
+): Promise<T> {
   const startedNs = process.hrtime.bigint();
   try {
     const result = await work();
@@ -86,7 +94,12 @@ export async function tracked<T>(ctx: HttpContext, model: string, work: () => Pr
 }
 
 /** Runs one inference for an HTTP request; the result names the version that answered. */
-export async function inferForRequest(ctx: HttpContext, request: FastifyRequest, reply: FastifyReply, call: InferCall): Promise<{ outputs: NamedTensors; version: string }> {
+export async function inferForRequest(
+  ctx: HttpContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  call: InferCall,
+): Promise<{ outputs: NamedTensors; version: string }> {
   const fromHeaders = headerOptions(request);
   const controller = new AbortController();
   // 'close' on the response comes both when it is finished and when the connection drops; only the second

@@ -22,7 +22,12 @@ const intRange: Partial<Record<WireDType, [number, number]>> = {
 };
 
 export const isB64 = (value: unknown): value is { b64: string } =>
-  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.hasOwn(value, 'b64') && Object.keys(value).length === 1 && typeof (value as { b64?: unknown }).b64 === 'string';
+  typeof value === 'object' &&
+  value !== null &&
+  !Array.isArray(value) &&
+  Object.hasOwn(value, 'b64') &&
+  Object.keys(value).length === 1 &&
+  typeof (value as { b64?: unknown }).b64 === 'string';
 
 /** A plain JSON object that is not a b64 value: a map of named tensors. */
 export const isNamedMap = (value: unknown): value is Record<string, unknown> =>
@@ -63,7 +68,10 @@ function b64Dims(expected: Dims, depth: number, count: number, path: string): nu
   const free = rest.filter((d) => d === null).length;
   const known = rest.reduce<number>((a, d) => a * (d ?? 1), 1);
   if (free > 1 || (free === 1 && (known === 0 || count % known !== 0)) || (free === 0 && known !== count)) {
-    throw Errors.invalidArgument(path, `holds ${count} values; the model expects a block of shape [${rest.map((d) => d ?? '?').join(', ')}] here`);
+    throw Errors.invalidArgument(
+      path,
+      `holds ${count} values; the model expects a block of shape [${rest.map((d) => d ?? '?').join(', ')}] here`,
+    );
   }
   return rest.map((d) => d ?? count / known);
 }
@@ -88,17 +96,29 @@ export function tensorFromJson(value: unknown, dtype: WireDType, path: string, e
   const dims: number[] = [];
   let first = value;
   while (Array.isArray(first)) {
-    if (dims.length === kMaxRank) throw Errors.invalidArgument(path, `is nested more than ${kMaxRank} deep (a tensor has at most ${kMaxRank} dimensions)`);
+    if (dims.length === kMaxRank)
+      throw Errors.invalidArgument(
+        path,
+        `is nested more than ${kMaxRank} deep (a tensor has at most ${kMaxRank} dimensions)`,
+      );
     dims.push(first.length);
     if (first.length === 0) break;
     first = first[0];
   }
   const depth = dims.length;
   const index = new Array<number>(depth).fill(0);
-  const at = (upTo: number) => () => path + index.slice(0, upTo).map((i) => `[${i}]`).join('');
+  const at = (upTo: number) => () =>
+    path +
+    index
+      .slice(0, upTo)
+      .map((i) => `[${i}]`)
+      .join('');
   // The leaves are numbers, b64 blocks of `block` dimensions, or absent (some dimension is 0).
   const empty = depth > 0 && dims[depth - 1] === 0;
-  const block = !empty && isB64(first) ? b64Dims(expected, depth, decodeB64(first.b64, dtype, at(depth)()).length, at(depth)()) : null;
+  const block =
+    !empty && isB64(first)
+      ? b64Dims(expected, depth, decodeB64(first.b64, dtype, at(depth)()).length, at(depth)())
+      : null;
   const rank = depth + (block?.length ?? 0);
   const blocks: TensorData[] = [];
 
@@ -106,8 +126,13 @@ export function tensorFromJson(value: unknown, dtype: WireDType, path: string, e
   const plainNumbers = block === null && intRange[dtype] === undefined && dtype !== 'bool';
   const check = (node: unknown, level: number): void => {
     if (level < depth) {
-      if (!Array.isArray(node)) throw Errors.invalidArgument(at(level)(), `is nested ${level} deep where its siblings are nested ${rank} deep`);
-      if (node.length !== dims[level]) throw Errors.invalidArgument(at(level)(), `has ${node.length} elements where its siblings have ${dims[level]} (ragged)`);
+      if (!Array.isArray(node))
+        throw Errors.invalidArgument(at(level)(), `is nested ${level} deep where its siblings are nested ${rank} deep`);
+      if (node.length !== dims[level])
+        throw Errors.invalidArgument(
+          at(level)(),
+          `has ${node.length} elements where its siblings have ${dims[level]} (ragged)`,
+        );
       if (plainNumbers && level === depth - 1) {
         for (let i = 0; i < node.length; i++) {
           if (typeof node[i] === 'number') continue;
@@ -127,10 +152,15 @@ export function tensorFromJson(value: unknown, dtype: WireDType, path: string, e
       leaf(node, dtype, at(level));
       return;
     }
-    if (!isB64(node)) throw Errors.invalidArgument(at(level)(), `is nested ${level} deep where its siblings are nested ${rank} deep`);
+    if (!isB64(node))
+      throw Errors.invalidArgument(at(level)(), `is nested ${level} deep where its siblings are nested ${rank} deep`);
     const data = decodeB64(node.b64, dtype, at(level)());
     const dimsHere = b64Dims(expected, depth, data.length, at(level)());
-    if (dimsHere.some((d, k) => d !== block[k])) throw Errors.invalidArgument(at(level)(), `holds a block of shape [${dimsHere.join(', ')}] where its siblings hold [${block.join(', ')}]`);
+    if (dimsHere.some((d, k) => d !== block[k]))
+      throw Errors.invalidArgument(
+        at(level)(),
+        `holds a block of shape [${dimsHere.join(', ')}] where its siblings hold [${block.join(', ')}]`,
+      );
     blocks.push(data);
   };
   check(value, 0);
@@ -167,7 +197,10 @@ export function stackRows(rows: WireTensor[], path: string): WireTensor {
   const data = new (arrayTypeOf(first.dtype))(rows.length * rowSize);
   rows.forEach((row, i) => {
     if (row.shape.length !== first.shape.length || row.shape.some((d, k) => d !== first.shape[k])) {
-      throw Errors.invalidArgument(`${path}[${i}]`, `has shape [${row.shape.join(', ')}] where instance 0 has [${first.shape.join(', ')}]`);
+      throw Errors.invalidArgument(
+        `${path}[${i}]`,
+        `has shape [${row.shape.join(', ')}] where instance 0 has [${first.shape.join(', ')}]`,
+      );
     }
     data.set(row.data, i * rowSize);
   });
@@ -177,12 +210,16 @@ export function stackRows(rows: WireTensor[], path: string): WireTensor {
 /** Reshapes a flat or nested `data` to a declared shape (KServe): only the element count must agree. */
 export function reshape(tensor: WireTensor, shape: number[], path: string): WireTensor {
   if (elementCount(shape) !== tensor.data.length) {
-    throw Errors.invalidArgument(path, `has ${tensor.data.length} elements but shape [${shape.join(', ')}] needs ${elementCount(shape)}`);
+    throw Errors.invalidArgument(
+      path,
+      `has ${tensor.data.length} elements but shape [${shape.join(', ')}] needs ${elementCount(shape)}`,
+    );
   }
   return { ...tensor, shape };
 }
 
-const jsonValue = (dtype: WireDType): ((v: number) => number | boolean) => (dtype === 'bool' ? (v) => v !== 0 : (v) => v);
+const jsonValue = (dtype: WireDType): ((v: number) => number | boolean) =>
+  dtype === 'bool' ? (v) => v !== 0 : (v) => v;
 
 /** The tensor as nested arrays (NaN and ±Infinity become null, as JSON has no spelling for them). */
 export function toNested(tensor: WireTensor, offset = 0, dims: readonly number[] = tensor.shape): unknown {

@@ -22,10 +22,16 @@ export class BinaryBody {
 export function splitBinaryBody(body: Buffer, headerLength: string, maxHeaderBytes: number): BinaryBody {
   const length = Number(headerLength);
   if (!/^\d+$/.test(headerLength.trim()) || length > body.byteLength) {
-    throw Errors.invalidArgument(kInferenceHeaderLength, `must be a byte count no larger than the body (${body.byteLength}), got ${JSON.stringify(headerLength)}`);
+    throw Errors.invalidArgument(
+      kInferenceHeaderLength,
+      `must be a byte count no larger than the body (${body.byteLength}), got ${JSON.stringify(headerLength)}`,
+    );
   }
   if (length > maxHeaderBytes) {
-    throw Errors.tooLarge(kInferenceHeaderLength, `says the JSON header is ${length} bytes, over limits.jsonBodyBytes (${maxHeaderBytes}); tensors go in the binary part`);
+    throw Errors.tooLarge(
+      kInferenceHeaderLength,
+      `says the JSON header is ${length} bytes, over limits.jsonBodyBytes (${maxHeaderBytes}); tensors go in the binary part`,
+    );
   }
   let header: unknown;
   try {
@@ -51,19 +57,29 @@ function narrow(values: ArrayLike<number | bigint>, path: string): Int32Array {
   const out = new Int32Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const value = Number(values[i]);
-    if (value < -(2 ** 31) || value > 2 ** 31 - 1) throw Errors.invalidArgument(`${path}[${i}]`, `is ${values[i]}, outside int32 (what TF.js computes in)`);
+    if (value < -(2 ** 31) || value > 2 ** 31 - 1)
+      throw Errors.invalidArgument(`${path}[${i}]`, `is ${values[i]}, outside int32 (what TF.js computes in)`);
     out[i] = value;
   }
   return out;
 }
 
 /** One input's bytes as a tensor of the shape it declares. */
-export function decodeBinaryTensor(bytes: Buffer, datatype: string, dtype: WireDType, shape: number[], path: string): WireTensor {
+export function decodeBinaryTensor(
+  bytes: Buffer,
+  datatype: string,
+  dtype: WireDType,
+  shape: number[],
+  path: string,
+): WireTensor {
   const size = Object.hasOwn(v2BinaryBytes, datatype) ? v2BinaryBytes[datatype] : datatype === 'FP16' ? 2 : 0;
   const count = shape.reduce((a, b) => a * b, 1);
   if (size === 0) throw Errors.invalidArgument(`${path}.datatype`, `${datatype} cannot be sent as binary data here`);
   if (bytes.byteLength !== count * size) {
-    throw Errors.invalidArgument(`${path}.parameters.binary_data_size`, `is ${bytes.byteLength} bytes; shape [${shape.join(', ')}] of ${datatype} needs ${count * size}`);
+    throw Errors.invalidArgument(
+      `${path}.parameters.binary_data_size`,
+      `is ${bytes.byteLength} bytes; shape [${shape.join(', ')}] of ${datatype} needs ${count * size}`,
+    );
   }
   // A copy: the body's bytes may start at an offset a typed array cannot.
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
@@ -77,7 +93,8 @@ export function decodeBinaryTensor(bytes: Buffer, datatype: string, dtype: WireD
 }
 
 /** The raw bytes of an output for a binary answer. */
-export const tensorBytes = (tensor: WireTensor): Buffer => Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
+export const tensorBytes = (tensor: WireTensor): Buffer =>
+  Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
 
 /** Header JSON then the blobs; the caller sets Inference-Header-Content-Length to `headerLength`. */
 export function binaryAnswer(header: object, blobs: Buffer[]): { body: Buffer; headerLength: number } {

@@ -36,7 +36,8 @@ interface V2Request {
   binaryAll: boolean;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function parseShape(value: unknown, field: string): number[] {
   if (!Array.isArray(value) || !value.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -50,33 +51,51 @@ export function parseV2Request(raw: unknown): V2Request {
   const body = binaryBody ? binaryBody.header : raw;
   if (!isObject(body)) throw Errors.invalidArgument('body', 'must be a JSON object with "inputs"');
   if (body.id !== undefined && typeof body.id !== 'string') throw Errors.invalidArgument('id', 'must be a string');
-  if (!Array.isArray(body.inputs) || body.inputs.length === 0) throw Errors.invalidArgument('inputs', 'must be a non-empty list');
+  if (!Array.isArray(body.inputs) || body.inputs.length === 0)
+    throw Errors.invalidArgument('inputs', 'must be a non-empty list');
   let offset = 0;
   const inputs: NamedTensors = Object.create(null);
   const inputNames: string[] = [];
   body.inputs.forEach((input: unknown, i) => {
     const field = `inputs[${i}]`;
-    if (!isObject(input) || typeof input.name !== 'string') throw Errors.invalidArgument(`${field}.name`, 'must be a string');
-    if (Object.hasOwn(inputs, input.name)) throw Errors.invalidArgument(`${field}.name`, `duplicates ${JSON.stringify(input.name)}`);
+    if (!isObject(input) || typeof input.name !== 'string')
+      throw Errors.invalidArgument(`${field}.name`, 'must be a string');
+    if (Object.hasOwn(inputs, input.name))
+      throw Errors.invalidArgument(`${field}.name`, `duplicates ${JSON.stringify(input.name)}`);
     inputNames.push(input.name);
     const shape = parseShape(input.shape, `${field}.shape`);
     const dtype = wireFromV2(input.datatype, `${field}.datatype`);
     const size = isObject(input.parameters) ? input.parameters.binary_data_size : undefined;
     if (size !== undefined) {
-      if (!binaryBody) throw Errors.invalidArgument(`${field}.parameters.binary_data_size`, `needs a binary body (the ${kInferenceHeaderLength} header)`);
-      if (!Number.isSafeInteger(size) || (size as number) < 0 || offset + (size as number) > binaryBody.binary.byteLength) {
-        throw Errors.invalidArgument(`${field}.parameters.binary_data_size`, `must be a byte count within the ${binaryBody.binary.byteLength} bytes after the header`);
+      if (!binaryBody)
+        throw Errors.invalidArgument(
+          `${field}.parameters.binary_data_size`,
+          `needs a binary body (the ${kInferenceHeaderLength} header)`,
+        );
+      if (
+        !Number.isSafeInteger(size) ||
+        (size as number) < 0 ||
+        offset + (size as number) > binaryBody.binary.byteLength
+      ) {
+        throw Errors.invalidArgument(
+          `${field}.parameters.binary_data_size`,
+          `must be a byte count within the ${binaryBody.binary.byteLength} bytes after the header`,
+        );
       }
       const bytes = binaryBody.binary.subarray(offset, offset + (size as number));
       offset += size as number;
       inputs[input.name] = decodeBinaryTensor(bytes, input.datatype as string, dtype, shape, field);
       return;
     }
-    if (!Array.isArray(input.data)) throw Errors.invalidArgument(`${field}.data`, 'must be a list (flat or nested, row-major)');
+    if (!Array.isArray(input.data))
+      throw Errors.invalidArgument(`${field}.data`, 'must be a list (flat or nested, row-major)');
     inputs[input.name] = reshape(tensorFromJson(input.data, dtype, `${field}.data`), shape, `${field}.data`);
   });
   if (binaryBody && offset !== binaryBody.binary.byteLength) {
-    throw Errors.invalidArgument('body', `has ${binaryBody.binary.byteLength - offset} bytes after the last binary input`);
+    throw Errors.invalidArgument(
+      'body',
+      `has ${binaryBody.binary.byteLength - offset} bytes after the last binary input`,
+    );
   }
   const binaryAll = isObject(body.parameters) && body.parameters.binary_data_output === true;
   const binary = new Set<string>();
@@ -84,7 +103,8 @@ export function parseV2Request(raw: unknown): V2Request {
   if (body.outputs !== undefined) {
     if (!Array.isArray(body.outputs)) throw Errors.invalidArgument('outputs', 'must be a list of { name }');
     outputs = body.outputs.map((output: unknown, i) => {
-      if (!isObject(output) || typeof output.name !== 'string') throw Errors.invalidArgument(`outputs[${i}].name`, 'must be a string');
+      if (!isObject(output) || typeof output.name !== 'string')
+        throw Errors.invalidArgument(`outputs[${i}].name`, 'must be a string');
       if (isObject(output.parameters) && output.parameters.binary_data === true) binary.add(output.name);
       return output.name;
     });
@@ -95,10 +115,14 @@ export function parseV2Request(raw: unknown): V2Request {
 /** A model's v2 metadata, the same over REST and gRPC. */
 export function modelMetadata(ctx: HttpContext, name: string, version?: string) {
   const served = ctx.models.route(name, version);
-  const spec = (list: ModelSignature['inputs']) => list.map((s) => ({ name: s.name, datatype: v2DType(s.dtype), shape: specShape(s) }));
+  const spec = (list: ModelSignature['inputs']) =>
+    list.map((s) => ({ name: s.name, datatype: v2DType(s.dtype), shape: specShape(s) }));
   return {
     name,
-    versions: ctx.models.status(name).filter((row) => row.state === 'AVAILABLE').map((row) => row.version),
+    versions: ctx.models
+      .status(name)
+      .filter((row) => row.state === 'AVAILABLE')
+      .map((row) => row.version),
     platform: 'tensorflowjs',
     inputs: spec(served.signature.inputs),
     outputs: spec(served.signature.outputs),
@@ -108,20 +132,34 @@ export function modelMetadata(ctx: HttpContext, name: string, version?: string) 
 /** Whether a model (a version of it) serves now; NOT_FOUND for a model, or a version, never heard of. */
 export function modelReady(ctx: HttpContext, name: string, version?: string): boolean {
   const served = ctx.models.served(name);
-  if (version !== undefined && served?.version !== version && !ctx.models.status(name).some((r) => r.version === version)) {
+  if (
+    version !== undefined &&
+    served?.version !== version &&
+    !ctx.models.status(name).some((r) => r.version === version)
+  ) {
     throw Errors.notFound('version', `${name}/versions/${version}`);
   }
   return ctx.serving() && served !== null && (version === undefined || served.version === version);
 }
 
 /** Whether the whole server serves: every port listens, every model has a version, no close has begun. */
-export const serverReady = (ctx: HttpContext): boolean => ctx.serving() && ctx.models.names.every((name) => ctx.models.served(name) !== null);
+export const serverReady = (ctx: HttpContext): boolean =>
+  ctx.serving() && ctx.models.names.every((name) => ctx.models.served(name) !== null);
 
 /** Every name given must be one of the model's (`inputs[i].name` / `outputs[i].name` at fault). */
-function checkNames(names: string[], specs: ModelSignature['inputs'], list: 'inputs' | 'outputs', what: 'input' | 'output'): void {
+function checkNames(
+  names: string[],
+  specs: ModelSignature['inputs'],
+  list: 'inputs' | 'outputs',
+  what: 'input' | 'output',
+): void {
   const known = new Set(specs.map((s) => s.name));
   names.forEach((name, i) => {
-    if (!known.has(name)) throw Errors.invalidArgument(`${list}[${i}].name`, `${JSON.stringify(name)} is not an ${what} of this model (${list}: ${[...known].join(', ')})`);
+    if (!known.has(name))
+      throw Errors.invalidArgument(
+        `${list}[${i}].name`,
+        `${JSON.stringify(name)} is not an ${what} of this model (${list}: ${[...known].join(', ')})`,
+      );
   });
 }
 
@@ -142,7 +180,8 @@ async function infer(ctx: HttpContext, request: FastifyRequest<{ Params: ModelPa
         return parsed.inputs;
       },
     });
-    const names = parsed.outputs ?? signature!.outputs.map((s) => s.name).filter((n) => Object.hasOwn(result.outputs, n));
+    const names =
+      parsed.outputs ?? signature!.outputs.map((s) => s.name).filter((n) => Object.hasOwn(result.outputs, n));
     const blobs: Buffer[] = [];
     const outputs = names.map((outputName) => {
       const tensor = result.outputs[outputName];
@@ -152,7 +191,12 @@ async function infer(ctx: HttpContext, request: FastifyRequest<{ Params: ModelPa
       blobs.push(bytes);
       return { ...entry, parameters: { binary_data_size: bytes.byteLength } };
     });
-    const header = { model_name: name, model_version: result.version, ...(parsed.id === undefined ? {} : { id: parsed.id }), outputs };
+    const header = {
+      model_name: name,
+      model_version: result.version,
+      ...(parsed.id === undefined ? {} : { id: parsed.id }),
+      outputs,
+    };
     if (blobs.length === 0) return header;
     const { body, headerLength } = binaryAnswer(header, blobs);
     return reply.type('application/octet-stream').header('Inference-Header-Content-Length', headerLength).send(body);
@@ -167,11 +211,15 @@ export function registerKServe(app: FastifyInstance, ctx: HttpContext): void {
     return reply.code(ready ? 200 : 503).send({ ready });
   });
   for (const prefix of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
-    app.get(prefix, async (request: FastifyRequest<{ Params: ModelParams }>) => modelMetadata(ctx, request.params.name, request.params.version));
+    app.get(prefix, async (request: FastifyRequest<{ Params: ModelParams }>) =>
+      modelMetadata(ctx, request.params.name, request.params.version),
+    );
     app.get(`${prefix}/ready`, async (request: FastifyRequest<{ Params: ModelParams }>, reply) => {
       const ready = modelReady(ctx, request.params.name, request.params.version);
       return reply.code(ready ? 200 : 503).send({ name: request.params.name, ready });
     });
-    app.post(`${prefix}/infer`, inferRoute, (request: FastifyRequest<{ Params: ModelParams }>, reply) => infer(ctx, request, reply));
+    app.post(`${prefix}/infer`, inferRoute, (request: FastifyRequest<{ Params: ModelParams }>, reply) =>
+      infer(ctx, request, reply),
+    );
   }
 }

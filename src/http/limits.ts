@@ -66,28 +66,38 @@ export const limitKeys = Object.keys(defaultLimits) as Array<keyof HttpLimits>;
 /** Node's timers take at most this many milliseconds. */
 const kMaxTimerMs = 2 ** 31 - 1;
 
-const isIntegerIn = (value: unknown, min: number, max: number): value is number => Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
+const isIntegerIn = (value: unknown, min: number, max: number): value is number =>
+  Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
 
 /** The limits in force: the defaults with the given ones checked and laid over them. */
 export function resolveLimits(given: Partial<HttpLimits> = {}): HttpLimits {
-  if (typeof given !== 'object' || given === null || Array.isArray(given)) throw Errors.invalidConfig('limits', 'must be an object');
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    throw Errors.invalidConfig('limits', 'must be an object');
   for (const key of Object.keys(given)) {
-    if (!Object.hasOwn(defaultLimits, key)) throw Errors.invalidConfig(`limits.${key}`, `is not a known limit (${limitKeys.join(', ')})`);
+    if (!Object.hasOwn(defaultLimits, key))
+      throw Errors.invalidConfig(`limits.${key}`, `is not a known limit (${limitKeys.join(', ')})`);
   }
   const limits: HttpLimits = { ...defaultLimits };
   for (const key of limitKeys) {
     const value = given[key];
     if (value === undefined) continue;
     if (key === 'bodyBytes' || key === 'jsonBodyBytes') {
-      if (!isIntegerIn(value, 1024, Number.MAX_SAFE_INTEGER)) throw Errors.invalidConfig(`limits.${key}`, `must be an integer >= 1024, got ${JSON.stringify(value)}`);
+      if (!isIntegerIn(value, 1024, Number.MAX_SAFE_INTEGER))
+        throw Errors.invalidConfig(`limits.${key}`, `must be an integer >= 1024, got ${JSON.stringify(value)}`);
     } else if (!isIntegerIn(value, key === 'shutdownGraceMs' ? 0 : 1, kMaxTimerMs)) {
-      throw Errors.invalidConfig(`limits.${key}`, `must be an integer number of milliseconds from ${key === 'shutdownGraceMs' ? 0 : 1} to ${kMaxTimerMs}, got ${JSON.stringify(value)}`);
+      throw Errors.invalidConfig(
+        `limits.${key}`,
+        `must be an integer number of milliseconds from ${key === 'shutdownGraceMs' ? 0 : 1} to ${kMaxTimerMs}, got ${JSON.stringify(value)}`,
+      );
     }
     limits[key] = value;
   }
   // Node refuses a headers timeout longer than the whole request's.
   if (limits.headersTimeoutMs > limits.bodyTimeoutMs) {
-    throw Errors.invalidConfig('limits.headersTimeoutMs', `must not exceed limits.bodyTimeoutMs (${limits.bodyTimeoutMs})`);
+    throw Errors.invalidConfig(
+      'limits.headersTimeoutMs',
+      `must not exceed limits.bodyTimeoutMs (${limits.bodyTimeoutMs})`,
+    );
   }
   return limits;
 }

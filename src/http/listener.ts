@@ -11,7 +11,13 @@
  *      a client reusing the connection as the advertised time runs out is not cut mid-request).
  *   4. A TLS handshake has headersTimeoutMs to finish.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerOptions, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { ConnectionTracker } from './connections.js';
@@ -26,16 +32,22 @@ export interface ListenerOptions {
 }
 
 /** How often Node looks for connections past their headers or body timeout (rule 1). */
-export const checkingIntervalMs = (limits: HttpLimits) => Math.max(10, Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs, limits.bodyTimeoutMs) / 10)));
+export const checkingIntervalMs = (limits: HttpLimits) =>
+  Math.max(10, Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs, limits.bodyTimeoutMs) / 10)));
 
-export function createListener(handler: Handler, { limits, connections, tls }: ListenerOptions): HttpServer | HttpsServer {
+export function createListener(
+  handler: Handler,
+  { limits, connections, tls }: ListenerOptions,
+): HttpServer | HttpsServer {
   const options: ServerOptions = {
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.bodyTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     connectionsCheckingInterval: checkingIntervalMs(limits),
   };
-  const server = tls ? createHttpsServer({ ...tls, ...options, handshakeTimeout: limits.headersTimeoutMs }, handler) : createHttpServer(options, handler);
+  const server = tls
+    ? createHttpsServer({ ...tls, ...options, handshakeTimeout: limits.headersTimeoutMs }, handler)
+    : createHttpServer(options, handler);
   connections.attach(server, tls !== undefined);
   // With a 'timeout' listener Node leaves the socket to us, for idle and keep-alive timeouts alike (rule 2).
   server.setTimeout(limits.idleTimeoutMs);

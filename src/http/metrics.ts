@@ -17,7 +17,16 @@ const latencyBucketsS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 /** The front a request came in by: each is counted apart, on the same series. */
 export type RequestProtocol = 'http' | 'grpc';
 
-type Monotonic = 'grants' | 'waits' | 'waitMs' | 'chargedMs' | 'inferences' | 'restarts' | 'gpuMs' | 'gpuWaits' | 'gpuWaitMs';
+type Monotonic =
+  | 'grants'
+  | 'waits'
+  | 'waitMs'
+  | 'chargedMs'
+  | 'inferences'
+  | 'restarts'
+  | 'gpuMs'
+  | 'gpuWaits'
+  | 'gpuWaitMs';
 
 export class HttpMetrics {
   readonly registry = new Registry();
@@ -28,32 +37,158 @@ export class HttpMetrics {
   #lastTokenIdleMs = 0;
   #lastTokenBusyMs = 0;
 
-  readonly #requests = new Counter({ name: 'olympian_requests_total', help: 'Inference requests by model, outcome (ok or an error code) and protocol (http or grpc)', labelNames: ['model', 'outcome', 'protocol'], registers: [this.registry] });
-  readonly #latency = new Histogram({ name: 'olympian_request_duration_seconds', help: 'Successful inference requests, from the handler to the answer, by protocol (http or grpc), seconds', labelNames: ['model', 'protocol'], buckets: latencyBucketsS, registers: [this.registry] });
-  readonly #queueDepth = new Gauge({ name: 'olympian_queue_depth', help: 'Requests waiting in the session queue', labelNames: ['model'], registers: [this.registry] });
-  readonly #share = new Gauge({ name: 'olympian_device_share', help: 'Share of the device charged to the served session since it started (0..1)', labelNames: ['model'], registers: [this.registry] });
-  readonly #windowShare = new Gauge({ name: 'olympian_device_share_window', help: 'Share of the device over the arbiter window (exponentially decayed, 0..1)', labelNames: ['model'], registers: [this.registry] });
-  readonly #weight = new Gauge({ name: 'olympian_weight', help: 'Weight the arbiter gives the model', labelNames: ['model'], registers: [this.registry] });
-  readonly #priority = new Gauge({ name: 'olympian_priority', help: 'Priority class of the model', labelNames: ['model'], registers: [this.registry] });
-  readonly #version = new Gauge({ name: 'olympian_model_version', help: 'Version being served (0: none)', labelNames: ['model'], registers: [this.registry] });
-  readonly #waitMax = new Gauge({ name: 'olympian_token_wait_max_seconds', help: 'Longest wait for the device token by the served session, seconds', labelNames: ['model'], registers: [this.registry] });
-  readonly #grants = new Counter({ name: 'olympian_token_grants_total', help: 'Device tokens granted', labelNames: ['model'], registers: [this.registry] });
-  readonly #waits = new Counter({ name: 'olympian_token_waits_total', help: 'Times a session had to wait for the device token', labelNames: ['model'], registers: [this.registry] });
-  readonly #waitTime = new Counter({ name: 'olympian_token_wait_seconds_total', help: 'Time spent waiting for the device token, seconds', labelNames: ['model'], registers: [this.registry] });
-  readonly #charged = new Counter({ name: 'olympian_device_charged_seconds_total', help: 'Device time charged by the arbiter, seconds', labelNames: ['model'], registers: [this.registry] });
-  readonly #inferences = new Counter({ name: 'olympian_inferences_total', help: 'Requests the model ran (coalesced ones count each)', labelNames: ['model'], registers: [this.registry] });
-  readonly #restarts = new Counter({ name: 'olympian_session_restarts_total', help: 'Session threads restarted after a crash', labelNames: ['model'], registers: [this.registry] });
-  readonly #gpuTime = new Counter({ name: 'olympian_gpu_seconds_total', help: 'GPU time of the model\'s dispatches from timestamp queries (webgpu sessions with gpuTiming; else 0), seconds', labelNames: ['model'], registers: [this.registry] });
-  readonly #gpuWaits = new Counter({ name: 'olympian_gpu_waits_total', help: 'Waits for the GPU to finish before the token went on (webgpu strict mode)', labelNames: ['model'], registers: [this.registry] });
-  readonly #gpuWaitTime = new Counter({ name: 'olympian_gpu_wait_seconds_total', help: 'Time spent in those waits, seconds', labelNames: ['model'], registers: [this.registry] });
-  readonly #handoffs = new Counter({ name: 'olympian_handoffs_total', help: 'Token handoffs between sessions', registers: [this.registry] });
-  readonly #tokenIdle = new Counter({ name: 'olympian_token_idle_seconds_total', help: 'Token time that work waiting could have used but no session kept busy (dispatch and wake-up latency, tokens kept between requests), seconds', registers: [this.registry] });
-  readonly #tokenBusy = new Counter({ name: 'olympian_token_busy_seconds_total', help: 'Token time sessions held inside units of work, seconds', registers: [this.registry] });
-  readonly #policy = new Gauge({ name: 'olympian_policy_info', help: 'The arbiter policy in force (value 1)', labelNames: ['policy'], registers: [this.registry] });
-  readonly #quantum = new Gauge({ name: 'olympian_quantum_seconds', help: 'The arbiter quantum, seconds', registers: [this.registry] });
-  readonly #instanceQueueDepth = new Gauge({ name: 'olympian_instance_queue_depth', help: 'Requests waiting or running in one instance (session thread) of the model', labelNames: ['model', 'instance'], registers: [this.registry] });
-  readonly #instanceState = new Gauge({ name: 'olympian_instance_ready', help: 'Whether the instance serves (1) or is starting, restarting or closing (0)', labelNames: ['model', 'instance'], registers: [this.registry] });
-  readonly #tokens = new Gauge({ name: 'olympian_tokens', help: 'Device tokens (sessions that may run at once)', registers: [this.registry] });
+  readonly #requests = new Counter({
+    name: 'olympian_requests_total',
+    help: 'Inference requests by model, outcome (ok or an error code) and protocol (http or grpc)',
+    labelNames: ['model', 'outcome', 'protocol'],
+    registers: [this.registry],
+  });
+  readonly #latency = new Histogram({
+    name: 'olympian_request_duration_seconds',
+    help: 'Successful inference requests, from the handler to the answer, by protocol (http or grpc), seconds',
+    labelNames: ['model', 'protocol'],
+    buckets: latencyBucketsS,
+    registers: [this.registry],
+  });
+  readonly #queueDepth = new Gauge({
+    name: 'olympian_queue_depth',
+    help: 'Requests waiting in the session queue',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #share = new Gauge({
+    name: 'olympian_device_share',
+    help: 'Share of the device charged to the served session since it started (0..1)',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #windowShare = new Gauge({
+    name: 'olympian_device_share_window',
+    help: 'Share of the device over the arbiter window (exponentially decayed, 0..1)',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #weight = new Gauge({
+    name: 'olympian_weight',
+    help: 'Weight the arbiter gives the model',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #priority = new Gauge({
+    name: 'olympian_priority',
+    help: 'Priority class of the model',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #version = new Gauge({
+    name: 'olympian_model_version',
+    help: 'Version being served (0: none)',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #waitMax = new Gauge({
+    name: 'olympian_token_wait_max_seconds',
+    help: 'Longest wait for the device token by the served session, seconds',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #grants = new Counter({
+    name: 'olympian_token_grants_total',
+    help: 'Device tokens granted',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #waits = new Counter({
+    name: 'olympian_token_waits_total',
+    help: 'Times a session had to wait for the device token',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #waitTime = new Counter({
+    name: 'olympian_token_wait_seconds_total',
+    help: 'Time spent waiting for the device token, seconds',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #charged = new Counter({
+    name: 'olympian_device_charged_seconds_total',
+    help: 'Device time charged by the arbiter, seconds',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #inferences = new Counter({
+    name: 'olympian_inferences_total',
+    help: 'Requests the model ran (coalesced ones count each)',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #restarts = new Counter({
+    name: 'olympian_session_restarts_total',
+    help: 'Session threads restarted after a crash',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #gpuTime = new Counter({
+    name: 'olympian_gpu_seconds_total',
+    help: "GPU time of the model's dispatches from timestamp queries (webgpu sessions with gpuTiming; else 0), seconds",
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #gpuWaits = new Counter({
+    name: 'olympian_gpu_waits_total',
+    help: 'Waits for the GPU to finish before the token went on (webgpu strict mode)',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #gpuWaitTime = new Counter({
+    name: 'olympian_gpu_wait_seconds_total',
+    help: 'Time spent in those waits, seconds',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #handoffs = new Counter({
+    name: 'olympian_handoffs_total',
+    help: 'Token handoffs between sessions',
+    registers: [this.registry],
+  });
+  readonly #tokenIdle = new Counter({
+    name: 'olympian_token_idle_seconds_total',
+    help: 'Token time that work waiting could have used but no session kept busy (dispatch and wake-up latency, tokens kept between requests), seconds',
+    registers: [this.registry],
+  });
+  readonly #tokenBusy = new Counter({
+    name: 'olympian_token_busy_seconds_total',
+    help: 'Token time sessions held inside units of work, seconds',
+    registers: [this.registry],
+  });
+  readonly #policy = new Gauge({
+    name: 'olympian_policy_info',
+    help: 'The arbiter policy in force (value 1)',
+    labelNames: ['policy'],
+    registers: [this.registry],
+  });
+  readonly #quantum = new Gauge({
+    name: 'olympian_quantum_seconds',
+    help: 'The arbiter quantum, seconds',
+    registers: [this.registry],
+  });
+  readonly #instanceQueueDepth = new Gauge({
+    name: 'olympian_instance_queue_depth',
+    help: 'Requests waiting or running in one instance (session thread) of the model',
+    labelNames: ['model', 'instance'],
+    registers: [this.registry],
+  });
+  readonly #instanceState = new Gauge({
+    name: 'olympian_instance_ready',
+    help: 'Whether the instance serves (1) or is starting, restarting or closing (0)',
+    labelNames: ['model', 'instance'],
+    registers: [this.registry],
+  });
+  readonly #tokens = new Gauge({
+    name: 'olympian_tokens',
+    help: 'Device tokens (sessions that may run at once)',
+    registers: [this.registry],
+  });
 
   constructor(server: Server, models: ModelRegistry, { processMetrics = true }: { processMetrics?: boolean } = {}) {
     this.#server = server;
@@ -129,7 +264,17 @@ export class HttpMetrics {
       gpuWaits: row.gpuWaits,
       gpuWaitMs: row.gpuWaitMs,
     };
-    const last = this.#last.get(row.name) ?? { grants: 0, waits: 0, waitMs: 0, chargedMs: 0, inferences: 0, restarts: 0, gpuMs: 0, gpuWaits: 0, gpuWaitMs: 0 };
+    const last = this.#last.get(row.name) ?? {
+      grants: 0,
+      waits: 0,
+      waitMs: 0,
+      chargedMs: 0,
+      inferences: 0,
+      restarts: 0,
+      gpuMs: 0,
+      gpuWaits: 0,
+      gpuWaitMs: 0,
+    };
     const delta = (key: Monotonic) => Math.max(0, now[key] - last[key]);
     this.#grants.inc({ model }, delta('grants'));
     this.#waits.inc({ model }, delta('waits'));

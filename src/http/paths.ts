@@ -36,15 +36,25 @@ export class PathRedactor {
       const root = model.basePath ?? sourceRoot(model.model);
       if (root !== null && isAbsolute(root)) roots.add(root.replace(/[\\/]+$/, ''));
     }
-    for (const root of [process.cwd(), packageRoot, homedir(), tmpdir()]) if (isAbsolute(root) && root.length > 1) roots.add(root.replace(/[\\/]+$/, ''));
+    for (const root of [process.cwd(), packageRoot, homedir(), tmpdir()])
+      if (isAbsolute(root) && root.length > 1) roots.add(root.replace(/[\\/]+$/, ''));
     this.#patterns = [...roots]
       .sort((a, b) => b.length - a.length)
       // Not inside a longer path or a URL: /other/srv/m or http://host/srv/m are not /srv/m.
-      .map((root) => new RegExp(`(?<![\\w.:/\\\\-])(?:${escapeRegExp(pathToFileURL(root).href)}|${escapeRegExp(root)})(?:[\\/]|(?![\\w.-]))`, 'g'));
+      .map(
+        (root) =>
+          new RegExp(
+            `(?<![\\w.:/\\\\-])(?:${escapeRegExp(pathToFileURL(root).href)}|${escapeRegExp(root)})(?:[\\/]|(?![\\w.-]))`,
+            'g',
+          ),
+      );
   }
 
   /** `text` with every absolute path under a known root made relative to it. */
   redact(text: string): string {
-    return this.#patterns.reduce((out, pattern) => out.replace(pattern, (match) => (/[\\/]$/.test(match) ? '' : '.')), text);
+    return this.#patterns.reduce(
+      (out, pattern) => out.replace(pattern, (match) => (/[\\/]$/.test(match) ? '' : '.')),
+      text,
+    );
   }
 }

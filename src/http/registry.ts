@@ -69,7 +69,9 @@ interface ModelEntry {
 export const modelNamePattern = /^[A-Za-z0-9_-]{1,48}$/;
 const silentLog: RegistryLog = { info() {}, error() {} };
 const asSerialized = (error: unknown): SerializedError =>
-  isOlympianError(error) ? { code: error.code, message: error.message } : { code: ErrorCode.MODEL_LOAD_FAILED, message: String((error as Error)?.message ?? error) };
+  isOlympianError(error)
+    ? { code: error.code, message: error.message }
+    : { code: ErrorCode.MODEL_LOAD_FAILED, message: String((error as Error)?.message ?? error) };
 
 export class ModelRegistry {
   readonly #server: Server;
@@ -88,12 +90,25 @@ export class ModelRegistry {
   }
 
   /** Loads every model (rejects naming `models[i]...` if one cannot serve any version) and starts polling. */
-  static async create(server: Server, configs: HttpModelConfig[], options: { pollIntervalMs?: number; log?: RegistryLog } = {}): Promise<ModelRegistry> {
+  static async create(
+    server: Server,
+    configs: HttpModelConfig[],
+    options: { pollIntervalMs?: number; log?: RegistryLog } = {},
+  ): Promise<ModelRegistry> {
     const registry = new ModelRegistry(server, options.pollIntervalMs ?? 1000, options.log ?? silentLog);
     for (const [i, config] of configs.entries()) {
-      if (!modelNamePattern.test(config.name)) throw Errors.invalidConfig(`models[${i}].name`, 'must be 1–48 letters, digits, "_" or "-"');
-      if (registry.#models.has(config.name)) throw Errors.invalidConfig(`models[${i}].name`, `duplicates ${JSON.stringify(config.name)}`);
-      const entry: ModelEntry = { config, weight: config.weight ?? 1, priority: config.priority ?? 0, served: null, states: new Map(), failed: new Map() };
+      if (!modelNamePattern.test(config.name))
+        throw Errors.invalidConfig(`models[${i}].name`, 'must be 1–48 letters, digits, "_" or "-"');
+      if (registry.#models.has(config.name))
+        throw Errors.invalidConfig(`models[${i}].name`, `duplicates ${JSON.stringify(config.name)}`);
+      const entry: ModelEntry = {
+        config,
+        weight: config.weight ?? 1,
+        priority: config.priority ?? 0,
+        served: null,
+        states: new Map(),
+        failed: new Map(),
+      };
       registry.#models.set(config.name, entry);
       await registry.#startModel(entry, i);
     }
@@ -195,7 +210,10 @@ export class ModelRegistry {
   async #startModel(entry: ModelEntry, index: number): Promise<void> {
     const { config } = entry;
     if (config.basePath === undefined) {
-      await this.#server.addSession({ ...this.#sessionConfig(entry), name: config.name, model: config.model! }, `models[${index}]`);
+      await this.#server.addSession(
+        { ...this.#sessionConfig(entry), name: config.name, model: config.model! },
+        `models[${index}]`,
+      );
       entry.served = { version: '1', session: config.name, signature: this.#server.signature(config.name) };
       entry.states.set('1', { version: '1', state: 'AVAILABLE' });
       return;
@@ -204,11 +222,17 @@ export class ModelRegistry {
     try {
       dirs = await scanVersions(config.basePath);
     } catch (error) {
-      throw Errors.invalidConfig(`models[${index}].basePath`, `cannot be read (${(error as NodeJS.ErrnoException).code ?? error})`);
+      throw Errors.invalidConfig(
+        `models[${index}].basePath`,
+        `cannot be read (${(error as NodeJS.ErrnoException).code ?? error})`,
+      );
     }
     for (const dir of dirs) entry.states.set(dir.version, { version: dir.version, state: 'END' });
     for (const dir of dirs) if (await this.#load(entry, dir)) return;
-    const why = dirs.length === 0 ? 'has no numbered version directory' : `has no version that loads (${entry.states.get(dirs[0].version)?.error?.message})`;
+    const why =
+      dirs.length === 0
+        ? 'has no numbered version directory'
+        : `has no version that loads (${entry.states.get(dirs[0].version)?.error?.message})`;
     throw Errors.modelLoadFailed(config.basePath, why, `models[${index}].basePath`);
   }
 
@@ -232,11 +256,13 @@ export class ModelRegistry {
     } catch (error) {
       // Keep serving what is loaded: a base path on a flaky mount must not take the model down.
       const code = (error as NodeJS.ErrnoException).code ?? String(error);
-      if (entry.scanError === undefined) this.#log.error({ model: entry.config.name, basePath, code }, 'cannot scan the model base path');
+      if (entry.scanError === undefined)
+        this.#log.error({ model: entry.config.name, basePath, code }, 'cannot scan the model base path');
       entry.scanError = { code: ErrorCode.UNAVAILABLE, message: `cannot scan ${basePath} (${code})` };
       return;
     }
-    for (const dir of dirs) if (!entry.states.has(dir.version)) entry.states.set(dir.version, { version: dir.version, state: 'END' });
+    for (const dir of dirs)
+      if (!entry.states.has(dir.version)) entry.states.set(dir.version, { version: dir.version, state: 'END' });
     const target = dirs.find((d) => entry.failed.get(d.version) !== d.fingerprint);
     if (target && target.version !== entry.served?.version && !this.#closed) await this.#load(entry, target);
     // Versions gone from disk leave the status once they are not served (the served one stays, in memory).
@@ -261,7 +287,10 @@ export class ModelRegistry {
       const serialized = asSerialized(error);
       entry.failed.set(dir.version, dir.fingerprint);
       entry.states.set(dir.version, { version: dir.version, state: 'END', error: serialized });
-      this.#log.error({ model: name, version: dir.version, error: serialized }, 'model version failed to load; the served version stays');
+      this.#log.error(
+        { model: name, version: dir.version, error: serialized },
+        'model version failed to load; the served version stays',
+      );
       return false;
     }
     // An admin may have changed these while the version loaded.

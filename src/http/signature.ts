@@ -11,38 +11,80 @@ export function inputDType(spec: TensorSpec, field: string): WireDType {
 }
 
 const tfDTypes: Record<string, string> = {
-  float32: 'DT_FLOAT', int32: 'DT_INT32', bool: 'DT_BOOL', string: 'DT_STRING', complex64: 'DT_COMPLEX64',
-  float64: 'DT_DOUBLE', uint8: 'DT_UINT8', int8: 'DT_INT8', uint16: 'DT_UINT16', int16: 'DT_INT16',
+  float32: 'DT_FLOAT',
+  int32: 'DT_INT32',
+  bool: 'DT_BOOL',
+  string: 'DT_STRING',
+  complex64: 'DT_COMPLEX64',
+  float64: 'DT_DOUBLE',
+  uint8: 'DT_UINT8',
+  int8: 'DT_INT8',
+  uint16: 'DT_UINT16',
+  int16: 'DT_INT16',
 };
 
-export const tfDType = (dtype: string | null) => (dtype !== null && Object.hasOwn(tfDTypes, dtype) ? tfDTypes[dtype] : 'DT_INVALID');
+export const tfDType = (dtype: string | null) =>
+  dtype !== null && Object.hasOwn(tfDTypes, dtype) ? tfDTypes[dtype] : 'DT_INVALID';
 
 /** KServe (Open Inference Protocol) datatypes for what the server returns or declares. */
 const v2DTypes: Record<string, string> = {
-  float32: 'FP32', float64: 'FP64', int32: 'INT32', int16: 'INT16', int8: 'INT8', uint16: 'UINT16', uint8: 'UINT8',
-  bool: 'BOOL', string: 'BYTES', complex64: 'COMPLEX64',
+  float32: 'FP32',
+  float64: 'FP64',
+  int32: 'INT32',
+  int16: 'INT16',
+  int8: 'INT8',
+  uint16: 'UINT16',
+  uint8: 'UINT8',
+  bool: 'BOOL',
+  string: 'BYTES',
+  complex64: 'COMPLEX64',
 };
 
-export const v2DType = (dtype: string | null) => (dtype === null ? 'FP32' : Object.hasOwn(v2DTypes, dtype) ? v2DTypes[dtype] : 'BYTES');
+export const v2DType = (dtype: string | null) =>
+  dtype === null ? 'FP32' : Object.hasOwn(v2DTypes, dtype) ? v2DTypes[dtype] : 'BYTES';
 
 /**
  * A KServe datatype as the wire dtype its values are held in. The wider integer types are narrowed to
  * int32 (what TF.js computes in), value by value, refusing any that do not fit.
  */
 const fromV2: Record<string, WireDType> = {
-  FP32: 'float32', FP64: 'float64', FP16: 'float32', INT32: 'int32', INT16: 'int16', INT8: 'int8', UINT16: 'uint16',
-  UINT8: 'uint8', BOOL: 'bool', INT64: 'int32', UINT32: 'int32', UINT64: 'int32',
+  FP32: 'float32',
+  FP64: 'float64',
+  FP16: 'float32',
+  INT32: 'int32',
+  INT16: 'int16',
+  INT8: 'int8',
+  UINT16: 'uint16',
+  UINT8: 'uint8',
+  BOOL: 'bool',
+  INT64: 'int32',
+  UINT32: 'int32',
+  UINT64: 'int32',
 };
 
 export function wireFromV2(datatype: unknown, field: string): WireDType {
   const dtype = typeof datatype === 'string' && Object.hasOwn(fromV2, datatype) ? fromV2[datatype] : undefined;
-  if (!dtype) throw Errors.invalidArgument(field, `must be one of ${Object.keys(fromV2).join(', ')}, got ${JSON.stringify(datatype)}`);
+  if (!dtype)
+    throw Errors.invalidArgument(
+      field,
+      `must be one of ${Object.keys(fromV2).join(', ')}, got ${JSON.stringify(datatype)}`,
+    );
   return dtype;
 }
 
 /** Bytes per element of a KServe datatype in the binary tensor extension (0: not accepted as binary). */
 export const v2BinaryBytes: Record<string, number> = {
-  FP32: 4, FP64: 8, INT32: 4, INT16: 2, INT8: 1, UINT16: 2, UINT8: 1, BOOL: 1, INT64: 8, UINT32: 4, UINT64: 8,
+  FP32: 4,
+  FP64: 8,
+  INT32: 4,
+  INT16: 2,
+  INT8: 1,
+  UINT16: 2,
+  UINT8: 1,
+  BOOL: 1,
+  INT64: 8,
+  UINT32: 4,
+  UINT64: 8,
 };
 
 /** Shapes with free dimensions as -1, the spelling both protocols use. */

@@ -28,7 +28,8 @@ const pathPattern = /^([^/:]+)(?:\/versions\/(\d+)|\/labels\/([^/:]+))?(?:\/(met
 function parsePath(rest: string, method: string, url: string): ModelPath {
   const match = pathPattern.exec(rest);
   if (!match) throw Errors.notFound('route', `${method} ${url.split('?')[0]}`);
-  if (match[3] !== undefined) throw Errors.notFound('version', `label ${JSON.stringify(match[3])} (version labels are not supported)`);
+  if (match[3] !== undefined)
+    throw Errors.notFound('version', `label ${JSON.stringify(match[3])} (version labels are not supported)`);
   const version = match[2] === undefined ? undefined : String(Number(match[2]));
   return { name: decodeURIComponent(match[1]), version, action: match[4] ?? match[5] };
 }
@@ -39,7 +40,10 @@ const specsFor = (specs: TensorSpec[]) =>
       spec.name,
       {
         dtype: tfDType(spec.dtype),
-        tensor_shape: spec.shape === null ? { dim: [], unknown_rank: true } : { dim: specShape(spec).map((size) => ({ size: String(size), name: '' })), unknown_rank: false },
+        tensor_shape:
+          spec.shape === null
+            ? { dim: [], unknown_rank: true }
+            : { dim: specShape(spec).map((size) => ({ size: String(size), name: '' })), unknown_rank: false },
         name: `${spec.name}:0`,
       },
     ]),
@@ -51,7 +55,11 @@ function metadata(name: string, version: string, signature: ModelSignature) {
     metadata: {
       signature_def: {
         signature_def: {
-          serving_default: { inputs: specsFor(signature.inputs), outputs: specsFor(signature.outputs), method_name: 'tensorflow/serving/predict' },
+          serving_default: {
+            inputs: specsFor(signature.inputs),
+            outputs: specsFor(signature.outputs),
+            method_name: 'tensorflow/serving/predict',
+          },
         },
       },
     },
@@ -74,15 +82,22 @@ function checkNames(value: Record<string, unknown>, signature: ModelSignature, f
   const known = new Set(signature.inputs.map((s) => s.name));
   for (const key of Object.keys(value)) {
     if (!known.has(key)) {
-      throw Errors.invalidArgument(`${field}.${key}`, `is not an input of this model (inputs: ${signature.inputs.map((s) => s.name).join(', ')})`);
+      throw Errors.invalidArgument(
+        `${field}.${key}`,
+        `is not an input of this model (inputs: ${signature.inputs.map((s) => s.name).join(', ')})`,
+      );
     }
   }
-  for (const spec of signature.inputs) if (!Object.hasOwn(value, spec.name)) throw Errors.invalidArgument(`${field}.${spec.name}`, 'is missing');
+  for (const spec of signature.inputs)
+    if (!Object.hasOwn(value, spec.name)) throw Errors.invalidArgument(`${field}.${spec.name}`, 'is missing');
 }
 
 function singleInput(signature: ModelSignature, field: string): TensorSpec {
   if (signature.inputs.length !== 1) {
-    throw Errors.invalidArgument(field, `must name the model's ${signature.inputs.length} inputs (${signature.inputs.map((s) => s.name).join(', ')}) in an object`);
+    throw Errors.invalidArgument(
+      field,
+      `must name the model's ${signature.inputs.length} inputs (${signature.inputs.map((s) => s.name).join(', ')}) in an object`,
+    );
   }
   return signature.inputs[0];
 }
@@ -90,7 +105,8 @@ function singleInput(signature: ModelSignature, field: string): TensorSpec {
 function rowInputs(instances: unknown[], signature: ModelSignature): NamedTensors {
   if (instances.length === 0) throw Errors.invalidArgument('instances', 'must not be empty');
   const named = instances.every(isNamedMap);
-  if (!named && instances.some(isNamedMap)) throw Errors.invalidArgument('instances', 'mixes named-input objects with bare values');
+  if (!named && instances.some(isNamedMap))
+    throw Errors.invalidArgument('instances', 'mixes named-input objects with bare values');
   if (!named) {
     // Bare rows are one tensor with the batch axis outermost: converted whole, with no copy per row.
     const spec = singleInput(signature, 'instances[0]');
@@ -118,7 +134,10 @@ function columnarInputs(value: unknown, signature: ModelSignature): NamedTensors
   }
   checkNames(value, signature, 'inputs');
   return Object.fromEntries(
-    signature.inputs.map((spec) => [spec.name, tensorFromJson(value[spec.name], inputDType(spec, `inputs.${spec.name}`), `inputs.${spec.name}`, spec.shape)]),
+    signature.inputs.map((spec) => [
+      spec.name,
+      tensorFromJson(value[spec.name], inputDType(spec, `inputs.${spec.name}`), `inputs.${spec.name}`, spec.shape),
+    ]),
   );
 }
 
@@ -130,14 +149,22 @@ interface PredictRequest {
 export function parsePredict(body: unknown): PredictRequest {
   if (!isNamedMap(body)) throw Errors.invalidArgument('body', 'must be a JSON object with "instances" or "inputs"');
   for (const key of Object.keys(body)) {
-    if (!['signature_name', 'instances', 'inputs'].includes(key)) throw Errors.invalidArgument(key, 'is not a predict request key (signature_name, instances, inputs)');
+    if (!['signature_name', 'instances', 'inputs'].includes(key))
+      throw Errors.invalidArgument(key, 'is not a predict request key (signature_name, instances, inputs)');
   }
   const signatureName = body.signature_name;
   if (signatureName !== undefined && signatureName !== 'serving_default' && signatureName !== '') {
-    throw Errors.invalidArgument('signature_name', `must be serving_default (the one signature a TF.js model has), got ${JSON.stringify(signatureName)}`);
+    throw Errors.invalidArgument(
+      'signature_name',
+      `must be serving_default (the one signature a TF.js model has), got ${JSON.stringify(signatureName)}`,
+    );
   }
   const hasInstances = Object.hasOwn(body, 'instances');
-  if (hasInstances === Object.hasOwn(body, 'inputs')) throw Errors.invalidArgument('instances', 'exactly one of "instances" (row format) and "inputs" (columnar format) is required');
+  if (hasInstances === Object.hasOwn(body, 'inputs'))
+    throw Errors.invalidArgument(
+      'instances',
+      'exactly one of "instances" (row format) and "inputs" (columnar format) is required',
+    );
   if (hasInstances) {
     const instances = body.instances;
     if (!Array.isArray(instances)) throw Errors.invalidArgument('instances', 'must be a list');
@@ -154,9 +181,15 @@ export function predictAnswer(format: PredictRequest['format'], outputs: NamedTe
   }
   const columns = names.map((n) => rowsOf(outputs[n], n));
   const batch = columns[0]?.length ?? 0;
-  if (columns.some((c) => c.length !== batch)) throw Errors.invalidArgument('instances', 'the model answered outputs of different batch sizes; use the columnar format');
+  if (columns.some((c) => c.length !== batch))
+    throw Errors.invalidArgument(
+      'instances',
+      'the model answered outputs of different batch sizes; use the columnar format',
+    );
   if (names.length === 1) return { predictions: columns[0] };
-  return { predictions: Array.from({ length: batch }, (_, i) => Object.fromEntries(names.map((n, k) => [n, columns[k][i]]))) };
+  return {
+    predictions: Array.from({ length: batch }, (_, i) => Object.fromEntries(names.map((n, k) => [n, columns[k][i]]))),
+  };
 }
 
 export function registerTfServing(app: FastifyInstance, ctx: HttpContext): void {
@@ -168,22 +201,30 @@ export function registerTfServing(app: FastifyInstance, ctx: HttpContext): void 
     return metadata(path.name, served.version, served.signature);
   });
 
-  app.post('/v1/models/*', inferRoute, async (request: FastifyRequest<{ Params: { '*': string } }>, reply: FastifyReply) => {
-    const path = parsePath(request.params['*'], 'POST', request.url);
-    if (path.action !== 'predict') {
-      throw Errors.notFound('route', `POST ${request.url} (only :predict is served; classify and regress need TF Example signatures)`);
-    }
-    if (request.body instanceof MsgpackBody) return msgpackInfer(ctx, request, reply, request.body, path.name, path.version);
-    let signature: ModelSignature | undefined;
-    return tracked(ctx, path.name, async () => {
-      ctx.models.route(path.name, path.version); // an unknown model is NOT_FOUND whatever the body
-      const predict = parsePredict(request.body);
-      const { outputs } = await inferForRequest(ctx, request, reply, {
-        model: path.name,
-        version: path.version,
-        inputs: (served) => predict.build((signature = served.signature)),
+  app.post(
+    '/v1/models/*',
+    inferRoute,
+    async (request: FastifyRequest<{ Params: { '*': string } }>, reply: FastifyReply) => {
+      const path = parsePath(request.params['*'], 'POST', request.url);
+      if (path.action !== 'predict') {
+        throw Errors.notFound(
+          'route',
+          `POST ${request.url} (only :predict is served; classify and regress need TF Example signatures)`,
+        );
+      }
+      if (request.body instanceof MsgpackBody)
+        return msgpackInfer(ctx, request, reply, request.body, path.name, path.version);
+      let signature: ModelSignature | undefined;
+      return tracked(ctx, path.name, async () => {
+        ctx.models.route(path.name, path.version); // an unknown model is NOT_FOUND whatever the body
+        const predict = parsePredict(request.body);
+        const { outputs } = await inferForRequest(ctx, request, reply, {
+          model: path.name,
+          version: path.version,
+          inputs: (served) => predict.build((signature = served.signature)),
+        });
+        return predictAnswer(predict.format, outputs, signature!);
       });
-      return predictAnswer(predict.format, outputs, signature!);
-    });
-  });
+    },
+  );
 }

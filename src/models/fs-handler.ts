@@ -15,7 +15,13 @@ export const WEIGHTS_BIN = 'weights.bin';
 const loadFailed = Errors.modelLoadFailed;
 
 const DTYPE_BYTES: Record<string, number> = {
-  float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2,
+  float32: 4,
+  int32: 4,
+  bool: 1,
+  complex64: 8,
+  uint8: 1,
+  uint16: 2,
+  float16: 2,
 };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -31,7 +37,8 @@ function entryBytes(entry: tf.io.WeightsManifestEntry, file: string): number | u
   const stored = entry.quantization?.dtype ?? entry.dtype;
   if (stored === 'string') return undefined;
   const bytes = DTYPE_BYTES[stored];
-  if (bytes === undefined) throw loadFailed(file, `weight ${JSON.stringify(entry.name)} has unknown dtype ${JSON.stringify(stored)}`);
+  if (bytes === undefined)
+    throw loadFailed(file, `weight ${JSON.stringify(entry.name)} has unknown dtype ${JSON.stringify(stored)}`);
   return entry.shape.reduce((a, b) => a * b, 1) * bytes;
 }
 
@@ -45,14 +52,23 @@ export function checkWeightBytes(artifacts: tf.io.ModelArtifacts, source: string
   if (sizes.some((s) => s === undefined)) return;
   const expected = (sizes as number[]).reduce((a, b) => a + b, 0);
   const data = artifacts.weightData;
-  const actual = data === undefined ? 0 : (Array.isArray(data) ? data : [data]).reduce((sum, b) => sum + b.byteLength, 0);
-  if (actual !== expected) throw loadFailed(source, `weight shards hold ${actual} bytes, the manifest expects ${expected}`);
+  const actual =
+    data === undefined ? 0 : (Array.isArray(data) ? data : [data]).reduce((sum, b) => sum + b.byteLength, 0);
+  if (actual !== expected)
+    throw loadFailed(source, `weight shards hold ${actual} bytes, the manifest expects ${expected}`);
 }
 
 function parseManifest(value: unknown, file: string): tf.io.WeightsManifestConfig {
   if (value === undefined) return [];
-  const ok = Array.isArray(value) && value.every((g) => isRecord(g) && Array.isArray(g.paths)
-    && g.paths.every((p) => typeof p === 'string') && Array.isArray(g.weights));
+  const ok =
+    Array.isArray(value) &&
+    value.every(
+      (g) =>
+        isRecord(g) &&
+        Array.isArray(g.paths) &&
+        g.paths.every((p) => typeof p === 'string') &&
+        Array.isArray(g.weights),
+    );
   if (!ok) throw loadFailed(file, 'weightsManifest must be a list of { paths: string[], weights: [...] } groups');
   return value as tf.io.WeightsManifestConfig;
 }
@@ -62,12 +78,19 @@ async function readShard(path: string): Promise<Uint8Array> {
     return await readFile(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw loadFailed(path, code === 'ENOENT' ? 'weight shard is missing' : `weight shard is unreadable (${code ?? error})`);
+    throw loadFailed(
+      path,
+      code === 'ENOENT' ? 'weight shard is missing' : `weight shard is unreadable (${code ?? error})`,
+    );
   }
 }
 
 /** Reads every group's shards and checks each group's total against its manifest entries. */
-async function loadWeights(manifest: tf.io.WeightsManifestConfig, dir: string, file: string): Promise<[tf.io.WeightsManifestEntry[], ArrayBuffer]> {
+async function loadWeights(
+  manifest: tf.io.WeightsManifestConfig,
+  dir: string,
+  file: string,
+): Promise<[tf.io.WeightsManifestEntry[], ArrayBuffer]> {
   const specs: tf.io.WeightsManifestEntry[] = [];
   const chunks: Uint8Array[] = [];
   for (const group of manifest) {
@@ -80,7 +103,10 @@ async function loadWeights(manifest: tf.io.WeightsManifestConfig, dir: string, f
       if (actual !== expected) {
         // Shards split a group at arbitrary offsets, so only the total is checkable: blame the last shard.
         const last = paths[paths.length - 1] ?? file;
-        throw loadFailed(last, `weight shard${paths.length > 1 ? 's' : ''} ${group.paths.join(', ')} hold ${actual} bytes, the manifest in ${file} expects ${expected}`);
+        throw loadFailed(
+          last,
+          `weight shard${paths.length > 1 ? 's' : ''} ${group.paths.join(', ')} hold ${actual} bytes, the manifest in ${file} expects ${expected}`,
+        );
       }
     }
     specs.push(...group.weights);

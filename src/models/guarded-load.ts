@@ -59,11 +59,17 @@ export function checkGraphTopology(artifacts: tf.io.ModelArtifacts, source: stri
     for (const input of inputs as string[]) {
       const from = input.replace(/^\^/, '').split(':')[0];
       if (!names.has(from)) {
-        throw Errors.modelLoadFailed(source, `graph node ${JSON.stringify(node.name)} reads ${JSON.stringify(input)}, which no node defines`);
+        throw Errors.modelLoadFailed(
+          source,
+          `graph node ${JSON.stringify(node.name)} reads ${JSON.stringify(input)}, which no node defines`,
+        );
       }
     }
     if (node.op === 'Const' && !weights.has(node.name as string)) {
-      throw Errors.modelLoadFailed(source, `constant ${JSON.stringify(node.name)} has no entry in the weights manifest`);
+      throw Errors.modelLoadFailed(
+        source,
+        `constant ${JSON.stringify(node.name)} has no entry in the weights manifest`,
+      );
     }
   }
 }

@@ -115,13 +115,26 @@ export function canExecuteLayers(model: tf.LayersModel): boolean {
  * The model's outputs for `inputs` (in `model.inputs` order), computed layer by layer, calling `between`
  * after each. The caller owns the outputs; nothing else outlives the call, a failure included.
  */
-export async function executeLayers(model: tf.LayersModel, inputs: tf.Tensor[], between: Between): Promise<tf.Tensor[]> {
+export async function executeLayers(
+  model: tf.LayersModel,
+  inputs: tf.Tensor[],
+  between: Between,
+): Promise<tf.Tensor[]> {
   const { steps, readers } = planOf(model)!;
   const values = new Map<number, tf.Tensor>();
   const left = new Map(readers);
   try {
     // predictLoop's batch slice (one batch: a copy of the whole input).
-    model.inputs.forEach((symbolic, i) => values.set(symbolic.id, tf.slice(inputs[i], inputs[i].shape.map(() => 0), inputs[i].shape)));
+    model.inputs.forEach((symbolic, i) =>
+      values.set(
+        symbolic.id,
+        tf.slice(
+          inputs[i],
+          inputs[i].shape.map(() => 0),
+          inputs[i].shape,
+        ),
+      ),
+    );
     for (const step of steps) {
       const args = step.inputs.map((id) => values.get(id)!);
       // tidy: a layer that leaks a temporary in its call() must not leak it here either (predictOnBatch's

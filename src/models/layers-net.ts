@@ -45,37 +45,77 @@ export class LayersNet implements NetBuilder<Sym> {
   }
 
   conv2d(x: Sym, o: ConvOptions): Sym {
-    return this.one(tf.layers.conv2d({
-      name: this.name('conv'), filters: o.filters, kernelSize: o.kernel, strides: o.strides ?? 1,
-      padding: o.padding ?? 'valid', useBias: o.useBias ?? true, activation: o.activation ?? 'linear',
-      kernelInitializer: this.init(),
-    }), x);
+    return this.one(
+      tf.layers.conv2d({
+        name: this.name('conv'),
+        filters: o.filters,
+        kernelSize: o.kernel,
+        strides: o.strides ?? 1,
+        padding: o.padding ?? 'valid',
+        useBias: o.useBias ?? true,
+        activation: o.activation ?? 'linear',
+        kernelInitializer: this.init(),
+      }),
+      x,
+    );
   }
 
   depthwiseConv2d(x: Sym, o: DepthwiseOptions): Sym {
-    return this.one(tf.layers.depthwiseConv2d({
-      name: this.name('dwconv'), kernelSize: o.kernel, strides: o.strides ?? 1, padding: o.padding ?? 'valid',
-      useBias: o.useBias ?? true, depthwiseInitializer: this.init(),
-    }), x);
+    return this.one(
+      tf.layers.depthwiseConv2d({
+        name: this.name('dwconv'),
+        kernelSize: o.kernel,
+        strides: o.strides ?? 1,
+        padding: o.padding ?? 'valid',
+        useBias: o.useBias ?? true,
+        depthwiseInitializer: this.init(),
+      }),
+      x,
+    );
   }
 
   batchNorm(x: Sym, o: BatchNormOptions): Sym {
-    return this.one(tf.layers.batchNormalization({
-      name: this.name('bn'), epsilon: o.epsilon, momentum: o.momentum ?? 0.99, scale: o.scale ?? true,
-    }), x);
+    return this.one(
+      tf.layers.batchNormalization({
+        name: this.name('bn'),
+        epsilon: o.epsilon,
+        momentum: o.momentum ?? 0.99,
+        scale: o.scale ?? true,
+      }),
+      x,
+    );
   }
 
   relu(x: Sym, maxValue?: number): Sym {
     const name = this.name('relu');
-    return this.one(maxValue === undefined ? tf.layers.activation({ name, activation: 'relu' }) : tf.layers.reLU({ name, maxValue }), x);
+    return this.one(
+      maxValue === undefined ? tf.layers.activation({ name, activation: 'relu' }) : tf.layers.reLU({ name, maxValue }),
+      x,
+    );
   }
 
   maxPool(x: Sym, o: PoolOptions): Sym {
-    return this.one(tf.layers.maxPooling2d({ name: this.name('maxpool'), poolSize: o.pool, strides: o.strides, padding: o.padding ?? 'valid' }), x);
+    return this.one(
+      tf.layers.maxPooling2d({
+        name: this.name('maxpool'),
+        poolSize: o.pool,
+        strides: o.strides,
+        padding: o.padding ?? 'valid',
+      }),
+      x,
+    );
   }
 
   avgPool(x: Sym, o: PoolOptions): Sym {
-    return this.one(tf.layers.averagePooling2d({ name: this.name('avgpool'), poolSize: o.pool, strides: o.strides, padding: o.padding ?? 'valid' }), x);
+    return this.one(
+      tf.layers.averagePooling2d({
+        name: this.name('avgpool'),
+        poolSize: o.pool,
+        strides: o.strides,
+        padding: o.padding ?? 'valid',
+      }),
+      x,
+    );
   }
 
   globalAvgPool(x: Sym): Sym {
@@ -95,7 +135,10 @@ export class LayersNet implements NetBuilder<Sym> {
   }
 
   dense(x: Sym, units: number, activation: 'relu' | 'softmax' | 'linear' = 'linear'): Sym {
-    return this.one(tf.layers.dense({ name: this.name('dense'), units, activation, kernelInitializer: this.init() }), x);
+    return this.one(
+      tf.layers.dense({ name: this.name('dense'), units, activation, kernelInitializer: this.init() }),
+      x,
+    );
   }
 
   dropout(x: Sym, rate: number): Sym {

@@ -9,7 +9,14 @@ import * as tf from '../device/tfjs.js';
 import { Errors, isOlympianError } from '../protocol/errors.js';
 import { checkWeightBytes, readModelArtifacts } from './fs-handler.js';
 import { checkGraphTopology, loadLayersGuarded } from './guarded-load.js';
-import { checkInputs, normaliseShape, specFromTensorInfo, type ModelSignature, type NamedTensors, type TensorSpec } from './signature.js';
+import {
+  checkInputs,
+  normaliseShape,
+  specFromTensorInfo,
+  type ModelSignature,
+  type NamedTensors,
+  type TensorSpec,
+} from './signature.js';
 import { buildZooModel, parseZooSource, zooEntry } from './zoo.js';
 import { canExecuteLayers, executeLayers, type Between } from './layers-executor.js';
 
@@ -44,10 +51,28 @@ export interface LoadedModel {
 
 /** Ops TF.js refuses in the synchronous `execute` (its model_analysis lists), which need `executeAsync`. */
 const ASYNC_OPS = new Set([
-  'Switch', 'Merge', 'Enter', 'Exit', 'NextIteration', 'StatelessIf', 'StatelessWhile', 'If', 'While', 'if',
-  'NonMaxSuppressionV2', 'NonMaxSuppressionV3', 'NonMaxSuppressionV5', 'Where',
-  'HashTable', 'HashTableV2', 'LookupTableImport', 'LookupTableImportV2', 'LookupTableFind', 'LookupTableFindV2',
-  'LookupTableSize', 'LookupTableSizeV2',
+  'Switch',
+  'Merge',
+  'Enter',
+  'Exit',
+  'NextIteration',
+  'StatelessIf',
+  'StatelessWhile',
+  'If',
+  'While',
+  'if',
+  'NonMaxSuppressionV2',
+  'NonMaxSuppressionV3',
+  'NonMaxSuppressionV5',
+  'Where',
+  'HashTable',
+  'HashTableV2',
+  'LookupTableImport',
+  'LookupTableImportV2',
+  'LookupTableFind',
+  'LookupTableFindV2',
+  'LookupTableSize',
+  'LookupTableSizeV2',
 ]);
 
 type Topology = { node?: { op?: string }[]; library?: { function?: { nodeDef?: { op?: string }[] }[] } };
@@ -70,10 +95,14 @@ function detectKind(artifacts: tf.io.ModelArtifacts, source: string): 'layers' |
     return 'graph';
   }
   if (artifacts.format === 'layers-model' || (artifacts.format === undefined && isLayers)) {
-    if (!isLayers) throw Errors.modelLoadFailed(source, 'format is layers-model but modelTopology is not a Keras model config');
+    if (!isLayers)
+      throw Errors.modelLoadFailed(source, 'format is layers-model but modelTopology is not a Keras model config');
     return 'layers';
   }
-  throw Errors.modelLoadFailed(source, `unknown model format ${JSON.stringify(artifacts.format ?? null)} (expected layers-model or graph-model)`);
+  throw Errors.modelLoadFailed(
+    source,
+    `unknown model format ${JSON.stringify(artifacts.format ?? null)} (expected layers-model or graph-model)`,
+  );
 }
 
 function toNamed(names: string[], result: tf.Tensor | tf.Tensor[]): NamedTensors {
@@ -86,11 +115,15 @@ function layersModel(kind: 'layers' | 'zoo', source: string, model: tf.LayersMod
     tensors.map((t, i) => ({ name: names[i], dtype: t.dtype, shape: normaliseShape(t.shape) }));
   const signature = { inputs: spec(model.inputNames, model.inputs), outputs: spec(model.outputNames, model.outputs) };
   return {
-    kind, source, model, signature,
+    kind,
+    source,
+    model,
+    signature,
     async predict(inputs, between) {
       checkInputs(signature, inputs);
       const ordered = signature.inputs.map((s) => inputs[s.name]);
-      if (between && canExecuteLayers(model)) return toNamed(model.outputNames, await executeLayers(model, ordered, between));
+      if (between && canExecuteLayers(model))
+        return toNamed(model.outputNames, await executeLayers(model, ordered, between));
       // predictOnBatch, not predict: predict slices the input into batches of 32 and concatenates the
       // results, kernels a serving runtime does not want to pay for.
       const result = model.predictOnBatch(ordered);
@@ -102,8 +135,15 @@ function layersModel(kind: 'layers' | 'zoo', source: string, model: tf.LayersMod
 }
 
 function graphModel(source: string, model: tf.GraphModel, useAsync: boolean): LoadedModel {
-  const declared = (model.modelSignature ?? {}) as { inputs?: Record<string, unknown>; outputs?: Record<string, unknown> };
-  const fromNodes = (names: string[], infos: tf.GraphModel["inputs"], entries?: Record<string, unknown>): TensorSpec[] =>
+  const declared = (model.modelSignature ?? {}) as {
+    inputs?: Record<string, unknown>;
+    outputs?: Record<string, unknown>;
+  };
+  const fromNodes = (
+    names: string[],
+    infos: tf.GraphModel['inputs'],
+    entries?: Record<string, unknown>,
+  ): TensorSpec[] =>
     names.map((name, i) => {
       const key = name.replace(/:0$/, '');
       if (entries?.[key] !== undefined) return specFromTensorInfo(key, entries[key]);
@@ -115,7 +155,10 @@ function graphModel(source: string, model: tf.GraphModel, useAsync: boolean): Lo
   };
   const outputNames = signature.outputs.map((s) => s.name);
   return {
-    kind: 'graph', source, model, signature,
+    kind: 'graph',
+    source,
+    model,
+    signature,
     async predict(inputs) {
       checkInputs(signature, inputs);
       const result = useAsync ? await model.executeAsync(inputs, outputNames) : model.execute(inputs, outputNames);
@@ -134,7 +177,8 @@ function parseZoo(source: ModelSource): { zoo: string; inputSize?: number; seed?
   if (typeof source !== 'string') return source;
   if (!source.startsWith('zoo:')) return undefined;
   const zoo = parseZooSource(source);
-  if (!zoo) throw Errors.invalidArgument('source', `must look like zoo:<name>[@<inputSize>] (got ${JSON.stringify(source)})`);
+  if (!zoo)
+    throw Errors.invalidArgument('source', `must look like zoo:<name>[@<inputSize>] (got ${JSON.stringify(source)})`);
   return zoo;
 }
 

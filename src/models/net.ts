@@ -67,7 +67,12 @@ export interface WeightCount {
 
 const pair = (k: number | [number, number]): [number, number] => (typeof k === 'number' ? [k, k] : k);
 const pads = (p: PadSpec): [[number, number], [number, number]] =>
-  typeof p === 'number' ? [[p, p], [p, p]] : p;
+  typeof p === 'number'
+    ? [
+        [p, p],
+        [p, p],
+      ]
+    : p;
 
 /** A symbolic value for the counter: just its shape. */
 export interface Shaped {

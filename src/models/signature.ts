@@ -17,14 +17,26 @@ export function normaliseShape(shape: readonly (number | null)[] | undefined | n
 }
 
 const TF_DTYPES: Record<string, tf.DataType> = {
-  DT_FLOAT: 'float32', DT_INT32: 'int32', DT_BOOL: 'bool', DT_STRING: 'string', DT_COMPLEX64: 'complex64',
+  DT_FLOAT: 'float32',
+  DT_INT32: 'int32',
+  DT_BOOL: 'bool',
+  DT_STRING: 'string',
+  DT_COMPLEX64: 'complex64',
   // TF.js computes in int32/float32 only; the converter maps these the same way.
-  DT_INT64: 'int32', DT_INT16: 'int32', DT_INT8: 'int32', DT_UINT8: 'int32', DT_HALF: 'float32', DT_DOUBLE: 'float32',
+  DT_INT64: 'int32',
+  DT_INT16: 'int32',
+  DT_INT8: 'int32',
+  DT_UINT8: 'int32',
+  DT_HALF: 'float32',
+  DT_DOUBLE: 'float32',
 };
 
 /** A graph-model `signature` entry: `{ name, dtype: 'DT_FLOAT', tensorShape: { dim: [{ size }], unknownRank } }`. */
 export function specFromTensorInfo(key: string, info: unknown): TensorSpec {
-  const entry = (info ?? {}) as { dtype?: string; tensorShape?: { dim?: { size?: string | number }[]; unknownRank?: boolean } };
+  const entry = (info ?? {}) as {
+    dtype?: string;
+    tensorShape?: { dim?: { size?: string | number }[]; unknownRank?: boolean };
+  };
   const dims = entry.tensorShape?.unknownRank ? null : (entry.tensorShape?.dim ?? []).map((d) => Number(d.size ?? -1));
   return { name: key, dtype: (entry.dtype && TF_DTYPES[entry.dtype]) || null, shape: normaliseShape(dims) };
 }
@@ -32,7 +44,10 @@ export function specFromTensorInfo(key: string, info: unknown): TensorSpec {
 export function checkInputs(signature: ModelSignature, inputs: NamedTensors): void {
   for (const name of Object.keys(inputs)) {
     if (!signature.inputs.some((s) => s.name === name)) {
-      throw Errors.invalidArgument(`inputs.${name}`, `is not an input of this model (inputs: ${signature.inputs.map((s) => s.name).join(', ')})`);
+      throw Errors.invalidArgument(
+        `inputs.${name}`,
+        `is not an input of this model (inputs: ${signature.inputs.map((s) => s.name).join(', ')})`,
+      );
     }
   }
   for (const spec of signature.inputs) {

@@ -36,48 +36,80 @@ interface Entry extends ZooModelInfo {
 
 const ENTRIES: Entry[] = [
   {
-    name: 'alexnet', defaultInputSize: 224, minInputSize: 63, convention: 'pytorch',
+    name: 'alexnet',
+    defaultInputSize: 224,
+    minInputSize: 63,
+    convention: 'pytorch',
     description: 'AlexNet, torchvision (adaptive average pool to 6x6 before the classifier)',
     define: alexnet,
   },
   {
-    name: 'googlenet', defaultInputSize: 224, minInputSize: 15, convention: 'pytorch',
+    name: 'googlenet',
+    defaultInputSize: 224,
+    minInputSize: 15,
+    convention: 'pytorch',
     description: 'GoogLeNet (Inception v1), torchvision: BatchNorm, no aux heads',
     define: googlenet,
   },
   {
-    name: 'inception_v3', defaultInputSize: 299, minInputSize: 75, convention: 'keras',
+    name: 'inception_v3',
+    defaultInputSize: 299,
+    minInputSize: 75,
+    convention: 'keras',
     description: 'Inception v3, Keras applications',
     define: inceptionV3,
   },
   {
-    name: 'inception_v4', defaultInputSize: 299, minInputSize: 75, convention: 'pytorch',
+    name: 'inception_v4',
+    defaultInputSize: 299,
+    minInputSize: 75,
+    convention: 'pytorch',
     description: 'Inception v4, timm (port of TF-slim), 1000 classes',
     define: inceptionV4,
   },
   {
-    name: 'mobilenet_v2', defaultInputSize: 224, minInputSize: 32, convention: 'keras',
+    name: 'mobilenet_v2',
+    defaultInputSize: 224,
+    minInputSize: 32,
+    convention: 'keras',
     description: 'MobileNetV2 alpha 1.0, Keras applications',
     define: mobilenetV2,
   },
   {
-    name: 'resnet50', defaultInputSize: 224, minInputSize: 32, convention: 'keras',
+    name: 'resnet50',
+    defaultInputSize: 224,
+    minInputSize: 32,
+    convention: 'keras',
     description: 'ResNet-50 v1, Keras applications',
     define: (net, size) => resnet(net, size, [3, 4, 6, 3]),
   },
   {
-    name: 'resnet152', defaultInputSize: 224, minInputSize: 32, convention: 'keras',
+    name: 'resnet152',
+    defaultInputSize: 224,
+    minInputSize: 32,
+    convention: 'keras',
     description: 'ResNet-152 v1, Keras applications',
     define: (net, size) => resnet(net, size, [3, 8, 36, 3]),
   },
   {
-    name: 'vgg16', defaultInputSize: 224, minInputSize: 32, convention: 'keras',
+    name: 'vgg16',
+    defaultInputSize: 224,
+    minInputSize: 32,
+    convention: 'keras',
     description: 'VGG16, Keras applications (classifier size depends on the input)',
     define: vgg16,
   },
 ];
 
-export type ZooModelName = 'alexnet' | 'googlenet' | 'inception_v3' | 'inception_v4' | 'mobilenet_v2' | 'resnet50' | 'resnet152' | 'vgg16';
+export type ZooModelName =
+  | 'alexnet'
+  | 'googlenet'
+  | 'inception_v3'
+  | 'inception_v4'
+  | 'mobilenet_v2'
+  | 'resnet50'
+  | 'resnet152'
+  | 'vgg16';
 
 export const zooModels: readonly ZooModelInfo[] = ENTRIES.map(({ define: _define, ...info }) => Object.freeze(info));
 
@@ -104,9 +136,11 @@ export function parseZooSource(source: string): { zoo: string; inputSize?: numbe
  */
 export function zooProblem(name: string, inputSize?: number): { key: 'zoo' | 'inputSize'; why: string } | null {
   const entry = ENTRIES.find((e) => e.name === name);
-  if (!entry) return { key: 'zoo', why: `${JSON.stringify(name)} is not a zoo model (${ENTRIES.map((e) => e.name).join(', ')})` };
+  if (!entry)
+    return { key: 'zoo', why: `${JSON.stringify(name)} is not a zoo model (${ENTRIES.map((e) => e.name).join(', ')})` };
   const size = inputSize ?? entry.defaultInputSize;
-  if (!Number.isSafeInteger(size) || size < entry.minInputSize) return { key: 'inputSize', why: `must be an integer >= ${entry.minInputSize} for ${name} (got ${size})` };
+  if (!Number.isSafeInteger(size) || size < entry.minInputSize)
+    return { key: 'inputSize', why: `must be an integer >= ${entry.minInputSize} for ${name} (got ${size})` };
   try {
     entry.define(new CountingNet(name), size);
   } catch (error) {
@@ -118,7 +152,10 @@ export function zooProblem(name: string, inputSize?: number): { key: 'zoo' | 'in
 export function resolveInputSize(entry: ZooModelInfo, inputSize?: number): number {
   const size = inputSize ?? entry.defaultInputSize;
   if (!Number.isInteger(size) || size < entry.minInputSize) {
-    throw Errors.invalidArgument('inputSize', `must be an integer >= ${entry.minInputSize} for ${entry.name} (got ${size})`);
+    throw Errors.invalidArgument(
+      'inputSize',
+      `must be an integer >= ${entry.minInputSize} for ${entry.name} (got ${size})`,
+    );
   }
   return size;
 }
@@ -136,7 +173,6 @@ export function parameterCount(name: string, inputSize?: number): number {
   const { trainable, nonTrainable } = weightCount(name, inputSize);
   return zooEntry(name).convention === 'keras' ? trainable + nonTrainable : trainable;
 }
-
 
 export interface ZooRow {
   name: string;

@@ -42,16 +42,29 @@ export interface ProfileCommandResult {
 }
 
 export function parseBatchSizes(value: string | readonly number[]): number[] {
-  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number) : [...value];
-  if (list.some((b) => !Number.isInteger(b) || b < 1)) throw Errors.invalidArgument('batch', `must be integers >= 1, got ${JSON.stringify(value)}`);
+  const list =
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
+          .map(Number)
+      : [...value];
+  if (list.some((b) => !Number.isInteger(b) || b < 1))
+    throw Errors.invalidArgument('batch', `must be integers >= 1, got ${JSON.stringify(value)}`);
   const unique = [...new Set(list)].sort((a, b) => a - b);
-  if (unique.length < 2) throw Errors.invalidArgument('batch', `needs at least two distinct batch sizes to fit cost = a + b·batch, got ${JSON.stringify(value)}`);
+  if (unique.length < 2)
+    throw Errors.invalidArgument(
+      'batch',
+      `needs at least two distinct batch sizes to fit cost = a + b·batch, got ${JSON.stringify(value)}`,
+    );
   return unique;
 }
 
 function positiveInteger(field: string, value: number | undefined, fallback: number, min: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min) throw Errors.invalidArgument(field, `must be an integer >= ${min}, got ${value}`);
+  if (!Number.isInteger(value) || value < min)
+    throw Errors.invalidArgument(field, `must be an integer >= ${min}, got ${value}`);
   return value;
 }
 
@@ -62,7 +75,10 @@ export async function runProfileCommand(options: ProfileCommandOptions): Promise
   if (options.inputSize !== undefined) positiveInteger('inputSize', options.inputSize, 0, 1);
   const backendName = options.backend ?? 'wasm';
   if (backendName !== 'wasm' && backendName !== 'cpu' && backendName !== 'webgpu') {
-    throw Errors.invalidArgument('backend', `must be wasm, cpu or webgpu for profiling, got ${JSON.stringify(backendName)}`);
+    throw Errors.invalidArgument(
+      'backend',
+      `must be wasm, cpu or webgpu for profiling, got ${JSON.stringify(backendName)}`,
+    );
   }
   const log = options.log ?? ((line: string) => console.log(line));
 
@@ -75,14 +91,24 @@ export async function runProfileCommand(options: ProfileCommandOptions): Promise
   const modelId = profileModelId(zooName === undefined ? options.model : { zoo: zooName, inputSize });
 
   const model: LoadedModel = await loadModel(source);
-  const bar = (options.progress ?? process.stderr.isTTY === true)
-    ? new cliProgress.SingleBar({ stream: process.stderr, format: `profile ${modelId} [{bar}] {value}/{total} runs · {eta_formatted} left`, hideCursor: true }, cliProgress.Presets.shades_classic)
-    : null;
+  const bar =
+    (options.progress ?? process.stderr.isTTY === true)
+      ? new cliProgress.SingleBar(
+          {
+            stream: process.stderr,
+            format: `profile ${modelId} [{bar}] {value}/{total} runs · {eta_formatted} left`,
+            hideCursor: true,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
   let profile: Profile;
   try {
     bar?.start((warmupRuns + runs) * batches.length, 0);
     const recordings = await recordModel(model, {
-      batches, runs, warmupRuns,
+      batches,
+      runs,
+      warmupRuns,
       inputSize: zooName === undefined ? options.inputSize : undefined,
       onRun: (done) => bar?.update(done),
     });
@@ -95,10 +121,14 @@ export async function runProfileCommand(options: ProfileCommandOptions): Promise
   const path = profilePath(options.out ?? 'profiles', fingerprint.id, modelId);
   writeProfile(path, profile);
   const device = typeof fingerprint.flags.description === 'string' ? fingerprint.flags.description : fingerprint.cpu;
-  log(`${modelId} on ${fingerprint.id} (${fingerprint.backend}, ${device}): ${profile.kernels.length || 'per-name'} kernels, ${profile.alignment} fit${profile.note ? ` (${profile.note})` : ''}`);
+  log(
+    `${modelId} on ${fingerprint.id} (${fingerprint.backend}, ${device}): ${profile.kernels.length || 'per-name'} kernels, ${profile.alignment} fit${profile.note ? ` (${profile.note})` : ''}`,
+  );
   log(`  per-kernel cost: ${profile.measure}`);
   for (const b of profile.batches) {
-    log(`  batch ${String(b.batch).padStart(3)}: measured ${b.measuredTotalMs.toFixed(2)} ms, fit ${b.predictedTotalMs.toFixed(2)} ms, error ${b.errorPct >= 0 ? '+' : ''}${b.errorPct.toFixed(2)}%, wall ${b.wallMs.toFixed(2)} ms`);
+    log(
+      `  batch ${String(b.batch).padStart(3)}: measured ${b.measuredTotalMs.toFixed(2)} ms, fit ${b.predictedTotalMs.toFixed(2)} ms, error ${b.errorPct >= 0 ? '+' : ''}${b.errorPct.toFixed(2)}%, wall ${b.wallMs.toFixed(2)} ms`,
+    );
   }
   log(`wrote ${path}`);
   return { path, profile };

@@ -39,14 +39,22 @@ export class ProfiledCosts {
   }
 
   get warning(): string | undefined {
-    return this.#plan?.warning ?? (this.#profile ? undefined : `no profile found for ${this.#source}: charging measured time`);
+    return (
+      this.#plan?.warning ??
+      (this.#profile ? undefined : `no profile found for ${this.#source}: charging measured time`)
+    );
   }
 
   /** Before an inference of `batch` items: picks (or makes) the plan, and records the sequence if unchecked. */
   begin(batch: number): void {
     let plan = this.#plans.get(batch);
     if (!plan) {
-      plan = planCosts(this.#profile, { batch, fingerprint: this.#fingerprint, quantumMs: this.#quantumMs, source: this.#source });
+      plan = planCosts(this.#profile, {
+        batch,
+        fingerprint: this.#fingerprint,
+        quantumMs: this.#quantumMs,
+        source: this.#source,
+      });
       this.#plans.set(batch, plan);
     }
     this.#plan = plan;
@@ -77,7 +85,12 @@ export class ProfiledCosts {
  * out as profiles/<fingerprint>/<model>.json. A profile made on another device is still returned (the plan
  * then falls back, with a warning).
  */
-export function loadProfiledCosts(profile: string, model: ModelSource, backend: BackendInfo, quantumMs: number): ProfiledCosts {
+export function loadProfiledCosts(
+  profile: string,
+  model: ModelSource,
+  backend: BackendInfo,
+  quantumMs: number,
+): ProfiledCosts {
   const fingerprint = fingerprintFromBackend(backend);
   const isModule = typeof model === 'object' && 'module' in model;
   const source = isModule ? model.module : profileModelId(model as string | { zoo: string; inputSize?: number });
@@ -92,9 +105,17 @@ export function loadProfiledCosts(profile: string, model: ModelSource, backend: 
  * reading a profile from disk — for small models, where that takes a moment. On webgpu the costs are GPU
  * time from timestamp queries; an adapter without them fails the start (BACKEND_UNAVAILABLE), not zeros.
  */
-export async function autoProfiledCosts(model: LoadedModel, source: ModelSource, backend: BackendInfo, quantumMs: number): Promise<ProfiledCosts> {
+export async function autoProfiledCosts(
+  model: LoadedModel,
+  source: ModelSource,
+  backend: BackendInfo,
+  quantumMs: number,
+): Promise<ProfiledCosts> {
   const fingerprint = fingerprintFromBackend(backend);
-  const id = typeof source === 'object' && 'module' in source ? source.module : profileModelId(source as string | { zoo: string; inputSize?: number });
+  const id =
+    typeof source === 'object' && 'module' in source
+      ? source.module
+      : profileModelId(source as string | { zoo: string; inputSize?: number });
   const recordings = await recordModel(model, { batches: [1, 2], runs: 3, warmupRuns: 1 });
   const profile = buildProfile(recordings, { fingerprint, model: { id, source: id }, warmupRuns: 1 });
   return new ProfiledCosts(profile, fingerprint, `${id} (profiled at start)`, quantumMs);

@@ -27,7 +27,9 @@ export type FingerprintParts = Omit<DeviceFingerprint, 'id'>;
 
 /** Key order fixed and flags sorted, so the same device always hashes the same. */
 function canonical(parts: FingerprintParts): string {
-  const flags = Object.keys(parts.flags).sort().map((key) => [key, parts.flags[key]]);
+  const flags = Object.keys(parts.flags)
+    .sort()
+    .map((key) => [key, parts.flags[key]]);
   return JSON.stringify([parts.backend, flags, parts.cpu, parts.tfjs]);
 }
 
@@ -35,7 +37,14 @@ export function fingerprintId(parts: FingerprintParts): string {
   const hash = createHash('sha1').update(canonical(parts)).digest('hex').slice(0, 8);
   const simd = parts.flags.simd === true ? '-simd' : '';
   const threads = parts.flags.threads === true ? '-mt' : '';
-  const vendor = typeof parts.flags.vendor === 'string' ? parts.flags.vendor.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 16) : '';
+  const vendor =
+    typeof parts.flags.vendor === 'string'
+      ? parts.flags.vendor
+          .toLowerCase()
+          .replace(/[^a-z0-9]+/g, '-')
+          .replace(/^-|-$/g, '')
+          .slice(0, 16)
+      : '';
   return `${parts.backend}${simd}${threads}${vendor ? `-${vendor}` : ''}-${hash}`;
 }
 
@@ -75,7 +84,8 @@ export function describeMismatch(profiled: DeviceFingerprint, running: DeviceFin
   if (profiled.tfjs !== running.tfjs) diffs.push(`tfjs ${profiled.tfjs} ≠ ${running.tfjs}`);
   const keys = new Set([...Object.keys(profiled.flags), ...Object.keys(running.flags)]);
   for (const key of [...keys].sort()) {
-    if (profiled.flags[key] !== running.flags[key]) diffs.push(`${key} ${String(profiled.flags[key])} ≠ ${String(running.flags[key])}`);
+    if (profiled.flags[key] !== running.flags[key])
+      diffs.push(`${key} ${String(profiled.flags[key])} ≠ ${String(running.flags[key])}`);
   }
   return diffs.length > 0 ? diffs.join(', ') : `id ${profiled.id} ≠ ${running.id}`;
 }

@@ -53,10 +53,19 @@ export function fitLine(batches: readonly number[], costsMs: readonly number[]):
  * One fit per kernel position. `costsMs[j][p]` is the cost of position p at `batches[j]`; every row has
  * the same length (the positions line up across batch sizes: checked by the caller).
  */
-export function fitPositions(batches: readonly number[], costsMs: readonly (readonly number[])[]): { fits: LinearFit[]; figures: FitFigures[] } {
+export function fitPositions(
+  batches: readonly number[],
+  costsMs: readonly (readonly number[])[],
+): { fits: LinearFit[]; figures: FitFigures[] } {
   const positions = costsMs[0]?.length ?? 0;
   const fits: LinearFit[] = [];
-  for (let p = 0; p < positions; p++) fits.push(fitLine(batches, costsMs.map((row) => row[p])));
+  for (let p = 0; p < positions; p++)
+    fits.push(
+      fitLine(
+        batches,
+        costsMs.map((row) => row[p]),
+      ),
+    );
   const figures = batches.map((batch, j) => {
     const measuredTotalMs = sum(costsMs[j]);
     const predictedTotalMs = sum(fits.map((fit) => predictMs(fit, batch)));
@@ -82,7 +91,10 @@ export interface NamedCost {
  * sizes. A name missing at some batch size is fitted on the batch sizes where it occurs (or, seen at only
  * one, charged its mean there at every batch size).
  */
-export function fitByName(batches: readonly number[], sequences: readonly (readonly NamedCost[])[]): { averages: Record<string, NameAverage>; figures: FitFigures[] } {
+export function fitByName(
+  batches: readonly number[],
+  sequences: readonly (readonly NamedCost[])[],
+): { averages: Record<string, NameAverage>; figures: FitFigures[] } {
   const perBatch = sequences.map((sequence) => {
     const byName = new Map<string, { totalMs: number; count: number }>();
     for (const { name, costMs } of sequence) {

@@ -78,7 +78,8 @@ export function predictTotalMs(profile: Profile, batch: number): number {
 }
 
 export function planCosts(profile: Profile | null, options: PlanOptions): CostPlan {
-  if (!Number.isInteger(options.batch) || options.batch < 1) throw Errors.invalidArgument('batch', `must be an integer >= 1, got ${options.batch}`);
+  if (!Number.isInteger(options.batch) || options.batch < 1)
+    throw Errors.invalidArgument('batch', `must be an integer >= 1, got ${options.batch}`);
   if (!(options.quantumMs > 0)) throw Errors.invalidArgument('quantumMs', `must be > 0, got ${options.quantumMs}`);
   if (profile === null) return measuredPlan(options, 'no profile for this model: charging measured time');
 
@@ -95,7 +96,10 @@ export function planCosts(profile: Profile | null, options: PlanOptions): CostPl
   if (profile.alignment === 'name') {
     warnings.push(`${label} is fitted per kernel name (${profile.note ?? 'positions did not line up'})`);
     if (options.observed) return nameAveragePlan(profile, options, options.observed, warnings);
-    const pending = measuredPlan(options, [...warnings, 'charging measured time until an inference shows the sequence'].join('; '));
+    const pending = measuredPlan(
+      options,
+      [...warnings, 'charging measured time until an inference shows the sequence'].join('; '),
+    );
     return { ...pending, verified: false, verify: (observed) => nameAveragePlan(profile, options, observed, warnings) };
   }
 
@@ -103,29 +107,54 @@ export function planCosts(profile: Profile | null, options: PlanOptions): CostPl
   const templates = profile.kernels.map((k) => k.name + k.shapes);
   const profiled = profile.batches.find((b) => b.batch === options.batch);
   const verify = (observed: readonly KernelLaunch[]): CostPlan => {
-    const matches = profiled ? sequenceHash(observed) === profiled.sequenceHash : matchTemplates(templates, options.batch, observed) === null;
+    const matches = profiled
+      ? sequenceHash(observed) === profiled.sequenceHash
+      : matchTemplates(templates, options.batch, observed) === null;
     if (matches) return plan(options, 'predicted', costsMs, warnings, true, verify);
     const at = matchTemplates(templates, options.batch, observed);
     const where = at ? ` at kernel ${at.index} (expected ${at.expected}, saw ${at.seen})` : ' (sequence hash differs)';
-    return nameAveragePlan(profile, options, observed, [...warnings, `the kernel sequence at batch ${options.batch} differs from ${label}${where}`]);
+    return nameAveragePlan(profile, options, observed, [
+      ...warnings,
+      `the kernel sequence at batch ${options.batch} differs from ${label}${where}`,
+    ]);
   };
   return options.observed ? verify(options.observed) : plan(options, 'predicted', costsMs, warnings, false, verify);
 }
 
-function nameAveragePlan(profile: Profile, options: PlanOptions, observed: readonly KernelLaunch[], warnings: readonly string[]): CostPlan {
+function nameAveragePlan(
+  profile: Profile,
+  options: PlanOptions,
+  observed: readonly KernelLaunch[],
+  warnings: readonly string[],
+): CostPlan {
   const unknown = [...new Set(observed.filter((l) => !(l.name in profile.nameAverages)).map((l) => l.name))];
   if (unknown.length > 0) {
-    return measuredPlan(options, [...warnings, `kernels the profile does not know (${unknown.join(', ')}): charging measured time`].join('; '));
+    return measuredPlan(
+      options,
+      [...warnings, `kernels the profile does not know (${unknown.join(', ')}): charging measured time`].join('; '),
+    );
   }
   const costsMs = Float64Array.from(observed, (l) => predictMs(profile.nameAverages[l.name], options.batch));
   const seen = observed.slice();
-  const self: CostPlan = plan(options, 'name-average', costsMs, [...warnings, 'charging per-kernel-name averages'], true, (next) =>
-    sameNames(seen, next) ? self : nameAveragePlan(profile, options, next, warnings),
+  const self: CostPlan = plan(
+    options,
+    'name-average',
+    costsMs,
+    [...warnings, 'charging per-kernel-name averages'],
+    true,
+    (next) => (sameNames(seen, next) ? self : nameAveragePlan(profile, options, next, warnings)),
   );
   return self;
 }
 
-function plan(options: PlanOptions, mode: CostMode, costsMs: Float64Array, warnings: readonly string[], verified: boolean, verify: CostPlan['verify']): CostPlan {
+function plan(
+  options: PlanOptions,
+  mode: CostMode,
+  costsMs: Float64Array,
+  warnings: readonly string[],
+  verified: boolean,
+  verify: CostPlan['verify'],
+): CostPlan {
   let totalMs = 0;
   for (const cost of costsMs) totalMs += cost;
   const out: CostPlan = {

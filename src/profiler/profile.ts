@@ -31,7 +31,8 @@ export function buildProfile(recordings: readonly BatchRecording[], meta: Profil
     throw new RangeError(`a profile needs at least two distinct batch sizes, got [${batches.join(', ')}]`);
   }
   const methods = new Set(sorted.map((r) => r.method));
-  if (methods.size !== 1) throw new RangeError(`recordings made by different methods (${[...methods].join(', ')}) cannot be fitted together`);
+  if (methods.size !== 1)
+    throw new RangeError(`recordings made by different methods (${[...methods].join(', ')}) cannot be fitted together`);
   const method = sorted[0].method;
   const runs = Math.min(...sorted.map((r) => r.runs.length));
   if (runs < 1) throw new RangeError('a profile needs at least one measured run per batch size');
@@ -40,8 +41,10 @@ export function buildProfile(recordings: readonly BatchRecording[], meta: Profil
   const disagreeing = sorted.filter((r) => !runsAgree(r)).map((r) => r.batch);
   const misaligned = sorted.filter((r) => !sameNames(reference, r.runs[0].launches)).map((r) => r.batch);
   let note: string | undefined;
-  if (disagreeing.length > 0) note = `runs launched different kernel sequences at batch ${disagreeing.join(', ')}; fitted per kernel name`;
-  else if (misaligned.length > 0) note = `the kernel names or their order at batch ${misaligned.join(', ')} differ from batch ${batches[0]}; fitted per kernel name`;
+  if (disagreeing.length > 0)
+    note = `runs launched different kernel sequences at batch ${disagreeing.join(', ')}; fitted per kernel name`;
+  else if (misaligned.length > 0)
+    note = `the kernel names or their order at batch ${misaligned.join(', ')} differ from batch ${batches[0]}; fitted per kernel name`;
 
   // Per-name fits take each batch size's per-position medians when its runs agree; when they do not, there
   // are no positions to take medians over, so the run of median wall time stands for the batch size.
@@ -63,7 +66,10 @@ export function buildProfile(recordings: readonly BatchRecording[], meta: Profil
     figures = fitted.figures;
     kernels = reference.map((launch, p) => ({
       name: launch.name,
-      shapes: shapeTemplate(batches, sorted.map((r) => r.runs[0].launches[p])).slice(launch.name.length),
+      shapes: shapeTemplate(
+        batches,
+        sorted.map((r) => r.runs[0].launches[p]),
+      ).slice(launch.name.length),
       aMs: roundCoefficient(fitted.fits[p].aMs),
       bMs: roundCoefficient(fitted.fits[p].bMs),
       measuredMs: costs.map((row) => roundMs(row[p])),
@@ -80,7 +86,10 @@ export function buildProfile(recordings: readonly BatchRecording[], meta: Profil
     wallMs: roundMs(median(r.runs.map((run) => run.wallMs))),
   }));
   const nameAverages = Object.fromEntries(
-    Object.entries(byName.averages).map(([name, a]) => [name, { aMs: roundCoefficient(a.aMs), bMs: roundCoefficient(a.bMs), perInference: a.perInference }]),
+    Object.entries(byName.averages).map(([name, a]) => [
+      name,
+      { aMs: roundCoefficient(a.aMs), bMs: roundCoefficient(a.bMs), perInference: a.perInference },
+    ]),
   );
 
   const profile: Profile = {

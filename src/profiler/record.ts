@@ -95,7 +95,11 @@ export async function recordModel(model: LoadedModel, options: RecordOptions): P
         const wallMs = performance.now() - started;
         tf.dispose(Object.values(outputs));
         // Their time would be dropped without a trace: a profile that quietly undercounts is worse than none.
-        if (unattributed > 0) throw Errors.backendCannotProfile(backend, `${unattributed} GPU dispatch(es) ran outside any kernel, so their time cannot be attributed`);
+        if (unattributed > 0)
+          throw Errors.backendCannotProfile(
+            backend,
+            `${unattributed} GPU dispatch(es) ran outside any kernel, so their time cannot be attributed`,
+          );
         if (run >= options.warmupRuns) {
           const measured: RecordedRun = { launches, costsMs: Float64Array.from(costsMs), wallMs };
           if (method === 'gpu-timestamp') measured.dispatches = Int32Array.from(dispatches);
@@ -127,11 +131,16 @@ function methodFor(backend: string): ProfileMethod {
 function makeInputs(model: LoadedModel, batch: number, inputSize?: number): Record<string, tf.Tensor> {
   const named: Record<string, tf.Tensor> = {};
   for (const spec of model.signature.inputs) {
-    if (spec.shape === null) throw Errors.invalidArgument(`inputs.${spec.name}`, 'has an unknown rank; cannot make a profiling input for it');
+    if (spec.shape === null)
+      throw Errors.invalidArgument(`inputs.${spec.name}`, 'has an unknown rank; cannot make a profiling input for it');
     const shape = spec.shape.map((d, i) => {
       if (i === 0) return batch;
       if (d !== null) return d;
-      if (inputSize === undefined) throw Errors.invalidArgument('inputSize', `is needed: input ${spec.name} has an open dim ${i} (shape [${spec.shape!.map((x) => x ?? '?').join(', ')}])`);
+      if (inputSize === undefined)
+        throw Errors.invalidArgument(
+          'inputSize',
+          `is needed: input ${spec.name} has an open dim ${i} (shape [${spec.shape!.map((x) => x ?? '?').join(', ')}])`,
+        );
       return inputSize;
     });
     const size = shape.reduce((a, b) => a * b, 1);
@@ -155,7 +164,9 @@ export function runsAgree(recording: BatchRecording): boolean {
   const [first, ...rest] = recording.runs;
   if (first === undefined) return false;
   const keys = first.launches.map(launchKey);
-  return rest.every((run) => run.launches.length === keys.length && run.launches.every((l, i) => launchKey(l) === keys[i]));
+  return rest.every(
+    (run) => run.launches.length === keys.length && run.launches.every((l, i) => launchKey(l) === keys[i]),
+  );
 }
 
 /** Per-position median cost over the runs (runs must agree). */

@@ -64,7 +64,8 @@ export interface Profile {
   nameAverages: Record<string, NameAverage>;
 }
 
-export const profilePath = (dir: string, fingerprintId: string, modelId: string) => join(dir, fingerprintId, `${modelId}.json`);
+export const profilePath = (dir: string, fingerprintId: string, modelId: string) =>
+  join(dir, fingerprintId, `${modelId}.json`);
 
 /** Keeps one kernel per line, so a profile reads (and diffs) as a table. */
 export function formatProfile(profile: Profile): string {
@@ -117,15 +118,19 @@ export function validateProfile(value: unknown, file: string): asserts value is 
     if (typeof v !== 'string' || v.length === 0) fail(key, `must be a non-empty string, got ${describe(v)}`);
   };
   const finite: Check = (v, key) => {
-    if (typeof v !== 'number' || !Number.isFinite(v)) fail(key, `must be a finite number, got ${describe(v)} ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      fail(key, `must be a finite number, got ${describe(v)} ${JSON.stringify(v)}`);
   };
   const cost: Check = (v, key) => {
     finite(v, key);
     if ((v as number) < 0) fail(key, `is a cost and must not be negative, got ${String(v)}`);
   };
-  const count = (min: number): Check => (v, key) => {
-    if (!Number.isInteger(v) || (v as number) < min) fail(key, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-  };
+  const count =
+    (min: number): Check =>
+    (v, key) => {
+      if (!Number.isInteger(v) || (v as number) < min)
+        fail(key, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    };
   const array = (v: unknown, key: string): unknown[] => {
     if (!Array.isArray(v)) fail(key, `must be an array, got ${describe(v)}`);
     return v as unknown[];
@@ -139,31 +144,51 @@ export function validateProfile(value: unknown, file: string): asserts value is 
 
   object(value, '$');
   const p = value as Record<string, unknown>;
-  field(p, 'schemaVersion', (v, key) => {
-    if (v !== kProfileSchemaVersion) fail(key, `is ${JSON.stringify(v)}; this build reads version ${kProfileSchemaVersion}`);
-  }, '');
+  field(
+    p,
+    'schemaVersion',
+    (v, key) => {
+      if (v !== kProfileSchemaVersion)
+        fail(key, `is ${JSON.stringify(v)}; this build reads version ${kProfileSchemaVersion}`);
+    },
+    '',
+  );
   const fp = field(p, 'fingerprint', object, '') as Record<string, unknown>;
   for (const name of ['id', 'backend', 'cpu', 'tfjs']) field(fp, name, string, 'fingerprint');
   const flags = field(fp, 'flags', object, 'fingerprint') as Record<string, unknown>;
   for (const [name, flag] of Object.entries(flags)) {
-    if (!['boolean', 'number', 'string'].includes(typeof flag)) fail(`fingerprint.flags.${name}`, `must be a boolean, number or string, got ${describe(flag)}`);
+    if (!['boolean', 'number', 'string'].includes(typeof flag))
+      fail(`fingerprint.flags.${name}`, `must be a boolean, number or string, got ${describe(flag)}`);
   }
   const model = field(p, 'model', object, '') as Record<string, unknown>;
   field(model, 'id', string, 'model');
   field(model, 'source', string, 'model');
   if (p.method !== undefined && !(typeof p.method === 'string' && Object.hasOwn(kMeasures, p.method))) {
-    fail('method', `must be one of ${Object.keys(kMeasures).map((m) => JSON.stringify(m)).join(', ')}, got ${JSON.stringify(p.method)}`);
+    fail(
+      'method',
+      `must be one of ${Object.keys(kMeasures)
+        .map((m) => JSON.stringify(m))
+        .join(', ')}, got ${JSON.stringify(p.method)}`,
+    );
   }
   field(p, 'measure', string, '');
   field(p, 'createdAt', string, '');
   field(p, 'runs', count(1), '');
   field(p, 'warmupRuns', count(0), '');
-  field(p, 'alignment', (v, key) => {
-    if (v !== 'position' && v !== 'name') fail(key, `must be "position" or "name", got ${JSON.stringify(v)}`);
-  }, '');
+  field(
+    p,
+    'alignment',
+    (v, key) => {
+      if (v !== 'position' && v !== 'name') fail(key, `must be "position" or "name", got ${JSON.stringify(v)}`);
+    },
+    '',
+  );
   if (p.note !== undefined) string(p.note, 'note');
 
-  const batches = array(field(p, 'batches', () => {}, ''), 'batches');
+  const batches = array(
+    field(p, 'batches', () => {}, ''),
+    'batches',
+  );
   if (batches.length === 0) fail('batches', 'must list at least one batch size');
   let previous = 0;
   batches.forEach((entry, i) => {
@@ -173,19 +198,29 @@ export function validateProfile(value: unknown, file: string): asserts value is 
     const batch = field(b, 'batch', count(1), at) as number;
     if (batch <= previous) fail(`${at}.batch`, `must be greater than the batch size before it (${previous})`);
     previous = batch;
-    field(b, 'sequenceHash', (v, key) => {
-      if (typeof v !== 'string' || !/^[0-9a-f]{40}$/.test(v)) fail(key, `must be a sha1 in hex, got ${JSON.stringify(v)}`);
-    }, at);
+    field(
+      b,
+      'sequenceHash',
+      (v, key) => {
+        if (typeof v !== 'string' || !/^[0-9a-f]{40}$/.test(v))
+          fail(key, `must be a sha1 in hex, got ${JSON.stringify(v)}`);
+      },
+      at,
+    );
     field(b, 'kernelCount', count(0), at);
     for (const name of ['measuredTotalMs', 'predictedTotalMs', 'wallMs']) field(b, name, cost, at);
     field(b, 'errorPct', finite, at);
   });
 
-  const kernels = array(field(p, 'kernels', () => {}, ''), 'kernels');
+  const kernels = array(
+    field(p, 'kernels', () => {}, ''),
+    'kernels',
+  );
   if (p.alignment === 'position') {
     batches.forEach((entry, i) => {
       const kernelCount = (entry as { kernelCount: number }).kernelCount;
-      if (kernelCount !== kernels.length) fail(`batches[${i}].kernelCount`, `is ${kernelCount} but kernels lists ${kernels.length} positions`);
+      if (kernelCount !== kernels.length)
+        fail(`batches[${i}].kernelCount`, `is ${kernelCount} but kernels lists ${kernels.length} positions`);
     });
   } else if (kernels.length > 0) {
     fail('kernels', 'must be empty when alignment is "name"');
@@ -195,13 +230,23 @@ export function validateProfile(value: unknown, file: string): asserts value is 
     object(entry, at);
     const k = entry as Record<string, unknown>;
     field(k, 'name', string, at);
-    field(k, 'shapes', (v, key) => {
-      if (typeof v !== 'string' || !/^(\[[^\]]*\])*$/.test(v)) fail(key, `must be a shape template like "[N,16,16,3][3,3,3,8]", got ${JSON.stringify(v)}`);
-    }, at);
+    field(
+      k,
+      'shapes',
+      (v, key) => {
+        if (typeof v !== 'string' || !/^(\[[^\]]*\])*$/.test(v))
+          fail(key, `must be a shape template like "[N,16,16,3][3,3,3,8]", got ${JSON.stringify(v)}`);
+      },
+      at,
+    );
     field(k, 'aMs', finite, at);
     field(k, 'bMs', finite, at);
-    const measured = array(field(k, 'measuredMs', () => {}, at), `${at}.measuredMs`);
-    if (measured.length !== batches.length) fail(`${at}.measuredMs`, `must have one cost per batch size (${batches.length}), got ${measured.length}`);
+    const measured = array(
+      field(k, 'measuredMs', () => {}, at),
+      `${at}.measuredMs`,
+    );
+    if (measured.length !== batches.length)
+      fail(`${at}.measuredMs`, `must have one cost per batch size (${batches.length}), got ${measured.length}`);
     measured.forEach((v, j) => cost(v, `${at}.measuredMs[${j}]`));
   });
 

@@ -48,7 +48,12 @@ export function shapeTemplate(batches: readonly number[], launches: readonly Ker
     const all = launches.map((l) => l.shapes[input] ?? null);
     if (shape === null) return all.every((s) => s === null) ? '[-]' : '[?]';
     if (!all.every((s) => s !== null && s.length === shape.length)) return '[?]';
-    const dims = shape.map((_, d) => dimTemplate(batches, all.map((s) => s![d])));
+    const dims = shape.map((_, d) =>
+      dimTemplate(
+        batches,
+        all.map((s) => s![d]),
+      ),
+    );
     return `[${dims.join(',')}]`;
   });
   const sameArity = launches.every((l) => l.shapes.length === first.shapes.length);
@@ -67,7 +72,9 @@ function dimTemplate(batches: readonly number[], sizes: readonly number[]): stri
  * RegExp that matches any size in those places.
  */
 export function instantiate(template: string, batch: number): string | RegExp {
-  const text = template.replace(/(?<=[[,])(\d*)N(?=[,\]])/g, (_, k: string) => String((k === '' ? 1 : Number(k)) * batch));
+  const text = template.replace(/(?<=[[,])(\d*)N(?=[,\]])/g, (_, k: string) =>
+    String((k === '' ? 1 : Number(k)) * batch),
+  );
   if (!text.includes('?') && !text.includes('[*]')) return text;
   const pattern = text
     .replace(/[.*+^${}()|[\]\\]/g, '\\$&')
@@ -85,14 +92,23 @@ export interface SequenceMismatch {
 }
 
 /** The first place `observed` departs from `templates` at `batch`, or null when it matches throughout. */
-export function matchTemplates(templates: readonly string[], batch: number, observed: readonly KernelLaunch[]): SequenceMismatch | null {
+export function matchTemplates(
+  templates: readonly string[],
+  batch: number,
+  observed: readonly KernelLaunch[],
+): SequenceMismatch | null {
   const n = Math.max(templates.length, observed.length);
   for (let i = 0; i < n; i++) {
     const expected = i < templates.length ? instantiate(templates[i], batch) : null;
     const seen = i < observed.length ? launchKey(observed[i]) : null;
-    const ok = expected !== null && seen !== null && (typeof expected === 'string' ? expected === seen : expected.test(seen));
+    const ok =
+      expected !== null && seen !== null && (typeof expected === 'string' ? expected === seen : expected.test(seen));
     if (!ok) {
-      return { index: i, expected: expected === null ? '(end of sequence)' : String(expected), seen: seen ?? '(end of sequence)' };
+      return {
+        index: i,
+        expected: expected === null ? '(end of sequence)' : String(expected),
+        seen: seen ?? '(end of sequence)',
+      };
     }
   }
   return null;

@@ -13,8 +13,12 @@ import { profilePath, readProfile, type Profile } from './schema.js';
 export function profileModelId(source: string | { zoo: string; inputSize?: number }): string {
   if (typeof source !== 'string') return zooId(source.zoo, source.inputSize);
   const zoo = /^(?:zoo:)?([a-z0-9_]+)(?:@(\d+))?$/.exec(source);
-  if (zoo && zooModels.some((m) => m.name === zoo[1])) return zooId(zoo[1], zoo[2] === undefined ? undefined : Number(zoo[2]));
-  const path = source.replace(/^[a-z]+:\/\/[^/]*/i, '').replace(/[?#].*$/, '').replace(/\/+$/, '');
+  if (zoo && zooModels.some((m) => m.name === zoo[1]))
+    return zooId(zoo[1], zoo[2] === undefined ? undefined : Number(zoo[2]));
+  const path = source
+    .replace(/^[a-z]+:\/\/[^/]*/i, '')
+    .replace(/[?#].*$/, '')
+    .replace(/\/+$/, '');
   const name = basename(path) === 'model.json' ? basename(dirname(path)) : basename(path).replace(/\.json$/, '');
   return name.replace(/[^A-Za-z0-9_.@-]/g, '_') || 'model';
 }
@@ -29,7 +33,11 @@ function zooId(name: string, inputSize?: number): string {
  * falls back with a warning, and a webgpu session still gets relative costs), else null. A file that is
  * there but malformed is an error (INVALID_CONFIG), not a missing profile.
  */
-export function locateProfile(dir: string, modelId: string, fingerprint: DeviceFingerprint): { path: string; profile: Profile } | null {
+export function locateProfile(
+  dir: string,
+  modelId: string,
+  fingerprint: DeviceFingerprint,
+): { path: string; profile: Profile } | null {
   const own = profilePath(dir, fingerprint.id, modelId);
   if (existsSync(own)) return { path: own, profile: readProfile(own) };
   if (!existsSync(dir)) return null;

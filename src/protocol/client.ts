@@ -39,7 +39,8 @@ export interface OlympianClient {
 
 /** The inputs as they go on the wire: each array compact in a buffer of its own, and the buffers that move. */
 function outgoing(inputs: unknown, move: boolean): { inputs: NamedTensors; buffers: ArrayBuffer[] } {
-  if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) throw Errors.invalidArgument('inputs', 'must be an object of named tensors');
+  if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs))
+    throw Errors.invalidArgument('inputs', 'must be an object of named tensors');
   const buffers = new Set<ArrayBuffer>();
   const sent: [string, WireTensor][] = Object.entries(inputs).map(([name, value]) => {
     const tensor = validateWireTensor(value, `inputs.${name}`);
@@ -68,7 +69,11 @@ export function connectClient(port: MessagePort): OlympianClient {
       const fail = (error: unknown) => {
         waiting.delete(fail);
         // A post that throws (a value that cannot be cloned) is the caller's; anything else is already typed.
-        reject(isOlympianError(error) || !(error instanceof Error) || error.name !== 'DataCloneError' ? error : Errors.invalidArgument('inputs', error.message));
+        reject(
+          isOlympianError(error) || !(error instanceof Error) || error.name !== 'DataCloneError'
+            ? error
+            : Errors.invalidArgument('inputs', error.message),
+        );
       };
       waiting.add(fail);
       try {

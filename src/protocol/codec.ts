@@ -65,8 +65,10 @@ export function decodeMessage(bytes: Uint8Array): WireMessage {
   switch (message.type) {
     case 'infer':
       if (typeof message.model !== 'string') throw Errors.invalidArgument('model', 'must be a string');
-      if (message.deadlineMs !== undefined && typeof message.deadlineMs !== 'number') throw Errors.invalidArgument('deadlineMs', 'must be a number');
-      if (message.priority !== undefined && !Number.isSafeInteger(message.priority)) throw Errors.invalidArgument('priority', 'must be an integer');
+      if (message.deadlineMs !== undefined && typeof message.deadlineMs !== 'number')
+        throw Errors.invalidArgument('deadlineMs', 'must be a number');
+      if (message.priority !== undefined && !Number.isSafeInteger(message.priority))
+        throw Errors.invalidArgument('priority', 'must be an integer');
       checkTensors(message.inputs, 'inputs');
       return message as unknown as InferRequestMessage;
     case 'result':
@@ -77,7 +79,11 @@ export function decodeMessage(bytes: Uint8Array): WireMessage {
       if (!isRecord(error) || typeof error.code !== 'string' || typeof error.message !== 'string') {
         throw Errors.invalidArgument('error', 'must be { code, message }');
       }
-      return { type: 'error', id: message.id as string | number | undefined, error: { ...error, code: error.code as ErrorCode, message: error.message } };
+      return {
+        type: 'error',
+        id: message.id as string | number | undefined,
+        error: { ...error, code: error.code as ErrorCode, message: error.message },
+      };
     }
     default:
       throw Errors.invalidArgument('type', `must be infer, result or error, got ${JSON.stringify(message.type)}`);

@@ -87,7 +87,9 @@ export const Errors = {
     new OlympianError(ErrorCode.INVALID_CONFIG, `invalid profile ${file}: ${key} ${why}`, { field: key }),
   /** The backend runs, but per-kernel costs cannot be measured on it (what is missing is in `why`). */
   backendCannotProfile: (backend: string, why: string) =>
-    new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend ${JSON.stringify(backend)} cannot be profiled: ${why}`, { field: 'backend' }),
+    new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend ${JSON.stringify(backend)} cannot be profiled: ${why}`, {
+      field: 'backend',
+    }),
   sessionCrashed: (session: string, why: string) =>
     new OlympianError(ErrorCode.SESSION_CRASHED, `session ${JSON.stringify(session)} crashed: ${why}`, { session }),
   tooLarge: (field: string, why: string) =>
@@ -100,16 +102,27 @@ export const Errors = {
       { field },
     ),
   queueFull: (session: string, depth: number) =>
-    new OlympianError(ErrorCode.QUEUE_FULL, `session ${session}: queue is full (${depth})`, { session, field: 'maxQueue' }),
-  deadlineExceeded: (session: string, why: string) => new OlympianError(ErrorCode.DEADLINE_EXCEEDED, `session ${session}: ${why}`, { session }),
-  cancelled: (session: string) => new OlympianError(ErrorCode.CANCELLED, `session ${session}: the request was cancelled`, { session }),
+    new OlympianError(ErrorCode.QUEUE_FULL, `session ${session}: queue is full (${depth})`, {
+      session,
+      field: 'maxQueue',
+    }),
+  deadlineExceeded: (session: string, why: string) =>
+    new OlympianError(ErrorCode.DEADLINE_EXCEEDED, `session ${session}: ${why}`, { session }),
+  cancelled: (session: string) =>
+    new OlympianError(ErrorCode.CANCELLED, `session ${session}: the request was cancelled`, { session }),
   /** A copy of `error` that names the session it belongs to (errors from a worker do not know it). */
   inSession: (error: OlympianError, session: string) =>
     error.session ? error : new OlympianError(error.code, error.message, { field: error.field, session }),
   /** A copy of `error` naming `field` instead (a key as the caller's configuration spells its path). */
-  atField: (error: OlympianError, field: string) => new OlympianError(error.code, error.message, { field, session: error.session }),
+  atField: (error: OlympianError, field: string) =>
+    new OlympianError(error.code, error.message, { field, session: error.session }),
   backendUnavailable: (backend: string, why: string) =>
-    new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend ${JSON.stringify(backend)} is unavailable: ${why}`, { field: 'backend' }),
+    new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend ${JSON.stringify(backend)} is unavailable: ${why}`, {
+      field: 'backend',
+    }),
   overMemoryBudget: (session: string, why: string) =>
-    new OlympianError(ErrorCode.RESOURCE_EXHAUSTED, `session ${session} needs ${why}`, { field: 'memoryBudgetMB', session }),
+    new OlympianError(ErrorCode.RESOURCE_EXHAUSTED, `session ${session} needs ${why}`, {
+      field: 'memoryBudgetMB',
+      session,
+    }),
 };

@@ -57,7 +57,8 @@ export function isDetached(buffer: ArrayBufferLike): boolean {
 
 /** Checks one tensor's own consistency; `field` names it in errors (e.g. `inputs.image`). */
 export function validateWireTensor(value: unknown, field: string): WireTensor {
-  if (typeof value !== 'object' || value === null) throw Errors.invalidArgument(field, 'must be a tensor { dtype, shape, data }');
+  if (typeof value !== 'object' || value === null)
+    throw Errors.invalidArgument(field, 'must be a tensor { dtype, shape, data }');
   const { dtype, shape, data } = value as Partial<WireTensor>;
   if (typeof dtype !== 'string' || !(dtype in arrayTypes)) {
     throw Errors.invalidArgument(`${field}.dtype`, `must be one of ${dtypes.join(', ')}, got ${JSON.stringify(dtype)}`);
@@ -66,11 +67,17 @@ export function validateWireTensor(value: unknown, field: string): WireTensor {
     throw Errors.invalidArgument(`${field}.shape`, 'must be an array of non-negative integers');
   }
   if (!(data instanceof arrayTypes[dtype as WireDType])) {
-    throw Errors.invalidArgument(`${field}.data`, `must be a ${arrayTypes[dtype as WireDType].name} for dtype ${dtype}`);
+    throw Errors.invalidArgument(
+      `${field}.data`,
+      `must be a ${arrayTypes[dtype as WireDType].name} for dtype ${dtype}`,
+    );
   }
   if (isDetached(data.buffer)) throw Errors.detached(`${field}.data`);
   if (data.length !== elementCount(shape)) {
-    throw Errors.invalidArgument(`${field}.data`, `has ${data.length} elements but shape [${shape.join(', ')}] needs ${elementCount(shape)}`);
+    throw Errors.invalidArgument(
+      `${field}.data`,
+      `has ${data.length} elements but shape [${shape.join(', ')}] needs ${elementCount(shape)}`,
+    );
   }
   return value as WireTensor;
 }

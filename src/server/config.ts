@@ -13,7 +13,10 @@ import type { SessionOptions } from '../workers/session.js';
 export type DeviceRequest = 'auto' | 'gpu' | 'cpu';
 
 /** A model as the server takes it: a session's own options, less those the server sets, and its instances. */
-export type SessionConfig = Omit<SessionOptions, 'backend' | 'profile' | 'restartBackoffMs' | 'restartMaxMs' | 'account' | 'instance' | 'onLoad'> & {
+export type SessionConfig = Omit<
+  SessionOptions,
+  'backend' | 'profile' | 'restartBackoffMs' | 'restartMaxMs' | 'account' | 'instance' | 'onLoad'
+> & {
   /**
    * Session threads that serve the model (Triton's instance group), default 1. They share one account on the
    * arbiter — one weight, priority and share — and hold at most min(instances, tokens) tokens at once;
@@ -58,8 +61,18 @@ export interface ResolvedConfig {
 
 /** Every key a session config may have (the type makes this list whole); any other is a typo worth naming. */
 const sessionConfigKeyTable: Record<keyof SessionConfig, true> = {
-  name: true, model: true, instances: true, weight: true, priority: true, maxQueue: true, maxBatch: true, batchWindowUs: true,
-  gateMode: true, accounting: true, autoProfile: true, gpuTiming: true,
+  name: true,
+  model: true,
+  instances: true,
+  weight: true,
+  priority: true,
+  maxQueue: true,
+  maxBatch: true,
+  batchWindowUs: true,
+  gateMode: true,
+  accounting: true,
+  autoProfile: true,
+  gpuTiming: true,
 };
 export const sessionConfigKeys: ReadonlySet<string> = new Set(Object.keys(sessionConfigKeyTable));
 
@@ -81,15 +94,22 @@ export function validateModelSource(model: unknown, field: string): void {
   if (typeof model === 'string') {
     if (!model.startsWith('zoo:')) return;
     const zoo = parseZooSource(model);
-    if (!zoo) throw Errors.invalidConfig(field, `must look like zoo:<name>[@<inputSize>], got ${JSON.stringify(model)}`);
+    if (!zoo)
+      throw Errors.invalidConfig(field, `must look like zoo:<name>[@<inputSize>], got ${JSON.stringify(model)}`);
     const problem = zooProblem(zoo.zoo, zoo.inputSize);
     if (problem) throw Errors.invalidConfig(field, problem.why);
     return;
   }
-  const source = (typeof model === 'object' && model !== null ? model : {}) as { zoo?: unknown; module?: unknown; inputSize?: unknown };
+  const source = (typeof model === 'object' && model !== null ? model : {}) as {
+    zoo?: unknown;
+    module?: unknown;
+    inputSize?: unknown;
+  };
   if (typeof source.module === 'string') return;
-  if (typeof source.zoo !== 'string') throw Errors.invalidConfig(field, 'must be a path or URL, { zoo }, or { module }');
-  if (source.inputSize !== undefined && !Number.isSafeInteger(source.inputSize)) throw Errors.invalidConfig(`${field}.inputSize`, `must be an integer, got ${String(source.inputSize)}`);
+  if (typeof source.zoo !== 'string')
+    throw Errors.invalidConfig(field, 'must be a path or URL, { zoo }, or { module }');
+  if (source.inputSize !== undefined && !Number.isSafeInteger(source.inputSize))
+    throw Errors.invalidConfig(`${field}.inputSize`, `must be an integer, got ${String(source.inputSize)}`);
   const problem = zooProblem(source.zoo, source.inputSize as number | undefined);
   if (problem) throw Errors.invalidConfig(`${field}.${problem.key}`, problem.why);
 }
@@ -97,7 +117,8 @@ export function validateModelSource(model: unknown, field: string): void {
 export function validateSessionConfig(config: SessionConfig, field: string): SessionConfig {
   if (typeof config !== 'object' || config === null) throw Errors.invalidConfig(field, 'must be an object');
   for (const key of Object.keys(config)) {
-    if (!sessionConfigKeys.has(key)) throw Errors.invalidConfig(`${field}.${key}`, `is not a session option (${[...sessionConfigKeys].join(', ')})`);
+    if (!sessionConfigKeys.has(key))
+      throw Errors.invalidConfig(`${field}.${key}`, `is not a session option (${[...sessionConfigKeys].join(', ')})`);
   }
   if (typeof config.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(config.name)) {
     throw Errors.invalidConfig(`${field}.name`, 'must be 1–64 letters, digits, "_", "." or "-"');
@@ -114,9 +135,14 @@ export function validateSessionOptions(config: Partial<SessionConfig>, field: st
   if (config.instances !== undefined && !(isCount(config.instances, 1) && config.instances <= kMaxSessions)) {
     throw Errors.invalidConfig(`${field}.instances`, `must be an integer from 1 to ${kMaxSessions}`);
   }
-  if (config.maxQueue !== undefined && !isCount(config.maxQueue, 0)) throw Errors.invalidConfig(`${field}.maxQueue`, 'must be an integer >= 0');
-  if (config.maxBatch !== undefined && !isCount(config.maxBatch, 1)) throw Errors.invalidConfig(`${field}.maxBatch`, 'must be an integer >= 1');
-  if (config.batchWindowUs !== undefined && !(typeof config.batchWindowUs === 'number' && Number.isFinite(config.batchWindowUs) && config.batchWindowUs >= 0)) {
+  if (config.maxQueue !== undefined && !isCount(config.maxQueue, 0))
+    throw Errors.invalidConfig(`${field}.maxQueue`, 'must be an integer >= 0');
+  if (config.maxBatch !== undefined && !isCount(config.maxBatch, 1))
+    throw Errors.invalidConfig(`${field}.maxBatch`, 'must be an integer >= 1');
+  if (
+    config.batchWindowUs !== undefined &&
+    !(typeof config.batchWindowUs === 'number' && Number.isFinite(config.batchWindowUs) && config.batchWindowUs >= 0)
+  ) {
     throw Errors.invalidConfig(`${field}.batchWindowUs`, 'must be a number >= 0');
   }
   if (config.gateMode !== undefined && config.gateMode !== 'overlap' && config.gateMode !== 'strict') {
@@ -125,27 +151,41 @@ export function validateSessionOptions(config: Partial<SessionConfig>, field: st
   if (config.accounting !== undefined && config.accounting !== 'predicted' && config.accounting !== 'measured') {
     throw Errors.invalidConfig(`${field}.accounting`, 'must be predicted or measured');
   }
-  if (config.autoProfile !== undefined && typeof config.autoProfile !== 'boolean') throw Errors.invalidConfig(`${field}.autoProfile`, 'must be true or false');
-  if (config.gpuTiming !== undefined && typeof config.gpuTiming !== 'boolean') throw Errors.invalidConfig(`${field}.gpuTiming`, 'must be true or false');
+  if (config.autoProfile !== undefined && typeof config.autoProfile !== 'boolean')
+    throw Errors.invalidConfig(`${field}.autoProfile`, 'must be true or false');
+  if (config.gpuTiming !== undefined && typeof config.gpuTiming !== 'boolean')
+    throw Errors.invalidConfig(`${field}.gpuTiming`, 'must be true or false');
 }
 
 /** Native TensorFlow (tfjs-node) is process-global and fails in a second worker thread (tfjs issue 8388). */
 export function checkSessionCount(backend: BackendRequest, sessions: number): void {
   if (backend === 'tensorflow' && sessions > 1) {
-    throw Errors.invalidConfig('backend', `native TensorFlow (tfjs-node) is process-global and fails in a second worker thread (tfjs issue 8388): it serves one session at most, here ${sessions}; use backend "webgpu" to share a GPU`);
+    throw Errors.invalidConfig(
+      'backend',
+      `native TensorFlow (tfjs-node) is process-global and fails in a second worker thread (tfjs issue 8388): it serves one session at most, here ${sessions}; use backend "webgpu" to share a GPU`,
+    );
   }
 }
 
 export function resolveConfig(options: ServerOptions): ResolvedConfig {
   if (typeof options !== 'object' || options === null) throw Errors.invalidConfig('options', 'must be an object');
   const device = options.device ?? 'auto';
-  if (!devices.includes(device)) throw Errors.invalidConfig('device', `must be one of ${devices.join(', ')}, got ${JSON.stringify(device)}`);
+  if (!devices.includes(device))
+    throw Errors.invalidConfig('device', `must be one of ${devices.join(', ')}, got ${JSON.stringify(device)}`);
   if (options.backend !== undefined && !backends.includes(options.backend)) {
-    throw Errors.invalidConfig('backend', `must be one of ${backends.join(', ')}, got ${JSON.stringify(options.backend)}`);
+    throw Errors.invalidConfig(
+      'backend',
+      `must be one of ${backends.join(', ')}, got ${JSON.stringify(options.backend)}`,
+    );
   }
   const backend = backendFor(device, options.backend);
   const tokens = options.tokens ?? (backend === 'webgpu' ? 1 : Math.max(1, availableParallelism() - 1));
-  const arbiter = validateArbiterOptions({ policy: options.policy, quantumMs: options.quantumMs, tokens, windowMs: options.windowMs });
+  const arbiter = validateArbiterOptions({
+    policy: options.policy,
+    quantumMs: options.quantumMs,
+    tokens,
+    windowMs: options.windowMs,
+  });
   const memoryBudgetMB = options.memoryBudgetMB ?? Infinity;
   if (!(memoryBudgetMB > 0)) throw Errors.invalidConfig('memoryBudgetMB', 'must be a number > 0');
   const maxRequestBytes = options.maxRequestBytes ?? 64 * 2 ** 20;
@@ -156,10 +196,25 @@ export function resolveConfig(options: ServerOptions): ResolvedConfig {
   const names = new Set<string>();
   sessions.forEach((session, i) => {
     validateSessionConfig(session, `sessions[${i}]`);
-    if (names.has(session.name)) throw Errors.invalidConfig(`sessions[${i}].name`, `duplicates ${JSON.stringify(session.name)}`);
+    if (names.has(session.name))
+      throw Errors.invalidConfig(`sessions[${i}].name`, `duplicates ${JSON.stringify(session.name)}`);
     names.add(session.name);
   });
-  if (options.arbiter !== undefined && typeof options.arbiter !== 'boolean') throw Errors.invalidConfig('arbiter', 'must be true or false');
-  if (options.profiles !== undefined && typeof options.profiles !== 'string') throw Errors.invalidConfig('profiles', 'must be a directory path');
-  return { arbiter: options.arbiter ?? true, profiles: options.profiles ?? 'profiles', device, backend, policy: arbiter.policy, quantumMs: arbiter.quantumMs, tokens, windowMs: arbiter.windowMs, memoryBudgetMB, maxRequestBytes, sessions };
+  if (options.arbiter !== undefined && typeof options.arbiter !== 'boolean')
+    throw Errors.invalidConfig('arbiter', 'must be true or false');
+  if (options.profiles !== undefined && typeof options.profiles !== 'string')
+    throw Errors.invalidConfig('profiles', 'must be a directory path');
+  return {
+    arbiter: options.arbiter ?? true,
+    profiles: options.profiles ?? 'profiles',
+    device,
+    backend,
+    policy: arbiter.policy,
+    quantumMs: arbiter.quantumMs,
+    tokens,
+    windowMs: arbiter.windowMs,
+    memoryBudgetMB,
+    maxRequestBytes,
+    sessions,
+  };
 }

@@ -3,7 +3,15 @@
  * reach the server (and the arbiter's validation and policy names) through.
  */
 export { createServer, Server, type InferOptions, type ServerStats, type ServerSessionStats } from './server.js';
-export { resolveConfig, validateModelSource, validateSessionConfig, validateSessionOptions, type DeviceRequest, type ServerOptions, type SessionConfig } from './config.js';
+export {
+  resolveConfig,
+  validateModelSource,
+  validateSessionConfig,
+  validateSessionOptions,
+  type DeviceRequest,
+  type ServerOptions,
+  type SessionConfig,
+} from './config.js';
 export type { InferInputs } from './inputs.js';
 export { validatePolicy, validatePriority, validateQuantum, validateWeight } from '../arbiter/validate.js';
 export { policyNames } from '../arbiter/policies/index.js';

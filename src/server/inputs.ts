@@ -39,7 +39,10 @@ function fromTypedArray(data: TensorData, spec: TensorSpec): WireTensor {
   const field = `inputs.${spec.name}`;
   const perItem = elementCount((spec.shape ?? [null]).slice(1).map((d) => d ?? NaN));
   if (!spec.shape || !Number.isFinite(perItem) || perItem === 0 || data.length % perItem !== 0) {
-    throw Errors.invalidArgument(field, `a bare typed array needs a model input of known per-item shape; pass { dtype, shape, data }`);
+    throw Errors.invalidArgument(
+      field,
+      `a bare typed array needs a model input of known per-item shape; pass { dtype, shape, data }`,
+    );
   }
   return { dtype: dtypeOfArray(data), shape: [data.length / perItem, ...(spec.shape.slice(1) as number[])], data };
 }
@@ -50,31 +53,51 @@ function checkTensor(spec: TensorSpec, value: unknown): WireTensor {
   const accepts = acceptedDTypes(spec.dtype);
   if (!accepts.includes(tensor.dtype)) {
     const takes = accepts.length === 0 ? 'no dtype olympian can send' : accepts.join(', ');
-    throw Errors.invalidArgument(`${field}.dtype`, `is ${tensor.dtype}; the model's ${spec.dtype} input takes ${takes} (converted only where every value is exact)`);
+    throw Errors.invalidArgument(
+      `${field}.dtype`,
+      `is ${tensor.dtype}; the model's ${spec.dtype} input takes ${takes} (converted only where every value is exact)`,
+    );
   }
   if (spec.shape) {
-    const fits = tensor.shape.length === spec.shape.length && spec.shape.every((d, i) => d === null || d === tensor.shape[i]);
+    const fits =
+      tensor.shape.length === spec.shape.length && spec.shape.every((d, i) => d === null || d === tensor.shape[i]);
     if (!fits) {
-      throw Errors.invalidArgument(`${field}.shape`, `is [${tensor.shape.join(', ')}], the model takes [${spec.shape.map((d) => d ?? '?').join(', ')}]`);
+      throw Errors.invalidArgument(
+        `${field}.shape`,
+        `is [${tensor.shape.join(', ')}], the model takes [${spec.shape.map((d) => d ?? '?').join(', ')}]`,
+      );
     }
   }
   const empty = tensor.shape.indexOf(0);
-  if (empty >= 0) throw Errors.invalidArgument(`${field}.shape[${empty}]`, `is 0: a tensor with no elements cannot be inferred${empty === 0 ? ' (an empty batch)' : ''}`);
+  if (empty >= 0)
+    throw Errors.invalidArgument(
+      `${field}.shape[${empty}]`,
+      `is 0: a tensor with no elements cannot be inferred${empty === 0 ? ' (an empty batch)' : ''}`,
+    );
   return tensor;
 }
 
 /** Every input checked, in signature order; nothing is copied or taken yet. */
 export function checkRequest(signature: ModelSignature, raw: InferInputs, maxRequestBytes: number): NamedTensors {
   if (ArrayBuffer.isView(raw)) {
-    if (signature.inputs.length !== 1) throw Errors.invalidArgument('inputs', `must name each of ${signature.inputs.length} inputs`);
-    return checkRequest(signature, { [signature.inputs[0].name]: fromTypedArray(raw as TensorData, signature.inputs[0]) }, maxRequestBytes);
+    if (signature.inputs.length !== 1)
+      throw Errors.invalidArgument('inputs', `must name each of ${signature.inputs.length} inputs`);
+    return checkRequest(
+      signature,
+      { [signature.inputs[0].name]: fromTypedArray(raw as TensorData, signature.inputs[0]) },
+      maxRequestBytes,
+    );
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw Errors.invalidArgument('inputs', 'must be an object of named tensors');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw Errors.invalidArgument('inputs', 'must be an object of named tensors');
   // Names come from the caller: looked up as own keys only, so `toString` or `__proto__` is just a name.
   const names = new Set(signature.inputs.map((spec) => spec.name));
   for (const name of Object.keys(raw)) {
     if (!names.has(name)) {
-      throw Errors.invalidArgument(`inputs.${name}`, `is not an input of this model (inputs: ${signature.inputs.map((s) => s.name).join(', ')})`);
+      throw Errors.invalidArgument(
+        `inputs.${name}`,
+        `is not an input of this model (inputs: ${signature.inputs.map((s) => s.name).join(', ')})`,
+      );
     }
   }
   let bytes = 0;
@@ -84,11 +107,16 @@ export function checkRequest(signature: ModelSignature, raw: InferInputs, maxReq
     if (!Object.hasOwn(raw, spec.name)) throw Errors.invalidArgument(`inputs.${spec.name}`, 'is missing');
     const tensor = checkTensor(spec, (raw as NamedTensors)[spec.name]);
     bytes += tensor.data.byteLength;
-    if (batch !== undefined && tensor.shape[0] !== batch) throw Errors.invalidArgument(`inputs.${spec.name}.shape`, `has batch ${tensor.shape[0]}, other inputs ${batch}`);
+    if (batch !== undefined && tensor.shape[0] !== batch)
+      throw Errors.invalidArgument(`inputs.${spec.name}.shape`, `has batch ${tensor.shape[0]}, other inputs ${batch}`);
     batch = tensor.shape[0];
     checked.push([spec.name, tensor]);
   }
-  if (bytes > maxRequestBytes) throw Errors.tooLarge('inputs', `hold ${bytes} bytes of tensor data; the limit is ${maxRequestBytes} (maxRequestBytes)`);
+  if (bytes > maxRequestBytes)
+    throw Errors.tooLarge(
+      'inputs',
+      `hold ${bytes} bytes of tensor data; the limit is ${maxRequestBytes} (maxRequestBytes)`,
+    );
   return Object.fromEntries(checked);
 }
 
@@ -113,7 +141,8 @@ export function admitInputs(signature: ModelSignature, checked: NamedTensors, tr
   }
   // Taken last: another input may be a view into a buffer that is about to move, and must be copied first.
   const taken = new Map<ArrayBuffer, ArrayBuffer>();
-  for (const [name, tensor] of toTake) owned.set(name, { dtype: tensor.dtype, shape: tensor.shape.slice(), data: takeWhole(tensor.data, taken) });
+  for (const [name, tensor] of toTake)
+    owned.set(name, { dtype: tensor.dtype, shape: tensor.shape.slice(), data: takeWhole(tensor.data, taken) });
   return Object.fromEntries(signature.inputs.map((spec) => [spec.name, owned.get(spec.name)!]));
 }
 

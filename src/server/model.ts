@@ -15,7 +15,9 @@ import type { SessionConfig } from './config.js';
 type ServerSessionOptions = Pick<SessionOptions, 'backend' | 'profile' | 'onLoad'>;
 
 /** A token's view of one instance, beside the session's own stats. */
-export interface InstanceStats extends SessionStats, Pick<SessionTokenStats, 'grants' | 'waits' | 'waitTotalMs' | 'waitMaxMs'> {
+export interface InstanceStats
+  extends SessionStats,
+    Pick<SessionTokenStats, 'grants' | 'waits' | 'waitTotalMs' | 'waitMaxMs'> {
   instance: number;
   /** The instance's kernel thread id: benches read its CPU time from /proc/self/task/<tid>. */
   tid: number;
@@ -48,11 +50,17 @@ export class ServedModel {
   }
 
   /** Starts every instance (the first opens the model's account, the rest join it); all warm, or none left. */
-  static async start(arbiter: DeviceArbiter | null, config: SessionConfig, server: ServerSessionOptions): Promise<ServedModel> {
+  static async start(
+    arbiter: DeviceArbiter | null,
+    config: SessionConfig,
+    server: ServerSessionOptions,
+  ): Promise<ServedModel> {
     const { instances: count = 1, ...session } = config;
     const first = await Session.start(arbiter, { ...session, ...server, instance: 0 });
     const rest = await Promise.allSettled(
-      Array.from({ length: count - 1 }, (_, i) => Session.start(arbiter, { ...session, ...server, account: first.account, instance: i + 1 })),
+      Array.from({ length: count - 1 }, (_, i) =>
+        Session.start(arbiter, { ...session, ...server, account: first.account, instance: i + 1 }),
+      ),
     );
     const started = [first, ...rest.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
     const failed = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -124,7 +132,9 @@ export class ServedModel {
     const sum = (key: keyof InstanceStats) => rows.reduce((total, row) => total + (row[key] as number), 0);
     const max = (key: keyof InstanceStats) => Math.max(...rows.map((row) => row[key] as number));
     const errors: Partial<Record<ErrorCode, number>> = {};
-    for (const row of rows) for (const [code, n] of Object.entries(row.errors)) errors[code as ErrorCode] = (errors[code as ErrorCode] ?? 0) + (n ?? 0);
+    for (const row of rows)
+      for (const [code, n] of Object.entries(row.errors))
+        errors[code as ErrorCode] = (errors[code as ErrorCode] ?? 0) + (n ?? 0);
     const first = rows[0];
     return {
       name: this.name,
@@ -133,8 +143,14 @@ export class ServedModel {
       backend: first.backend,
       accounting: first.accounting,
       queueDepth: sum('queueDepth'),
-      latencyP50Ms: LatencyWindow.percentileOf(this.instances.map((s) => s.latency), 50),
-      latencyP99Ms: LatencyWindow.percentileOf(this.instances.map((s) => s.latency), 99),
+      latencyP50Ms: LatencyWindow.percentileOf(
+        this.instances.map((s) => s.latency),
+        50,
+      ),
+      latencyP99Ms: LatencyWindow.percentileOf(
+        this.instances.map((s) => s.latency),
+        99,
+      ),
       inferences: sum('inferences'),
       batches: sum('batches'),
       kernels: sum('kernels'),

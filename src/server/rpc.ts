@@ -9,7 +9,11 @@ import type { NamedTensors, WireTensor } from '../protocol/tensors.js';
 
 /** What of the server a port serves: the embedding API's calls, as the server (server.ts) has them. */
 export interface Served {
-  infer(name: string, inputs: NamedTensors, options: { deadlineMs?: number; priority?: number; transfer?: boolean }): Promise<NamedTensors>;
+  infer(
+    name: string,
+    inputs: NamedTensors,
+    options: { deadlineMs?: number; priority?: number; transfer?: boolean },
+  ): Promise<NamedTensors>;
   stats(): unknown;
   readonly models: string[];
 }
@@ -38,7 +42,9 @@ export function exposeServer(server: Served): { local: MessagePort; remote: Mess
       if (typeof options !== 'object' || options === null) throw Errors.invalidArgument('options', 'must be an object');
       const { deadlineMs, priority } = options;
       // The inputs arrived as clones this thread owns (the client copied or moved them): taken as they are.
-      const { outputs, buffers } = ownedOutputs(await server.infer(name, inputs, { deadlineMs, priority, transfer: true }));
+      const { outputs, buffers } = ownedOutputs(
+        await server.infer(name, inputs, { deadlineMs, priority, transfer: true }),
+      );
       return transfer(outputs, buffers);
     },
     async stats() {

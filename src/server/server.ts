@@ -12,7 +12,15 @@ import type { TraceRecord } from '../arbiter/trace.js';
 import { Errors, OlympianError } from '../protocol/errors.js';
 import type { NamedTensors } from '../protocol/tensors.js';
 import { ServedModel, type ServerSessionStats } from './model.js';
-import { checkSessionCount, resolveConfig, sessionConfigKeys, validateSessionConfig, type ResolvedConfig, type ServerOptions, type SessionConfig } from './config.js';
+import {
+  checkSessionCount,
+  resolveConfig,
+  sessionConfigKeys,
+  validateSessionConfig,
+  type ResolvedConfig,
+  type ServerOptions,
+  type SessionConfig,
+} from './config.js';
 import { admitInputs, checkRequest, type InferInputs } from './inputs.js';
 import { inferInPieces, splitRows } from './pieces.js';
 import { exposeServer } from './rpc.js';
@@ -71,7 +79,12 @@ export class Server {
 
   private constructor(config: ResolvedConfig) {
     this.#config = config;
-    this.#arbiter = new DeviceArbiter({ policy: config.policy, quantumMs: config.quantumMs, tokens: config.tokens, windowMs: config.windowMs });
+    this.#arbiter = new DeviceArbiter({
+      policy: config.policy,
+      quantumMs: config.quantumMs,
+      tokens: config.tokens,
+      windowMs: config.windowMs,
+    });
   }
 
   /** Resolves once every session is warm; rejects naming the first session that failed (and stops the rest). */
@@ -110,7 +123,8 @@ export class Server {
       const { config, info } = model;
       if (typeof options !== 'object' || options === null) throw Errors.invalidArgument('options', 'must be an object');
       const { deadlineMs, priority = 0, transfer = false, signal } = options;
-      if (deadlineMs !== undefined && !(Number.isFinite(deadlineMs) && deadlineMs > 0)) throw Errors.invalidArgument('deadlineMs', 'must be a number > 0');
+      if (deadlineMs !== undefined && !(Number.isFinite(deadlineMs) && deadlineMs > 0))
+        throw Errors.invalidArgument('deadlineMs', 'must be a number > 0');
       if (!Number.isSafeInteger(priority)) throw Errors.invalidArgument('priority', 'must be an integer');
       if (typeof transfer !== 'boolean') throw Errors.invalidArgument('transfer', 'must be true or false');
       const checked = checkRequest(info.signature, inputs, this.#config.maxRequestBytes);
@@ -120,7 +134,9 @@ export class Server {
       const queued = { priority, deadlineAtMs: deadlineMs === undefined ? undefined : nowMs() + deadlineMs };
       const answer =
         config.maxBatch !== undefined && rows > config.maxBatch
-          ? inferInPieces(splitRows(owned, config.maxBatch), signal, (piece, pieceSignal) => model.route().infer(piece, { ...queued, signal: pieceSignal }))
+          ? inferInPieces(splitRows(owned, config.maxBatch), signal, (piece, pieceSignal) =>
+              model.route().infer(piece, { ...queued, signal: pieceSignal }),
+            )
           : model.route().infer(owned, { ...queued, signal });
       return answer.finally(release);
     } catch (error) {
@@ -205,7 +221,8 @@ export class Server {
   async addSession(config: SessionConfig, field = 'session'): Promise<void> {
     if (this.#closing) throw Errors.unavailable('the server is closing');
     validateSessionConfig(config, field);
-    if (this.#models.has(config.name)) throw Errors.invalidConfig(`${field}.name`, `duplicates ${JSON.stringify(config.name)}`);
+    if (this.#models.has(config.name))
+      throw Errors.invalidConfig(`${field}.name`, `duplicates ${JSON.stringify(config.name)}`);
     checkSessionCount(this.#config.backend, this.#sessionCount() + (config.instances ?? 1));
     await this.#start(config, field);
   }
@@ -261,7 +278,11 @@ export class Server {
     let model: ServedModel;
     try {
       const onLoad = () => this.#demandChanged();
-      model = await ServedModel.start(this.#config.arbiter ? this.#arbiter : null, config, { backend: this.#config.backend, profile: this.#config.profiles, onLoad });
+      model = await ServedModel.start(this.#config.arbiter ? this.#arbiter : null, config, {
+        backend: this.#config.backend,
+        profile: this.#config.profiles,
+        onLoad,
+      });
     } catch (error) {
       throw atConfigKey(error, field);
     }
@@ -269,7 +290,10 @@ export class Server {
     const needMb = model.residentMb;
     if (usedMb + needMb > this.#config.memoryBudgetMB) {
       await model.close({ drain: false });
-      throw Errors.overMemoryBudget(config.name, `~${needMb.toFixed(1)} MiB; ${usedMb.toFixed(1)} of memoryBudgetMB ${this.#config.memoryBudgetMB} are in use`);
+      throw Errors.overMemoryBudget(
+        config.name,
+        `~${needMb.toFixed(1)} MiB; ${usedMb.toFixed(1)} of memoryBudgetMB ${this.#config.memoryBudgetMB} are in use`,
+      );
     }
     this.#models.set(config.name, model);
   }
@@ -293,7 +317,12 @@ export class Server {
 
 /** A worker knows a failing key by its name in the session's config (`model`); the caller knows where that sits. */
 function atConfigKey(error: unknown, field: string): unknown {
-  if (!(error instanceof OlympianError) || error.field === undefined || !sessionConfigKeys.has(error.field.split(/[.[]/)[0])) return error;
+  if (
+    !(error instanceof OlympianError) ||
+    error.field === undefined ||
+    !sessionConfigKeys.has(error.field.split(/[.[]/)[0])
+  )
+    return error;
   return Errors.atField(error, `${field}.${error.field}`);
 }
 

@@ -23,7 +23,8 @@ export async function loadSessionModel(source: ModelSource): Promise<LoadedModel
   } catch (error) {
     throw Errors.modelLoadFailed(source.module, (error as Error).message);
   }
-  if (typeof factory !== 'function') throw Errors.modelLoadFailed(source.module, `exports no function ${source.exportName ?? 'createModel'}`);
+  if (typeof factory !== 'function')
+    throw Errors.modelLoadFailed(source.module, `exports no function ${source.exportName ?? 'createModel'}`);
   try {
     return wrapModel(await factory(tf, source.options), name);
   } catch (error) {

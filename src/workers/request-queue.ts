@@ -45,7 +45,9 @@ export class RequestQueue {
   /** Rows waiting that could join a batch with the head. */
   rowsBatchableWithHead(): number {
     const head = this.#items[0];
-    return head ? this.#items.filter((item) => item.batchKey === head.batchKey).reduce((sum, item) => sum + item.rows, 0) : 0;
+    return head
+      ? this.#items.filter((item) => item.batchKey === head.batchKey).reduce((sum, item) => sum + item.rows, 0)
+      : 0;
   }
 
   push(item: Pending): void {

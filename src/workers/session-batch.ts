@@ -95,7 +95,13 @@ export async function runBatch(
   }
 }
 
-async function predict(model: LoadedModel, device: Device, requests: NamedTensors[], run: BatchRun, between: Between | undefined): Promise<void> {
+async function predict(
+  model: LoadedModel,
+  device: Device,
+  requests: NamedTensors[],
+  run: BatchRun,
+  between: Between | undefined,
+): Promise<void> {
   const timer = device.gpuTiming ? GpuKernelTimer.start() : null;
   try {
     run.inputs = batchInputs(requests);
@@ -125,7 +131,11 @@ async function readOutputs(model: LoadedModel, device: Device, rows: number[], r
     (await readBack(run.outputs[spec.name], rows, device)).forEach((tensor, i) => (split[i][spec.name] = tensor));
   }
   const gpuError = device.asynchronous ? takeDeviceError() : null;
-  if (gpuError) throw Errors.resourceExhausted('device', `the GPU rejected this inference's work, so its outputs are wrong: ${gpuError}`);
+  if (gpuError)
+    throw Errors.resourceExhausted(
+      'device',
+      `the GPU rejected this inference's work, so its outputs are wrong: ${gpuError}`,
+    );
   return split;
 }
 
@@ -161,7 +171,9 @@ function batchInputs(requests: NamedTensors[]): Record<string, tf.Tensor> {
   return tf.tidy(() => {
     const batched: Record<string, tf.Tensor> = {};
     for (const name of names) {
-      const parts = requests.map((inputs) => tf.tensor(inputs[name].data, inputs[name].shape, tfDtypeOf(inputs[name].dtype)));
+      const parts = requests.map((inputs) =>
+        tf.tensor(inputs[name].data, inputs[name].shape, tfDtypeOf(inputs[name].dtype)),
+      );
       batched[name] = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
     }
     return batched;

@@ -8,7 +8,14 @@ import { runInNewContext } from 'node:vm';
 import * as tf from '../device/tfjs.js';
 import { TokenClient, type TokenGrant } from '../arbiter/token-client.js';
 import type { LoadedModel } from '../models/index.js';
-import type { BackendInfo, BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo } from '../protocol/session-messages.js';
+import type {
+  BackendInfo,
+  BackendRequest,
+  GateMode,
+  MemoryReport,
+  ModelSource,
+  SessionInfo,
+} from '../protocol/session-messages.js';
 import { arrayTypeOf, elementCount, type NamedTensors } from '../protocol/tensors.js';
 import { initBackend, isAsynchronous, readsAreCopies } from '../device/backend.js';
 import { onDeviceLost, submitQueued } from '../device/webgpu.js';
@@ -83,12 +90,24 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   const client = data.grant ? new TokenClient(data.grant) : null;
   const gate = client ? new KernelGate(client, device.asynchronous ? submitQueued : undefined) : null;
   // Profiling runs the model ungated, before the gate goes in (it installs and removes its own hook).
-  device.profiled = client && data.accounting === 'predicted' ? await profiledCosts(data, model, backend, client.quantumMs) : null;
+  device.profiled =
+    client && data.accounting === 'predicted' ? await profiledCosts(data, model, backend, client.quantumMs) : null;
   const estimatesMs = new Map<string, number>();
   if (gate) chargeEveryKernel(backend.name, gate, device, estimatesMs, stats);
-  const runBatch = (requests: NamedTensors[], keepToken: () => boolean) => runOneBatch(model, gate, device, requests, stats, keepToken);
+  const runBatch = (requests: NamedTensors[], keepToken: () => boolean) =>
+    runOneBatch(model, gate, device, requests, stats, keepToken);
   const info = await warmUp(data, backend, model, device, runBatch, estimatesMs, stats);
-  for (const field of [kInferencesField, kBatchesField, kChargedMsField, kLongestKernelMsField, kGpuMsField, kGpuWaitsField, kGpuWaitMsField, kBusyMsField]) stats[field] = 0;
+  for (const field of [
+    kInferencesField,
+    kBatchesField,
+    kChargedMsField,
+    kLongestKernelMsField,
+    kGpuMsField,
+    kGpuWaitsField,
+    kGpuWaitMsField,
+    kBusyMsField,
+  ])
+    stats[field] = 0;
   return { info, runBatch, release: () => gate?.end(), collect: () => collect(stats) };
 }
 
@@ -100,12 +119,20 @@ function deviceOf(backend: BackendInfo, data: SessionWorkerData): Device {
     gpuTiming: Boolean(data.gpuTiming),
   };
   if (device.gpuTiming && !(backend.name === 'webgpu' && backend.flags.timestampQuery === true)) {
-    throw Errors.invalidConfig('gpuTiming', `needs the webgpu backend on an adapter with timestamp queries (this session runs ${backend.name}${backend.name === 'webgpu' ? ' without timestamp-query' : ''})`);
+    throw Errors.invalidConfig(
+      'gpuTiming',
+      `needs the webgpu backend on an adapter with timestamp queries (this session runs ${backend.name}${backend.name === 'webgpu' ? ' without timestamp-query' : ''})`,
+    );
   }
   return device;
 }
 
-function profiledCosts(data: SessionWorkerData, model: LoadedModel, backend: BackendInfo, quantumMs: number): Promise<ProfiledCosts> | ProfiledCosts {
+function profiledCosts(
+  data: SessionWorkerData,
+  model: LoadedModel,
+  backend: BackendInfo,
+  quantumMs: number,
+): Promise<ProfiledCosts> | ProfiledCosts {
   return data.autoProfile
     ? autoProfiledCosts(model, data.model, backend, quantumMs)
     : loadProfiledCosts(data.profile ?? 'profiles', data.model, backend, quantumMs);
@@ -117,7 +144,13 @@ function profiledCosts(data: SessionWorkerData, model: LoadedModel, backend: Bac
  * the previous kernel ended (see KernelGate.sinceMark). On webgpu a kernel only encodes work, so it is
  * charged its kernel name's GPU-time estimate, which the warm-up fills in (until then, nothing).
  */
-function chargeEveryKernel(backendName: string, gate: KernelGate, device: Device, estimatesMs: Map<string, number>, stats: Float64Array): void {
+function chargeEveryKernel(
+  backendName: string,
+  gate: KernelGate,
+  device: Device,
+  estimatesMs: Map<string, number>,
+  stats: Float64Array,
+): void {
   const profiled = device.profiled;
   const measured = device.asynchronous ? (name: string) => estimatesMs.get(name) ?? 0 : () => gate.sinceMark();
   installKernelHook(backendName, (name, kernelMs, params) => {
@@ -156,7 +189,7 @@ async function warmUp(
   const profiled = device.profiled;
   if (profiled && profiled.mode !== 'measured') {
     accounting = profiled.mode;
-    accountingNote = profiled.warning ?? 'the profile\'s per-kernel cost at the batch size run (a + b·batch)';
+    accountingNote = profiled.warning ?? "the profile's per-kernel cost at the batch size run (a + b·batch)";
   } else if (profiled?.warning) {
     accountingNote = `${profiled.warning}; ${accountingNote}`;
   }
@@ -179,7 +212,12 @@ async function warmUp(
  * Fills `estimatesMs` with each kernel name's mean GPU time from the warm-up profile (timestamp queries).
  * Without timestamps, every kernel gets an even share of a measured inference. Returns how it was done.
  */
-function estimateKernelCosts(profile: Awaited<ReturnType<typeof tf.profile>>, estimatesMs: Map<string, number>, inferenceMs: number, kernels: number): string {
+function estimateKernelCosts(
+  profile: Awaited<ReturnType<typeof tf.profile>>,
+  estimatesMs: Map<string, number>,
+  inferenceMs: number,
+  kernels: number,
+): string {
   const sums = new Map<string, { ms: number; count: number }>();
   for (const kernel of profile.kernels) {
     const ms = typeof kernel.kernelTimeMs === 'number' ? kernel.kernelTimeMs : NaN;

@@ -12,7 +12,15 @@ import { Piscina } from 'piscina';
 import type { DeviceArbiter } from '../arbiter/arbiter.js';
 import type { TokenGrant } from '../arbiter/token-client.js';
 import { type ErrorCode, Errors, fromSerialized, type OlympianError } from '../protocol/errors.js';
-import type { BackendRequest, GateMode, MemoryReport, ModelSource, SessionInfo, SessionReply, SessionTask } from '../protocol/session-messages.js';
+import type {
+  BackendRequest,
+  GateMode,
+  MemoryReport,
+  ModelSource,
+  SessionInfo,
+  SessionReply,
+  SessionTask,
+} from '../protocol/session-messages.js';
 import { batchSizeOf, transferablesOf, type NamedTensors } from '../protocol/tensors.js';
 import {
   kBatchesField,
@@ -151,7 +159,9 @@ export class Session {
     this.#options = options;
     this.#arbiter = arbiter;
     const label = options.instance ? `${options.name}#${options.instance}` : options.name;
-    this.#grant = arbiter ? arbiter.register({ name: label, weight: options.weight, priority: options.priority, account: options.account }) : null;
+    this.#grant = arbiter
+      ? arbiter.register({ name: label, weight: options.weight, priority: options.priority, account: options.account })
+      : null;
   }
 
   /** Starts the thread, loads and warms the model; rejects (and cleans up) if the session cannot start. */
@@ -203,7 +213,10 @@ export class Session {
    * here they are only batched, ordered by `priority` and run before `deadlineAtMs` (the shared clock) or
    * not at all.
    */
-  infer(inputs: NamedTensors, options: { signal?: AbortSignal; deadlineAtMs?: number; priority?: number } = {}): Promise<NamedTensors> {
+  infer(
+    inputs: NamedTensors,
+    options: { signal?: AbortSignal; deadlineAtMs?: number; priority?: number } = {},
+  ): Promise<NamedTensors> {
     const { signal, deadlineAtMs, priority = 0 } = options;
     return new Promise<NamedTensors>((resolve, reject) => {
       const fail = (error: OlympianError) => {
@@ -294,9 +307,12 @@ export class Session {
     const wasRestarting = this.#state === 'restarting';
     this.#state = 'closing';
     if (this.#restartTimer) clearTimeout(this.#restartTimer);
-    if (!drain || wasRestarting) for (const pending of this.#queue.drain()) this.#settle(pending, Errors.unavailable('session is closing', this.name));
+    if (!drain || wasRestarting)
+      for (const pending of this.#queue.drain())
+        this.#settle(pending, Errors.unavailable('session is closing', this.name));
     this.#pump();
-    if (this.#inFlight.length > 0 || this.#queue.length > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    if (this.#inFlight.length > 0 || this.#queue.length > 0)
+      await new Promise<void>((resolve) => this.#idle.push(resolve));
     const pool = this.#pool;
     this.#pool = null;
     if (pool) {
@@ -371,7 +387,11 @@ export class Session {
     this.#inFlight.push(batch);
     const task: SessionTask = {
       type: 'infer',
-      batch: batch.map((p) => ({ inputs: p.inputs, claim: p.claim.buffer as SharedArrayBuffer, deadlineAtMs: p.deadlineAtMs })),
+      batch: batch.map((p) => ({
+        inputs: p.inputs,
+        claim: p.claim.buffer as SharedArrayBuffer,
+        deadlineAtMs: p.deadlineAtMs,
+      })),
     };
     // Each buffer once: two requests may share one (a caller's `transfer: true` of the same array twice), and
     // a transfer list that names a buffer twice fails the whole post.
@@ -394,7 +414,11 @@ export class Session {
         if (error?.name !== 'DataCloneError') return this.#onCrash(pool, error.message);
         const index = this.#inFlight.indexOf(batch);
         if (index >= 0) this.#inFlight.splice(index, 1);
-        for (const pending of batch) this.#settle(pending, Errors.invalidArgument('inputs', `cannot be sent to the session's thread: ${error.message}`));
+        for (const pending of batch)
+          this.#settle(
+            pending,
+            Errors.invalidArgument('inputs', `cannot be sent to the session's thread: ${error.message}`),
+          );
         this.#pump();
       },
     );
@@ -428,7 +452,10 @@ export class Session {
     // The thread may have left word of why it ended itself.
     const gpuLost = this.#stats[kExitReasonField] === kExitGpuLost;
     this.#stats[kExitReasonField] = 0;
-    const crashed = Errors.sessionCrashed(this.name, gpuLost ? 'its GPU device was lost; it restarts on a new one' : why);
+    const crashed = Errors.sessionCrashed(
+      this.name,
+      gpuLost ? 'its GPU device was lost; it restarts on a new one' : why,
+    );
     const victims = [...this.#inFlight.splice(0).flat(), ...this.#queue.drain()];
     for (const pending of victims) this.#settle(pending, crashed);
     void pool.destroy().catch(() => {});

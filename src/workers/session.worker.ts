@@ -46,9 +46,12 @@ function releaseIfIdle(): void {
   // Armed when a task's reply goes out, which can be after the next task has already started
   // (its continuation runs first); it must never take the token from under a running task.
   if (serving > 0) return;
-  void runtime?.then((session) => {
-    if (serving === 0) session.release();
-  }, () => {});
+  void runtime?.then(
+    (session) => {
+      if (serving === 0) session.release();
+    },
+    () => {},
+  );
 }
 
 async function serve(task: SessionTask): Promise<unknown> {
@@ -97,7 +100,10 @@ async function serveBatch(session: Runtime, batch: BatchItem[]): Promise<Session
   return replies;
 }
 
-const failed = (code: SerializedError['code'], message: string): SessionReply<never> => ({ ok: false, error: { code, message } });
+const failed = (code: SerializedError['code'], message: string): SessionReply<never> => ({
+  ok: false,
+  error: { code, message },
+});
 
 /** Results carry their tensors' buffers as transferables, so outputs are moved, never copied, to the caller. */
 function transferring(replies: SessionReply<NamedTensors>[]) {

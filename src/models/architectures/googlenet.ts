@@ -18,7 +18,16 @@ function ceilPool<T>(net: NetBuilder<T>, x: T): T {
   return net.maxPool(x, { pool: 3, strides: 2, padding });
 }
 
-function inception<T>(net: NetBuilder<T>, x: T, c1: number, c3r: number, c3: number, c5r: number, c5: number, pool: number): T {
+function inception<T>(
+  net: NetBuilder<T>,
+  x: T,
+  c1: number,
+  c3r: number,
+  c3: number,
+  c5r: number,
+  c5: number,
+  pool: number,
+): T {
   const b1 = convBn(net, x, c1, 1);
   const b2 = convBn(net, convBn(net, x, c3r, 1), c3, 3);
   const b3 = convBn(net, convBn(net, x, c5r, 1), c5, 3);

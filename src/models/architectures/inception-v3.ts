@@ -1,7 +1,15 @@
 /** Inception v3 as in Keras applications (`keras.applications.inception_v3`), without the aux head. */
 import type { NetBuilder, Padding } from '../net.js';
 
-function convBn<T>(net: NetBuilder<T>, x: T, filters: number, kh: number, kw: number, strides = 1, padding: Padding = 'same'): T {
+function convBn<T>(
+  net: NetBuilder<T>,
+  x: T,
+  filters: number,
+  kh: number,
+  kw: number,
+  strides = 1,
+  padding: Padding = 'same',
+): T {
   x = net.conv2d(x, { filters, kernel: [kh, kw], strides, padding, useBias: false });
   return net.relu(net.batchNorm(x, { epsilon: 1e-3, scale: false }));
 }

@@ -9,7 +9,14 @@
  */
 import type { NetBuilder } from '../net.js';
 
-function convBn<T>(net: NetBuilder<T>, x: T, filters: number, kernel: number | [number, number], strides = 1, same = false): T {
+function convBn<T>(
+  net: NetBuilder<T>,
+  x: T,
+  filters: number,
+  kernel: number | [number, number],
+  strides = 1,
+  same = false,
+): T {
   x = net.conv2d(x, { filters, kernel, strides, padding: same ? 'same' : 'valid', useBias: false });
   return net.relu(net.batchNorm(x, { epsilon: 1e-3 }));
 }

@@ -5,10 +5,20 @@ const BN = { epsilon: 1e-3, momentum: 0.999 };
 
 /** Keras' `correct_pad`: a stride-2 3x3 'valid' conv after padding one pixel less on the top/left when even. */
 function correctPad(h: number, w: number): PadSpec {
-  return [[h % 2, 1], [w % 2, 1]];
+  return [
+    [h % 2, 1],
+    [w % 2, 1],
+  ];
 }
 
-function invertedResidual<T>(net: NetBuilder<T>, x: T, filters: number, strides: number, expansion: number, first: boolean): T {
+function invertedResidual<T>(
+  net: NetBuilder<T>,
+  x: T,
+  filters: number,
+  strides: number,
+  expansion: number,
+  first: boolean,
+): T {
   const [h, w, inChannels] = net.shapeOf(x);
   let y = x;
   if (!first) {
