@@ -36,5 +36,7 @@ export const scenarios: Record<string, Scenario> = {
   'input-copy': { load: () => import('./input-copy.js'), backends: wasmOnly },
   'json-body': { load: () => import('./json-body.js'), backends: wasmOnly },
   scale: { load: () => import('./scale.js'), backends: wasmOnly },
+  instances: { load: () => import('./instances.js'), backends: wasmOnly },
+  latency: { load: () => import('./latency.js'), backends: wasmOnly },
   'demo-synthetic': { load: async () => ({ run: (await import('./demo-synthetic.js')).run }), backends: wasmOnly },
 };

@@ -23,7 +23,9 @@ export interface ServingModel {
   inputSize: number;
   weight?: number;
   priority?: number;
-  /** Closed-loop clients (default 2). 0 with `intervalMs`: an open-loop stream instead. */
+  /** Session threads serving the model (default 1), on one account. */
+  instances?: number;
+  /** Closed-loop clients (default 2 per instance). 0 with `intervalMs`: an open-loop stream instead. */
   clients?: number;
   /** Open loop: one request every `intervalMs`, whatever the answers do. */
   intervalMs?: number;
@@ -72,6 +74,8 @@ export interface PhaseResult {
   trace?: { events: TraceRecord[]; dropped: number; startMs: number; endMs: number };
   handoffsPerSec: number;
   intervalMaxMs: number;
+  /** Token time idle while work waited, over the window: a share of K × the window (0 ungated). */
+  tokenIdleShare: number;
 }
 
 /** The five models of the paper at input sizes where one batch-1 inference takes 5–200 ms on wasm here. */
@@ -117,6 +121,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     sessions: options.models.map((m) => ({
       name: m.name,
       model: { zoo: m.zoo, inputSize: m.inputSize, seed: 1 },
+      instances: m.instances,
       weight: m.weight,
       priority: m.priority,
       maxQueue: 256,
@@ -127,10 +132,13 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     })),
   });
   try {
-    const tids = options.models.map((m) => server.sessionInfo(m.name).tid);
-    if (!gpu) pinThreads(tids, options.deviceCpus);
+    // A model's device time is its instances' together.
+    const tids = options.models.map((m) =>
+      Array.from({ length: m.instances ?? 1 }, (_, i) => server.sessionInfo(m.name, i).tid),
+    );
+    if (!gpu) pinThreads(tids.flat(), options.deviceCpus);
     const deviceMs = (): number[] => {
-      if (!gpu) return tids.map(threadCpuMs);
+      if (!gpu) return tids.map((threads) => threads.reduce((sum, tid) => sum + threadCpuMs(tid), 0));
       const stats = server.stats();
       return options.models.map((m) => rowOf(stats, m.name).gpuMs);
     };
@@ -150,7 +158,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
             (t) => record(i, t),
           ),
         ];
-      return Array.from({ length: model.clients ?? 2 }, async () => {
+      return Array.from({ length: model.clients ?? 2 * (model.instances ?? 1) }, async () => {
         while (!stop) {
           const started = performance.now();
           await server.infer(model.name, zeroRequest(server, model));
@@ -193,6 +201,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       })),
       handoffsPerSec: ((stats1.handoffs - stats0.handoffs) / elapsedMs) * 1000,
       intervalMaxMs: Math.max(...stats1.sessions.map((s) => s.intervalMaxMs)),
+      tokenIdleShare: options.arbiter ? (stats1.tokenIdleMs - stats0.tokenIdleMs) / (options.tokens * elapsedMs) : 0,
     };
   } finally {
     await server.close({ drain: false });
@@ -276,4 +285,45 @@ export async function runFixedWork(options: FixedWorkOptions): Promise<{
   } finally {
     await server.close({ drain: false });
   }
+}
+
+/**
+ * Each model's cost alone: the median latency of `requests` requests one after another on a server of its
+ * own with no arbiter, after a warm-up. What completed work is counted in (see `completedWork`).
+ */
+export async function soloCostsMs(
+  models: ServingModel[],
+  backend: BenchBackend = 'wasm',
+  requests = 15,
+): Promise<Record<string, number>> {
+  const costs: Record<string, number> = {};
+  for (const model of models) {
+    const server = await createServer({
+      backend,
+      arbiter: false,
+      sessions: [{ name: model.name, model: { zoo: model.zoo, inputSize: model.inputSize, seed: 1 } }],
+    });
+    try {
+      for (let i = 0; i < 3; i++) await server.infer(model.name, zeroRequest(server, model));
+      const times: number[] = [];
+      for (let i = 0; i < requests; i++) {
+        const started = performance.now();
+        await server.infer(model.name, zeroRequest(server, model));
+        times.push(performance.now() - started);
+      }
+      costs[model.name] = percentile(times, 50);
+    } finally {
+      await server.close();
+    }
+  }
+  return costs;
+}
+
+/**
+ * Completed work of a phase: Σ over models of requests completed × that model's solo cost, per second of
+ * window (ms of solo work per s). A policy that moves time from a cheap model to a dear one is neither
+ * rewarded nor punished, as requests/s would.
+ */
+export function completedWork(result: PhaseResult, soloMs: Record<string, number>, windowMs: number): number {
+  return result.sessions.reduce((sum, s) => sum + s.requests * soloMs[s.name], 0) / (windowMs / 1000);
 }

@@ -82,6 +82,9 @@ export async function runDemo({
     backend,
     policy: 'fair',
     quantumMs: 2,
+    // One token, as on a GPU: every target below is one the policy can meet. With K tokens a model of one
+    // instance gets at most 1/K of the device, so weighted 1:2:3:4 would ask AlexNet for more than it can hold.
+    tokens: 1,
     sessions: models.map((m) => ({ name: m.name, model: { zoo: m.zoo, inputSize: m.inputSize, seed: 1 } })),
   });
   try {

@@ -33,7 +33,11 @@ export interface ServerOptions {
   backend?: BackendRequest;
   policy?: PolicyName;
   quantumMs?: number;
-  /** K; default 1 on a GPU, the cores left after the main thread on a CPU. */
+  /**
+   * K; default 1 on a GPU, and on a CPU its cores + 1: one token of slack keeps every core busy while a holder
+   * blocks (a page fault, a GC pause, a lock) or a thread handed a token is still waking, which with K = cores
+   * left about a sixth of the cores idle; the main thread's own work is a few percent (bench/results/tokens.md).
+   */
   tokens?: number;
   windowMs?: number;
   /** Sessions whose estimated resident size (weights + activations at maxBatch) would exceed this fail. */
@@ -179,7 +183,7 @@ export function resolveConfig(options: ServerOptions): ResolvedConfig {
     );
   }
   const backend = backendFor(device, options.backend);
-  const tokens = options.tokens ?? (backend === 'webgpu' ? 1 : Math.max(1, availableParallelism() - 1));
+  const tokens = options.tokens ?? (backend === 'webgpu' ? 1 : availableParallelism() + 1);
   const arbiter = validateArbiterOptions({
     policy: options.policy,
     quantumMs: options.quantumMs,
