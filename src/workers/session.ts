@@ -126,10 +126,11 @@ export interface SessionStats {
 const kStaged = 2;
 /**
  * V8's young generation per session thread, MiB. Its default (up to 48 MiB of semi-spaces) stays resident in
- * every thread; kernels allocate only small, short-lived objects, and 4 MiB cut a session's resident size by
- * about 35 MiB with no loss in latency (bench/results/scale.md).
+ * every thread. Smaller saves memory but scavenges more often, inside inferences: 4 MiB saved ~20 MiB more
+ * per session than 16 but added ~1 ms to a 25 ms GoogLeNet request, where 16 cost ~0.1 ms over the default
+ * (bench/results/scale.md, latency.md; BENCHMARKS.md has the trade).
  */
-const kYoungGenerationMb = 4;
+const kYoungGenerationMb = 16;
 /** How long a closing session waits for its thread to release the device, ms. */
 const kShutdownTimeoutMs = 5000;
 
