@@ -92,7 +92,7 @@ fuzz(
             work.push(
               server.infer('m', input).then((out: NamedTensors) => {
                 assert.equal(
-                  Array.from(out.logits.data),
+                  Array.from(out.logits.data as ArrayLike<number>),
                   Array.from(references.get(k)!),
                   'a valid request got a wrong answer',
                 );
@@ -104,12 +104,12 @@ fuzz(
           good += 2;
           const row = image(16, fills[0]).image.data;
           const big = { image: { dtype: 'float32' as const, shape: [6, 16, 16, 3], data: new Float32Array(6 * 768) } };
-          for (let r = 0; r < 6; r++) big.image.data.set(row, r * 768);
+          for (let r = 0; r < 6; r++) big.image.data.set(row as Float32Array, r * 768);
           work.push(
             server.infer('m', big).then((out: NamedTensors) => {
               assert.equal(out.logits.shape, [6, 10]);
               for (let row = 0; row < 6; row++) {
-                const slice = Array.from(out.logits.data.subarray(row * 10, row * 10 + 10));
+                const slice = Array.from(out.logits.data.subarray(row * 10, row * 10 + 10) as ArrayLike<number>);
                 slice.forEach((v, i) =>
                   assert.ok(Math.abs(v - references.get(0)![i]) < 1e-5, 'a split batch got a wrong answer'),
                 );

@@ -276,7 +276,7 @@ fuzz(`${kCases} malformed messages: each answered, each refusal typed with detai
     a: { dtype: 'float32', shape: [1, 3], data: new Float32Array([1, 2, 3]) },
     n: { dtype: 'int32', shape: [1, 3], data: new Int32Array([1, 1, 1]) },
   });
-  assert.equal(Array.from(out.scaled_sum.data), [2, 30, 400]);
+  assert.equal(Array.from(out.scaled_sum.data as ArrayLike<number>), [2, 30, 400]);
 });
 
 fuzz.run();

@@ -172,7 +172,8 @@ kserve(
   async () => {
     const data = image(2);
     const expected = Array.from(
-      (await http.server.infer('m', { image: { dtype: 'float32', shape: [2, 16, 16, 3], data } })).logits.data,
+      (await http.server.infer('m', { image: { dtype: 'float32', shape: [2, 16, 16, 3], data } })).logits
+        .data as Float32Array,
     );
     const values = Array.from(data);
     const typed = await unary(c.inference, 'ModelInfer', {

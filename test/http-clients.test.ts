@@ -34,7 +34,7 @@ async function direct(batch: number): Promise<number[]> {
   const out = await http.server.infer('m', {
     image: { dtype: 'float32', shape: [batch, 16, 16, 3], data: images(batch) },
   });
-  return Array.from(out.logits.data);
+  return Array.from(out.logits.data as ArrayLike<number>);
 }
 
 async function infer(call: TritonCall, type?: string) {

@@ -17,7 +17,9 @@ let url: string;
 async function direct(rows: number[][][][]): Promise<number[][]> {
   const data = new Float32Array(rows.flat(3));
   const out = await http.server.infer('m', { image: { dtype: 'float32', shape: [rows.length, 16, 16, 3], data } });
-  return Array.from({ length: rows.length }, (_, i) => Array.from(out.logits.data.subarray(i * 10, (i + 1) * 10)));
+  return Array.from({ length: rows.length }, (_, i) =>
+    Array.from((out.logits.data as Float32Array).subarray(i * 10, (i + 1) * 10)),
+  );
 }
 
 const tfs = suite('TF-Serving REST API');
@@ -244,7 +246,7 @@ binary("an infer frame on either protocol's route answers a result frame", async
     assert.is(frame.type, 'result');
     if (frame.type !== 'result') return;
     assert.is(frame.id, 7);
-    assert.equal(Array.from(frame.outputs.logits.data), (await direct([imageRows()]))[0]);
+    assert.equal(Array.from(frame.outputs.logits.data as ArrayLike<number>), (await direct([imageRows()]))[0]);
   }
 });
 

@@ -25,11 +25,11 @@ ownership.after(async () => server.close());
 
 ownership("infer leaves the caller's array intact: the same input twice gives the same answer", async () => {
   const input = image();
-  const before = Array.from(input.image.data);
+  const before = Array.from(input.image.data as ArrayLike<number>);
   const first = await server.infer('m', input);
   const second = await server.infer('m', input);
-  assert.equal(Array.from(input.image.data), before);
-  assert.equal(Array.from(second.logits.data), Array.from(first.logits.data));
+  assert.equal(Array.from(input.image.data as ArrayLike<number>), before);
+  assert.equal(Array.from(second.logits.data as ArrayLike<number>), Array.from(first.logits.data as ArrayLike<number>));
 });
 
 ownership('a subarray is read as itself; its parent array is untouched', async () => {
@@ -41,7 +41,7 @@ ownership('a subarray is read as itself; its parent array is untouched', async (
     image: { dtype: 'float32', shape: [1, 16, 16, 3], data: copy.slice(768, 1536) },
   });
   assert.equal(Array.from(parent), Array.from(copy));
-  assert.equal(Array.from(out.logits.data), Array.from(want.logits.data));
+  assert.equal(Array.from(out.logits.data as ArrayLike<number>), Array.from(want.logits.data as ArrayLike<number>));
 });
 
 ownership(
@@ -84,7 +84,7 @@ ownership('a refused request detaches nothing, even with transfer: true', async 
 ownership('one array sent twice at once to a batching session: both answered, nothing crashes', async () => {
   const input = image();
   const [a, b] = await Promise.all([server.infer('b', input), server.infer('b', input)]);
-  assert.equal(Array.from(a.logits.data), Array.from(b.logits.data));
+  assert.equal(Array.from(a.logits.data as ArrayLike<number>), Array.from(b.logits.data as ArrayLike<number>));
   const row = server.stats().sessions.find((s) => s.name === 'b')!;
   assert.is(row.restarts, 0);
   assert.is(row.state, 'ready');
@@ -123,7 +123,11 @@ dtypes('narrower integers widen exactly to a float32 input: the same answer as f
     ['uint16', Uint16Array],
   ] as const) {
     const out = await server.infer('m', { image: { dtype, shape: [1, 16, 16, 3], data: Type.from(pixels(ramp)) } });
-    assert.equal(Array.from(out.logits.data), Array.from(reference.logits.data), dtype);
+    assert.equal(
+      Array.from(out.logits.data as ArrayLike<number>),
+      Array.from(reference.logits.data as ArrayLike<number>),
+      dtype,
+    );
   }
   const signed = await server.infer('m', {
     image: { dtype: 'int8', shape: [1, 16, 16, 3], data: Int8Array.from(pixels((i) => (i % 200) - 100)) },
@@ -131,7 +135,11 @@ dtypes('narrower integers widen exactly to a float32 input: the same answer as f
   const want = await server.infer('m', {
     image: { dtype: 'float32', shape: [1, 16, 16, 3], data: Float32Array.from(pixels((i) => (i % 200) - 100)) },
   });
-  assert.equal(Array.from(signed.logits.data), Array.from(want.logits.data), 'int8');
+  assert.equal(
+    Array.from(signed.logits.data as ArrayLike<number>),
+    Array.from(want.logits.data as ArrayLike<number>),
+    'int8',
+  );
 });
 
 dtypes('float64, int32 and bool for a float32 input are refused before any queue, naming the dtype', async () => {
@@ -180,7 +188,9 @@ large('a request over maxBatch runs in pieces of maxBatch and is joined: the sam
       const one = await s.infer('r', {
         image: { dtype: 'float32', shape: [1, 16, 16, 3], data: batch.image.data.slice(row * 768, (row + 1) * 768) },
       });
-      one.logits.data.forEach((v, k) => assert.ok(Math.abs(v - out.logits.data[row * 10 + k]) < 1e-5, `row ${row}`));
+      (one.logits.data as Float32Array).forEach((v, k) =>
+        assert.ok(Math.abs(v - (out.logits.data[row * 10 + k] as number)) < 1e-5, `row ${row}`),
+      );
     }
   } finally {
     await s.close();

@@ -36,7 +36,7 @@ rpc(
           data: new Float32Array(16 * 16 * 3).map((_, i) => Math.sin(i)),
         },
       });
-      assert.equal(done.values, Array.from(local.logits.data), 'same answer as in-process');
+      assert.equal(done.values, Array.from(local.logits.data as ArrayLike<number>), 'same answer as in-process');
       assert.ok(done.keptByDefault && done.sameAgain, 'the caller keeps its input by default, and may send it again');
       assert.ok(done.detachedByTransfer, 'with transfer: true the buffer moved');
       const typed = (outcomes: Outcome[]) =>

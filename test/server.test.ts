@@ -23,7 +23,11 @@ embedding('serves several models and reports them in stats', async () => {
     assert.equal(a.logits.shape, [1, 10]);
     assert.equal(b.logits.shape, [1, 10]);
     const bare = await server.infer('a', image(16).image.data);
-    assert.equal(Array.from(bare.logits.data), Array.from(a.logits.data), 'a bare typed array means the one input');
+    assert.equal(
+      Array.from(bare.logits.data as ArrayLike<number>),
+      Array.from(a.logits.data as ArrayLike<number>),
+      'a bare typed array means the one input',
+    );
     const stats = server.stats();
     assert.is(stats.policy, 'fair');
     assert.is(stats.tokens, 1);
@@ -299,7 +303,7 @@ batching('coalesces queued requests into one run and splits the outputs back', a
       assert.equal(out.logits.shape, [1, 10]);
       const want = expected[k].logits.data;
       out.logits.data.forEach((v, i) =>
-        assert.ok(Math.abs(v - want[i]) < 1e-5, `request ${k}[${i}]: ${v} vs ${want[i]}`),
+        assert.ok(Math.abs(Number(v) - Number(want[i])) < 1e-5, `request ${k}[${i}]: ${v} vs ${want[i]}`),
       );
     });
   } finally {

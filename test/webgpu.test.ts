@@ -43,7 +43,8 @@ const onGpu = (name: string, extra: Partial<SessionOptions> = {}, options: objec
   ...extra,
 });
 
-const close = (a: number, b: number) => Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b));
+const close = (a: number | bigint, b: number | bigint) =>
+  Math.abs(Number(a) - Number(b)) <= 1e-4 * Math.max(1, Math.abs(Number(b)));
 
 gpu('reports the adapter and charges per-kernel estimates', async () => {
   const session = await Session.start(new DeviceArbiter(), onGpu('info'));

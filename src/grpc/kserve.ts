@@ -3,7 +3,8 @@
  * routes answer (kserve.ts in src/http: the same readiness, metadata and errors). ModelInfer:
  *   1. inputs come as typed `contents` or, for every input at once, as `raw_input_contents`; a request that
  *      sets both is INVALID_ARGUMENT (field `inputs[i].contents`); FP16 comes only raw;
- *   2. the answer is raw (`raw_output_contents`) when the request was, typed otherwise;
+ *   2. the answer is raw (`raw_output_contents`) when the request was, or when an output's datatype has no
+ *      typed list (FP16), typed otherwise;
  *   3. `outputs`, when given, are the only outputs returned, in that order;
  *   4. `id` is echoed; `model_version`, when given, must be the served version (NOT_FOUND otherwise);
  *   5. `parameters.priority` and `parameters.timeout` mean what Triton documents (see requestOptions).
@@ -172,6 +173,7 @@ async function modelInfer(ctx: GrpcContext, request: ModelInferRequest, info: Ca
       });
       const names =
         wanted.length > 0 ? wanted : signature!.outputs.map((s) => s.name).filter((n) => Object.hasOwn(outputs, n));
+      const raw = parsed.raw || names.some((n) => !Object.hasOwn(contentsField, v2DType(outputs[n].dtype)));
       return {
         model_name: name,
         model_version: served.version,
@@ -182,9 +184,9 @@ async function modelInfer(ctx: GrpcContext, request: ModelInferRequest, info: Ca
           datatype: v2DType(outputs[n].dtype),
           shape: outputs[n].shape,
           parameters: {},
-          contents: parsed.raw ? null : outputContents(outputs[n]),
+          contents: raw ? null : outputContents(outputs[n]),
         })),
-        raw_output_contents: parsed.raw ? names.map((n) => rawOf(outputs[n])) : [],
+        raw_output_contents: raw ? names.map((n) => rawOf(outputs[n])) : [],
       };
     },
     'grpc',

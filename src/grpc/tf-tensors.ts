@@ -97,6 +97,10 @@ const answerList: Record<WireTensor['dtype'], keyof TypedLists> = {
   uint8: 'int_val',
   uint16: 'int_val',
   bool: 'bool_val',
+  float16: 'half_val',
+  uint32: 'uint32_val',
+  int64: 'int64_val',
+  uint64: 'uint64_val',
 };
 
 /** An answer's tensor: its values as tensor_content when `raw`, else in its dtype's list. */

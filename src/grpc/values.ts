@@ -2,29 +2,32 @@
  * Tensors from what both gRPC protocols carry: a shape, a datatype, and the values either as a typed list
  * (KServe's `contents`, TensorProto's `*_val`) or as raw little-endian bytes (KServe's `raw_*_contents`,
  * TensorProto's `tensor_content`). Datatypes are KServe's names; tf-tensors.ts maps TF's dtypes onto them.
- * The rules are the HTTP front's (signature.ts, kserve-binary.ts): the same datatypes, integers wider than
- * int32 narrowed value by value, FP16 widened to float32. Every refusal names the field and, for a value,
- * its index; nothing is allocated before the counts agree, so a small message claiming a huge shape costs
- * nothing.
+ * A tensor keeps its datatype (INT64 as int64, FP16 as float16's bits); what a model input takes of it is the
+ * dtype rule's (protocol/dtypes.ts), as over HTTP. Typed 64-bit integers arrive as JS numbers, exact to 2^53:
+ * wider ones are refused (raw contents carry every value). Every refusal names the field and, for a value, its
+ * index; nothing is allocated before the counts agree, so a small message claiming a huge shape costs nothing.
  */
-import { decodeBinaryTensor, halfToFloat, tensorBytes } from '../http/kserve-binary.js';
+import { decodeBinaryTensor, tensorBytes } from '../http/kserve-binary.js';
 import { kMaxRank } from '../http/json-tensors.js';
 import { v2BinaryBytes } from '../http/signature.js';
 import { Errors } from '../protocol/errors.js';
 import { arrayTypeOf, elementCount, type WireDType, type WireTensor } from '../protocol/tensors.js';
 
-/** Integer datatypes, with the range a value may take; past int32 is narrowed (TF.js computes in int32). */
+/** Integer datatypes, with the range a value may take (64-bit ones: what a JS number holds exactly). */
 const intRanges: Record<string, [number, number]> = {
   INT8: [-128, 127],
   INT16: [-(2 ** 15), 2 ** 15 - 1],
   INT32: [-(2 ** 31), 2 ** 31 - 1],
   UINT8: [0, 255],
   UINT16: [0, 2 ** 16 - 1],
-  UINT32: [0, 2 ** 31 - 1],
-  INT64: [-(2 ** 31), 2 ** 31 - 1],
-  UINT64: [0, 2 ** 31 - 1],
+  UINT32: [0, 2 ** 32 - 1],
+  INT64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  UINT64: [0, Number.MAX_SAFE_INTEGER],
 };
-const narrowed = new Set(['UINT32', 'INT64', 'UINT64']);
+const wide = new Set(['INT64', 'UINT64']);
+
+/** A typed array of any wire dtype, written one value at a time. */
+type Writable = { [index: number]: number | bigint; length: number; fill(value: number | bigint): unknown };
 
 /** A message's shape as dimensions: non-negative safe integers, at most kMaxRank of them. */
 export function checkShape(dims: readonly unknown[], field: string): number[] {
@@ -58,17 +61,19 @@ export function tensorFromValues(
     );
   }
   const data = new (arrayTypeOf(dtype))(count);
+  const out = data as unknown as Writable;
   const range = Object.hasOwn(intRanges, datatype) ? intRanges[datatype] : undefined;
   if (!range && datatype !== 'FP16') {
     // Floats and booleans need no check: a decoded message holds numbers (and booleans, which set() makes 0/1).
-    data.set(values as ArrayLike<number>);
-    if (fill) data.fill(data[0]);
+    (data as Float32Array).set(values as ArrayLike<number>);
+    if (fill) out.fill(out[0]);
     return { dtype, shape, data };
   }
+  const big = wide.has(datatype);
   for (let i = 0; i < values.length; i++) {
     const value = Number(values[i]);
     if (range && !(Number.isInteger(value) && value >= range[0] && value <= range[1])) {
-      const why = narrowed.has(datatype) ? ', as TF.js computes in int32' : '';
+      const why = big ? ' (typed contents are exact to 2^53; send wider values as raw contents)' : '';
       throw Errors.invalidArgument(
         `${field}[${i}]`,
         `must be an integer from ${range[0]} to ${range[1]} for ${datatype}${why}, got ${value}`,
@@ -80,9 +85,9 @@ export function tensorFromValues(
         `must hold a half-precision value's 16 bits (0 to 65535), got ${value}`,
       );
     }
-    data[i] = datatype === 'FP16' ? halfToFloat(value) : value;
+    out[i] = big ? BigInt(value) : value;
   }
-  if (fill) data.fill(data[0]);
+  if (fill) out.fill(out[0]);
   return { dtype, shape, data };
 }
 
@@ -106,10 +111,17 @@ export function tensorFromRaw(
   return decodeBinaryTensor(bytes, datatype, dtype, shape, field);
 }
 
-/** A tensor's values as a plain list, for a typed answer (booleans for bool, numbers otherwise). */
-export function valuesOf(tensor: WireTensor): Array<number | boolean> {
-  if (tensor.dtype === 'bool') return Array.from(tensor.data, (v) => v !== 0);
-  return Array.from(tensor.data);
+/**
+ * A tensor's values as a plain list, for a typed answer: booleans for bool, float16's bits as numbers (TF's
+ * half_val), 64-bit integers as numbers where exact and as decimal strings past 2^53 (protobufjs writes those
+ * exactly), numbers otherwise.
+ */
+export function valuesOf(tensor: WireTensor): Array<number | boolean | string> {
+  const data = tensor.data as ArrayLike<number | bigint>;
+  if (tensor.dtype === 'bool') return Array.from(data, (v) => v !== 0);
+  if (tensor.dtype === 'int64' || tensor.dtype === 'uint64')
+    return Array.from(data, (v) => (Number.isSafeInteger(Number(v)) ? Number(v) : String(v)));
+  return Array.from(data as ArrayLike<number>);
 }
 
 /** A tensor's bytes, for a raw answer. */

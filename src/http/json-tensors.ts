@@ -9,16 +9,33 @@
  * signature says that block's shape (at most one dimension left free, inferred from the byte count).
  */
 import { Errors } from '../protocol/errors.js';
+import { floatToHalf, halfToFloat } from '../protocol/float16.js';
 import { arrayTypeOf, elementCount, type TensorData, type WireDType, type WireTensor } from '../protocol/tensors.js';
 
 export type Dims = readonly (number | null)[] | null;
 
+/** Integer ranges; int64 and uint64 stop at 2^53, past which a JSON number is no longer exact. */
 const intRange: Partial<Record<WireDType, [number, number]>> = {
   int32: [-(2 ** 31), 2 ** 31 - 1],
   int16: [-(2 ** 15), 2 ** 15 - 1],
   int8: [-128, 127],
   uint16: [0, 2 ** 16 - 1],
   uint8: [0, 255],
+  uint32: [0, 2 ** 32 - 1],
+  int64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  uint64: [0, Number.MAX_SAFE_INTEGER],
+};
+
+const isBig = (dtype: WireDType) => dtype === 'int64' || dtype === 'uint64';
+
+/** How a checked number is stored: as a bigint for 64-bit integers, as its 16 bits for float16. */
+const storeAs = (dtype: WireDType): ((value: number) => number | bigint) | null =>
+  isBig(dtype) ? BigInt : dtype === 'float16' ? floatToHalf : null;
+
+/** A typed array of any wire dtype, written one value at a time. */
+type Writable = TensorData & {
+  [index: number]: number | bigint;
+  set(values: ArrayLike<number | bigint>, offset?: number): void;
 };
 
 export const isB64 = (value: unknown): value is { b64: string } =>
@@ -46,7 +63,11 @@ function leaf(value: unknown, dtype: WireDType, at: () => string): number {
   }
   const range = intRange[dtype];
   if (range && !(Number.isInteger(value) && value >= range[0] && value <= range[1])) {
-    throw Errors.invalidArgument(at(), `must be an integer from ${range[0]} to ${range[1]} for ${dtype}, got ${value}`);
+    const exactness = isBig(dtype) ? ' (JSON numbers are exact to 2^53; send wider values as binary data)' : '';
+    throw Errors.invalidArgument(
+      at(),
+      `must be an integer from ${range[0]} to ${range[1]} for ${dtype}, got ${value}${exactness}`,
+    );
   }
   return value;
 }
@@ -166,21 +187,24 @@ export function tensorFromJson(value: unknown, dtype: WireDType, path: string, e
   check(value, 0);
 
   const shape = block === null ? dims : [...dims, ...block];
-  const data = new (arrayTypeOf(dtype))(empty ? 0 : elementCount(shape));
+  const data = new (arrayTypeOf(dtype))(empty ? 0 : elementCount(shape)) as Writable;
+  const store = storeAs(dtype);
   if (block !== null) {
-    blocks.forEach((b, i) => data.set(b, i * b.length));
+    blocks.forEach((b, i) => data.set(b as Writable, i * b.length));
   } else if (!empty) {
     // Booleans as 0/1; every other leaf is by now a number in range (a typed array coerces true to 1 too).
     let offset = 0;
     const fill = (node: unknown, level: number): void => {
       if (level === depth) {
-        data[offset++] = node as number;
+        data[offset++] = store ? store(Number(node)) : (node as number);
         return;
       }
       const items = node as number[];
-      if (level === depth - 1) {
+      if (level === depth - 1 && store === null) {
         data.set(items, offset);
         offset += items.length;
+      } else if (level === depth - 1) {
+        for (let i = 0; i < items.length; i++) data[offset++] = store!(Number(items[i]));
       } else {
         for (let i = 0; i < items.length; i++) fill(items[i], level + 1);
       }
@@ -194,7 +218,7 @@ export function tensorFromJson(value: unknown, dtype: WireDType, path: string, e
 export function stackRows(rows: WireTensor[], path: string): WireTensor {
   const first = rows[0];
   const rowSize = first.data.length;
-  const data = new (arrayTypeOf(first.dtype))(rows.length * rowSize);
+  const data = new (arrayTypeOf(first.dtype))(rows.length * rowSize) as Writable;
   rows.forEach((row, i) => {
     if (row.shape.length !== first.shape.length || row.shape.some((d, k) => d !== first.shape[k])) {
       throw Errors.invalidArgument(
@@ -202,7 +226,7 @@ export function stackRows(rows: WireTensor[], path: string): WireTensor {
         `has shape [${row.shape.join(', ')}] where instance 0 has [${first.shape.join(', ')}]`,
       );
     }
-    data.set(row.data, i * rowSize);
+    data.set(row.data as Writable, i * rowSize);
   });
   return { dtype: first.dtype, shape: [rows.length, ...first.shape], data };
 }
@@ -218,22 +242,43 @@ export function reshape(tensor: WireTensor, shape: number[], path: string): Wire
   return { ...tensor, shape };
 }
 
-const jsonValue = (dtype: WireDType): ((v: number) => number | boolean) =>
-  dtype === 'bool' ? (v) => v !== 0 : (v) => v;
+/**
+ * A stored value as a JSON one: booleans for bool, the number a float16's bits stand for, and 64-bit
+ * integers as numbers where exact — a value past 2^53 has no exact JSON spelling, so the answer is refused
+ * naming the output (`field`), pointing to the binary formats, rather than sent rounded.
+ */
+function jsonValue(dtype: WireDType, field: string): (v: number | bigint) => number | boolean {
+  if (dtype === 'bool') return (v) => v !== 0;
+  if (dtype === 'float16') return (v) => halfToFloat(v as number);
+  if (!isBig(dtype)) return (v) => v as number;
+  return (v) => {
+    const value = Number(v);
+    if (Number.isSafeInteger(value)) return value;
+    throw Errors.invalidArgument(
+      field,
+      `holds ${v}, an ${dtype} value JSON cannot carry exactly (past 2^53): ask for binary data (KServe's binary_data_output), msgpack or gRPC`,
+    );
+  };
+}
 
 /** The tensor as nested arrays (NaN and ±Infinity become null, as JSON has no spelling for them). */
-export function toNested(tensor: WireTensor, offset = 0, dims: readonly number[] = tensor.shape): unknown {
-  const convert = jsonValue(tensor.dtype);
+export function toNested(
+  tensor: WireTensor,
+  offset = 0,
+  dims: readonly number[] = tensor.shape,
+  field = 'outputs',
+): unknown {
+  const convert = jsonValue(tensor.dtype, field);
   if (dims.length === 0) return convert(tensor.data[offset]);
   const stride = elementCount(dims.slice(1));
   const out = new Array(dims[0]);
-  for (let i = 0; i < dims[0]; i++) out[i] = toNested(tensor, offset + i * stride, dims.slice(1));
+  for (let i = 0; i < dims[0]; i++) out[i] = toNested(tensor, offset + i * stride, dims.slice(1), field);
   return out;
 }
 
-/** The tensor flattened in row-major order (KServe's `data`). */
-export function toFlat(tensor: WireTensor): unknown[] {
-  return Array.from(tensor.data as ArrayLike<number>, jsonValue(tensor.dtype));
+/** The tensor flattened in row-major order (KServe's `data`); `field` names it if it cannot be written. */
+export function toFlat(tensor: WireTensor, field = 'outputs'): unknown[] {
+  return Array.from(tensor.data as ArrayLike<number | bigint>, jsonValue(tensor.dtype, field));
 }
 
 /** One entry per item on the batch axis: nested values, or `{ b64 }` of the row's bytes for `_bytes` outputs. */
@@ -241,7 +286,7 @@ export function rowsOf(tensor: WireTensor, name: string): unknown[] {
   const [batch = 1, ...rest] = tensor.shape;
   const size = elementCount(rest);
   return Array.from({ length: batch }, (_, i) => {
-    if (!name.endsWith('_bytes')) return toNested(tensor, i * size, rest);
+    if (!name.endsWith('_bytes')) return toNested(tensor, i * size, rest, `outputs.${name}`);
     const row = tensor.data.subarray(i * size, (i + 1) * size);
     return { b64: Buffer.from(row.buffer, row.byteOffset, row.byteLength).toString('base64') };
   });
@@ -249,6 +294,6 @@ export function rowsOf(tensor: WireTensor, name: string): unknown[] {
 
 /** A whole tensor for TF-Serving's columnar answer, in the same spelling as rowsOf. */
 export function columnOf(tensor: WireTensor, name: string): unknown {
-  if (!name.endsWith('_bytes')) return toNested(tensor);
+  if (!name.endsWith('_bytes')) return toNested(tensor, 0, tensor.shape, `outputs.${name}`);
   return { b64: Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength).toString('base64') };
 }

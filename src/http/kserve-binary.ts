@@ -5,6 +5,7 @@
  * the outputs asked for with `binary_data: true` (or all of them with `binary_data_output: true`).
  */
 import { Errors } from '../protocol/errors.js';
+export { halfToFloat } from '../protocol/float16.js';
 import { arrayTypeOf, type TensorData, type WireDType, type WireTensor } from '../protocol/tensors.js';
 import { v2BinaryBytes } from './signature.js';
 
@@ -42,28 +43,6 @@ export function splitBinaryBody(body: Buffer, headerLength: string, maxHeaderByt
   return new BinaryBody(header, body.subarray(length));
 }
 
-/** An IEEE half-precision value, from its 16 bits. */
-export function halfToFloat(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const fraction = bits & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
-
-/** Integers wider than int32 narrowed to it value by value (TF.js computes in int32). */
-function narrow(values: ArrayLike<number | bigint>, path: string): Int32Array {
-  const out = new Int32Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const value = Number(values[i]);
-    if (value < -(2 ** 31) || value > 2 ** 31 - 1)
-      throw Errors.invalidArgument(`${path}[${i}]`, `is ${values[i]}, outside int32 (what TF.js computes in)`);
-    out[i] = value;
-  }
-  return out;
-}
-
 /** One input's bytes as a tensor of the shape it declares. */
 export function decodeBinaryTensor(
   bytes: Buffer,
@@ -72,7 +51,7 @@ export function decodeBinaryTensor(
   shape: number[],
   path: string,
 ): WireTensor {
-  const size = Object.hasOwn(v2BinaryBytes, datatype) ? v2BinaryBytes[datatype] : datatype === 'FP16' ? 2 : 0;
+  const size = Object.hasOwn(v2BinaryBytes, datatype) ? v2BinaryBytes[datatype] : 0;
   const count = shape.reduce((a, b) => a * b, 1);
   if (size === 0) throw Errors.invalidArgument(`${path}.datatype`, `${datatype} cannot be sent as binary data here`);
   if (bytes.byteLength !== count * size) {
@@ -83,12 +62,7 @@ export function decodeBinaryTensor(
   }
   // A copy: the body's bytes may start at an offset a typed array cannot.
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  let data: TensorData;
-  if (datatype === 'INT64') data = narrow(new BigInt64Array(buffer), path);
-  else if (datatype === 'UINT64') data = narrow(new BigUint64Array(buffer), path);
-  else if (datatype === 'UINT32') data = narrow(new Uint32Array(buffer), path);
-  else if (datatype === 'FP16') data = Float32Array.from(new Uint16Array(buffer), halfToFloat);
-  else data = new (arrayTypeOf(dtype) as unknown as new (b: ArrayBuffer) => TensorData)(buffer);
+  const data = new (arrayTypeOf(dtype) as unknown as new (b: ArrayBuffer) => TensorData)(buffer);
   return { dtype, shape, data };
 }
 

@@ -186,7 +186,8 @@ async function infer(ctx: HttpContext, request: FastifyRequest<{ Params: ModelPa
     const outputs = names.map((outputName) => {
       const tensor = result.outputs[outputName];
       const entry = { name: outputName, datatype: v2DType(tensor.dtype), shape: tensor.shape };
-      if (!parsed.binaryAll && !parsed.binary.has(outputName)) return { ...entry, data: toFlat(tensor) };
+      if (!parsed.binaryAll && !parsed.binary.has(outputName))
+        return { ...entry, data: toFlat(tensor, `outputs.${outputName}`) };
       const bytes = tensorBytes(tensor);
       blobs.push(bytes);
       return { ...entry, parameters: { binary_data_size: bytes.byteLength } };

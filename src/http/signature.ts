@@ -3,11 +3,12 @@ import { Errors } from '../protocol/errors.js';
 import type { TensorSpec } from '../protocol/signature.js';
 import type { WireDType } from '../protocol/tensors.js';
 
-/** The wire dtype a JSON value for this input becomes; inputs TF.js cannot be fed from numbers are refused. */
+/** The wire dtype a JSON value for this input becomes (its own); inputs no number can feed are refused. */
 export function inputDType(spec: TensorSpec, field: string): WireDType {
-  if (spec.dtype === null || spec.dtype === 'float32') return 'float32';
-  if (spec.dtype === 'int32' || spec.dtype === 'bool') return spec.dtype;
-  throw Errors.invalidArgument(field, `is a ${spec.dtype} input, which olympian does not feed over HTTP`);
+  if (spec.dtype === null) return 'float32';
+  if (spec.dtype === 'string' || spec.dtype === 'complex64')
+    throw Errors.invalidArgument(field, `is a ${spec.dtype} input, which olympian does not feed over HTTP`);
+  return spec.dtype;
 }
 
 const tfDTypes: Record<string, string> = {
@@ -21,6 +22,10 @@ const tfDTypes: Record<string, string> = {
   int8: 'DT_INT8',
   uint16: 'DT_UINT16',
   int16: 'DT_INT16',
+  int64: 'DT_INT64',
+  uint32: 'DT_UINT32',
+  uint64: 'DT_UINT64',
+  float16: 'DT_HALF',
 };
 
 export const tfDType = (dtype: string | null) =>
@@ -36,6 +41,10 @@ const v2DTypes: Record<string, string> = {
   uint16: 'UINT16',
   uint8: 'UINT8',
   bool: 'BOOL',
+  int64: 'INT64',
+  uint32: 'UINT32',
+  uint64: 'UINT64',
+  float16: 'FP16',
   string: 'BYTES',
   complex64: 'COMPLEX64',
 };
@@ -44,22 +53,22 @@ export const v2DType = (dtype: string | null) =>
   dtype === null ? 'FP32' : Object.hasOwn(v2DTypes, dtype) ? v2DTypes[dtype] : 'BYTES';
 
 /**
- * A KServe datatype as the wire dtype its values are held in. The wider integer types are narrowed to
- * int32 (what TF.js computes in), value by value, refusing any that do not fit.
+ * A KServe datatype as the wire dtype its values are held in: its own. What a model input takes of them (a
+ * float32 input FP16 too, an int32 input INT64 value by value) is the dtype rule's (protocol/dtypes.ts).
  */
 const fromV2: Record<string, WireDType> = {
   FP32: 'float32',
   FP64: 'float64',
-  FP16: 'float32',
+  FP16: 'float16',
   INT32: 'int32',
   INT16: 'int16',
   INT8: 'int8',
   UINT16: 'uint16',
   UINT8: 'uint8',
   BOOL: 'bool',
-  INT64: 'int32',
-  UINT32: 'int32',
-  UINT64: 'int32',
+  INT64: 'int64',
+  UINT32: 'uint32',
+  UINT64: 'uint64',
 };
 
 export function wireFromV2(datatype: unknown, field: string): WireDType {
@@ -76,6 +85,7 @@ export function wireFromV2(datatype: unknown, field: string): WireDType {
 export const v2BinaryBytes: Record<string, number> = {
   FP32: 4,
   FP64: 8,
+  FP16: 2,
   INT32: 4,
   INT16: 2,
   INT8: 1,

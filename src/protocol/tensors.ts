@@ -5,10 +5,34 @@
  */
 import { Errors } from './errors.js';
 
-export const dtypes = ['float32', 'int32', 'bool', 'uint8', 'int8', 'uint16', 'int16', 'float64'] as const;
+export const dtypes = [
+  'float32',
+  'int32',
+  'bool',
+  'uint8',
+  'int8',
+  'uint16',
+  'int16',
+  'float64',
+  'int64',
+  'uint32',
+  'uint64',
+  'float16',
+] as const;
 export type WireDType = (typeof dtypes)[number];
 
-export type TensorData = Float32Array | Int32Array | Uint8Array | Int8Array | Uint16Array | Int16Array | Float64Array;
+/** float16 values travel as their 16 bits (a Uint16Array: Node 20 has no Float16Array; see float16.ts). */
+export type TensorData =
+  | Float32Array
+  | Int32Array
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Float64Array
+  | BigInt64Array
+  | Uint32Array
+  | BigUint64Array;
 
 export interface WireTensor {
   dtype: WireDType;
@@ -27,6 +51,10 @@ const arrayTypes: Record<WireDType, new (length: number) => TensorData> = {
   uint16: Uint16Array,
   int16: Int16Array,
   float64: Float64Array,
+  int64: BigInt64Array,
+  uint32: Uint32Array,
+  uint64: BigUint64Array,
+  float16: Uint16Array,
 };
 
 export function arrayTypeOf(dtype: WireDType): new (length: number) => TensorData {

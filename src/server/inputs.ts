@@ -8,11 +8,10 @@
  * says so), so the caller's arrays stay as they were; or, with `transfer: true`, whole buffers are taken
  * without a copy and the caller's arrays are left detached. A refused request never detaches anything.
  */
-import { acceptedDTypes, wireDTypeOf } from '../protocol/dtypes.js';
+import { acceptedDTypes, convertDType, firstMisfit, wireDTypeOf } from '../protocol/dtypes.js';
 import { Errors } from '../protocol/errors.js';
 import type { ModelSignature, TensorSpec } from '../protocol/signature.js';
 import {
-  arrayTypeOf,
   elementCount,
   spansBuffer,
   validateWireTensor,
@@ -32,6 +31,9 @@ const dtypeOfArray = (data: TensorData): WireDType => {
   if (data instanceof Int8Array) return 'int8';
   if (data instanceof Uint16Array) return 'uint16';
   if (data instanceof Int16Array) return 'int16';
+  if (data instanceof BigInt64Array) return 'int64';
+  if (data instanceof BigUint64Array) return 'uint64';
+  if (data instanceof Uint32Array) return 'uint32';
   return 'uint8';
 };
 
@@ -58,6 +60,12 @@ function checkTensor(spec: TensorSpec, value: unknown): WireTensor {
       `is ${tensor.dtype}; the model's ${spec.dtype} input takes ${takes} (converted only where every value is exact)`,
     );
   }
+  const misfit = firstMisfit(tensor.data, tensor.dtype, spec.dtype);
+  if (misfit >= 0)
+    throw Errors.invalidArgument(
+      `${field}.data[${misfit}]`,
+      `is ${tensor.data[misfit]}, which the model's ${spec.dtype} input cannot hold`,
+    );
   if (spec.shape) {
     const fits =
       tensor.shape.length === spec.shape.length && spec.shape.every((d, i) => d === null || d === tensor.shape[i]);
@@ -136,7 +144,7 @@ export function admitInputs(signature: ModelSignature, checked: NamedTensors, tr
       toTake.push([spec.name, tensor]);
       continue;
     }
-    const data = dtype === tensor.dtype ? tensor.data.slice() : widen(tensor.data, dtype);
+    const data = dtype === tensor.dtype ? tensor.data.slice() : convertDType(tensor.data, tensor.dtype, dtype);
     owned.set(spec.name, { dtype, shape: tensor.shape.slice(), data });
   }
   // Taken last: another input may be a view into a buffer that is about to move, and must be copied first.
@@ -145,9 +153,6 @@ export function admitInputs(signature: ModelSignature, checked: NamedTensors, tr
     owned.set(name, { dtype: tensor.dtype, shape: tensor.shape.slice(), data: takeWhole(tensor.data, taken) });
   return Object.fromEntries(signature.inputs.map((spec) => [spec.name, owned.get(spec.name)!]));
 }
-
-const widen = (data: TensorData, dtype: WireDType): TensorData =>
-  (arrayTypeOf(dtype) as unknown as { from(values: ArrayLike<number>): TensorData }).from(data);
 
 /** Moves a whole buffer into the server's hands once, however many inputs share it. */
 function takeWhole(data: TensorData, taken: Map<ArrayBuffer, ArrayBuffer>): TensorData {

@@ -36,7 +36,8 @@ export function joinRows(parts: NamedTensors[]): NamedTensors {
       const data = new (arrayTypeOf(first.dtype))(parts.reduce((sum, part) => sum + part[name].data.length, 0));
       let offset = 0;
       for (const part of parts) {
-        data.set(part[name].data, offset);
+        // Same dtype on both sides (one model's output), so the set is between arrays of one kind.
+        (data as Float32Array).set(part[name].data as Float32Array, offset);
         offset += part[name].data.length;
       }
       return [name, { dtype: first.dtype, shape: [rows, ...first.shape.slice(1)], data }];

@@ -172,7 +172,7 @@ function batchInputs(requests: NamedTensors[]): Record<string, tf.Tensor> {
     const batched: Record<string, tf.Tensor> = {};
     for (const name of names) {
       const parts = requests.map((inputs) =>
-        tf.tensor(inputs[name].data, inputs[name].shape, tfDtypeOf(inputs[name].dtype)),
+        tf.tensor(inputs[name].data as tf.TypedArray, inputs[name].shape, tfDtypeOf(inputs[name].dtype)),
       );
       batched[name] = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
     }
