@@ -14,6 +14,7 @@ module.exports = {
     forbid('policies-are-pure', folder('arbiter/policies'), '^src/(?!arbiter/(layout|policies/))', 'Policies import only the layout constants and types.'),
     forbid('arbiter-below-everything', folder('arbiter'), '^src/(?!arbiter/|protocol/)', 'The arbiter imports nothing above it.'),
     forbid('device-below-workers-and-profiler', folder('device'), '^src/(?!device/|protocol/)', 'The device layer imports no layer above it.'),
+    forbid('onnx-below-workers-and-profiler', folder('onnx'), '^src/(?!onnx/|protocol/)', 'The ONNX engine (onnxruntime, graphs, segments) imports only the protocol.'),
     forbid('models-know-no-arbiter', folder('models'), '^src/(arbiter|workers|server|http|grpc|profiler|cli)/', 'Models know nothing of the arbiter or of sessions.'),
     forbid('profiler-below-workers', folder('profiler'), '^src/(workers|server|http|grpc|cli)/', 'The profiler is used by sessions, never the other way round.'),
     forbid('workers-below-server', folder('workers'), '^src/(server|http|grpc|cli)/', 'Session code never imports the server or a front.'),

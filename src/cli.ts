@@ -37,8 +37,10 @@ program
 
 program
   .command('profile')
-  .description('profile a model on this machine: per-kernel cost in launch order, fitted to a + b·batch')
-  .argument('<model>', 'a zoo model (resnet50, zoo:resnet50@96) or a model.json path or URL')
+  .description(
+    'profile a model on this machine: per-kernel cost in launch order (ONNX: the whole run), fitted to a + b·batch',
+  )
+  .argument('<model>', 'a zoo model (resnet50, zoo:resnet50@96), a model.json or .onnx path or URL')
   .option('--batch <list>', 'batch sizes to profile', '1,2,4,8')
   .option(
     '--backend <backend>',
@@ -48,12 +50,37 @@ program
   .option('--runs <n>', 'measured runs per batch size', (value) => Number(value), 5)
   .option('--input-size <n>', 'input size (zoo models)', (value) => Number(value))
   .option('--out <dir>', 'profiles directory', 'profiles')
+  .option('--providers <list>', 'ONNX models: onnxruntime execution providers', 'cpu')
   .action(
     async (
       model: string,
-      options: { batch: string; backend: 'wasm' | 'cpu' | 'webgpu'; runs: number; inputSize?: number; out: string },
+      options: {
+        batch: string;
+        backend: 'wasm' | 'cpu' | 'webgpu';
+        runs: number;
+        inputSize?: number;
+        out: string;
+        providers: string;
+      },
     ) => {
-      const { runProfileCommand } = await import('./profiler/index.js');
+      const { runProfileCommand, parseBatchSizes } = await import('./profiler/index.js');
+      const { isOnnxSource } = await import('./onnx/model-file.js');
+      if (isOnnxSource(model)) {
+        const { profileOnnx, describeOnnxProfile } = await import('./profiler/onnx-profile.js');
+        const batches = parseBatchSizes(options.batch);
+        const providers = options.providers.split(',');
+        const result = await profileOnnx({
+          model,
+          batches,
+          runs: options.runs,
+          warmupRuns: 2,
+          out: options.out,
+          providers,
+        });
+        for (const line of describeOnnxProfile(result.profile)) console.log(line);
+        console.log(`wrote ${result.path}`);
+        return;
+      }
       const { path } = await runProfileCommand({
         model,
         batch: options.batch,

@@ -133,12 +133,16 @@ export class KernelGate {
    * token: it goes to a waiter only if the policy prefers that waiter to this session, and otherwise stays for
    * the next unit (a release would hand it over unconditionally and turn sharing into taking turns per unit,
    * whatever the virtual times say). Either way the quantum's use is charged now. Without more work the token
-   * goes back. Strict mode calls this only once the GPU has finished the work.
+   * goes back. Strict mode calls this only once the GPU has finished the work. `lastCostMs` is charged here,
+   * not through `charge`: a unit that cannot pause (an ONNX run) would otherwise yield at its boundary, wait
+   * for the token to come back, and only then offer it again.
    */
-  end(backlogged = false): void {
+  end(backlogged = false, lastCostMs = 0): void {
     this.#countHeld();
     this.#inUnit = false;
     this.#yieldDue = false;
+    this.#usedMs += lastCostMs;
+    if (lastCostMs > this.#longestKernelMs) this.#longestKernelMs = lastCostMs;
     if (backlogged) this.#client.offer(this.#usedMs);
     else this.#client.release(this.#usedMs);
     this.#usedMs = 0;

@@ -120,6 +120,13 @@ export const Errors = {
     new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend ${JSON.stringify(backend)} is unavailable: ${why}`, {
       field: 'backend',
     }),
+  /** An ONNX execution provider this machine cannot run; `field` is `executionProviders[i]`. */
+  providerUnavailable: (field: string, provider: string, why: string) =>
+    new OlympianError(
+      ErrorCode.BACKEND_UNAVAILABLE,
+      `execution provider ${JSON.stringify(provider)} is unavailable: ${why}`,
+      { field },
+    ),
   overMemoryBudget: (session: string, why: string) =>
     new OlympianError(ErrorCode.RESOURCE_EXHAUSTED, `session ${session} needs ${why}`, {
       field: 'memoryBudgetMB',

@@ -9,6 +9,7 @@ import { Errors } from '../protocol/errors.js';
 import { parseZooSource, zooProblem } from '../models/zoo-catalog.js';
 import type { BackendRequest } from '../protocol/session-messages.js';
 import type { SessionOptions } from '../workers/session.js';
+import { validateOnnxOptions } from './onnx-options.js';
 
 export type DeviceRequest = 'auto' | 'gpu' | 'cpu';
 
@@ -77,6 +78,9 @@ const sessionConfigKeyTable: Record<keyof SessionConfig, true> = {
   accounting: true,
   autoProfile: true,
   gpuTiming: true,
+  executionProviders: true,
+  intraOpThreads: true,
+  segmentMs: true,
 };
 export const sessionConfigKeys: ReadonlySet<string> = new Set(Object.keys(sessionConfigKeyTable));
 
@@ -159,6 +163,7 @@ export function validateSessionOptions(config: Partial<SessionConfig>, field: st
     throw Errors.invalidConfig(`${field}.autoProfile`, 'must be true or false');
   if (config.gpuTiming !== undefined && typeof config.gpuTiming !== 'boolean')
     throw Errors.invalidConfig(`${field}.gpuTiming`, 'must be true or false');
+  validateOnnxOptions(config, field);
 }
 
 /** Native TensorFlow (tfjs-node) is process-global and fails in a second worker thread (tfjs issue 8388). */

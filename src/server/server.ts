@@ -22,6 +22,7 @@ import {
   type SessionConfig,
 } from './config.js';
 import { admitInputs, checkRequest, type InferInputs } from './inputs.js';
+import { checkGpuProviders } from './onnx-options.js';
 import { inferInPieces, splitRows } from './pieces.js';
 import { exposeServer } from './rpc.js';
 import { TokenDemand } from './token-demand.js';
@@ -275,6 +276,7 @@ export class Server {
 
   /** `field` is where the configuration names this model (`sessions[2]`): a failure to start names its key. */
   async #start(config: SessionConfig, field: string): Promise<void> {
+    checkGpuProviders(config, this.#config, field);
     let model: ServedModel;
     try {
       const onLoad = () => this.#demandChanged();

@@ -60,6 +60,12 @@ export interface SessionWorkerData {
   autoProfile?: boolean;
   /** webgpu: add each dispatch's GPU time (timestamp queries) to the stats (benchmarks; see SessionOptions). */
   gpuTiming?: boolean;
+  /** ONNX models (workers/onnx-runtime.ts): onnxruntime's providers, intra-op threads and segment target. */
+  executionProviders?: string[];
+  intraOpThreads?: number;
+  segmentMs?: number;
+  /** The session's maxBatch: an ONNX model with a fixed batch axis refuses more than 1. */
+  maxBatch?: number;
 }
 
 export interface Runtime {
@@ -72,6 +78,8 @@ export interface Runtime {
   /** Gives the token back if it is still held. */
   release(): void;
   collect(): MemoryReport;
+  /** Frees the model before the thread ends (an ONNX session on a GPU provider: under the token). */
+  dispose?(): Promise<void>;
 }
 
 /**

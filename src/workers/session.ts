@@ -80,6 +80,19 @@ export interface SessionOptions {
    * each dispatch then gets its own compute pass and submit, so it costs CPU time and changes batching.
    */
   gpuTiming?: boolean;
+  /**
+   * ONNX models: onnxruntime's execution providers in order of preference (default `['cpu']`); a provider
+   * this machine lacks fails the start with BACKEND_UNAVAILABLE naming it. A GPU provider needs the device's
+   * one token (K = 1): two sessions on one must never run at once.
+   */
+  executionProviders?: string[];
+  /** ONNX models: onnxruntime's intra-op threads (default 1: one token is one core). */
+  intraOpThreads?: number;
+  /**
+   * ONNX models: split a model whose run takes longer than this (ms, at batch 1) into segments of about this
+   * long, so the session can hand its token on between them; 0 never splits (see onnx/segments.ts).
+   */
+  segmentMs?: number;
   /** First restart delay after a crash, ms; doubles per crash in a row, up to restartMaxMs. */
   restartBackoffMs?: number;
   restartMaxMs?: number;
@@ -342,6 +355,10 @@ export class Session {
       profile: this.#options.profile,
       autoProfile: this.#options.autoProfile ?? false,
       gpuTiming: this.#options.gpuTiming ?? false,
+      executionProviders: this.#options.executionProviders,
+      intraOpThreads: this.#options.intraOpThreads,
+      segmentMs: this.#options.segmentMs,
+      maxBatch: this.#options.maxBatch,
     };
     const pool = new Piscina({
       filename: source.filename.href,

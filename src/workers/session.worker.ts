@@ -18,14 +18,15 @@ import { ErrorCode, serializeError, type SerializedError } from '../protocol/err
 import type { BatchItem, MemoryReport, SessionInfo, SessionReply, SessionTask } from '../protocol/session-messages.js';
 import { transferablesOf, type NamedTensors } from '../protocol/tensors.js';
 import { claimRequest, kRequestStarted } from './session-layout.js';
-import { startRuntime, type Runtime, type SessionWorkerData } from './session-runtime.js';
-import { shutdownWebgpu } from '../device/webgpu.js';
+import type { Runtime, SessionWorkerData } from './session-runtime.js';
+import { engineFor } from './engines.js';
 
 export type { SessionWorkerData } from './session-runtime.js';
 
 const data = workerData as SessionWorkerData;
 const stats = new Float64Array(data.stats);
 const backlog = new Int32Array(data.backlog);
+const engine = engineFor(data.model);
 let runtime: Promise<Runtime> | null = null;
 let turn: Promise<unknown> = Promise.resolve();
 let idleHold: NodeJS.Immediate | null = null;
@@ -60,11 +61,11 @@ async function serve(task: SessionTask): Promise<unknown> {
   serving++;
   try {
     if (task.type === 'shutdown') {
-      await runtime?.catch(() => {});
-      await shutdownWebgpu();
+      await (await runtime?.catch(() => null))?.dispose?.();
+      await (await engine).shutdown();
       return { ok: true, value: null } satisfies SessionReply<null>;
     }
-    const session = await (runtime ??= startRuntime(data, stats));
+    const session = await (runtime ??= engine.then((chosen) => chosen.start(data, stats)));
     if (task.type === 'warmup') return { ok: true, value: session.info } satisfies SessionReply<SessionInfo>;
     if (task.type === 'collect') return { ok: true, value: session.collect() } satisfies SessionReply<MemoryReport>;
     return transferring(await serveBatch(session, task.batch));

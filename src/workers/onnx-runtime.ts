@@ -1,0 +1,205 @@
+/**
+ * A session thread serving an ONNX model on onnxruntime-node, under the same arbiter as TF.js sessions.
+ * A run cannot be paused, so the session takes its token before a run (or each segment of a split model)
+ * and offers it after: its interleaving interval is max(quantum, one run or segment). `run()` works on this
+ * very thread (src/onnx/ort.ts), so with one intra-op thread a token is a core, as for a wasm session, and
+ * the run's wall time is its device occupancy: what measured accounting charges (times the intra-op threads,
+ * when more than one work for it). Set-up, step by step:
+ *   1. the package and the providers asked for (BACKEND_UNAVAILABLE naming the one missing);
+ *   2. the model file, then the session — under the token on a GPU provider, whose device nothing may touch
+ *      outside it; a fixed batch axis with maxBatch > 1 is INVALID_CONFIG;
+ *   3. a probe of every value's shape (memory estimate, cut costs), then warm-up runs;
+ *   4. with `segmentMs`, a model whose run is longer is split at cut points (segments.ts) and warmed again;
+ *   5. what each run is charged: measured time, or the profile's a + b·batch shared out by segment.
+ */
+import { getHeapStatistics } from 'node:v8';
+import { KernelGate } from '../arbiter/kernel-gate.js';
+import { TokenClient } from '../arbiter/token-client.js';
+import { currentThreadId } from '../arbiter/os-thread.js';
+import { readOnnxFile } from '../onnx/model-file.js';
+import { OnnxModel } from '../onnx/onnx-model.js';
+import { checkProviders, isGpuProvider, loadOrt, ortVersion, type Ort } from '../onnx/ort.js';
+import { graphFlow } from '../onnx/graph.js';
+import { peakActivationBytes, probeModel, probeValues, type InputShape } from '../onnx/probe.js';
+import { buildSegments, chooseCuts, nodeCosts } from '../onnx/segments.js';
+import { loadOnnxCosts, onnxFingerprint } from '../profiler/onnx-profile.js';
+import { Errors } from '../protocol/errors.js';
+import type { SessionInfo } from '../protocol/session-messages.js';
+import { arrayTypeOf, elementCount, type NamedTensors, type WireDType } from '../protocol/tensors.js';
+import { runOnnxBatch, type SegmentCharge } from './onnx-batch.js';
+import type { Runtime, SessionWorkerData } from './session-runtime.js';
+import {
+  kBatchesField,
+  kBusyMsField,
+  kChargedMsField,
+  kHeapUsedMbField,
+  kInferencesField,
+  kKernelsField,
+  kLongestKernelMsField,
+} from './session-layout.js';
+
+/** Runs measured at warm-up (after one dropped run): their median is a run's cost. */
+const kWarmupRuns = 3;
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/** Runs `work` holding the token (a GPU provider's device is touched only so), or as it is without an arbiter. */
+async function underToken<T>(gate: KernelGate | null, work: () => Promise<T>): Promise<T> {
+  if (!gate) return work();
+  gate.begin();
+  try {
+    return await work();
+  } finally {
+    gate.end(false);
+  }
+}
+
+/** Batch-1 zeros for every input, in the model's dtypes (free dimensions as 1). */
+function zeroRequest(inputs: InputShape[], batch: number): NamedTensors {
+  const request: NamedTensors = {};
+  for (const input of inputs) {
+    const shape = input.shape.map((d, i) => d ?? (i === 0 ? batch : 1));
+    const dtype = input.dtype as WireDType;
+    request[input.name] = { dtype, shape, data: new (arrayTypeOf(dtype))(elementCount(shape)) };
+  }
+  return request;
+}
+
+export async function startOnnxRuntime(data: SessionWorkerData, stats: Float64Array): Promise<Runtime> {
+  const warmupStart = performance.now();
+  const providers = data.executionProviders ?? ['cpu'];
+  const intraOpThreads = data.intraOpThreads ?? 1;
+  const ort = await loadOrt();
+  checkProviders(ort, providers);
+  const file = await readOnnxFile(data.model as string);
+  const client = data.grant ? new TokenClient(data.grant) : null;
+  const gate = client ? new KernelGate(client) : null;
+  const onGpu = providers.some(isGpuProvider);
+  const guard = <T>(work: () => Promise<T>) => (onGpu ? underToken(gate, work) : work());
+  const model = await guard(() => OnnxModel.load(ort, file, { providers, intraOpThreads }));
+  try {
+    return await prepare(data, stats, ort, model, gate, guard, { providers, intraOpThreads, warmupStart });
+  } catch (error) {
+    await guard(() => model.release());
+    throw error;
+  }
+}
+
+interface Setup {
+  providers: readonly string[];
+  intraOpThreads: number;
+  warmupStart: number;
+}
+
+async function prepare(
+  data: SessionWorkerData,
+  stats: Float64Array,
+  ort: Ort,
+  model: OnnxModel,
+  gate: KernelGate | null,
+  guard: <T>(work: () => Promise<T>) => Promise<T>,
+  setup: Setup,
+): Promise<Runtime> {
+  const inputs: InputShape[] = model.signature.inputs.map((s) => ({
+    name: s.name,
+    dtype: s.dtype!,
+    shape: s.shape ?? [],
+  }));
+  const fixedBatch = model.signature.inputs.find((s) => typeof s.shape?.[0] === 'number');
+  if ((data.maxBatch ?? 1) > 1 && fixedBatch) {
+    throw Errors.invalidConfig(
+      'maxBatch',
+      `is ${data.maxBatch}, but the model's input ${fixedBatch.name} has a fixed batch dimension of ${fixedBatch.shape![0]}: leave maxBatch at 1, or export the model with a free batch axis`,
+    );
+  }
+  const onnx = model.file;
+  const freeBatch = inputs.length > 0 && inputs.every((input) => input.shape[0] === null);
+  const flow = graphFlow(onnx.model.graph);
+  const probe = (batch: number) =>
+    flow ? underToken(gate, () => probeValues(ort, probeModel(onnx.model, flow), onnx.dir, inputs, batch)) : null;
+  const one = await probe(1);
+  const two = freeBatch && one ? await probe(2) : null;
+
+  const measured: SegmentCharge = (_segment, _batch, ms) => ms * setup.intraOpThreads;
+  const context = { ort, model, gate, charge: measured, stats };
+  /** Warm-up runs of batch-1 zeros (the first one dropped): each one's time per segment. */
+  const warm = async () => {
+    const runs: number[][] = [];
+    const request = zeroRequest(inputs, 1);
+    for (let run = 0; run <= kWarmupRuns; run++) {
+      const times: number[] = [];
+      const timing: SegmentCharge = (segment, batch, ms) => {
+        times.push(ms);
+        return measured(segment, batch, ms);
+      };
+      await runOnnxBatch({ ...context, charge: timing }, [request], () => false);
+      if (run > 0) runs.push(times);
+    }
+    return runs;
+  };
+  let runs = await warm();
+  const wholeMs = median(runs.map((times) => times.reduce((a, b) => a + b, 0)));
+  const target = data.segmentMs ?? 0;
+  if (target > 0 && wholeMs > target && flow && one) {
+    const cuts = chooseCuts(flow, one, nodeCosts(flow, onnx.model, one), Math.ceil(wholeMs / target));
+    if (cuts.length > 0) {
+      await guard(() => model.split(buildSegments(onnx.model, flow, cuts, one, two)));
+      runs = await warm();
+    }
+  }
+  const segmentMs = runs[0].map((_, i) => median(runs.map((times) => times[i])));
+  const shares = segmentMs.map((ms) => ms / segmentMs.reduce((a, b) => a + b, 0));
+  const fingerprint = onnxFingerprint(ortVersion(ort), setup.providers, setup.intraOpThreads);
+  const profiled =
+    gate && data.accounting === 'predicted'
+      ? loadOnnxCosts(data.profile ?? 'profiles', data.model as string, fingerprint)
+      : null;
+  const fit = profiled?.fit;
+  // A fit with a negative intercept (noise at small batches) never charges less than nothing.
+  if (fit) context.charge = (segment, batch) => Math.max(0, fit.aMs + fit.bMs * batch) * shares[segment];
+
+  for (const field of [
+    kInferencesField,
+    kBatchesField,
+    kChargedMsField,
+    kLongestKernelMsField,
+    kKernelsField,
+    kBusyMsField,
+  ])
+    stats[field] = 0;
+  const info: SessionInfo = {
+    tid: currentThreadId(),
+    backend: {
+      name: 'onnxruntime',
+      flags: {
+        onnxruntime: ortVersion(ort),
+        providers: setup.providers.join(','),
+        intraOpThreads: setup.intraOpThreads,
+        segments: model.segmentCount,
+        fingerprint: fingerprint.id,
+      },
+    },
+    signature: model.signature,
+    kernelsPerInference: model.segmentCount,
+    warmupMs: performance.now() - setup.warmupStart,
+    baselineTensors: 0,
+    accounting: fit ? 'predicted' : 'measured',
+    accountingNote: fit
+      ? `the profile's whole-run cost a + b·batch (${profiled.path}), shared out by each segment's warm-up time`
+      : `${profiled?.warning ? `${profiled.warning}; ` : ''}run time on this thread${setup.intraOpThreads > 1 ? ` × ${setup.intraOpThreads} intra-op threads` : ''} (onnxruntime runs synchronously here), per segment: ${segmentMs.map((ms) => ms.toFixed(2)).join(' + ')} ms at batch 1`,
+    gateMode: 'overlap',
+    weightsMb: onnx.weightBytes / 2 ** 20,
+    activationsMbPerItem: (one && flow ? peakActivationBytes(flow, one) : 0) / 2 ** 20,
+  };
+  return {
+    info,
+    runBatch: (requests, keepToken) => runOnnxBatch(context, requests, keepToken),
+    release: () => gate?.end(),
+    collect: () => {
+      const report = { liveTensors: 0, heapUsedMb: getHeapStatistics().used_heap_size / 2 ** 20 };
+      stats[kHeapUsedMbField] = report.heapUsedMb;
+      return report;
+    },
+    dispose: () => guard(() => model.release()),
+  };
+}
