@@ -121,6 +121,15 @@ export class OnnxModel {
    * Runs every segment in turn; `after(index, ms)` follows each one (its wall time: the run is synchronous on
    * this thread) and may block, e.g. to hand the token on. Returns the graph's outputs.
    */
+  /** Back to the whole model in one session (a split that cost too much), releasing the segments. */
+  async join(): Promise<void> {
+    if (this.#segments.length < 2) return;
+    const session = await OnnxModel.#create(this.#ort, this.file.bytes, this.file, this.#options);
+    const old = this.#segments;
+    this.#segments = [{ session, inputs: session.inputNames, outputs: session.outputNames }];
+    await Promise.all(old.map((segment) => segment.session.release()));
+  }
+
   async run(
     feeds: Record<string, OrtTensor>,
     after?: (index: number, ms: number) => void,

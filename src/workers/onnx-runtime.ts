@@ -9,7 +9,7 @@
  *   2. the model file, then the session — under the token on a GPU provider, whose device nothing may touch
  *      outside it; a fixed batch axis with maxBatch > 1 is INVALID_CONFIG;
  *   3. a probe of every value's shape (memory estimate, cut costs), then warm-up runs;
- *   4. with `segmentMs`, a model whose run is longer is split at cut points (segments.ts) and warmed again;
+ *   4. a model whose run is long is split at cut points and warmed again (onnx-split.ts says when);
  *   5. what each run is charged: measured time, or the profile's a + b·batch shared out by segment.
  */
 import { getHeapStatistics } from 'node:v8';
@@ -21,12 +21,12 @@ import { OnnxModel } from '../onnx/onnx-model.js';
 import { checkProviders, isGpuProvider, loadOrt, ortVersion, type Ort } from '../onnx/ort.js';
 import { graphFlow } from '../onnx/graph.js';
 import { peakActivationBytes, probeModel, probeValues, type InputShape } from '../onnx/probe.js';
-import { buildSegments, chooseCuts, nodeCosts } from '../onnx/segments.js';
 import { loadOnnxCosts, onnxFingerprint } from '../profiler/onnx-profile.js';
 import { Errors } from '../protocol/errors.js';
 import type { SessionInfo } from '../protocol/session-messages.js';
 import { arrayTypeOf, elementCount, type NamedTensors, type WireDType } from '../protocol/tensors.js';
 import { runOnnxBatch, type SegmentCharge } from './onnx-batch.js';
+import { splitForInterleaving } from './onnx-split.js';
 import type { Runtime, SessionWorkerData } from './session-runtime.js';
 import {
   kBatchesField,
@@ -137,16 +137,8 @@ async function prepare(
     }
     return runs;
   };
-  let runs = await warm();
-  const wholeMs = median(runs.map((times) => times.reduce((a, b) => a + b, 0)));
-  const target = data.segmentMs ?? 0;
-  if (target > 0 && wholeMs > target && flow && one) {
-    const cuts = chooseCuts(flow, one, nodeCosts(flow, onnx.model, one), Math.ceil(wholeMs / target));
-    if (cuts.length > 0) {
-      await guard(() => model.split(buildSegments(onnx.model, flow, cuts, one, two)));
-      runs = await warm();
-    }
-  }
+  const split = await splitForInterleaving({ model, flow, one, two, warm, guard }, data.segmentMs, await warm());
+  const runs = split.runs;
   const segmentMs = runs[0].map((_, i) => median(runs.map((times) => times[i])));
   const shares = segmentMs.map((ms) => ms / segmentMs.reduce((a, b) => a + b, 0));
   const fingerprint = onnxFingerprint(ortVersion(ort), setup.providers, setup.intraOpThreads);
@@ -186,7 +178,7 @@ async function prepare(
     accounting: fit ? 'predicted' : 'measured',
     accountingNote: fit
       ? `the profile's whole-run cost a + b·batch (${profiled.path}), shared out by each segment's warm-up time`
-      : `${profiled?.warning ? `${profiled.warning}; ` : ''}run time on this thread${setup.intraOpThreads > 1 ? ` × ${setup.intraOpThreads} intra-op threads` : ''} (onnxruntime runs synchronously here), per segment: ${segmentMs.map((ms) => ms.toFixed(2)).join(' + ')} ms at batch 1`,
+      : `${profiled?.warning ? `${profiled.warning}; ` : ''}run time on this thread${setup.intraOpThreads > 1 ? ` × ${setup.intraOpThreads} intra-op threads` : ''} (onnxruntime runs synchronously here), per segment: ${segmentMs.map((ms) => ms.toFixed(2)).join(' + ')} ms at batch 1; ${split.note}`,
     gateMode: 'overlap',
     weightsMb: onnx.weightBytes / 2 ** 20,
     activationsMbPerItem: (one && flow ? peakActivationBytes(flow, one) : 0) / 2 ** 20,
