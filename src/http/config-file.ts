@@ -48,6 +48,9 @@ const modelKeys = [
   'maxQueue',
   'maxBatch',
   'batchWindowUs',
+  'executionProviders',
+  'intraOpThreads',
+  'segmentMs',
 ];
 
 function onlyKeys(value: unknown, allowed: string[], field: string): Json {
@@ -100,6 +103,9 @@ function modelConfig(baseDir: string, raw: unknown, i: number, names: Set<string
   validateSessionOptions(model, field);
   for (const key of ['instances', 'weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'] as const)
     if (model[key] !== undefined) out[key] = model[key] as number;
+  for (const key of ['intraOpThreads', 'segmentMs'] as const)
+    if (model[key] !== undefined) out[key] = model[key] as number;
+  if (model.executionProviders !== undefined) out.executionProviders = model.executionProviders as string[];
   return out;
 }
 

@@ -123,7 +123,9 @@ export function modelMetadata(ctx: HttpContext, name: string, version?: string) 
       .status(name)
       .filter((row) => row.state === 'AVAILABLE')
       .map((row) => row.version),
-    platform: 'tensorflowjs',
+    // Triton's names for the two engines' model formats.
+    platform:
+      ctx.server.sessionInfo(served.session).backend.name === 'onnxruntime' ? 'onnxruntime_onnx' : 'tensorflowjs',
     inputs: spec(served.signature.inputs),
     outputs: spec(served.signature.outputs),
   };

@@ -20,7 +20,7 @@ import { scanVersions, type VersionDir } from './versions.js';
 export interface HttpModelConfig {
   /** The public name: 1–48 letters, digits, "_" or "-". */
   name: string;
-  /** TF-Serving's model base path: numbered version subdirectories, each holding a TF.js model.json. */
+  /** TF-Serving's model base path: numbered version subdirectories, each holding a model.json or model.onnx. */
   basePath?: string;
   /** Or one fixed model (a path, URL, zoo or module source), served as version 1. */
   model?: ModelSource;
@@ -31,6 +31,10 @@ export interface HttpModelConfig {
   maxQueue?: number;
   maxBatch?: number;
   batchWindowUs?: number;
+  /** ONNX models (see SessionConfig): onnxruntime's providers, intra-op threads, segment target. */
+  executionProviders?: string[];
+  intraOpThreads?: number;
+  segmentMs?: number;
 }
 
 export type VersionState = 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
@@ -237,8 +241,10 @@ export class ModelRegistry {
   }
 
   #sessionConfig(entry: ModelEntry) {
-    const { instances, maxQueue, maxBatch, batchWindowUs } = entry.config;
-    return { weight: entry.weight, priority: entry.priority, instances, maxQueue, maxBatch, batchWindowUs };
+    const { instances, maxQueue, maxBatch, batchWindowUs, executionProviders, intraOpThreads, segmentMs } =
+      entry.config;
+    const onnx = { executionProviders, intraOpThreads, segmentMs };
+    return { weight: entry.weight, priority: entry.priority, instances, maxQueue, maxBatch, batchWindowUs, ...onnx };
   }
 
   async #pollAll(): Promise<void> {

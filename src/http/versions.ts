@@ -1,6 +1,6 @@
 /**
- * A model base path as TF-Serving lays it out: numbered version subdirectories, each a TF.js model
- * (`<base>/1/model.json`, `<base>/2/model.json`, ...). Scanning only lists; loading is the registry's.
+ * A model base path as TF-Serving lays it out: numbered version subdirectories, each a TF.js or ONNX model
+ * (`<base>/1/model.json`, `<base>/2/model.onnx`, ...). Scanning only lists; loading is the registry's.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
