@@ -5,6 +5,8 @@
  * interleaved over repetitions. Share = each session thread's CPU time over a window in which all are
  * backlogged.
  */
+import { rmSync } from 'node:fs';
+import { prepareNetworks } from './lib/onnx-networks.js';
 import { startProgress } from './lib/progress.js';
 import { benchMeta, pinForBackend, table, writeResults, type BenchOptions } from './lib/report.js';
 import { paperModels, runPhase, sizedFor, type PhaseResult, type ServingModel } from './lib/serving.js';
@@ -24,7 +26,10 @@ const scenarios: Record<Scenario['name'], Scenario> = {
   'fairness-predicted': { name: 'fairness-predicted', weights: [1, 1, 1, 1, 1], accounting: 'predicted' },
 };
 
-type Phase = 'baseline' | 'arbiter' | 'strict';
+type Phase = 'baseline' | 'arbiter' | 'strict' | 'mixed';
+
+/** The mixed row: these models served as ONNX (the same architecture and weights), the others on TF.js. */
+const onnxInMixed = ['googlenet', 'resnet50'];
 
 export async function runScenario(scenario: Scenario, options: BenchOptions) {
   const { quick, backend } = options;
@@ -39,7 +44,21 @@ export async function runScenario(scenario: Scenario, options: BenchOptions) {
   const fairness = scenario.name !== 'weighted';
   // On webgpu both gate modes are measured: `arbiter` is overlap (the default), `strict` waits for the GPU
   // before every handover. The phases rotate each repetition so a drift in machine speed favours none.
-  const phases: Phase[] = backend === 'webgpu' ? ['baseline', 'arbiter', 'strict'] : ['baseline', 'arbiter'];
+  const mixedRow = backend === 'wasm' && !scenario.accounting;
+  const phases: Phase[] =
+    backend === 'webgpu'
+      ? ['baseline', 'arbiter', 'strict']
+      : mixedRow
+        ? ['baseline', 'arbiter', 'mixed']
+        : ['baseline', 'arbiter'];
+  const exported = mixedRow
+    ? await prepareNetworks(
+        models
+          .filter((m) => onnxInMixed.includes(m.name))
+          .map((m) => ({ name: m.name, zoo: m.zoo, inputSize: m.inputSize })),
+      )
+    : null;
+  const mixedModels = models.map((m) => ({ ...m, onnx: exported?.networks.find((n) => n.name === m.name)?.onnx }));
   const runs: Array<Record<Phase, PhaseResult>> = [];
   const progress = startProgress(scenario.name, reps * phases.length);
   for (let rep = 0; rep < reps; rep++) {
@@ -48,7 +67,7 @@ export async function runScenario(scenario: Scenario, options: BenchOptions) {
     for (const phase of order) {
       progress.label(`rep ${rep + 1} ${phase}`);
       const result = await runPhase({
-        models,
+        models: phase === 'mixed' ? mixedModels : models,
         backend,
         deviceCpus: '1',
         arbiter: phase !== 'baseline',
@@ -69,6 +88,7 @@ export async function runScenario(scenario: Scenario, options: BenchOptions) {
     runs.push(results as Record<Phase, PhaseResult>);
   }
   progress.stop();
+  if (exported) rmSync(exported.dir, { recursive: true, force: true });
   const score = (r: PhaseResult) =>
     fairness
       ? jainIndex(r.sessions.map((s) => s.share))
@@ -79,6 +99,7 @@ export async function runScenario(scenario: Scenario, options: BenchOptions) {
   const baselineScores = runs.map((r) => score(r.baseline));
   const arbiterScores = runs.map((r) => score(r.arbiter));
   const strictScores = phases.includes('strict') ? runs.map((r) => score(r.strict)) : null;
+  const mixedScores = mixedRow ? runs.map((r) => score(r.mixed)) : null;
   const last = runs[runs.length - 1];
   const sessions = models.map((m, i) => ({
     name: m.name,
@@ -94,6 +115,15 @@ export async function runScenario(scenario: Scenario, options: BenchOptions) {
     p99Ms: round(median(runs.map((r) => r.arbiter.sessions[i].p99Ms)), 1),
     p99MsBaseline: round(median(runs.map((r) => r.baseline.sessions[i].p99Ms)), 1),
     longestKernelMs: round(last.arbiter.sessions[i].longestKernelMs, 2),
+    ...(mixedScores
+      ? {
+          engineMixed: onnxInMixed.includes(m.name) ? 'onnxruntime' : 'tfjs',
+          shareMixed: round(median(runs.map((r) => r.mixed.sessions[i].share)), 4),
+          throughputPerSecMixed: round(median(runs.map((r) => r.mixed.sessions[i].throughputPerSec)), 2),
+          p99MsMixed: round(median(runs.map((r) => r.mixed.sessions[i].p99Ms)), 1),
+          longestRunMsMixed: round(last.mixed.sessions[i].longestKernelMs, 2),
+        }
+      : {}),
     ...(strictScores
       ? {
           shareStrict: round(median(runs.map((r) => r.strict.sessions[i].share)), 4),
@@ -107,6 +137,7 @@ export async function runScenario(scenario: Scenario, options: BenchOptions) {
         jainIndexBaseline: round(median(baselineScores), 4),
         jainIndex: round(median(arbiterScores), 4),
         jainIndexSpread: spread(arbiterScores),
+        ...(mixedScores ? { jainIndexMixed: round(median(mixedScores), 4) } : {}),
         ...(strictScores
           ? { jainIndexStrict: round(median(strictScores), 4), jainIndexStrictSpread: spread(strictScores) }
           : {}),
@@ -115,6 +146,7 @@ export async function runScenario(scenario: Scenario, options: BenchOptions) {
         weightedMaxErrorPctBaseline: round(median(baselineScores), 2),
         weightedMaxErrorPct: round(median(arbiterScores), 2),
         weightedMaxErrorPctSpread: spread(arbiterScores),
+        ...(mixedScores ? { weightedMaxErrorPctMixed: round(median(mixedScores), 2) } : {}),
         ...(strictScores
           ? {
               weightedMaxErrorPctStrict: round(median(strictScores), 2),
@@ -197,6 +229,25 @@ export async function runScenario(scenario: Scenario, options: BenchOptions) {
     ...(strictScores
       ? [
           "Gate modes (webgpu): the headline `jainIndex`/`weightedMaxErrorPct` is `overlap` (the token goes on right after submitting); `…Strict` waits for the GPU before every handover (charged share is overlap's).",
+          '',
+        ]
+      : []),
+    ...(mixedScores
+      ? [
+          `Mixed row: ${onnxInMixed.join(' and ')} served on onnxruntime (the same architectures and weights, written as ONNX; a run is charged as a whole, or per segment), the others on TF.js, under the same arbiter and policy: ${fairness ? 'jainIndexMixed' : 'weightedMaxErrorPctMixed'} = ${round(median(mixedScores), fairness ? 4 : 2)}.`,
+          '',
+          table(
+            ['model', 'engine', 'target', 'share', 'req/s', 'p99 ms', 'longest run/segment ms'],
+            sessions.map((s) => [
+              s.name,
+              s.engineMixed ?? '',
+              s.target,
+              s.shareMixed ?? '',
+              s.throughputPerSecMixed ?? '',
+              s.p99MsMixed ?? '',
+              s.longestRunMsMixed ?? '',
+            ]),
+          ),
           '',
         ]
       : []),

@@ -29,7 +29,13 @@ export interface ServingModel {
   clients?: number;
   /** Open loop: one request every `intervalMs`, whatever the answers do. */
   intervalMs?: number;
+  /** Serve this ONNX file (the same architecture written by onnx-export.ts) instead of the TF.js zoo model. */
+  onnx?: string;
 }
+
+/** The source a session of `model` is given: its ONNX file, else the zoo model. */
+export const modelSource = (model: ServingModel) =>
+  model.onnx ?? { zoo: model.zoo, inputSize: model.inputSize, seed: 1 };
 
 export interface PhaseOptions {
   models: ServingModel[];
@@ -120,7 +126,7 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
     tokens: options.tokens,
     sessions: options.models.map((m) => ({
       name: m.name,
-      model: { zoo: m.zoo, inputSize: m.inputSize, seed: 1 },
+      model: modelSource(m),
       instances: m.instances,
       weight: m.weight,
       priority: m.priority,
@@ -258,7 +264,7 @@ export async function runFixedWork(options: FixedWorkOptions): Promise<{
     policy: 'fair',
     quantumMs: options.quantumMs,
     tokens: options.tokens,
-    sessions: options.models.map((m) => ({ name: m.name, model: { zoo: m.zoo, inputSize: m.inputSize, seed: 1 } })),
+    sessions: options.models.map((m) => ({ name: m.name, model: modelSource(m) })),
   });
   try {
     if (options.backend !== 'webgpu')
@@ -301,7 +307,7 @@ export async function soloCostsMs(
     const server = await createServer({
       backend,
       arbiter: false,
-      sessions: [{ name: model.name, model: { zoo: model.zoo, inputSize: model.inputSize, seed: 1 } }],
+      sessions: [{ name: model.name, model: modelSource(model) }],
     });
     try {
       for (let i = 0; i < 3; i++) await server.infer(model.name, zeroRequest(server, model));

@@ -1,0 +1,295 @@
+/**
+ * engines: the same networks on TF.js wasm and on onnxruntime's CPU provider, side by side in one run —
+ * a conv stack and a zoo architecture, each built once in TF.js and written as ONNX with the same weights
+ * (bench/lib/onnx-networks.ts). Per network: latency at batch 1 (one session each, requests alternating
+ * between the engines so that drift falls on both) and throughput with K = cores (cores instances, two
+ * closed-loop clients each, one engine at a time, the order turning per repetition). `speedup` =
+ * onnxruntime over TF.js at batch 1 (p50 latency ratio); summary.speedup is the conv stack's.
+ *
+ * Then the ONNX engine's own figures: where run() spends its CPU time (the session's thread, or others), and
+ * what splitting the zoo network into segments costs (a run's time alone, whole vs split) against what it
+ * buys: the longest token hold (the interleaving interval) and a small model's p99 beside it at K = 1.
+ */
+import { availableParallelism } from 'node:os';
+import { readdirSync, rmSync } from 'node:fs';
+import { createServer, type Server } from '../src/server/server.js';
+import type { NamedTensors } from '../src/protocol/tensors.js';
+import { prepareNetworks, type Network, type NetworkSpec } from './lib/onnx-networks.js';
+import { startProgress } from './lib/progress.js';
+import { benchMeta, pinForBackend, table, writeResults, type BenchOptions } from './lib/report.js';
+import { median, percentile, round } from './lib/stats.js';
+import { threadCpuMs } from './lib/thread-cpu.js';
+
+const request = (size: number): NamedTensors => ({
+  input: {
+    dtype: 'float32',
+    shape: [1, size, size, 3],
+    data: new Float32Array(size * size * 3).map((_, i) => Math.sin(i)),
+  },
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function timed(server: Server, name: string, size: number): Promise<number> {
+  const started = performance.now();
+  await server.infer(name, request(size));
+  return performance.now() - started;
+}
+
+/** Batch-1 latency of both engines, one request each in turn; and the largest output difference. */
+async function latency(net: Network, pairs: number) {
+  const server = await createServer({
+    sessions: [
+      { name: 'tfjs', model: net.tfjs },
+      { name: 'onnx', model: net.onnx },
+    ],
+  });
+  try {
+    const [a, b] = await Promise.all([
+      server.infer('tfjs', request(net.inputSize)),
+      server.infer('onnx', request(net.inputSize)),
+    ]);
+    const x = Object.values(a)[0].data as Float32Array;
+    const y = b.output.data as Float32Array;
+    const maxAbsDiff = Math.max(...Array.from(x, (v, i) => Math.abs(v - y[i])));
+    for (let i = 0; i < 3; i++) for (const name of ['tfjs', 'onnx']) await timed(server, name, net.inputSize);
+    const times: Record<string, number[]> = { tfjs: [], onnx: [] };
+    for (let i = 0; i < pairs; i++)
+      for (const name of i % 2 === 0 ? ['tfjs', 'onnx'] : ['onnx', 'tfjs'])
+        times[name].push(await timed(server, name, net.inputSize));
+    const tid = server.sessionInfo('onnx').tid;
+    const cpu = () => Object.fromEntries(readdirSync('/proc/self/task').map((t) => [t, threadCpuMs(Number(t))]));
+    const before = cpu();
+    for (let i = 0; i < pairs; i++) await timed(server, 'onnx', net.inputSize);
+    const after = cpu();
+    // The caller's side (the main thread here) is not the engine's: the share is of every other thread.
+    const others = Object.keys(after).filter((t) => Number(t) !== process.pid && Number(t) !== tid);
+    const sessionMs = after[tid] - before[tid];
+    const otherMs = others.reduce((sum, t) => sum + Math.max(0, after[t] - (before[t] ?? 0)), 0);
+    return { times, maxAbsDiff, runOnSessionThreadPct: (100 * sessionMs) / (sessionMs + otherMs) };
+  } finally {
+    await server.close();
+  }
+}
+
+/** Requests per second with K = cores: `cores` instances of one engine, two closed-loop clients each. */
+async function throughput(model: Network['tfjs'], size: number, cores: number, warmupMs: number, windowMs: number) {
+  const server = await createServer({
+    tokens: cores,
+    sessions: [{ name: 'm', model, instances: cores, maxQueue: 64 }],
+  });
+  try {
+    let stop = false;
+    let done = 0;
+    let counting = false;
+    const clients = Array.from({ length: 2 * cores }, async () => {
+      while (!stop) {
+        await server.infer('m', request(size));
+        if (counting) done++;
+      }
+    });
+    await sleep(warmupMs);
+    counting = true;
+    const started = performance.now();
+    await sleep(windowMs);
+    counting = false;
+    const elapsedMs = performance.now() - started;
+    stop = true;
+    await Promise.all(clients);
+    return (done / elapsedMs) * 1000;
+  } finally {
+    await server.close();
+  }
+}
+
+/** The zoo network whole and split: a run's time alone, then the longest hold beside a small model at K = 1. */
+async function segments(big: Network, small: Network, quantumMs: number, pairs: number, windowMs: number) {
+  const alone = await createServer({
+    sessions: [
+      { name: 'whole', model: big.onnx, segmentMs: 0 },
+      { name: 'split', model: big.onnx, segmentMs: quantumMs },
+      { name: 'auto', model: big.onnx },
+    ],
+  });
+  let segmentsPerRun: number;
+  let autoSegments: number;
+  const names = ['whole', 'split', 'auto'];
+  const times: Record<string, number[]> = { whole: [], split: [], auto: [] };
+  try {
+    segmentsPerRun = alone.sessionInfo('split').kernelsPerInference;
+    autoSegments = alone.sessionInfo('auto').kernelsPerInference;
+    for (let i = 0; i < 3; i++) for (const name of names) await timed(alone, name, big.inputSize);
+    for (let i = 0; i < pairs; i++)
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(i + k) % names.length];
+        times[name].push(await timed(alone, name, big.inputSize));
+      }
+  } finally {
+    await alone.close();
+  }
+  const beside = async (segmentMs: number) => {
+    const server = await createServer({
+      tokens: 1,
+      quantumMs,
+      sessions: [
+        { name: 'big', model: big.onnx, segmentMs },
+        { name: 'small', model: small.onnx },
+      ],
+    });
+    try {
+      let stop = false;
+      const smallMs: number[] = [];
+      let counting = false;
+      const loops = [
+        (async () => {
+          while (!stop) await server.infer('big', request(big.inputSize));
+        })(),
+        (async () => {
+          while (!stop) {
+            const ms = await timed(server, 'small', small.inputSize);
+            if (counting) smallMs.push(ms);
+          }
+        })(),
+      ];
+      await sleep(1000);
+      counting = true;
+      await sleep(windowMs);
+      counting = false;
+      const stats = server.stats().sessions;
+      stop = true;
+      await Promise.all(loops);
+      const row = (name: string) => stats.find((s) => s.name === name)!;
+      return {
+        intervalMaxMs: row('big').intervalMaxMs,
+        longestSegmentMs: row('big').longestKernelMs,
+        smallP99Ms: percentile(smallMs, 99),
+      };
+    } finally {
+      await server.close();
+    }
+  };
+  const whole = await beside(0);
+  const split = await beside(quantumMs);
+  const wholeMs = median(times.whole);
+  const splitMs = median(times.split);
+  const autoMs = median(times.auto);
+  return {
+    network: big.name,
+    quantumMs,
+    segmentsPerRun,
+    wholeRunMs: round(wholeMs, 3),
+    splitRunMs: round(splitMs, 3),
+    splitCostPct: round(((splitMs - wholeMs) / wholeMs) * 100, 2),
+    autoSegments,
+    autoRunMs: round(autoMs, 3),
+    autoCostPct: round(((autoMs - wholeMs) / wholeMs) * 100, 2),
+    intervalMsWhole: round(whole.intervalMaxMs, 2),
+    intervalMsSplit: round(split.intervalMaxMs, 2),
+    longestSegmentMs: round(split.longestSegmentMs, 2),
+    smallP99MsWhole: round(whole.smallP99Ms, 2),
+    smallP99MsSplit: round(split.smallP99Ms, 2),
+  };
+}
+
+export async function run(options: BenchOptions) {
+  const { quick } = options;
+  const cores = availableParallelism();
+  pinForBackend(options.backend, cores === 1 ? '0' : `0-${cores - 1}`);
+  const meta = await benchMeta('engines', options);
+  const specs: NetworkSpec[] = [
+    { name: 'conv_stack', convStack: { layers: 8, channels: 32, inputSize: 64 }, inputSize: 64 },
+    { name: 'resnet50', zoo: 'resnet50', inputSize: quick ? 64 : 96 },
+    { name: 'mobilenet_v2', zoo: 'mobilenet_v2', inputSize: quick ? 64 : 96 },
+  ];
+  const pairs = quick ? 20 : 100;
+  const reps = quick ? 1 : 3;
+  const windowMs = quick ? 3000 : 10000;
+  const warmupMs = quick ? 1000 : 3000;
+  const { dir, networks } = await prepareNetworks(specs);
+  const progress = startProgress('engines', networks.length * (1 + 2 * reps) + 1);
+  const rows = [];
+  try {
+    for (const net of networks) {
+      progress.label(`${net.name} latency`);
+      const lat = await latency(net, pairs);
+      progress.tick();
+      const rps: Record<string, number[]> = { tfjs: [], onnx: [] };
+      for (let rep = 0; rep < reps; rep++) {
+        for (const engine of rep % 2 === 0 ? (['tfjs', 'onnx'] as const) : (['onnx', 'tfjs'] as const)) {
+          progress.label(`${net.name} throughput ${engine}`);
+          rps[engine].push(await throughput(net[engine], net.inputSize, cores, warmupMs, windowMs));
+          progress.tick();
+        }
+      }
+      const tfjsP50Ms = median(lat.times.tfjs);
+      const onnxP50Ms = median(lat.times.onnx);
+      rows.push({
+        network: net.name,
+        inputSize: net.inputSize,
+        tfjsP50Ms: round(tfjsP50Ms, 3),
+        onnxP50Ms: round(onnxP50Ms, 3),
+        tfjsP99Ms: round(percentile(lat.times.tfjs, 99), 3),
+        onnxP99Ms: round(percentile(lat.times.onnx, 99), 3),
+        speedup: round(tfjsP50Ms / onnxP50Ms, 3),
+        tfjsThroughputPerSec: round(median(rps.tfjs), 2),
+        onnxThroughputPerSec: round(median(rps.onnx), 2),
+        throughputSpeedup: round(median(rps.onnx) / median(rps.tfjs), 3),
+        maxAbsDiff: lat.maxAbsDiff,
+        runOnSessionThreadPct: round(lat.runOnSessionThreadPct, 1),
+      });
+      progress.log(
+        `${net.name}: speedup ${rows[rows.length - 1].speedup}×, throughput ${rows[rows.length - 1].throughputSpeedup}×`,
+      );
+    }
+    progress.label('segments');
+    const split = await segments(networks[1], networks[0], 2, pairs, windowMs);
+    progress.tick();
+    progress.stop();
+    const conv = rows[0];
+    const summary = {
+      speedup: conv.speedup,
+      throughputSpeedup: conv.throughputSpeedup,
+      zooSpeedup: rows[1].speedup,
+      runOnSessionThreadPct: round(median(rows.map((r) => r.runOnSessionThreadPct)), 1),
+      splitCostPct: split.splitCostPct,
+      autoCostPct: split.autoCostPct,
+      intervalMsWhole: split.intervalMsWhole,
+      intervalMsSplit: split.intervalMsSplit,
+    };
+    const markdown = [
+      `The same networks (same weights) on TF.js wasm and onnxruntime-node's CPU provider; ${cores} cores. Latency: one session per engine, batch 1, ${pairs} requests each, alternating. Throughput: K = ${cores} tokens, ${cores} instances, ${2 * cores} closed-loop clients, ${windowMs / 1000} s windows, median of ${reps}.`,
+      '',
+      table(
+        [
+          'network',
+          'input',
+          'TF.js p50 ms',
+          'ORT p50 ms',
+          'speedup',
+          'TF.js req/s',
+          'ORT req/s',
+          'throughput speedup',
+          'max |Δ| of outputs',
+          'run() CPU on the session thread %',
+        ],
+        rows.map((r) => [
+          r.network,
+          r.inputSize,
+          r.tfjsP50Ms,
+          r.onnxP50Ms,
+          r.speedup,
+          r.tfjsThroughputPerSec,
+          r.onnxThroughputPerSec,
+          r.throughputSpeedup,
+          r.maxAbsDiff.toExponential(1),
+          r.runOnSessionThreadPct,
+        ]),
+      ),
+      '',
+      `Segments (${split.network}, quantum ${split.quantumMs} ms, segmentMs = quantum): ${split.segmentsPerRun} segments per run. Alone at batch 1: whole ${split.wholeRunMs} ms, split ${split.splitRunMs} ms (${split.splitCostPct}%: a run per segment, and the copies of the carried tensors); the default (segments of 10, 20 or 40 ms within a 3% cost) made ${split.autoSegments}, ${split.autoRunMs} ms (${split.autoCostPct}%). Beside the conv stack at K = 1 (fair): longest token hold ${split.intervalMsWhole} ms whole → ${split.intervalMsSplit} ms split (longest segment ${split.longestSegmentMs} ms); the conv stack's p99 ${split.smallP99MsWhole} → ${split.smallP99MsSplit} ms.`,
+    ].join('\n');
+    console.log(`wrote ${writeResults(meta, { cores, summary, networks: rows, segments: split }, markdown)}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
