@@ -12,6 +12,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { readdirSync, rmSync } from 'node:fs';
+import { holdIntervals } from '../src/arbiter/trace.js';
 import { createServer, type Server } from '../src/server/server.js';
 import type { NamedTensors } from '../src/protocol/tensors.js';
 import { prepareNetworks, type Network, type NetworkSpec } from './lib/onnx-networks.js';
@@ -104,29 +105,48 @@ async function throughput(model: Network['tfjs'], size: number, cores: number, w
 
 /** The zoo network whole and split: a run's time alone, then the longest hold beside a small model at K = 1. */
 async function segments(big: Network, small: Network, quantumMs: number, pairs: number, windowMs: number) {
+  // Alone: whole, the default, and targets from 8 ms down to the quantum and below, requests in rotation.
+  const targets = [8, 4, quantumMs, quantumMs / 2];
+  const variants: Array<{ name: string; segmentMs?: number }> = [
+    { name: 'whole', segmentMs: 0 },
+    { name: 'auto' },
+    ...targets.map((ms) => ({ name: `split_${ms}`, segmentMs: ms })),
+  ];
   const alone = await createServer({
-    sessions: [
-      { name: 'whole', model: big.onnx, segmentMs: 0 },
-      { name: 'split', model: big.onnx, segmentMs: quantumMs },
-      { name: 'auto', model: big.onnx },
-    ],
+    sessions: variants.map((v) => ({
+      name: v.name,
+      model: big.onnx,
+      ...(v.segmentMs === undefined ? {} : { segmentMs: v.segmentMs }),
+    })),
   });
-  let segmentsPerRun: number;
-  let autoSegments: number;
-  const names = ['whole', 'split', 'auto'];
-  const times: Record<string, number[]> = { whole: [], split: [], auto: [] };
+  const times: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.name, []]));
+  const segmentCounts: Record<string, number> = {};
   try {
-    segmentsPerRun = alone.sessionInfo('split').kernelsPerInference;
-    autoSegments = alone.sessionInfo('auto').kernelsPerInference;
-    for (let i = 0; i < 3; i++) for (const name of names) await timed(alone, name, big.inputSize);
+    for (const v of variants) segmentCounts[v.name] = alone.sessionInfo(v.name).kernelsPerInference;
+    for (let i = 0; i < 3; i++) for (const v of variants) await timed(alone, v.name, big.inputSize);
     for (let i = 0; i < pairs; i++)
-      for (let k = 0; k < names.length; k++) {
-        const name = names[(i + k) % names.length];
+      for (let k = 0; k < variants.length; k++) {
+        const name = variants[(i + k) % variants.length].name;
         times[name].push(await timed(alone, name, big.inputSize));
       }
   } finally {
     await alone.close();
   }
+  const wholeMsAlone = median(times.whole);
+  const sweep = targets.map((ms) => {
+    const name = `split_${ms}`;
+    const runMs = median(times[name]);
+    const cuts = segmentCounts[name] - 1;
+    return {
+      segmentMs: ms,
+      segments: segmentCounts[name],
+      runMs: round(runMs, 3),
+      costPct: round(((runMs - wholeMsAlone) / wholeMsAlone) * 100, 2),
+      msPerCut: cuts > 0 ? round((runMs - wholeMsAlone) / cuts, 3) : 0,
+    };
+  });
+  const segmentsPerRun = segmentCounts[`split_${quantumMs}`];
+  const autoSegments = segmentCounts.auto;
   const beside = async (segmentMs: number) => {
     const server = await createServer({
       tokens: 1,
@@ -153,13 +173,20 @@ async function segments(big: Network, small: Network, quantumMs: number, pairs: 
       ];
       await sleep(1000);
       counting = true;
+      server.setTracing(true);
       await sleep(windowMs);
       counting = false;
       const stats = server.stats().sessions;
+      // Holds from the token trace: the maximum alone is one preemption away from anything on a shared VM.
+      const holds = holdIntervals(server.readTrace().events)
+        .filter((h) => h.session === 'big')
+        .map((h) => h.endMs - h.startMs);
       stop = true;
       await Promise.all(loops);
       const row = (name: string) => stats.find((s) => s.name === name)!;
       return {
+        holdP50Ms: percentile(holds, 50),
+        holdP90Ms: percentile(holds, 90),
         intervalMaxMs: row('big').intervalMaxMs,
         longestSegmentMs: row('big').longestKernelMs,
         smallP99Ms: percentile(smallMs, 99),
@@ -170,8 +197,8 @@ async function segments(big: Network, small: Network, quantumMs: number, pairs: 
   };
   const whole = await beside(0);
   const split = await beside(quantumMs);
-  const wholeMs = median(times.whole);
-  const splitMs = median(times.split);
+  const wholeMs = wholeMsAlone;
+  const splitMs = median(times[`split_${quantumMs}`]);
   const autoMs = median(times.auto);
   return {
     network: big.name,
@@ -183,8 +210,14 @@ async function segments(big: Network, small: Network, quantumMs: number, pairs: 
     autoSegments,
     autoRunMs: round(autoMs, 3),
     autoCostPct: round(((autoMs - wholeMs) / wholeMs) * 100, 2),
-    intervalMsWhole: round(whole.intervalMaxMs, 2),
-    intervalMsSplit: round(split.intervalMaxMs, 2),
+    sweep,
+    msPerCutMedian: round(median(sweep.filter((r) => r.segments > 1).map((r) => r.msPerCut)), 3),
+    intervalMsWhole: round(whole.holdP90Ms, 2),
+    intervalMsSplit: round(split.holdP90Ms, 2),
+    holdP50MsWhole: round(whole.holdP50Ms, 2),
+    holdP50MsSplit: round(split.holdP50Ms, 2),
+    holdMaxMsWhole: round(whole.intervalMaxMs, 2),
+    holdMaxMsSplit: round(split.intervalMaxMs, 2),
     longestSegmentMs: round(split.longestSegmentMs, 2),
     smallP99MsWhole: round(whole.smallP99Ms, 2),
     smallP99MsSplit: round(split.smallP99Ms, 2),
@@ -253,6 +286,7 @@ export async function run(options: BenchOptions) {
       runOnSessionThreadPct: round(median(rows.map((r) => r.runOnSessionThreadPct)), 1),
       splitCostPct: split.splitCostPct,
       autoCostPct: split.autoCostPct,
+      msPerCut: split.msPerCutMedian,
       intervalMsWhole: split.intervalMsWhole,
       intervalMsSplit: split.intervalMsSplit,
     };
@@ -286,7 +320,12 @@ export async function run(options: BenchOptions) {
         ]),
       ),
       '',
-      `Segments (${split.network}, quantum ${split.quantumMs} ms, segmentMs = quantum): ${split.segmentsPerRun} segments per run. Alone at batch 1: whole ${split.wholeRunMs} ms, split ${split.splitRunMs} ms (${split.splitCostPct}%: a run per segment, and the copies of the carried tensors); the default (segments of 10, 20 or 40 ms within a 3% cost) made ${split.autoSegments}, ${split.autoRunMs} ms (${split.autoCostPct}%). Beside the conv stack at K = 1 (fair): longest token hold ${split.intervalMsWhole} ms whole → ${split.intervalMsSplit} ms split (longest segment ${split.longestSegmentMs} ms); the conv stack's p99 ${split.smallP99MsWhole} → ${split.smallP99MsSplit} ms.`,
+      `Segments (${split.network}, quantum ${split.quantumMs} ms, segmentMs = quantum): ${split.segmentsPerRun} segments per run. Alone at batch 1: whole ${split.wholeRunMs} ms, split ${split.splitRunMs} ms (${split.splitCostPct}%: a run per segment, and the copies of the carried tensors); the default (segments of 10, 20 or 40 ms within a 3% cost) made ${split.autoSegments}, ${split.autoRunMs} ms (${split.autoCostPct}%). Beside the conv stack at K = 1 (fair), the big model's token holds (the interleaving interval; from the token trace): p50 ${split.holdP50MsWhole} → ${split.holdP50MsSplit} ms, p90 ${split.intervalMsWhole} → ${split.intervalMsSplit} ms, max ${split.holdMaxMsWhole} → ${split.holdMaxMsSplit} ms (longest segment ${split.longestSegmentMs} ms); the conv stack's p99 ${split.smallP99MsWhole} → ${split.smallP99MsSplit} ms.`,
+      '',
+      table(
+        ['segmentMs', 'segments', 'run ms (alone)', 'cost %', 'ms per cut'],
+        split.sweep.map((r) => [r.segmentMs, r.segments, r.runMs, r.costPct, r.msPerCut]),
+      ),
     ].join('\n');
     console.log(`wrote ${writeResults(meta, { cores, summary, networks: rows, segments: split }, markdown)}`);
   } finally {

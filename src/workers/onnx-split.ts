@@ -1,7 +1,7 @@
 /**
  * Whether, and how finely, a session splits its ONNX model into segments (src/onnx/segments.ts). A cut
  * costs a run of its own (onnxruntime's fixed cost per run) and a copy of what it carries; measured on
- * resnet50 (tmp figures in BENCHMARKS.md "engines"): 0.1 ms a cut at 64 px, 0.25–0.5 ms at 128 px, so
+ * resnet50 (BENCHMARKS.md, "A second engine"): 0.1–0.3 ms a cut at 64 px, 0.25–0.5 ms at 128 px, so
  * 2 ms segments cost 5–25% of a run and 10 ms ones 1–5%, while a whole run at 224 px holds the token for
  * 100 ms and more. Hence:
  *   1. `segmentMs` given: split into segments of about that long (0: never);
