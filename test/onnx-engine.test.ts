@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -151,6 +152,34 @@ engine('weights count in memoryBudgetMB: the initializers, inline or external, t
     ErrorCode.RESOURCE_EXHAUSTED,
     'memoryBudgetMB',
   );
+});
+
+engine('a TF.js-only server never loads onnxruntime; an ONNX one does, and exits on its own once closed', async () => {
+  const fixture = new URL('./fixtures/engine-isolation.ts', import.meta.url).pathname;
+  const report = (...args: string[]) =>
+    new Promise<{ onnxruntimeMapped: boolean }>((resolve, reject) =>
+      execFile(process.execPath, ['--import', 'tsx', fixture, ...args], { timeout: 60_000 }, (error, stdout, stderr) =>
+        error
+          ? reject(new Error(`${error.message}\n${stderr}`))
+          : resolve(JSON.parse(stdout.trim().split('\n').pop()!)),
+      ),
+    );
+  assert.is((await report('tfjs')).onnxruntimeMapped, false);
+  assert.is((await report('onnx', models.conv)).onnxruntimeMapped, true);
+});
+
+engine('an ONNX session thread that dies fails only its requests, restarts, and serves again', async () => {
+  const server = await createServer({ sessions: [{ name: 'conv', model: models.conv }] });
+  try {
+    await server.killSessionThread('conv');
+    // The crash is seen on the exit event, after the kill resolves: wait for the restart, then for readiness.
+    const row = () => server.stats().sessions[0];
+    while (row().restarts === 0 || row().state !== 'ready') await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.is(row().restarts, 1);
+    assert.equal((await server.infer('conv', image(1, 16))).features.shape, [1, 8]);
+  } finally {
+    await server.close();
+  }
 });
 
 const refusals = suite('onnx engine: what cannot serve is refused with a typed error');
