@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -182,6 +184,23 @@ engine('an ONNX session thread that dies fails only its requests, restarts, and 
   }
 });
 
+engine('a model given by http(s) URL loads as one on disk', async () => {
+  const bytes = readFileSync(models.conv);
+  const files = createHttpServer((_request, response) => response.end(bytes));
+  await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
+  const { port } = files.address() as AddressInfo;
+  try {
+    const server = await createServer({ sessions: [{ name: 'u', model: `http://127.0.0.1:${port}/conv.onnx` }] });
+    try {
+      assert.equal((await server.infer('u', image(1, 16))).features.shape, [1, 8]);
+    } finally {
+      await server.close();
+    }
+  } finally {
+    files.close();
+  }
+});
+
 const refusals = suite('onnx engine: what cannot serve is refused with a typed error');
 
 refusals('a fixed batch axis with maxBatch > 1 is INVALID_CONFIG naming maxBatch', async () => {
@@ -294,6 +313,28 @@ accounting("charges exactly the profile's a + b·batch with accounting: 'predict
     await session.close();
     arbiter.close();
   }
+});
+
+accounting('olympian profile learns an ONNX model: a + b·batch over the batches given', async () => {
+  const out = join(models.dir, 'cli-profiles');
+  const cli = new URL('../src/cli.ts', import.meta.url).pathname;
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', cli, 'profile', models.two, '--batch', '1,2', '--runs', '2', '--out', out],
+      { timeout: 60_000 },
+      (error, output, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(output)),
+    ),
+  );
+  const path = stdout.match(/wrote (\S+)/)?.[1];
+  assert.ok(path, stdout);
+  const profile = JSON.parse(readFileSync(path!, 'utf8'));
+  assert.is(profile.schema, 'olympian-onnx-profile/1');
+  assert.equal(
+    profile.batches.map((b: { batch: number }) => b.batch),
+    [1, 2],
+  );
+  assert.ok(profile.fit.bMs >= 0);
 });
 
 accounting('without a profile, predicted accounting measures and says why', async () => {
