@@ -11,7 +11,8 @@ import type { WireDType } from '../protocol/tensors.js';
 export function inputDType(spec: TensorSpec, field: string): WireDType {
   if (spec.dtype === null) return 'float32';
   const dtype = wireDTypeOf(spec.dtype);
-  if (dtype === null) throw Errors.invalidArgument(field, `is a ${spec.dtype} input, which olympian does not feed over HTTP`);
+  if (dtype === null)
+    throw Errors.invalidArgument(field, `is a ${spec.dtype} input, which olympian does not feed over HTTP`);
   return dtype;
 }
 
