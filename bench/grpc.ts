@@ -7,15 +7,14 @@
  * (a busy neighbour, a warming JIT) falls on all of them alike. Reported per combination: requests/s over its
  * slices, and client-side p50/p99 latency; and that all three wires answered the same numbers.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
 import { loaderOptions, protoDir, protoFiles } from '../src/grpc/protos.js';
 import { startProgress } from './lib/progress.js';
+import { startServeChild } from './lib/serve-child.js';
 import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { percentile, round } from './lib/stats.js';
 
@@ -33,37 +32,6 @@ interface Combination {
   latenciesUs: number[];
   measuredMs: number;
   errors: number;
-}
-
-/** Started as `--serve <config>`: the server side, in its own process. */
-async function serveChild(configPath: string): Promise<void> {
-  const { runServe } = await import('../src/cli/serve.js');
-  const running = await runServe({ config: configPath, port: 0, grpcPort: 0, logLevel: 'warn' });
-  console.log(`URL ${running.url} GRPC ${running.http.grpc!.target}`);
-  await running.closed;
-}
-
-function startServer(configPath: string): Promise<{ child: ChildProcess; url: string; target: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', configPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start in 120 s:\n${output}`)), 120_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk;
-      const match = /^URL (\S+) GRPC (\S+)$/m.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1], target: match[2] });
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (${code}):\n${output}`));
-    });
-  });
 }
 
 function images(batch: number): Float32Array {
@@ -165,7 +133,7 @@ export async function run(options: BenchOptions): Promise<void> {
     }),
   );
   console.log(`grpc: starting olympian serve (HTTP and gRPC) with zoo:${model.zoo}@${model.inputSize} ...`);
-  const { child, url, target } = await startServer(configPath);
+  const { child, url, target } = await startServeChild(configPath, { grpc: true });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const definition = loader.loadSync(protoFiles, { ...loaderOptions, includeDirs: [protoDir] });
   const Inference = (grpc.loadPackageDefinition(definition) as any).inference.GRPCInferenceService;
@@ -274,8 +242,4 @@ export async function run(options: BenchOptions): Promise<void> {
     if (code === 'timeout') child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-if (process.argv[2] === '--serve' && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await serveChild(process.argv[3]);
 }

@@ -6,12 +6,11 @@
  * and the rest (which must be zero), and each model's share of the device read from /metrics (charged
  * device time over the window; measured on wasm) against the policy's target.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startProgress } from './lib/progress.js';
+import { startServeChild } from './lib/serve-child.js';
 import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { jainIndex, normalise, percentile, round, weightedMaxErrorPct } from './lib/stats.js';
 
@@ -37,38 +36,6 @@ interface ClientLog {
 }
 
 const backpressure = new Set([429, 503]);
-
-/** Started as `--serve <config>`: the server side, in its own process. */
-async function serveChild(configPath: string): Promise<void> {
-  const { runServe } = await import('../src/cli/serve.js');
-  const running = await runServe({ config: configPath, port: 0, logLevel: 'warn' });
-  console.log(`URL ${running.url}`);
-  await running.closed;
-}
-
-function startServer(configPath: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', configPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start in 120 s:\n${output}`)), 120_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk;
-      const match = /^URL (\S+)$/m.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1] });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (${code}):\n${output}`));
-    });
-  });
-}
 
 function imageBody(size: number): string {
   let i = 0;
@@ -128,7 +95,7 @@ export async function run(options: BenchOptions): Promise<void> {
     }),
   );
   console.log(`http: starting olympian serve with ${models.map((m) => m.name).join(', ')} ...`);
-  const { child, url } = await startServer(configPath);
+  const { child, url } = await startServeChild(configPath);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let running = true;
   const logs = new Map(
@@ -256,8 +223,4 @@ export async function run(options: BenchOptions): Promise<void> {
     if (code === 'timeout') child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-if (process.argv[2] === '--serve' && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await serveChild(process.argv[3]);
 }

@@ -12,17 +12,16 @@
  *
  * Run: `npm run bench -- json-body [--quick]`; writes bench/results/json-body.json and .md ([quick/]).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parseV2Request } from '../src/http/kserve.js';
 import { parsePredict } from '../src/http/tfserving.js';
 import type { ModelSignature } from '../src/protocol/signature.js';
+import { startServeChild } from './lib/serve-child.js';
 import { benchMeta, table, writeResults, type BenchOptions } from './lib/report.js';
 import { median, round } from './lib/stats.js';
 
@@ -122,37 +121,6 @@ function timeSteps(format: StepRow['format'], body: Buffer, runs: number): StepR
   };
 }
 
-/** Started as `--serve <config>`: the server side, in its own process. */
-async function serveChild(configPath: string): Promise<void> {
-  const { runServe } = await import('../src/cli/serve.js');
-  const running = await runServe({ config: configPath, port: 0, logLevel: 'warn' });
-  console.log(`URL ${running.url}`);
-  await running.closed;
-}
-
-function startServer(configPath: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', configPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start in 120 s:\n${output}`)), 120_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk;
-      const match = /^URL (\S+)$/m.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1] });
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (${code}):\n${output}`));
-    });
-  });
-}
-
 /** VmRSS and VmHWM (peak) of a process, MiB. */
 function rssMiB(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -210,7 +178,7 @@ async function throughServer(dir: string, bodyBytes: number, runs: number): Prom
     }),
   );
   const { body } = rowBody(bodyBytes);
-  const { child, url } = await startServer(configPath);
+  const { child, url } = await startServeChild(configPath);
   const probeAgent = new Agent({ keepAlive: true, maxSockets: 1 });
   const bigAgent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
@@ -369,8 +337,3 @@ async function main(quick: boolean): Promise<void> {
 export async function run(options: BenchOptions): Promise<void> {
   await main(options.quick);
 }
-
-// The server under test is this file again, in a child process (`--serve <config>`).
-const serveAt = process.argv.indexOf('--serve');
-if (serveAt >= 0 && import.meta.url === pathToFileURL(process.argv[1]).href)
-  await serveChild(process.argv[serveAt + 1]);

@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { OlympianError } from '../src/protocol/errors.js';
 import type { NamedTensors } from '../src/protocol/tensors.js';
 import { createServer } from '../src/server/server.js';
+import { call, imageRows, startTest, tinyModel } from './fixtures/http/helpers.js';
 import { image, tinySession } from './helpers-server.js';
 
 /** A small deterministic generator, so a failure can be replayed. */
@@ -145,3 +146,84 @@ fuzz(
 );
 
 fuzz.run();
+
+const overHttp = suite('fuzz: malformed HTTP bodies mixed with valid ones');
+
+/** A JSON text nested `depth` deep around one number (no recursion in building it). */
+const nested = (depth: number) => '['.repeat(depth) + '1' + ']'.repeat(depth);
+
+const badBodies: Array<(r: () => number) => { path: string; body: string; headers?: Record<string, string> }> = [
+  (r) => ({
+    path: '/v2/models/m/infer',
+    body: `{"inputs":[{"name":"image","shape":[1,16,16,3],"datatype":"FP32","data":${nested(1000 + Math.floor(r() * 20000))}}]}`,
+  }),
+  (r) => ({ path: '/v1/models/m:predict', body: `{"instances":${nested(100 + Math.floor(r() * 20000))}}` }),
+  () => ({
+    path: '/v2/models/m/infer',
+    body: '{"inputs":[{"name":"image","shape":[1,16,16,3],"datatype":"FP64","data":[1]}]}',
+  }),
+  () => ({
+    path: '/v2/models/m/infer',
+    body: `{"inputs":[{"name":"image","shape":[0,16,16,3],"datatype":"FP32","data":[]}]}`,
+  }),
+  () => ({
+    path: '/v2/models/m/infer',
+    body: `{"inputs":[{"name":"image","shape":[99999,99999,16,3],"datatype":"FP32","data":[1]}]}`,
+  }),
+  () => ({
+    path: '/v2/models/m/infer',
+    body: '{"inputs":[{"name":"__proto__","shape":[1],"datatype":"FP32","data":[1]}]}',
+  }),
+  () => ({
+    path: '/v2/models/m/infer',
+    body: '{"inputs":[{"name":"image","shape":[1,16,16,3],"datatype":"toString","data":[1]}]}',
+  }),
+  (r) => ({ path: '/v2/models/m/infer', body: '{"inputs":[{"name":"image"'.slice(0, Math.floor(r() * 25)) }),
+  () => ({ path: '/v1/models/m:predict', body: '{"instances":[[[[1,2,3]]]],"inputs":[]}' }),
+  (r) => ({
+    path: '/v2/models/m/infer',
+    body: '{"inputs":[]}',
+    headers: { 'inference-header-content-length': String(Math.floor(r() * 1e6)) },
+  }),
+];
+
+overHttp('every malformed body is a 4xx with a code; valid requests are answered; the server stays up', async () => {
+  const http = await startTest({ models: [tinyModel('m', {}, { maxBatch: 4 })] });
+  try {
+    const random = mulberry32(20261129);
+    const valid = JSON.stringify({ instances: [imageRows()] });
+    const outcomes = new Map<string, number>();
+    for (let i = 0; i < 200; i++) {
+      const bad = random() < 0.8;
+      const {
+        path,
+        body,
+        headers = {},
+      } = bad
+        ? badBodies[Math.floor(random() * badBodies.length)](random)
+        : { path: '/v1/models/m:predict', body: valid, headers: {} };
+      const answer = await call(`${http.url}${path}`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', ...headers },
+      });
+      if (bad) {
+        assert.ok(
+          answer.status >= 400 && answer.status < 500,
+          `${answer.status} for ${body.slice(0, 80)}: ${JSON.stringify(answer.body).slice(0, 200)}`,
+        );
+        assert.type(answer.body.code, 'string');
+        outcomes.set(answer.body.code, (outcomes.get(answer.body.code) ?? 0) + 1);
+      } else {
+        assert.is(answer.status, 200, JSON.stringify(answer.body).slice(0, 200));
+      }
+    }
+    assert.ok((outcomes.get('INVALID_ARGUMENT') ?? 0) > 0);
+    const row = http.server.stats().sessions[0];
+    assert.equal([row.state, row.restarts], ['ready', 0]);
+  } finally {
+    await http.close();
+  }
+});
+
+overHttp.run();

@@ -71,6 +71,10 @@ admin('a bad change names the field and changes nothing', async () => {
   assert.is((await patch('/admin/models/zz', { weight: 2 })).status, 404);
   assert.is((await patch('/admin/arbiter', { policy: 'lottery' })).body.field, 'policy');
   assert.is((await patch('/admin/arbiter', { quantumMs: 0 })).body.field, 'quantumMs');
+  // The arbiter's own rule (whole microseconds): a quantum that would be stored as 0 is refused, not kept.
+  const tiny = await patch('/admin/arbiter', { quantumMs: 1e-300 });
+  assert.equal([tiny.status, tiny.body.code, tiny.body.field], [400, 'INVALID_ARGUMENT', 'quantumMs']);
+  assert.is(http.server.stats().quantumMs, 1);
   assert.is(http.server.stats().policy, 'fair');
 });
 

@@ -1,14 +1,19 @@
 /** A model signature's dtypes as the HTTP front feeds them, and as TF-Serving and KServe spell them. */
+import { wireDTypeOf } from '../protocol/dtypes.js';
 import { Errors } from '../protocol/errors.js';
 import type { TensorSpec } from '../protocol/signature.js';
 import type { WireDType } from '../protocol/tensors.js';
 
-/** The wire dtype a JSON value for this input becomes (its own); inputs no number can feed are refused. */
+/**
+ * The wire dtype a JSON value for this input becomes: the model's own (the dtype rule of protocol/dtypes.ts),
+ * float32 where the model does not say; an input no wire dtype holds (strings) is refused.
+ */
 export function inputDType(spec: TensorSpec, field: string): WireDType {
   if (spec.dtype === null) return 'float32';
-  if (spec.dtype === 'string' || spec.dtype === 'complex64')
+  const dtype = wireDTypeOf(spec.dtype);
+  if (dtype === null)
     throw Errors.invalidArgument(field, `is a ${spec.dtype} input, which olympian does not feed over HTTP`);
-  return spec.dtype;
+  return dtype;
 }
 
 const tfDTypes: Record<string, string> = {
