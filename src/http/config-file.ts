@@ -51,6 +51,7 @@ const modelKeys = [
   'executionProviders',
   'intraOpThreads',
   'segmentMs',
+  'warmupInputs',
 ];
 
 function onlyKeys(value: unknown, allowed: string[], field: string): Json {
@@ -106,6 +107,7 @@ function modelConfig(baseDir: string, raw: unknown, i: number, names: Set<string
   for (const key of ['intraOpThreads', 'segmentMs'] as const)
     if (model[key] !== undefined) out[key] = model[key] as number;
   if (model.executionProviders !== undefined) out.executionProviders = model.executionProviders as string[];
+  if (model.warmupInputs !== undefined) out.warmupInputs = model.warmupInputs as HttpModelConfig['warmupInputs'];
   return out;
 }
 

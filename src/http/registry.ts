@@ -14,6 +14,7 @@
  */
 import { isOlympianError, Errors, ErrorCode, type SerializedError } from '../protocol/errors.js';
 import type { ModelSource, ModelSignature } from '../protocol/session-messages.js';
+import type { WarmupInputs } from '../protocol/warmup-inputs.js';
 import type { Server } from '../server/server.js';
 import { scanVersions, type VersionDir } from './versions.js';
 
@@ -35,6 +36,8 @@ export interface HttpModelConfig {
   executionProviders?: string[];
   intraOpThreads?: number;
   segmentMs?: number;
+  /** A real batch-of-one input's free dimensions and value, for models that refuse warm-up on 1s and 0s. */
+  warmupInputs?: WarmupInputs;
 }
 
 export type VersionState = 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
@@ -244,7 +247,9 @@ export class ModelRegistry {
     const { instances, maxQueue, maxBatch, batchWindowUs, executionProviders, intraOpThreads, segmentMs } =
       entry.config;
     const onnx = { executionProviders, intraOpThreads, segmentMs };
-    return { weight: entry.weight, priority: entry.priority, instances, maxQueue, maxBatch, batchWindowUs, ...onnx };
+    const { weight, priority } = entry;
+    const warmupInputs = entry.config.warmupInputs;
+    return { weight, priority, instances, maxQueue, maxBatch, batchWindowUs, warmupInputs, ...onnx };
   }
 
   async #pollAll(): Promise<void> {

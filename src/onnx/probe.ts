@@ -5,6 +5,7 @@
  * between two nodes would have to copy; they type a segment's inputs. A probe that fails (an op whose output
  * the runtime cannot return) leaves those estimates to the coarser fallbacks of their callers.
  */
+import { fillWarmup } from '../protocol/warmup-inputs.js';
 import { encodeModel, type ModelMessage } from './onnx-proto.js';
 import type { GraphFlow } from './graph.js';
 import { sessionOptions, type Ort, type OrtData, type OrtTensor } from './ort.js';
@@ -17,11 +18,12 @@ export interface ValueShape {
 
 export type ValueShapes = Map<string, ValueShape>;
 
-/** A batch's zero inputs: free dimensions are the batch on axis 0 and 1 elsewhere. */
+/** A batch's warm-up inputs: free dimensions are the batch on axis 0 and 1 elsewhere; every value `fill` (0). */
 export interface InputShape {
   name: string;
   dtype: string;
   shape: (number | null)[];
+  fill?: number;
 }
 
 const arrayFor: Record<string, new (length: number) => OrtData> = {
@@ -42,7 +44,8 @@ const arrayFor: Record<string, new (length: number) => OrtData> = {
 export function zeroTensor(ort: Ort, input: InputShape, batch: number): OrtTensor {
   const dims = input.shape.map((d, i) => d ?? (i === 0 ? batch : 1));
   const Type = arrayFor[input.dtype] ?? Float32Array;
-  return new ort.Tensor(input.dtype, new Type(dims.reduce((a, b) => a * b, 1)), dims);
+  const data = fillWarmup(new Type(dims.reduce((a, b) => a * b, 1)), input.dtype, input.fill ?? 0);
+  return new ort.Tensor(input.dtype, data, dims);
 }
 
 export function probeModel(model: ModelMessage, flow: GraphFlow): Uint8Array {

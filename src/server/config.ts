@@ -10,6 +10,7 @@ import { parseZooSource, zooProblem } from '../models/zoo-catalog.js';
 import type { BackendRequest } from '../protocol/session-messages.js';
 import type { SessionOptions } from '../workers/session.js';
 import { validateOnnxOptions } from './onnx-options.js';
+import { validateWarmupInputs } from '../protocol/warmup-inputs.js';
 
 export type DeviceRequest = 'auto' | 'gpu' | 'cpu';
 
@@ -81,6 +82,7 @@ const sessionConfigKeyTable: Record<keyof SessionConfig, true> = {
   executionProviders: true,
   intraOpThreads: true,
   segmentMs: true,
+  warmupInputs: true,
 };
 export const sessionConfigKeys: ReadonlySet<string> = new Set(Object.keys(sessionConfigKeyTable));
 
@@ -164,6 +166,7 @@ export function validateSessionOptions(config: Partial<SessionConfig>, field: st
   if (config.gpuTiming !== undefined && typeof config.gpuTiming !== 'boolean')
     throw Errors.invalidConfig(`${field}.gpuTiming`, 'must be true or false');
   validateOnnxOptions(config, field);
+  validateWarmupInputs(config.warmupInputs, `${field}.warmupInputs`);
 }
 
 /** Native TensorFlow (tfjs-node) is process-global and fails in a second worker thread (tfjs issue 8388). */

@@ -85,6 +85,18 @@ function checkTensor(spec: TensorSpec, value: unknown): WireTensor {
   return tensor;
 }
 
+/**
+ * Whether an input's axis 0 is the batch: free in the signature (or no shape known). A scalar input, or one
+ * whose axis 0 is fixed (Silero VAD's state [2, N, 128], a sample rate of rank 0), carries no batch of its own.
+ */
+const onBatchAxis = (spec: TensorSpec) => !spec.shape || (spec.shape.length > 0 && spec.shape[0] === null);
+
+/** Items in a checked request: the batch its batch-axis inputs share, 1 for a model with no batch axis. */
+export function requestRows(signature: ModelSignature, inputs: NamedTensors): number {
+  const spec = signature.inputs.find(onBatchAxis);
+  return spec ? inputs[spec.name].shape[0] : 1;
+}
+
 /** Every input checked, in signature order; nothing is copied or taken yet. */
 export function checkRequest(signature: ModelSignature, raw: InferInputs, maxRequestBytes: number): NamedTensors {
   if (ArrayBuffer.isView(raw)) {
@@ -115,9 +127,14 @@ export function checkRequest(signature: ModelSignature, raw: InferInputs, maxReq
     if (!Object.hasOwn(raw, spec.name)) throw Errors.invalidArgument(`inputs.${spec.name}`, 'is missing');
     const tensor = checkTensor(spec, (raw as NamedTensors)[spec.name]);
     bytes += tensor.data.byteLength;
-    if (batch !== undefined && tensor.shape[0] !== batch)
-      throw Errors.invalidArgument(`inputs.${spec.name}.shape`, `has batch ${tensor.shape[0]}, other inputs ${batch}`);
-    batch = tensor.shape[0];
+    if (onBatchAxis(spec)) {
+      if (batch !== undefined && tensor.shape[0] !== batch)
+        throw Errors.invalidArgument(
+          `inputs.${spec.name}.shape`,
+          `has batch ${tensor.shape[0]}, other inputs ${batch}`,
+        );
+      batch = tensor.shape[0];
+    }
     checked.push([spec.name, tensor]);
   }
   if (bytes > maxRequestBytes)

@@ -21,12 +21,11 @@ import {
   type ServerOptions,
   type SessionConfig,
 } from './config.js';
-import { admitInputs, checkRequest, type InferInputs } from './inputs.js';
+import { admitInputs, checkRequest, requestRows, type InferInputs } from './inputs.js';
 import { checkGpuProviders } from './onnx-options.js';
 import { inferInPieces, splitRows } from './pieces.js';
 import { exposeServer } from './rpc.js';
 import { TokenDemand } from './token-demand.js';
-import { batchSizeOf } from '../protocol/tensors.js';
 import { hasHardwareGpu } from '../device/webgpu-adapter.js';
 
 export interface InferOptions {
@@ -129,7 +128,7 @@ export class Server {
       if (!Number.isSafeInteger(priority)) throw Errors.invalidArgument('priority', 'must be an integer');
       if (typeof transfer !== 'boolean') throw Errors.invalidArgument('transfer', 'must be true or false');
       const checked = checkRequest(info.signature, inputs, this.#config.maxRequestBytes);
-      const rows = batchSizeOf(checked);
+      const rows = requestRows(info.signature, checked);
       const release = config.maxBatch === undefined ? this.#admitRows(model, rows) : () => {};
       const owned = admitInputs(info.signature, checked, transfer);
       const queued = { priority, deadlineAtMs: deadlineMs === undefined ? undefined : nowMs() + deadlineMs };

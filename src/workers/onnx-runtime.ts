@@ -25,6 +25,7 @@ import { loadOnnxCosts, onnxFingerprint } from '../profiler/onnx-profile.js';
 import { Errors } from '../protocol/errors.js';
 import type { SessionInfo } from '../protocol/session-messages.js';
 import { arrayTypeOf, elementCount, type NamedTensors, type WireDType } from '../protocol/tensors.js';
+import { checkWarmupNames, fillWarmup, warmupFailed, warmupFill, warmupShape } from '../protocol/warmup-inputs.js';
 import { runOnnxBatch, type SegmentCharge } from './onnx-batch.js';
 import { splitForInterleaving } from './onnx-split.js';
 import type { Runtime, SessionWorkerData } from './session-runtime.js';
@@ -54,13 +55,14 @@ async function underToken<T>(gate: KernelGate | null, work: () => Promise<T>): P
   }
 }
 
-/** Batch-1 zeros for every input, in the model's dtypes (free dimensions as 1). */
+/** A batch of warm-up inputs, in the model's dtypes (free dimensions as `InputShape` says). */
 function zeroRequest(inputs: InputShape[], batch: number): NamedTensors {
   const request: NamedTensors = {};
   for (const input of inputs) {
     const shape = input.shape.map((d, i) => d ?? (i === 0 ? batch : 1));
     const dtype = input.dtype as WireDType;
-    request[input.name] = { dtype, shape, data: new (arrayTypeOf(dtype))(elementCount(shape)) };
+    const data = fillWarmup(new (arrayTypeOf(dtype))(elementCount(shape)), dtype, input.fill ?? 0);
+    request[input.name] = { dtype, shape, data };
   }
   return request;
 }
@@ -100,11 +102,15 @@ async function prepare(
   guard: <T>(work: () => Promise<T>) => Promise<T>,
   setup: Setup,
 ): Promise<Runtime> {
-  const inputs: InputShape[] = model.signature.inputs.map((s) => ({
-    name: s.name,
-    dtype: s.dtype!,
-    shape: s.shape ?? [],
-  }));
+  checkWarmupNames(model.signature.inputs, data.warmupInputs);
+  // Free dimensions besides a free batch axis take warmupInputs' sizes; a free axis 0 stays free, so the
+  // probes and warm-up can set the batch.
+  const inputs: InputShape[] = model.signature.inputs.map((s) => {
+    const shape = s.shape ?? [];
+    const example = warmupShape({ name: s.name, shape }, data.warmupInputs, 1);
+    const fill = warmupFill(s, data.warmupInputs);
+    return { name: s.name, dtype: s.dtype!, shape: shape.map((d, i) => d ?? (i === 0 ? null : example[i])), fill };
+  });
   const fixedBatch = model.signature.inputs.find((s) => typeof s.shape?.[0] === 'number');
   if ((data.maxBatch ?? 1) > 1 && fixedBatch) {
     throw Errors.invalidConfig(
@@ -137,7 +143,11 @@ async function prepare(
     }
     return runs;
   };
-  const split = await splitForInterleaving({ model, flow, one, two, warm, guard }, data.segmentMs, await warm());
+  const fed = Object.fromEntries(inputs.map((input) => [input.name, input.shape.map((d) => d ?? 1)]));
+  const firstRuns = await warm().catch((error: unknown) => {
+    throw warmupFailed(error, data.model as string, fed);
+  });
+  const split = await splitForInterleaving({ model, flow, one, two, warm, guard }, data.segmentMs, firstRuns);
   const runs = split.runs;
   const segmentMs = runs[0].map((_, i) => median(runs.map((times) => times[i])));
   const shares = segmentMs.map((ms) => ms / segmentMs.reduce((a, b) => a + b, 0));

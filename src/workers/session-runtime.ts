@@ -27,6 +27,14 @@ import { runBatch as runOneBatch, type Device } from './session-batch.js';
 import { autoProfiledCosts, loadProfiledCosts, type ProfiledCosts } from '../profiler/cost-plans.js';
 import { currentThreadId } from '../arbiter/os-thread.js';
 import {
+  checkWarmupNames,
+  fillWarmup,
+  warmupFailed,
+  warmupFill,
+  warmupShape,
+  type WarmupInputs,
+} from '../protocol/warmup-inputs.js';
+import {
   kBatchesField,
   kBusyMsField,
   kChargedMsField,
@@ -64,6 +72,7 @@ export interface SessionWorkerData {
   executionProviders?: string[];
   intraOpThreads?: number;
   segmentMs?: number;
+  warmupInputs?: WarmupInputs;
   /** The session's maxBatch: an ONNX model with a fixed batch axis refuses more than 1. */
   maxBatch?: number;
 }
@@ -184,14 +193,21 @@ async function warmUp(
   const warmupStart = performance.now();
   const kernelsBefore = stats[kKernelsField];
   const weightBytes = tf.memory().numBytes;
-  const profile = await tf.profile(async () => {
-    await runBatch([zeroInputs(model)], () => false);
-    return [] as tf.Tensor[];
-  });
+  checkWarmupNames(model.signature.inputs, data.warmupInputs);
+  const zeros = warmupRequest(model, data.warmupInputs);
+  const profile = await tf
+    .profile(async () => {
+      await runBatch([zeros], () => false);
+      return [] as tf.Tensor[];
+    })
+    .catch((error: unknown) => {
+      const fed = Object.fromEntries(Object.entries(zeros).map(([name, tensor]) => [name, tensor.shape]));
+      throw warmupFailed(error, typeof data.model === 'string' ? data.model : 'its module', fed);
+    });
   const kernelsPerInference = stats[kKernelsField] - kernelsBefore;
   const warmupMs = performance.now() - warmupStart;
   let accountingNote = device.asynchronous
-    ? estimateKernelCosts(profile, estimatesMs, await timeOneInference(runBatch, model), kernelsPerInference)
+    ? estimateKernelCosts(profile, estimatesMs, await timeOneInference(runBatch, zeros), kernelsPerInference)
     : 'device occupancy: wall time from one kernel to the next while holding the token (synchronous backend)';
   let accounting: SessionInfo['accounting'] = device.asynchronous ? 'estimated' : 'measured';
   const profiled = device.profiled;
@@ -246,19 +262,24 @@ function estimateKernelCosts(
 }
 
 /** Wall time of one batch-1 inference, readback included: the fallback cost basis on an async device. */
-async function timeOneInference(runBatch: Runtime['runBatch'], model: LoadedModel): Promise<number> {
+async function timeOneInference(runBatch: Runtime['runBatch'], zeros: NamedTensors): Promise<number> {
   const start = performance.now();
-  await runBatch([zeroInputs(model)], () => false);
+  await runBatch([zeros], () => false);
   return performance.now() - start;
 }
 
-/** Batch-1 zeros for every input: what warm-up runs. */
-function zeroInputs(model: LoadedModel): NamedTensors {
+/** A batch-1 input for every input (zeros, unless `warmupInputs` says otherwise): what warm-up runs. */
+function warmupRequest(model: LoadedModel, warmups: WarmupInputs | undefined): NamedTensors {
   const inputs: NamedTensors = {};
   for (const spec of model.signature.inputs) {
-    const shape = (spec.shape ?? [1]).map((d) => d ?? 1);
+    const shape = warmupShape(spec, warmups, 1);
     const dtype = spec.dtype === 'int32' || spec.dtype === 'bool' ? spec.dtype : 'float32';
-    inputs[spec.name] = { dtype, shape, data: new (arrayTypeOf(dtype))(elementCount(shape)) };
+    const data = new (arrayTypeOf(dtype))(elementCount(shape));
+    inputs[spec.name] = {
+      dtype,
+      shape,
+      data: fillWarmup(data, dtype, warmupFill({ name: spec.name, dtype }, warmups)),
+    };
   }
   return inputs;
 }

@@ -46,6 +46,7 @@ import { LatencyWindow } from './latency.js';
 import { batchKeyOf, RequestQueue, type Pending } from './request-queue.js';
 import { nowMs } from '../arbiter/clock.js';
 import { workerSource } from './spawn.js';
+import type { WarmupInputs } from '../protocol/warmup-inputs.js';
 
 export interface SessionOptions {
   name: string;
@@ -94,6 +95,11 @@ export interface SessionOptions {
    * or 40 ms whose measured cost stays within 3% of a run (workers/onnx-split.ts).
    */
   segmentMs?: number;
+  /**
+   * The shape of a real batch-of-one input, per input with free dimensions besides the batch axis: warm-up
+   * and the memory probe run zeros of it (default: every free dimension 1, which some models refuse).
+   */
+  warmupInputs?: WarmupInputs;
   /** First restart delay after a crash, ms; doubles per crash in a row, up to restartMaxMs. */
   restartBackoffMs?: number;
   restartMaxMs?: number;
@@ -359,6 +365,7 @@ export class Session {
       executionProviders: this.#options.executionProviders,
       intraOpThreads: this.#options.intraOpThreads,
       segmentMs: this.#options.segmentMs,
+      warmupInputs: this.#options.warmupInputs,
       maxBatch: this.#options.maxBatch,
     };
     const pool = new Piscina({
