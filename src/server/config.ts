@@ -9,6 +9,7 @@ import { Errors } from '../protocol/errors.js';
 import { parseZooSource, zooProblem } from '../models/zoo-catalog.js';
 import type { BackendRequest } from '../protocol/session-messages.js';
 import type { SessionOptions } from '../workers/session.js';
+import { validateBudget, type Budget } from './budget.js';
 import { validateOnnxOptions } from './onnx-options.js';
 
 export type DeviceRequest = 'auto' | 'gpu' | 'cpu';
@@ -24,6 +25,11 @@ export type SessionConfig = Omit<
    * requests go to an idle instance first, then to the one with the fewest; each batches on its own.
    */
   instances?: number;
+  /**
+   * A device-time budget for the model (all its instances): over it, requests are refused with QUOTA_EXCEEDED
+   * until the refill pays the debt back (budget.ts). Default none.
+   */
+  budget?: Budget;
 };
 
 export interface ServerOptions {
@@ -81,6 +87,7 @@ const sessionConfigKeyTable: Record<keyof SessionConfig, true> = {
   executionProviders: true,
   intraOpThreads: true,
   segmentMs: true,
+  budget: true,
 };
 export const sessionConfigKeys: ReadonlySet<string> = new Set(Object.keys(sessionConfigKeyTable));
 
@@ -122,7 +129,8 @@ export function validateModelSource(model: unknown, field: string): void {
   if (problem) throw Errors.invalidConfig(`${field}.${problem.key}`, problem.why);
 }
 
-export function validateSessionConfig(config: SessionConfig, field: string): SessionConfig {
+/** `tokens`, where known, bounds a budget's rate (see validateBudget). */
+export function validateSessionConfig(config: SessionConfig, field: string, tokens?: number): SessionConfig {
   if (typeof config !== 'object' || config === null) throw Errors.invalidConfig(field, 'must be an object');
   for (const key of Object.keys(config)) {
     if (!sessionConfigKeys.has(key))
@@ -132,12 +140,12 @@ export function validateSessionConfig(config: SessionConfig, field: string): Ses
     throw Errors.invalidConfig(`${field}.name`, 'must be 1–64 letters, digits, "_", "." or "-"');
   }
   validateModelSource(config.model, `${field}.model`);
-  validateSessionOptions(config, field);
+  validateSessionOptions(config, field, tokens);
   return config;
 }
 
 /** A session's options other than its name and model, where set: also what olympian.json's models take. */
-export function validateSessionOptions(config: Partial<SessionConfig>, field: string): void {
+export function validateSessionOptions(config: Partial<SessionConfig>, field: string, tokens?: number): void {
   if (config.weight !== undefined) validateWeight(config.weight, `${field}.weight`);
   if (config.priority !== undefined) validatePriority(config.priority, `${field}.priority`);
   if (config.instances !== undefined && !(isCount(config.instances, 1) && config.instances <= kMaxSessions)) {
@@ -163,6 +171,7 @@ export function validateSessionOptions(config: Partial<SessionConfig>, field: st
     throw Errors.invalidConfig(`${field}.autoProfile`, 'must be true or false');
   if (config.gpuTiming !== undefined && typeof config.gpuTiming !== 'boolean')
     throw Errors.invalidConfig(`${field}.gpuTiming`, 'must be true or false');
+  if (config.budget !== undefined) validateBudget(config.budget, `${field}.budget`, tokens);
   validateOnnxOptions(config, field);
 }
 
@@ -204,7 +213,7 @@ export function resolveConfig(options: ServerOptions): ResolvedConfig {
   checkSessionCount(backend, sessions.length);
   const names = new Set<string>();
   sessions.forEach((session, i) => {
-    validateSessionConfig(session, `sessions[${i}]`);
+    validateSessionConfig(session, `sessions[${i}]`, tokens);
     if (names.has(session.name))
       throw Errors.invalidConfig(`sessions[${i}].name`, `duplicates ${JSON.stringify(session.name)}`);
     names.add(session.name);
