@@ -189,3 +189,27 @@ refused(
 );
 
 refused.run();
+
+const ungated = suite('budgets without the arbiter');
+
+ungated('need the arbiter, which charges device time: refused in the configuration and by setBudget', async () => {
+  const capped = tinySession('capped', {}, { budget: tight });
+  await rejectsWith(
+    createServer({ arbiter: false, backend: 'wasm', sessions: [tinySession('free'), capped] }),
+    ErrorCode.INVALID_CONFIG,
+    'sessions[1].budget',
+  );
+  const bare = await createServer({ arbiter: false, backend: 'wasm', sessions: [tinySession('free')] });
+  try {
+    assert.throws(
+      () => bare.setBudget('free', tight),
+      (e: OlympianError) => e.field === 'budget',
+    );
+    bare.setBudget('free', null);
+    await rejectsWith(bare.addSession(capped, 'models[1]'), ErrorCode.INVALID_CONFIG, 'models[1].budget');
+  } finally {
+    await bare.close();
+  }
+});
+
+ungated.run();

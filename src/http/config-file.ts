@@ -108,7 +108,7 @@ function modelConfig(baseDir: string, raw: unknown, i: number, names: Set<string
     out.model = modelSource(baseDir, model.model, `${field}.model`);
     validateModelSource(out.model, `${field}.model`);
   }
-  validateSessionOptions(model, field, tokens);
+  validateSessionOptions(model, field, { tokens, arbiter: true });
   for (const key of ['instances', 'weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'] as const)
     if (model[key] !== undefined) out[key] = model[key] as number;
   for (const key of ['intraOpThreads', 'segmentMs'] as const)

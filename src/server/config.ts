@@ -129,8 +129,13 @@ export function validateModelSource(model: unknown, field: string): void {
   if (problem) throw Errors.invalidConfig(`${field}.${problem.key}`, problem.why);
 }
 
-/** `tokens`, where known, bounds a budget's rate (see validateBudget). */
-export function validateSessionConfig(config: SessionConfig, field: string, tokens?: number): SessionConfig {
+/** What a session's options are checked against where the server is known: its tokens, and whether it has an arbiter. */
+export interface ServerLimits {
+  tokens: number;
+  arbiter: boolean;
+}
+
+export function validateSessionConfig(config: SessionConfig, field: string, server?: ServerLimits): SessionConfig {
   if (typeof config !== 'object' || config === null) throw Errors.invalidConfig(field, 'must be an object');
   for (const key of Object.keys(config)) {
     if (!sessionConfigKeys.has(key))
@@ -140,12 +145,12 @@ export function validateSessionConfig(config: SessionConfig, field: string, toke
     throw Errors.invalidConfig(`${field}.name`, 'must be 1–64 letters, digits, "_", "." or "-"');
   }
   validateModelSource(config.model, `${field}.model`);
-  validateSessionOptions(config, field, tokens);
+  validateSessionOptions(config, field, server);
   return config;
 }
 
 /** A session's options other than its name and model, where set: also what olympian.json's models take. */
-export function validateSessionOptions(config: Partial<SessionConfig>, field: string, tokens?: number): void {
+export function validateSessionOptions(config: Partial<SessionConfig>, field: string, server?: ServerLimits): void {
   if (config.weight !== undefined) validateWeight(config.weight, `${field}.weight`);
   if (config.priority !== undefined) validatePriority(config.priority, `${field}.priority`);
   if (config.instances !== undefined && !(isCount(config.instances, 1) && config.instances <= kMaxSessions)) {
@@ -171,7 +176,10 @@ export function validateSessionOptions(config: Partial<SessionConfig>, field: st
     throw Errors.invalidConfig(`${field}.autoProfile`, 'must be true or false');
   if (config.gpuTiming !== undefined && typeof config.gpuTiming !== 'boolean')
     throw Errors.invalidConfig(`${field}.gpuTiming`, 'must be true or false');
-  if (config.budget !== undefined) validateBudget(config.budget, `${field}.budget`, tokens);
+  if (config.budget !== undefined) validateBudget(config.budget, `${field}.budget`, server?.tokens);
+  // Without the arbiter no device time is charged, so a budget would never run out: say so rather than ignore it.
+  if (config.budget !== undefined && server?.arbiter === false)
+    throw Errors.invalidConfig(`${field}.budget`, 'needs the arbiter (arbiter: false charges no device time)');
   validateOnnxOptions(config, field);
 }
 
@@ -213,7 +221,7 @@ export function resolveConfig(options: ServerOptions): ResolvedConfig {
   checkSessionCount(backend, sessions.length);
   const names = new Set<string>();
   sessions.forEach((session, i) => {
-    validateSessionConfig(session, `sessions[${i}]`, tokens);
+    validateSessionConfig(session, `sessions[${i}]`, { tokens, arbiter: options.arbiter !== false });
     if (names.has(session.name))
       throw Errors.invalidConfig(`sessions[${i}].name`, `duplicates ${JSON.stringify(session.name)}`);
     names.add(session.name);

@@ -120,10 +120,9 @@ export class ServedModel {
     return this.instances.reduce((sum, instance) => sum + (instance.load > 0 ? 1 : 0), 0);
   }
 
-  /** Device time charged to the model, ms: its account's on the arbiter, else its instances' own. */
+  /** Device time charged to the model's account, ms (a server without the arbiter charges none: no budgets). */
   get chargedMs(): number {
-    if (this.#arbiter) return this.#arbiter.chargedMs(this.slot);
-    return this.instances.reduce((sum, instance) => sum + instance.chargedMs, 0);
+    return this.#arbiter ? this.#arbiter.chargedMs(this.slot) : 0;
   }
 
   /** A new budget starts full and counts only what is charged from now on; null lifts it. */

@@ -205,6 +205,8 @@ export class Server {
    */
   setBudget(name: string, budget: Budget | null): void {
     const model = this.#model(name);
+    if (budget !== null && !this.#config.arbiter)
+      throw Errors.invalidArgument('budget', 'needs the arbiter (this server runs with arbiter: false)');
     model.setBudget(
       budget === null ? null : validateBudget(budget, 'budget', this.#config.tokens, Errors.invalidArgument),
     );
@@ -234,7 +236,7 @@ export class Server {
    */
   async addSession(config: SessionConfig, field = 'session'): Promise<void> {
     if (this.#closing) throw Errors.unavailable('the server is closing');
-    validateSessionConfig(config, field, this.#config.tokens);
+    validateSessionConfig(config, field, this.#config);
     if (this.#models.has(config.name))
       throw Errors.invalidConfig(`${field}.name`, `duplicates ${JSON.stringify(config.name)}`);
     checkSessionCount(this.#config.backend, this.#sessionCount() + (config.instances ?? 1));
