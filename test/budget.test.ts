@@ -50,6 +50,12 @@ bucket('a burst of zero admits while the balance is exactly zero, and refuses in
   assert.is(b.retryAfterMs, 500);
 });
 
+bucket('a vanishing rate gives a long but finite retry-after', () => {
+  const b = new BudgetBucket({ deviceMsPerSec: 1e-300, burstMs: 0 }, 0, 0);
+  b.update(0, 1);
+  assert.is(b.retryAfterMs, Number.MAX_SAFE_INTEGER);
+});
+
 bucket('counts only what is charged after the budget was set; a clock or charge going back refills nothing', () => {
   const b = new BudgetBucket({ deviceMsPerSec: 1000, burstMs: 10 }, 100, 1e6);
   assert.is(b.update(100, 1e6 + 4), 6);

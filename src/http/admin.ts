@@ -92,9 +92,10 @@ export function registerAdmin(app: FastifyInstance, ctx: HttpContext, adminToken
         body.budget === undefined || body.budget === null
           ? body.budget
           : validateBudget(body.budget, 'budget', ctx.server.stats().tokens, Errors.invalidArgument);
+      // First: the one change that can still be refused (a server without the arbiter takes no budget).
+      if (budget !== undefined) ctx.models.setBudget(name, budget);
       if (body.weight !== undefined) ctx.models.setWeight(name, body.weight as number);
       if (body.priority !== undefined) ctx.models.setPriority(name, body.priority as number);
-      if (budget !== undefined) ctx.models.setBudget(name, budget);
       request.log.info({ model: name, ...body }, 'admin: model changed');
       return { name, ...ctx.models.weights(name), budget: ctx.models.budget(name) };
     });

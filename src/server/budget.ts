@@ -68,7 +68,7 @@ export class BudgetBucket {
     const refillMs = (Math.max(0, nowMs - this.#atMs) * this.budget.deviceMsPerSec) / 1000;
     const spentMs = Math.max(0, chargedMs - this.#chargedMs);
     this.#balanceMs = Math.min(this.budget.burstMs, this.#balanceMs + refillMs - spentMs);
-    // A clock that steps back (it cannot: nowMs is monotonic) or a charge that shrinks would refill twice.
+    // An earlier time or a smaller charge (an injected clock, a stale read) must not make the next look refill twice.
     this.#atMs = Math.max(this.#atMs, nowMs);
     this.#chargedMs = Math.max(this.#chargedMs, chargedMs);
     return this.#balanceMs;
@@ -78,8 +78,12 @@ export class BudgetBucket {
     return this.#balanceMs;
   }
 
-  /** 0 while the balance is ≥ 0 (admitted, rule 3); else ms of refill until it is back to 0. */
+  /**
+   * 0 while the balance is ≥ 0 (admitted, rule 3); else ms of refill until it is back to 0. Capped where a
+   * vanishing rate would make it Infinity or a number that Retry-After and RetryInfo cannot carry.
+   */
   get retryAfterMs(): number {
-    return this.#balanceMs >= 0 ? 0 : (-this.#balanceMs * 1000) / this.budget.deviceMsPerSec;
+    if (this.#balanceMs >= 0) return 0;
+    return Math.min(Number.MAX_SAFE_INTEGER, (-this.#balanceMs * 1000) / this.budget.deviceMsPerSec);
   }
 }
