@@ -4,11 +4,17 @@
  * /metrics, while another model is served; the admin route changes and lifts a budget at run time. A budget
  * of 1e-6 ms/s with no burst makes each refusal deterministic: one request puts the model in debt for years.
  */
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as tf from '../src/device/tfjs.js';
 import type { HttpServer } from '../src/http/http-server.js';
+import { fileSystemHandler } from '../src/models/index.js';
 import { connect, errorDetails, unary, type Clients } from './fixtures/grpc/client.js';
+import { createModel } from './fixtures/tiny-models.js';
 import { call, get, imageRows, post, startTest, tinyModel } from './fixtures/http/helpers.js';
 
 const tight = { deviceMsPerSec: 1e-6, burstMs: 0 };
@@ -109,3 +115,37 @@ fronts('the admin route sets a budget (starting full), lifts it with null, and n
 });
 
 fronts.run();
+
+const versions = suite('budgets across model versions');
+const root = mkdtempSync(join(tmpdir(), 'olympian-budget-'));
+
+async function writeVersion(version: number): Promise<void> {
+  const staging = join(root, `.staging-${version}`);
+  const model = createModel(tf, { seed: version });
+  await model.save(fileSystemHandler(staging));
+  model.dispose();
+  renameSync(staging, join(root, String(version)));
+}
+
+versions.before(async () => {
+  await writeVersion(1);
+  http = await startTest({ models: [{ name: 'versioned', basePath: root, budget: tight }] });
+});
+versions.after(async () => {
+  await http.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+versions("a new version keeps the model's budget, starting full; null from the admin lifts it", async () => {
+  assert.is((await predict('versioned')).status, 200);
+  overBudget(await predict('versioned'), 'versioned');
+  await writeVersion(2);
+  assert.is((await call(`${http.url}/admin/poll`, { method: 'POST' })).status, 200);
+  assert.is((await get(`${http.url}/v1/models/versioned/metadata`)).body.model_spec.version, '2');
+  assert.is((await predict('versioned')).status, 200, 'version 2 starts with a full bucket');
+  overBudget(await predict('versioned'), 'versioned');
+  assert.is((await patch('versioned', { budget: null })).status, 200);
+  assert.is((await predict('versioned')).status, 200);
+});
+
+versions.run();
