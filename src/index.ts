@@ -12,6 +12,7 @@ export {
 } from './server/server.js';
 export type { ServerOptions, SessionConfig, DeviceRequest } from './server/config.js';
 export type { InferInputs } from './server/inputs.js';
+export type { Budget } from './server/budget.js';
 export { startHttpServer, type HttpServer, type HttpServerOptions, type HttpModelConfig } from './http/index.js';
 export { connectClient, type OlympianClient, type RemoteInferOptions } from './protocol/client.js';
 export {

@@ -51,7 +51,7 @@ admin('need the bearer token: none or a wrong one is 401 UNAUTHENTICATED', async
 
 admin('weight, priority, policy and quantum change at run time', async () => {
   const model = await patch('/admin/models/a', { weight: 3, priority: 2 });
-  assert.equal(model.body, { name: 'a', weight: 3, priority: 2 });
+  assert.equal(model.body, { name: 'a', weight: 3, priority: 2, budget: null });
   const arbiter = await patch('/admin/arbiter', { policy: 'priority', quantumMs: 2 });
   assert.equal(arbiter.body, { policy: 'priority', quantumMs: 2 });
   const stats = http.server.stats();

@@ -268,6 +268,7 @@ mapping('every code has its HTTP status and the one body shape', () => {
     NOT_FOUND: 404,
     TOO_LARGE: 413,
     QUEUE_FULL: 429,
+    QUOTA_EXCEEDED: 429,
     DEADLINE_EXCEEDED: 504,
     UNAVAILABLE: 503,
     SESSION_CRASHED: 503,

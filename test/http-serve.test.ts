@@ -124,6 +124,7 @@ config('the example configuration in deploy/ is valid', async () => {
     const options = await loadServeConfig(fileURLToPath(new URL('../deploy/olympian.example.json', import.meta.url)));
     assert.ok(options.models.length >= 2);
     assert.is(options.server?.policy, 'weighted');
+    assert.equal(options.models.find((m) => m.name === 'demo')?.budget, { deviceMsPerSec: 250, burstMs: 100 });
   } finally {
     delete process.env.OLYMPIAN_ADMIN_TOKEN;
   }

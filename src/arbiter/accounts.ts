@@ -7,7 +7,9 @@ import {
   accountF64,
   accountI32,
   kAccountField,
+  kBaseChargedMsField,
   kBaseVirtualTimeField,
+  kChargedMsField,
   kPriorityField,
   kSlotCountField,
   kStateField,
@@ -36,4 +38,19 @@ export function accountVirtualTime({ i32, f64 }: ArbiterViews, account: number):
     vt += f64[slotF64(slot, kVirtualTimeField)];
   }
   return vt;
+}
+
+/**
+ * Device time charged to the account, ms: departed members' plus every member's own. Plain loads of words
+ * their owners only add to, so it may be a quantum behind, never ahead.
+ */
+export function accountChargedMs({ i32, f64 }: ArbiterViews, account: number): number {
+  let chargedMs = f64[accountF64(account, kBaseChargedMsField)];
+  const count = Atomics.load(i32, kSlotCountField);
+  for (let slot = 0; slot < count; slot++) {
+    if (Atomics.load(i32, slotI32(slot, kAccountField)) !== account) continue;
+    if (Atomics.load(i32, slotI32(slot, kStateField)) === SlotState.FREE) continue;
+    chargedMs += f64[slotF64(slot, kChargedMsField)];
+  }
+  return chargedMs;
 }

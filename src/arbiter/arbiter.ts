@@ -47,7 +47,7 @@ import {
   type ArbiterViews,
   type PolicyName,
 } from './layout.js';
-import { accountOf, accountPriority, accountVirtualTime } from './accounts.js';
+import { accountChargedMs, accountOf, accountPriority, accountVirtualTime } from './accounts.js';
 import { lock, settleLocked, stealLockFrom, traceLocked, unlock, updateHeirLocked, wake } from './mechanism.js';
 import { policiesById } from './policies/index.js';
 import { readTokenStats, type ArbiterStats } from './stats.js';
@@ -267,6 +267,11 @@ export class DeviceArbiter {
     validateArbiterOptions({ quantumMs });
     Atomics.store(this.#views.i32, kQuantumUsField, Math.round(quantumMs * 1000));
     this.#applySpin();
+  }
+
+  /** Device time charged to the slot's model (every instance, departed ones too), ms: a few loads, no lock. */
+  chargedMs(slot: number): number {
+    return accountChargedMs(this.#views, accountOf(this.#views.i32, slot));
   }
 
   stats(): ArbiterStats {

@@ -5,7 +5,9 @@
  *   1. a google.rpc.ErrorInfo, always: `reason` is olympian's stable code (QUEUE_FULL, TOO_LARGE, ...),
  *      `domain` "olympian", `metadata` the field at fault and the model, where there are;
  *   2. a google.rpc.BadRequest naming the field, when the request is at fault (INVALID_ARGUMENT, NOT_FOUND,
- *      TOO_LARGE), so that a client's generic error handling shows which field to fix.
+ *      TOO_LARGE), so that a client's generic error handling shows which field to fix;
+ *   3. a google.rpc.RetryInfo, when the error says when a retry can succeed (QUOTA_EXCEEDED: the model's
+ *      budget is out of debt then), which gRPC clients' retry logic reads as the delay to wait.
  * Messages and fields name files relative to their roots, as every HTTP answer does (paths.ts).
  */
 import { Metadata, status as GrpcStatus, type ServerErrorResponse } from '@grpc/grpc-js';
@@ -20,8 +22,8 @@ export const kErrorDomain = 'olympian';
  * Each code's gRPC status. Two need a word:
  *   1. UNAVAILABLE is the server closing (retry elsewhere) only while it closes; otherwise it comes from a
  *      model that is not ready (its thread restarting, no version loaded), which is FAILED_PRECONDITION.
- *   2. QUEUE_FULL and TOO_LARGE are RESOURCE_EXHAUSTED, as gRPC spells both "out of room": ErrorInfo's
- *      reason tells them apart (retry later, or send less).
+ *   2. QUEUE_FULL, QUOTA_EXCEEDED and TOO_LARGE are RESOURCE_EXHAUSTED, as gRPC spells all "out of room":
+ *      ErrorInfo's reason tells them apart (retry later, retry after RetryInfo's delay, or send less).
  */
 export const grpcStatusOfCode: Record<ErrorCode, GrpcStatus> = {
   INVALID_ARGUMENT: GrpcStatus.INVALID_ARGUMENT,
@@ -29,6 +31,7 @@ export const grpcStatusOfCode: Record<ErrorCode, GrpcStatus> = {
   NOT_FOUND: GrpcStatus.NOT_FOUND,
   TOO_LARGE: GrpcStatus.RESOURCE_EXHAUSTED,
   QUEUE_FULL: GrpcStatus.RESOURCE_EXHAUSTED,
+  QUOTA_EXCEEDED: GrpcStatus.RESOURCE_EXHAUSTED,
   DEADLINE_EXCEEDED: GrpcStatus.DEADLINE_EXCEEDED,
   CANCELLED: GrpcStatus.CANCELLED,
   UNAVAILABLE: GrpcStatus.UNAVAILABLE,
@@ -54,6 +57,7 @@ export interface Failure {
   message: string;
   field?: string;
   model?: string;
+  retryAfterMs?: number;
 }
 
 export function describeFailure(error: unknown, { closing, redact }: StatusContext): Failure {
@@ -66,6 +70,7 @@ export function describeFailure(error: unknown, { closing, redact }: StatusConte
   const failure: Failure = { status, code: error.code, message: redact(error.message) };
   if (error.field !== undefined) failure.field = redact(error.field);
   if (error.session !== undefined) failure.model = publicModelName(error.session);
+  if (error.retryAfterMs !== undefined) failure.retryAfterMs = error.retryAfterMs;
   return failure;
 }
 
@@ -83,6 +88,11 @@ export function statusDetails(protos: Protos, failure: Failure): Buffer {
         field_violations: [{ field: failure.field, description: failure.message }],
       }),
     );
+  }
+  if (failure.retryAfterMs !== undefined) {
+    const ms = Math.max(0, Math.ceil(failure.retryAfterMs));
+    const retry_delay = { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+    details.push(packAny(protos.root, 'google.rpc.RetryInfo', { retry_delay }));
   }
   const type = protos.root.lookupType('google.rpc.Status');
   const bytes = type.encode(type.fromObject({ code: failure.status, message: failure.message, details })).finish();

@@ -2,7 +2,7 @@
  * Run-time control, behind a bearer token when one is configured (and one must be, to bind beyond
  * loopback — see validateHttpOptions); without one, only for requests addressed to a loopback name:
  *   GET   /admin/stats                 the server's stats and every model's versions
- *   PATCH /admin/models/{name}         { weight?, priority? }
+ *   PATCH /admin/models/{name}         { weight?, priority?, budget?: { deviceMsPerSec, burstMs } | null }
  *   PATCH /admin/arbiter               { policy?, quantumMs? }
  *   POST  /admin/poll                  scan the model base paths now
  * A change is checked whole before any of it applies, so a bad field changes nothing.
@@ -10,7 +10,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Errors } from '../protocol/errors.js';
-import { validatePolicy, validatePriority, validateQuantum, validateWeight, type PolicyName } from '../server/index.js';
+import {
+  validateBudget,
+  validatePolicy,
+  validatePriority,
+  validateQuantum,
+  validateWeight,
+  type PolicyName,
+} from '../server/index.js';
 import { HttpError, HttpErrorCode } from './errors.js';
 import type { HttpContext } from './infer.js';
 
@@ -68,6 +75,7 @@ export function registerAdmin(app: FastifyInstance, ctx: HttpContext, adminToken
         name,
         servedVersion: ctx.models.served(name)?.version ?? null,
         ...ctx.models.weights(name),
+        budget: ctx.models.budget(name),
         versions: ctx.models.status(name),
         scanError: ctx.models.scanError(name) ?? null,
       })),
@@ -76,14 +84,20 @@ export function registerAdmin(app: FastifyInstance, ctx: HttpContext, adminToken
     admin.patch('/admin/models/:name', async (request: FastifyRequest<{ Params: { name: string } }>) => {
       const { name } = request.params;
       ctx.models.weights(name); // NOT_FOUND before a bad body is reported
-      const body = checkKeys(request.body, ['weight', 'priority']);
+      const body = checkKeys(request.body, ['weight', 'priority', 'budget']);
       // The arbiter's own rules, reported as the request's mistake rather than the configuration's.
       if (body.weight !== undefined) validateWeight(body.weight, 'weight', Errors.invalidArgument);
       if (body.priority !== undefined) validatePriority(body.priority, 'priority', Errors.invalidArgument);
+      const budget =
+        body.budget === undefined || body.budget === null
+          ? body.budget
+          : validateBudget(body.budget, 'budget', ctx.server.stats().tokens, Errors.invalidArgument);
+      // First: the one change that can still be refused (a server without the arbiter takes no budget).
+      if (budget !== undefined) ctx.models.setBudget(name, budget);
       if (body.weight !== undefined) ctx.models.setWeight(name, body.weight as number);
       if (body.priority !== undefined) ctx.models.setPriority(name, body.priority as number);
       request.log.info({ model: name, ...body }, 'admin: model changed');
-      return { name, ...ctx.models.weights(name) };
+      return { name, ...ctx.models.weights(name), budget: ctx.models.budget(name) };
     });
 
     admin.patch('/admin/arbiter', async (request) => {

@@ -9,7 +9,7 @@ import { registerAdmin } from './admin.js';
 import { registerBodies } from './body.js';
 import { registerCompression } from './compress.js';
 import type { ConnectionTracker } from './connections.js';
-import { errorResponse, routeNotFound } from './errors.js';
+import { errorResponse, retryAfterHeader, routeNotFound } from './errors.js';
 import { kRequestIdHeader, type HttpContext } from './infer.js';
 import { registerKServe } from './kserve.js';
 import type { HttpLimits } from './limits.js';
@@ -101,6 +101,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
       if (body.field !== undefined) body.field = ctx.paths.redact(body.field);
     }
     reply.code(status);
+    const retryAfter = retryAfterHeader(error);
+    if (retryAfter !== undefined) reply.header('retry-after', retryAfter);
     if (isMsgpackRequest(request)) return reply.type('application/msgpack').send(msgpackError(request, body));
     return reply.send(body);
   });

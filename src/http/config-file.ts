@@ -14,7 +14,13 @@ import { limitKeys, type HttpLimits } from './limits.js';
 import { modelNamePattern, type HttpModelConfig } from './registry.js';
 import { Errors } from '../protocol/errors.js';
 import type { ModelSource } from '../protocol/session-messages.js';
-import { resolveConfig, validateModelSource, validateSessionOptions, type ServerOptions } from '../server/index.js';
+import {
+  resolveConfig,
+  validateModelSource,
+  validateSessionOptions,
+  type Budget,
+  type ServerOptions,
+} from '../server/index.js';
 
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json =>
@@ -52,6 +58,7 @@ const modelKeys = [
   'intraOpThreads',
   'segmentMs',
   'warmupInputs',
+  'budget',
 ];
 
 function onlyKeys(value: unknown, allowed: string[], field: string): Json {
@@ -86,7 +93,8 @@ function modelSource(baseDir: string, value: unknown, field: string): ModelSourc
   throw Errors.invalidConfig(field, 'must be a path or URL, "zoo:<name>[@<size>]", { zoo }, or { module }');
 }
 
-function modelConfig(baseDir: string, raw: unknown, i: number, names: Set<string>): HttpModelConfig {
+/** `tokens` (the server's, resolved) bounds a budget's rate. */
+function modelConfig(baseDir: string, raw: unknown, i: number, names: Set<string>, tokens: number): HttpModelConfig {
   const field = `models[${i}]`;
   const model = onlyKeys(raw, modelKeys, field);
   if (typeof model.name !== 'string' || !modelNamePattern.test(model.name))
@@ -101,13 +109,14 @@ function modelConfig(baseDir: string, raw: unknown, i: number, names: Set<string
     out.model = modelSource(baseDir, model.model, `${field}.model`);
     validateModelSource(out.model, `${field}.model`);
   }
-  validateSessionOptions(model, field);
+  validateSessionOptions(model, field, { tokens, arbiter: true });
   for (const key of ['instances', 'weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'] as const)
     if (model[key] !== undefined) out[key] = model[key] as number;
   for (const key of ['intraOpThreads', 'segmentMs'] as const)
     if (model[key] !== undefined) out[key] = model[key] as number;
   if (model.executionProviders !== undefined) out.executionProviders = model.executionProviders as string[];
   if (model.warmupInputs !== undefined) out.warmupInputs = model.warmupInputs as HttpModelConfig['warmupInputs'];
+  if (model.budget !== undefined) out.budget = model.budget as Budget;
   return out;
 }
 
@@ -141,11 +150,11 @@ export async function validateServeConfig(raw: unknown, baseDir: string): Promis
   if (requestBytes !== undefined && !isCount(requestBytes, 1))
     throw Errors.invalidConfig('limits.requestBytes', 'must be an integer >= 1');
   if (requestBytes !== undefined) server.maxRequestBytes = requestBytes as number;
-  resolveConfig({ ...server, sessions: [] }); // device, backend, policy, quantumMs, tokens, ...: their own checks
+  const { tokens } = resolveConfig({ ...server, sessions: [] }); // device, backend, policy, quantumMs, tokens, ...
   if (!Array.isArray(config.models) || config.models.length === 0)
     throw Errors.invalidConfig('models', 'must list at least one model');
   const names = new Set<string>();
-  const models = config.models.map((model, i) => modelConfig(baseDir, model, i, names));
+  const models = config.models.map((model, i) => modelConfig(baseDir, model, i, names, tokens));
   const log = onlyKeys(config.log ?? {}, ['level'], 'log');
   if (log.level !== undefined && !logLevels.includes(log.level as string))
     throw Errors.invalidConfig('log.level', `must be one of ${logLevels.join(', ')}`);

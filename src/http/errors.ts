@@ -24,6 +24,7 @@ export const statusOfCode: Record<AnyErrorCode, number> = {
   NOT_FOUND: 404,
   TOO_LARGE: 413,
   QUEUE_FULL: 429,
+  QUOTA_EXCEEDED: 429,
   // nginx's "client closed request": nobody reads it, but it is what the log and the metrics record.
   CANCELLED: 499,
   MODEL_LOAD_FAILED: 500,
@@ -105,6 +106,12 @@ export function errorResponse(error: unknown, requestId: string): { status: numb
     return { status: fastify.status, body };
   }
   return { status: 500, body: { error: `internal error: ${message}`, code: HttpErrorCode.INTERNAL, requestId } };
+}
+
+/** Retry-After for an error that says when a retry can succeed: whole seconds, rounded up, at least 1. */
+export function retryAfterHeader(error: unknown): string | undefined {
+  if (!isOlympianError(error) || error.retryAfterMs === undefined) return undefined;
+  return String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)));
 }
 
 /** The error a route that does not exist gets: the same shape as every other. */

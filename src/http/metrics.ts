@@ -8,6 +8,7 @@
  * climbing across a version switch although each new session starts from zero.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ErrorCode } from '../protocol/errors.js';
 import type { Server, ServerSessionStats } from '../server/server.js';
 import type { ModelRegistry } from './registry.js';
 
@@ -41,6 +42,18 @@ export class HttpMetrics {
     name: 'olympian_requests_total',
     help: 'Inference requests by model, outcome (ok or an error code) and protocol (http or grpc)',
     labelNames: ['model', 'outcome', 'protocol'],
+    registers: [this.registry],
+  });
+  readonly #overBudget = new Counter({
+    name: 'olympian_requests_over_budget_total',
+    help: 'Inference requests refused because the model was over its device-time budget (QUOTA_EXCEEDED)',
+    labelNames: ['model'],
+    registers: [this.registry],
+  });
+  readonly #budgetBalance = new Gauge({
+    name: 'olympian_budget_balance_seconds',
+    help: "Balance of the model's device-time budget (negative: in debt, refusing requests); absent without a budget, seconds",
+    labelNames: ['model'],
     registers: [this.registry],
   });
   readonly #latency = new Histogram({
@@ -200,6 +213,7 @@ export class HttpMetrics {
   observe(model: string, outcome: string, seconds: number, protocol: RequestProtocol = 'http'): void {
     if (!this.#models.has(model)) return;
     this.#requests.inc({ model, outcome, protocol });
+    if (outcome === ErrorCode.QUOTA_EXCEEDED) this.#overBudget.inc({ model });
     if (outcome === 'ok') this.#latency.observe({ model, protocol }, seconds);
   }
 
@@ -233,6 +247,8 @@ export class HttpMetrics {
       this.#share.set({ model }, row?.share ?? 0);
       this.#windowShare.set({ model }, row?.decayedShare ?? 0);
       this.#waitMax.set({ model }, (row?.waitMaxMs ?? 0) / 1000);
+      if (row?.budgetBalanceMs == null) this.#budgetBalance.remove({ model });
+      else this.#budgetBalance.set({ model }, row.budgetBalanceMs / 1000);
     }
     // Instances of the served versions only: a version switch leaves the old version's series behind otherwise.
     this.#instanceQueueDepth.reset();

@@ -15,6 +15,7 @@
 import { isOlympianError, Errors, ErrorCode, type SerializedError } from '../protocol/errors.js';
 import type { ModelSource, ModelSignature } from '../protocol/session-messages.js';
 import type { WarmupInputs } from '../protocol/warmup-inputs.js';
+import type { Budget } from '../server/budget.js';
 import type { Server } from '../server/server.js';
 import { scanVersions, type VersionDir } from './versions.js';
 
@@ -38,6 +39,8 @@ export interface HttpModelConfig {
   segmentMs?: number;
   /** A real batch-of-one input's free dimensions and value, for models that refuse warm-up on 1s and 0s. */
   warmupInputs?: WarmupInputs;
+  /** A device-time budget for the model (every version it serves gets it; a new version starts full). */
+  budget?: Budget;
 }
 
 export type VersionState = 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
@@ -65,6 +68,7 @@ interface ModelEntry {
   readonly config: HttpModelConfig;
   weight: number;
   priority: number;
+  budget: Budget | null;
   served: ServedVersion | null;
   states: Map<string, VersionStatus>;
   /** Version → the fingerprint its directory had when it failed to load. */
@@ -112,6 +116,7 @@ export class ModelRegistry {
         config,
         weight: config.weight ?? 1,
         priority: config.priority ?? 0,
+        budget: config.budget ?? null,
         served: null,
         states: new Map(),
         failed: new Map(),
@@ -185,6 +190,17 @@ export class ModelRegistry {
     entry.priority = priority;
   }
 
+  budget(name: string): Budget | null {
+    return this.#entry(name).budget;
+  }
+
+  /** Remembered as weights are; null lifts it. */
+  setBudget(name: string, budget: Budget | null): void {
+    const entry = this.#entry(name);
+    if (entry.served) this.#server.setBudget(entry.served.session, budget);
+    entry.budget = budget;
+  }
+
   /** Scans every base path now (after any scan under way), loading and switching as needed. */
   poll(): Promise<void> {
     this.#chain = this.#chain.then(() => this.#pollAll());
@@ -247,9 +263,10 @@ export class ModelRegistry {
     const { instances, maxQueue, maxBatch, batchWindowUs, executionProviders, intraOpThreads, segmentMs } =
       entry.config;
     const onnx = { executionProviders, intraOpThreads, segmentMs };
-    const { weight, priority } = entry;
+    const budget = entry.budget ?? undefined;
+    const batching = { maxQueue, maxBatch, batchWindowUs };
     const warmupInputs = entry.config.warmupInputs;
-    return { weight, priority, instances, maxQueue, maxBatch, batchWindowUs, warmupInputs, ...onnx };
+    return { weight: entry.weight, priority: entry.priority, instances, budget, warmupInputs, ...batching, ...onnx };
   }
 
   async #pollAll(): Promise<void> {
@@ -307,6 +324,7 @@ export class ModelRegistry {
     // An admin may have changed these while the version loaded.
     this.#server.setWeight(session, entry.weight);
     this.#server.setPriority(session, entry.priority);
+    this.#server.setBudget(session, entry.budget);
     const old = entry.served;
     entry.served = { version: dir.version, session, signature: this.#server.signature(session) };
     entry.failed.delete(dir.version);

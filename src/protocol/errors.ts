@@ -13,6 +13,7 @@ export const ErrorCode = {
   UNAVAILABLE: 'UNAVAILABLE',
   SESSION_CRASHED: 'SESSION_CRASHED',
   RESOURCE_EXHAUSTED: 'RESOURCE_EXHAUSTED',
+  QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
   BACKEND_UNAVAILABLE: 'BACKEND_UNAVAILABLE',
   MODEL_LOAD_FAILED: 'MODEL_LOAD_FAILED',
   INVALID_CONFIG: 'INVALID_CONFIG',
@@ -25,12 +26,15 @@ export interface ErrorDetails {
   field?: string;
   /** The session the error belongs to, where there is one. */
   session?: string;
+  /** When a retry can succeed, ms from now (QUOTA_EXCEEDED: until the model's budget is out of debt). */
+  retryAfterMs?: number;
 }
 
 export class OlympianError extends Error {
   readonly code: ErrorCode;
   readonly field?: string;
   readonly session?: string;
+  readonly retryAfterMs?: number;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message);
@@ -38,6 +42,7 @@ export class OlympianError extends Error {
     this.code = code;
     if (details.field !== undefined) this.field = details.field;
     if (details.session !== undefined) this.session = details.session;
+    if (details.retryAfterMs !== undefined) this.retryAfterMs = details.retryAfterMs;
   }
 }
 
@@ -51,6 +56,7 @@ export function serializeError(error: unknown): SerializedError {
     const out: SerializedError = { code: error.code, message: error.message };
     if (error.field !== undefined) out.field = error.field;
     if (error.session !== undefined) out.session = error.session;
+    if (error.retryAfterMs !== undefined) out.retryAfterMs = error.retryAfterMs;
     return out;
   }
   // Not ours: an unexpected throw is a fault in the model or the server. UNAVAILABLE would tell clients to
@@ -108,14 +114,26 @@ export const Errors = {
     }),
   deadlineExceeded: (session: string, why: string) =>
     new OlympianError(ErrorCode.DEADLINE_EXCEEDED, `session ${session}: ${why}`, { session }),
+  /**
+   * A model over its device-time budget (`budget`): refused before any queue, retryable once the budget is out
+   * of debt. `why` says by how much and at what rate; `retryAfterMs` is when.
+   */
+  quotaExceeded: (session: string, why: string, retryAfterMs: number) =>
+    new OlympianError(
+      ErrorCode.QUOTA_EXCEEDED,
+      `session ${session} is over its device-time budget: ${why}; retry in ${Math.ceil(retryAfterMs)} ms`,
+      { session, field: 'budget', retryAfterMs },
+    ),
   cancelled: (session: string) =>
     new OlympianError(ErrorCode.CANCELLED, `session ${session}: the request was cancelled`, { session }),
   /** A copy of `error` that names the session it belongs to (errors from a worker do not know it). */
   inSession: (error: OlympianError, session: string) =>
-    error.session ? error : new OlympianError(error.code, error.message, { field: error.field, session }),
+    error.session
+      ? error
+      : new OlympianError(error.code, error.message, { field: error.field, session, retryAfterMs: error.retryAfterMs }),
   /** A copy of `error` naming `field` instead (a key as the caller's configuration spells its path). */
   atField: (error: OlympianError, field: string) =>
-    new OlympianError(error.code, error.message, { field, session: error.session }),
+    new OlympianError(error.code, error.message, { field, session: error.session, retryAfterMs: error.retryAfterMs }),
   backendUnavailable: (backend: string, why: string) =>
     new OlympianError(ErrorCode.BACKEND_UNAVAILABLE, `backend ${JSON.stringify(backend)} is unavailable: ${why}`, {
       field: 'backend',

@@ -9,6 +9,7 @@ import { Errors } from '../protocol/errors.js';
 import { parseZooSource, zooProblem } from '../models/zoo-catalog.js';
 import type { BackendRequest } from '../protocol/session-messages.js';
 import type { SessionOptions } from '../workers/session.js';
+import { validateBudget, type Budget } from './budget.js';
 import { validateOnnxOptions } from './onnx-options.js';
 import { validateWarmupInputs } from '../protocol/warmup-inputs.js';
 
@@ -25,6 +26,11 @@ export type SessionConfig = Omit<
    * requests go to an idle instance first, then to the one with the fewest; each batches on its own.
    */
   instances?: number;
+  /**
+   * A device-time budget for the model (all its instances): over it, requests are refused with QUOTA_EXCEEDED
+   * until the refill pays the debt back (budget.ts). Default none.
+   */
+  budget?: Budget;
 };
 
 export interface ServerOptions {
@@ -83,6 +89,7 @@ const sessionConfigKeyTable: Record<keyof SessionConfig, true> = {
   intraOpThreads: true,
   segmentMs: true,
   warmupInputs: true,
+  budget: true,
 };
 export const sessionConfigKeys: ReadonlySet<string> = new Set(Object.keys(sessionConfigKeyTable));
 
@@ -124,7 +131,13 @@ export function validateModelSource(model: unknown, field: string): void {
   if (problem) throw Errors.invalidConfig(`${field}.${problem.key}`, problem.why);
 }
 
-export function validateSessionConfig(config: SessionConfig, field: string): SessionConfig {
+/** What a session's options are checked against where the server is known: its tokens, and whether it has an arbiter. */
+export interface ServerLimits {
+  tokens: number;
+  arbiter: boolean;
+}
+
+export function validateSessionConfig(config: SessionConfig, field: string, server?: ServerLimits): SessionConfig {
   if (typeof config !== 'object' || config === null) throw Errors.invalidConfig(field, 'must be an object');
   for (const key of Object.keys(config)) {
     if (!sessionConfigKeys.has(key))
@@ -134,12 +147,12 @@ export function validateSessionConfig(config: SessionConfig, field: string): Ses
     throw Errors.invalidConfig(`${field}.name`, 'must be 1–64 letters, digits, "_", "." or "-"');
   }
   validateModelSource(config.model, `${field}.model`);
-  validateSessionOptions(config, field);
+  validateSessionOptions(config, field, server);
   return config;
 }
 
 /** A session's options other than its name and model, where set: also what olympian.json's models take. */
-export function validateSessionOptions(config: Partial<SessionConfig>, field: string): void {
+export function validateSessionOptions(config: Partial<SessionConfig>, field: string, server?: ServerLimits): void {
   if (config.weight !== undefined) validateWeight(config.weight, `${field}.weight`);
   if (config.priority !== undefined) validatePriority(config.priority, `${field}.priority`);
   if (config.instances !== undefined && !(isCount(config.instances, 1) && config.instances <= kMaxSessions)) {
@@ -165,6 +178,10 @@ export function validateSessionOptions(config: Partial<SessionConfig>, field: st
     throw Errors.invalidConfig(`${field}.autoProfile`, 'must be true or false');
   if (config.gpuTiming !== undefined && typeof config.gpuTiming !== 'boolean')
     throw Errors.invalidConfig(`${field}.gpuTiming`, 'must be true or false');
+  if (config.budget !== undefined) validateBudget(config.budget, `${field}.budget`, server?.tokens);
+  // Without the arbiter no device time is charged, so a budget would never run out: say so rather than ignore it.
+  if (config.budget !== undefined && server?.arbiter === false)
+    throw Errors.invalidConfig(`${field}.budget`, 'needs the arbiter (arbiter: false charges no device time)');
   validateOnnxOptions(config, field);
   validateWarmupInputs(config.warmupInputs, `${field}.warmupInputs`);
 }
@@ -207,7 +224,7 @@ export function resolveConfig(options: ServerOptions): ResolvedConfig {
   checkSessionCount(backend, sessions.length);
   const names = new Set<string>();
   sessions.forEach((session, i) => {
-    validateSessionConfig(session, `sessions[${i}]`);
+    validateSessionConfig(session, `sessions[${i}]`, { tokens, arbiter: options.arbiter !== false });
     if (names.has(session.name))
       throw Errors.invalidConfig(`sessions[${i}].name`, `duplicates ${JSON.stringify(session.name)}`);
     names.add(session.name);

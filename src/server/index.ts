@@ -13,6 +13,7 @@ export {
   type SessionConfig,
 } from './config.js';
 export type { InferInputs } from './inputs.js';
+export { validateBudget, type Budget } from './budget.js';
 export { validatePolicy, validatePriority, validateQuantum, validateWeight } from '../arbiter/validate.js';
 export { policyNames } from '../arbiter/policies/index.js';
 export type { PolicyName } from '../arbiter/layout.js';

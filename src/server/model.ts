@@ -1,14 +1,17 @@
 /**
  * One served model: its instances (session threads, each with its own queue and batching) on one account
  * of the device arbiter. Requests go to an idle instance first, then to the one with the fewest waiting or
- * running; stats add the instances up into one row per model, each instance's own row nested in it.
+ * running; stats add the instances up into one row per model, each instance's own row nested in it. A model
+ * with a device-time budget refuses requests on arrival while the budget is in debt (budget.ts).
  */
 import type { DeviceArbiter } from '../arbiter/arbiter.js';
+import { nowMs } from '../arbiter/clock.js';
 import type { AccountTokenStats, ArbiterStats, SessionTokenStats } from '../arbiter/stats.js';
 import { Errors, type ErrorCode } from '../protocol/errors.js';
 import type { SessionInfo } from '../protocol/session-messages.js';
 import { LatencyWindow } from '../workers/latency.js';
 import { Session, type SessionOptions, type SessionState, type SessionStats } from '../workers/session.js';
+import { BudgetBucket, type Budget } from './budget.js';
 import type { SessionConfig } from './config.js';
 
 /** What the server sets for every session: the backend and where profiles are. */
@@ -32,6 +35,10 @@ export interface ServerSessionStats
     Pick<AccountTokenStats, 'weight' | 'priority' | 'decayedShare'> {
   /** Estimated resident size of all its instances: weights plus activations at maxBatch, MiB. */
   residentMb: number;
+  /** Its device-time budget (null: none), the bucket's balance now (ms, negative in debt), and requests refused. */
+  budget: Budget | null;
+  budgetBalanceMs: number | null;
+  refusedOverBudget: number;
   instances: InstanceStats[];
 }
 
@@ -42,11 +49,16 @@ export class ServedModel {
   readonly name: string;
   readonly config: SessionConfig;
   readonly instances: Session[];
+  readonly #arbiter: DeviceArbiter | null;
+  #bucket: BudgetBucket | null = null;
+  #refusedOverBudget = 0;
 
-  private constructor(config: SessionConfig, instances: Session[]) {
+  private constructor(arbiter: DeviceArbiter | null, config: SessionConfig, instances: Session[]) {
     this.name = config.name;
     this.config = config;
     this.instances = instances;
+    this.#arbiter = arbiter;
+    this.setBudget(config.budget ?? null);
   }
 
   /** Starts every instance (the first opens the model's account, the rest join it); all warm, or none left. */
@@ -55,7 +67,7 @@ export class ServedModel {
     config: SessionConfig,
     server: ServerSessionOptions,
   ): Promise<ServedModel> {
-    const { instances: count = 1, ...session } = config;
+    const { instances: count = 1, budget: _budget, ...session } = config;
     const first = await Session.start(arbiter, { ...session, ...server, instance: 0 });
     const rest = await Promise.allSettled(
       Array.from({ length: count - 1 }, (_, i) =>
@@ -68,7 +80,7 @@ export class ServedModel {
       await Promise.all(started.map((instance) => instance.close({ drain: false })));
       throw failed.reason;
     }
-    return new ServedModel(config, started);
+    return new ServedModel(arbiter, config, started);
   }
 
   get info(): SessionInfo {
@@ -106,6 +118,31 @@ export class ServedModel {
   /** Instances with requests waiting or running: each could use a token now. */
   get demand(): number {
     return this.instances.reduce((sum, instance) => sum + (instance.load > 0 ? 1 : 0), 0);
+  }
+
+  /** Device time charged to the model's account, ms (a server without the arbiter charges none: no budgets). */
+  get chargedMs(): number {
+    return this.#arbiter ? this.#arbiter.chargedMs(this.slot) : 0;
+  }
+
+  /** A new budget starts full and counts only what is charged from now on; null lifts it. */
+  setBudget(budget: Budget | null): void {
+    this.#bucket = budget ? new BudgetBucket(budget, nowMs(), this.chargedMs) : null;
+  }
+
+  /** On a request's arrival, before any queue: QUOTA_EXCEEDED while the budget is in debt. */
+  checkBudget(): void {
+    const bucket = this.#bucket;
+    if (!bucket) return;
+    const balanceMs = bucket.update(nowMs(), this.chargedMs);
+    if (balanceMs >= 0) return;
+    this.#refusedOverBudget++;
+    const { deviceMsPerSec, burstMs } = bucket.budget;
+    throw Errors.quotaExceeded(
+      this.name,
+      `${(-balanceMs).toFixed(3)} ms of device time in debt (budget ${deviceMsPerSec} ms/s, burst ${burstMs} ms)`,
+      bucket.retryAfterMs,
+    );
   }
 
   close(options: { drain: boolean }): Promise<void> {
@@ -177,6 +214,9 @@ export class ServedModel {
       waitMaxMs: max('waitMaxMs'),
       intervalMaxMs: max('intervalMaxMs'),
       residentMb: this.residentMb,
+      budget: this.#bucket ? { ...this.#bucket.budget } : null,
+      budgetBalanceMs: this.#bucket ? this.#bucket.update(nowMs(), this.chargedMs) : null,
+      refusedOverBudget: this.#refusedOverBudget,
       instances: rows,
     };
   }

@@ -11,6 +11,7 @@ import type { PolicyName } from '../arbiter/layout.js';
 import type { TraceRecord } from '../arbiter/trace.js';
 import { Errors, OlympianError } from '../protocol/errors.js';
 import type { NamedTensors } from '../protocol/tensors.js';
+import { validateBudget, type Budget } from './budget.js';
 import { ServedModel, type ServerSessionStats } from './model.js';
 import {
   checkSessionCount,
@@ -128,6 +129,7 @@ export class Server {
       if (!Number.isSafeInteger(priority)) throw Errors.invalidArgument('priority', 'must be an integer');
       if (typeof transfer !== 'boolean') throw Errors.invalidArgument('transfer', 'must be true or false');
       const checked = checkRequest(info.signature, inputs, this.#config.maxRequestBytes);
+      model.checkBudget();
       const rows = requestRows(info.signature, checked);
       const release = config.maxBatch === undefined ? this.#admitRows(model, rows) : () => {};
       const owned = admitInputs(info.signature, checked, transfer);
@@ -196,6 +198,19 @@ export class Server {
     this.#arbiter.setPriority(this.#model(name).slot, priority);
   }
 
+  /**
+   * Sets (or with null lifts) the model's device-time budget; a new budget starts full. A bad one is the
+   * caller's INVALID_ARGUMENT naming `budget.<key>`. Requests already admitted run on either way.
+   */
+  setBudget(name: string, budget: Budget | null): void {
+    const model = this.#model(name);
+    if (budget !== null && !this.#config.arbiter)
+      throw Errors.invalidArgument('budget', 'needs the arbiter (this server runs with arbiter: false)');
+    model.setBudget(
+      budget === null ? null : validateBudget(budget, 'budget', this.#config.tokens, Errors.invalidArgument),
+    );
+  }
+
   setPolicy(policy: PolicyName): void {
     this.#arbiter.setPolicy(policy);
   }
@@ -220,7 +235,7 @@ export class Server {
    */
   async addSession(config: SessionConfig, field = 'session'): Promise<void> {
     if (this.#closing) throw Errors.unavailable('the server is closing');
-    validateSessionConfig(config, field);
+    validateSessionConfig(config, field, this.#config);
     if (this.#models.has(config.name))
       throw Errors.invalidConfig(`${field}.name`, `duplicates ${JSON.stringify(config.name)}`);
     checkSessionCount(this.#config.backend, this.#sessionCount() + (config.instances ?? 1));

@@ -292,6 +292,11 @@ export class Session {
     return reply.value;
   }
 
+  /** Device time the gate charged in this session's thread, ms: one load, for budgets on every arrival. */
+  get chargedMs(): number {
+    return this.#stats[kChargedMsField];
+  }
+
   stats(): SessionStats {
     const s = this.#stats;
     return {
