@@ -28,29 +28,25 @@ export const accountWeight = (f64: Float64Array, account: number): number => f64
 export const accountPriority = (i32: Int32Array, account: number): number =>
   Atomics.load(i32, accountI32(account, kPriorityField));
 
-/** The account's virtual time: its base plus every member's part. */
-export function accountVirtualTime({ i32, f64 }: ArbiterViews, account: number): number {
-  let vt = f64[accountF64(account, kBaseVirtualTimeField)];
+/** A per-member word summed over the account's live members, plus the account's base (departed members'). */
+function sumOverAccount({ i32, f64 }: ArbiterViews, account: number, baseField: number, memberField: number): number {
+  let sum = f64[accountF64(account, baseField)];
   const count = Atomics.load(i32, kSlotCountField);
   for (let slot = 0; slot < count; slot++) {
     if (Atomics.load(i32, slotI32(slot, kAccountField)) !== account) continue;
     if (Atomics.load(i32, slotI32(slot, kStateField)) === SlotState.FREE) continue;
-    vt += f64[slotF64(slot, kVirtualTimeField)];
+    sum += f64[slotF64(slot, memberField)];
   }
-  return vt;
+  return sum;
 }
+
+/** The account's virtual time: its base plus every member's part. */
+export const accountVirtualTime = (views: ArbiterViews, account: number): number =>
+  sumOverAccount(views, account, kBaseVirtualTimeField, kVirtualTimeField);
 
 /**
  * Device time charged to the account, ms: departed members' plus every member's own. Plain loads of words
  * their owners only add to, so it may be a quantum behind, never ahead.
  */
-export function accountChargedMs({ i32, f64 }: ArbiterViews, account: number): number {
-  let chargedMs = f64[accountF64(account, kBaseChargedMsField)];
-  const count = Atomics.load(i32, kSlotCountField);
-  for (let slot = 0; slot < count; slot++) {
-    if (Atomics.load(i32, slotI32(slot, kAccountField)) !== account) continue;
-    if (Atomics.load(i32, slotI32(slot, kStateField)) === SlotState.FREE) continue;
-    chargedMs += f64[slotF64(slot, kChargedMsField)];
-  }
-  return chargedMs;
-}
+export const accountChargedMs = (views: ArbiterViews, account: number): number =>
+  sumOverAccount(views, account, kBaseChargedMsField, kChargedMsField);
