@@ -92,7 +92,9 @@ gpu('two webgpu sessions interleave under fair with equal charged cost (strict)'
   let stop = false;
   const clients = sessions.flatMap((session, s) =>
     [0, 1, 2].map(async () => {
-      while (!stop) await session.infer(image(s === 0 ? 16 : 32));
+      // Four images a request: each run stays long beside the main thread's wait for a core on a loaded
+      // machine, so neither session falls idle between requests (a fair share is owed to backlogged ones).
+      while (!stop) await session.infer(image(s === 0 ? 16 : 32, Math.sin, 4));
     }),
   );
   try {
