@@ -35,6 +35,8 @@ export interface HttpModelConfig {
   executionProviders?: string[];
   intraOpThreads?: number;
   segmentMs?: number;
+  /** Deadline of the model's requests that carry none, ms (see SessionConfig.deadlineMs). */
+  deadlineMs?: number;
 }
 
 export type VersionState = 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
@@ -241,10 +243,11 @@ export class ModelRegistry {
   }
 
   #sessionConfig(entry: ModelEntry) {
-    const { instances, maxQueue, maxBatch, batchWindowUs, executionProviders, intraOpThreads, segmentMs } =
+    const { instances, maxQueue, maxBatch, batchWindowUs, deadlineMs, executionProviders, intraOpThreads, segmentMs } =
       entry.config;
     const onnx = { executionProviders, intraOpThreads, segmentMs };
-    return { weight: entry.weight, priority: entry.priority, instances, maxQueue, maxBatch, batchWindowUs, ...onnx };
+    const { weight, priority } = entry;
+    return { weight, priority, instances, maxQueue, maxBatch, batchWindowUs, deadlineMs, ...onnx };
   }
 
   async #pollAll(): Promise<void> {

@@ -44,6 +44,13 @@ import {
 import type { SessionWorkerData } from './session-runtime.js';
 import { LatencyWindow } from './latency.js';
 import { batchKeyOf, RequestQueue, type Pending } from './request-queue.js';
+import {
+  noDeadlineCounts,
+  ServiceTime,
+  type AdmissionMode,
+  type DeadlineCounts,
+  type DeadlineOutcome,
+} from './service-time.js';
 import { nowMs } from '../arbiter/clock.js';
 import { workerSource } from './spawn.js';
 
@@ -61,6 +68,8 @@ export interface SessionOptions {
   instance?: number;
   /** Called whenever the requests waiting or running here change (the server's measure of token demand). */
   onLoad?: () => void;
+  /** Called as each request with a deadline ends; `predictionErrorMs`: answered minus predicted, when answered. */
+  onOutcome?: (outcome: DeadlineOutcome, predictionErrorMs: number | undefined) => void;
   /** Requests that may wait behind the running ones; more get QUEUE_FULL at once. */
   maxQueue?: number;
   /** Most items (rows on the batch axis) coalesced into one run. 1 disables batching. */
@@ -134,6 +143,8 @@ export interface SessionStats {
   heapUsedMb: number;
   restarts: number;
   errors: Partial<Record<ErrorCode, number>>;
+  /** Requests with a deadline: answered within it, answered late, shed on arrival, dropped while queued. */
+  deadlines: DeadlineCounts;
 }
 
 /** Requests handed to the worker at once: one running, one staged (see session.worker.ts). */
@@ -157,6 +168,10 @@ export class Session {
   readonly #queue = new RequestQueue();
   readonly #latency = new LatencyWindow();
   readonly #errors: Partial<Record<ErrorCode, number>> = {};
+  readonly #deadlines = noDeadlineCounts();
+  readonly #service: ServiceTime;
+  /** The worker's charged total at the last answer: a batch's charge is the difference. */
+  #chargedAtLastAnswer = 0;
   #grant: TokenGrant | null;
   #pool: Piscina | null = null;
   #info: SessionInfo | null = null;
@@ -173,6 +188,7 @@ export class Session {
     this.name = options.name;
     this.#options = options;
     this.#arbiter = arbiter;
+    this.#service = new ServiceTime(options.maxBatch ?? 1);
     const label = options.instance ? `${options.name}#${options.instance}` : options.name;
     this.#grant = arbiter
       ? arbiter.register({ name: label, weight: options.weight, priority: options.priority, account: options.account })
@@ -223,16 +239,28 @@ export class Session {
     return this.#latency;
   }
 
+  /** Its most urgent request (deadline on the clock, Infinity: none) and the device time up to and including it. */
+  get head(): { deadlineAtMs: number; costMs: number } {
+    let best = this.#queue.earliestDeadline(this.#inFlightRows());
+    let rows = 0;
+    for (const pending of this.#inFlight.flat()) {
+      rows += pending.rows;
+      if (pending.deadlineAtMs !== undefined && pending.deadlineAtMs < best.deadlineAtMs)
+        best = { deadlineAtMs: pending.deadlineAtMs, rowsThrough: rows };
+    }
+    return { deadlineAtMs: best.deadlineAtMs, costMs: this.#service.costMs(best.rowsThrough) };
+  }
+
   /**
    * Queues one request. Inputs are checked against the signature by the caller (the server) before this;
    * here they are only batched, ordered by `priority` and run before `deadlineAtMs` (the shared clock) or
-   * not at all.
+   * not at all; with `admission: 'predicted'`, refused at once if predicted to be answered after it.
    */
   infer(
     inputs: NamedTensors,
-    options: { signal?: AbortSignal; deadlineAtMs?: number; priority?: number } = {},
+    options: { signal?: AbortSignal; deadlineAtMs?: number; priority?: number; admission?: AdmissionMode } = {},
   ): Promise<NamedTensors> {
-    const { signal, deadlineAtMs, priority = 0 } = options;
+    const { signal, deadlineAtMs, priority = 0, admission = 'start' } = options;
     return new Promise<NamedTensors>((resolve, reject) => {
       const fail = (error: OlympianError) => {
         this.#count(error.code);
@@ -243,13 +271,25 @@ export class Session {
       if (this.#queue.length >= (this.#options.maxQueue ?? 64) && this.#inFlight.length >= kStaged) {
         return fail(Errors.queueFull(this.name, this.#queue.length));
       }
+      const rows = batchSizeOf(inputs);
+      const now = nowMs();
+      const predictedAtMs = this.#service.completionAt(now, this.#inFlightRows() + this.#queue.rows, rows);
+      const dropIfLate = admission === 'predicted' && deadlineAtMs !== undefined;
+      if (dropIfLate && predictedAtMs > deadlineAtMs) {
+        this.#outcome('shed', undefined);
+        const lateMs = (predictedAtMs - deadlineAtMs).toFixed(1);
+        return fail(Errors.deadlineExceeded(this.name, `refused: predicted to be answered ${lateMs} ms late`));
+      }
       const pending: Pending = {
         inputs,
-        rows: batchSizeOf(inputs),
+        rows,
         batchKey: batchKeyOf(inputs),
         priority,
-        enqueuedAtMs: nowMs(),
+        enqueuedAtMs: now,
         deadlineAtMs,
+        dropIfLate,
+        predictedAtMs,
+        dispatchedAtMs: 0,
         claim: new Int32Array(new SharedArrayBuffer(4)),
         resolve,
         reject: fail,
@@ -313,6 +353,7 @@ export class Session {
       heapUsedMb: s[kHeapUsedMbField],
       restarts: this.#restarts,
       errors: { ...this.#errors },
+      deadlines: { ...this.#deadlines },
     };
   }
 
@@ -378,6 +419,8 @@ export class Session {
     const reply = (await pool.run({ type: 'warmup' } satisfies SessionTask)) as SessionReply<SessionInfo>;
     if (!reply.ok) throw Errors.inSession(fromSerialized(reply.error), this.name);
     this.#info = reply.value;
+    this.#service.line = reply.value.runCostLine;
+    this.#chargedAtLastAnswer = this.#stats[kChargedMsField];
     this.#state = 'ready';
     this.#crashesInARow = 0;
   }
@@ -387,8 +430,11 @@ export class Session {
     this.#batchTimer = null;
     if (this.#state === 'starting' || this.#state === 'restarting' || !this.#pool) return;
     const now = nowMs();
-    for (const late of this.#queue.expire(now)) {
-      this.#settle(late, Errors.deadlineExceeded(this.name, 'the deadline passed while queued'));
+    const doneAt = (rows: number) => now + this.#service.wallMs(rows);
+    for (const late of this.#queue.expire(now, doneAt, this.#inFlightRows())) {
+      const why =
+        late.deadlineAtMs! < now ? 'the deadline passed while queued' : 'dropped: it can no longer be in time';
+      this.#settle(late, Errors.deadlineExceeded(this.name, why));
     }
     const maxBatch = this.#options.maxBatch ?? 1;
     while (this.#inFlight.length < kStaged && this.#queue.length > 0) {
@@ -404,6 +450,7 @@ export class Session {
 
   #dispatch(pool: Piscina, batch: Pending[]): void {
     this.#inFlight.push(batch);
+    batch[0].dispatchedAtMs = nowMs();
     const task: SessionTask = {
       type: 'infer',
       batch: batch.map((p) => ({
@@ -420,6 +467,7 @@ export class Session {
         const index = this.#inFlight.indexOf(batch);
         if (index < 0) return; // its pool crashed meanwhile
         this.#inFlight.splice(index, 1);
+        this.#batchAnswered(batch);
         batch.forEach((pending, i) => {
           const item = reply.ok ? reply.value[i] : reply;
           if (item.ok) this.#settle(pending, null, item.value as NamedTensors);
@@ -450,11 +498,33 @@ export class Session {
     if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
     this.#queue.remove(pending);
     this.#options.onLoad?.();
+    if (pending.deadlineAtMs !== undefined) {
+      const at = nowMs();
+      if (!error) this.#outcome(at <= pending.deadlineAtMs ? 'onTime' : 'late', at - pending.predictedAtMs);
+      else if (error.code === 'DEADLINE_EXCEEDED') this.#outcome('dropped', undefined);
+    }
     if (error) pending.reject(error);
     else {
       this.#latency.record(nowMs() - pending.enqueuedAtMs);
       pending.resolve(outputs!);
     }
+  }
+
+  #outcome(outcome: DeadlineOutcome, predictionErrorMs: number | undefined): void {
+    this.#deadlines[outcome]++;
+    this.#options.onOutcome?.(outcome, predictionErrorMs);
+  }
+
+  #inFlightRows(): number {
+    return this.#inFlight.reduce((sum, batch) => sum + batch.reduce((rows, pending) => rows + pending.rows, 0), 0);
+  }
+
+  /** Batches run one at a time in the thread: its charge is what the thread's total grew by since the last. */
+  #batchAnswered(batch: Pending[]): void {
+    const charged = this.#stats[kChargedMsField];
+    const rows = batch.reduce((sum, pending) => sum + pending.rows, 0);
+    this.#service.batchDone(batch[0].dispatchedAtMs, nowMs(), rows, charged - this.#chargedAtLastAnswer);
+    this.#chargedAtLastAnswer = charged;
   }
 
   /**

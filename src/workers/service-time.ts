@@ -1,0 +1,72 @@
+/**
+ * What a session's next requests will cost, for deadlines: the device time of work (the `deadline` policy's
+ * laxity) and the wall time until it is answered (admission). Device time comes from the profile's whole-run
+ * line a + b·batch when the session charges a profile, else from what its batches were charged. Wall time is
+ * measured: from a batch's start (its dispatch, or the previous batch's answer if that came later) to its
+ * answer, per row — the run's cost and every wait for the token inside it, so it follows the load.
+ */
+
+import type { RunCostLine } from '../protocol/session-messages.js';
+
+/** Outcomes of requests that carry a deadline; `shed` and `dropped` never reached the device. */
+export const deadlineOutcomes = ['onTime', 'late', 'shed', 'dropped'] as const;
+export type DeadlineOutcome = (typeof deadlineOutcomes)[number];
+export type DeadlineCounts = Record<DeadlineOutcome, number>;
+
+export const noDeadlineCounts = (): DeadlineCounts => ({ onTime: 0, late: 0, shed: 0, dropped: 0 });
+
+/**
+ * How a model admits requests with deadlines: `predicted` refuses one whose predicted answer is past its
+ * deadline and drops a queued one that can no longer make it; `start` runs any request that starts in time.
+ */
+export type AdmissionMode = 'predicted' | 'start';
+
+/** Weight of the newest batch in the running averages: a few batches follow a change of load. */
+const kAlpha = 0.25;
+
+export class ServiceTime {
+  readonly #maxBatch: number;
+  #line: RunCostLine | null = null;
+  #costPerRowMs = 0;
+  #wallPerRowMs = 0;
+  #measured = false;
+  #lastAnswerAtMs = -Infinity;
+
+  constructor(maxBatch: number) {
+    this.#maxBatch = Math.max(1, maxBatch);
+  }
+
+  /** The profile's line, once the session reports one (it then predicts device time from the start). */
+  set line(line: RunCostLine | null) {
+    this.#line = line;
+  }
+
+  /** Device time of `rows` rows, run in batches of at most maxBatch, ms. */
+  costMs(rows: number): number {
+    if (rows <= 0) return 0;
+    if (this.#line) return Math.ceil(rows / this.#maxBatch) * this.#line.fixedMs + rows * this.#line.perItemMs;
+    return rows * this.#costPerRowMs;
+  }
+
+  /** Wall time until `rows` rows (those ahead and the request's own) are answered, from now, ms. */
+  wallMs(rows: number): number {
+    return Math.max(this.costMs(rows), rows * this.#wallPerRowMs);
+  }
+
+  /** Predicted clock (ms) at which a request of `rows`, behind `rowsAhead` rows, is answered. */
+  completionAt(nowMs: number, rowsAhead: number, rows: number): number {
+    return nowMs + this.wallMs(rowsAhead + rows);
+  }
+
+  /** A batch of `rows` dispatched at `dispatchedAtMs`, answered at `nowMs`, charged `chargedMs`. */
+  batchDone(dispatchedAtMs: number, nowMs: number, rows: number, chargedMs: number): void {
+    const startedAtMs = Math.max(dispatchedAtMs, this.#lastAnswerAtMs);
+    this.#lastAnswerAtMs = nowMs;
+    if (rows <= 0) return;
+    const wall = (nowMs - startedAtMs) / rows;
+    const cost = Math.max(0, chargedMs) / rows;
+    this.#wallPerRowMs = this.#measured ? this.#wallPerRowMs + kAlpha * (wall - this.#wallPerRowMs) : wall;
+    this.#costPerRowMs = this.#measured ? this.#costPerRowMs + kAlpha * (cost - this.#costPerRowMs) : cost;
+    this.#measured = true;
+  }
+}
