@@ -44,13 +44,8 @@ import {
 import type { SessionWorkerData } from './session-runtime.js';
 import { LatencyWindow } from './latency.js';
 import { batchKeyOf, RequestQueue, type Pending } from './request-queue.js';
-import {
-  noDeadlineCounts,
-  ServiceTime,
-  type AdmissionMode,
-  type DeadlineCounts,
-  type DeadlineOutcome,
-} from './service-time.js';
+import { DeadlineBook } from './deadline-book.js';
+import type { AdmissionMode, DeadlineCounts, DeadlineOutcome } from './service-time.js';
 import { nowMs } from '../arbiter/clock.js';
 import { workerSource } from './spawn.js';
 
@@ -168,10 +163,7 @@ export class Session {
   readonly #queue = new RequestQueue();
   readonly #latency = new LatencyWindow();
   readonly #errors: Partial<Record<ErrorCode, number>> = {};
-  readonly #deadlines = noDeadlineCounts();
-  readonly #service: ServiceTime;
-  /** The worker's charged total at the last answer: a batch's charge is the difference. */
-  #chargedAtLastAnswer = 0;
+  readonly #deadlines: DeadlineBook;
   #grant: TokenGrant | null;
   #pool: Piscina | null = null;
   #info: SessionInfo | null = null;
@@ -188,7 +180,7 @@ export class Session {
     this.name = options.name;
     this.#options = options;
     this.#arbiter = arbiter;
-    this.#service = new ServiceTime(options.maxBatch ?? 1);
+    this.#deadlines = new DeadlineBook(options.maxBatch ?? 1, options.onOutcome);
     const label = options.instance ? `${options.name}#${options.instance}` : options.name;
     this.#grant = arbiter
       ? arbiter.register({ name: label, weight: options.weight, priority: options.priority, account: options.account })
@@ -241,14 +233,7 @@ export class Session {
 
   /** Its most urgent request (deadline on the clock, Infinity: none) and the device time up to and including it. */
   get head(): { deadlineAtMs: number; costMs: number } {
-    let best = this.#queue.earliestDeadline(this.#inFlightRows());
-    let rows = 0;
-    for (const pending of this.#inFlight.flat()) {
-      rows += pending.rows;
-      if (pending.deadlineAtMs !== undefined && pending.deadlineAtMs < best.deadlineAtMs)
-        best = { deadlineAtMs: pending.deadlineAtMs, rowsThrough: rows };
-    }
-    return { deadlineAtMs: best.deadlineAtMs, costMs: this.#service.costMs(best.rowsThrough) };
+    return this.#deadlines.head(this.#inFlight, this.#queue);
   }
 
   /**
@@ -273,12 +258,17 @@ export class Session {
       }
       const rows = batchSizeOf(inputs);
       const now = nowMs();
-      const predictedAtMs = this.#service.completionAt(now, this.#inFlightRows() + this.#queue.rows, rows);
-      const dropIfLate = admission === 'predicted' && deadlineAtMs !== undefined;
-      if (dropIfLate && predictedAtMs > deadlineAtMs) {
-        this.#outcome('shed', undefined);
-        const lateMs = (predictedAtMs - deadlineAtMs).toFixed(1);
-        return fail(Errors.deadlineExceeded(this.name, `refused: predicted to be answered ${lateMs} ms late`));
+      const ahead = { inFlight: this.#inFlight, queue: this.#queue };
+      const { predictedAtMs, dropIfLate, refusedLateMs } = this.#deadlines.admit(
+        now,
+        ahead,
+        rows,
+        deadlineAtMs,
+        admission,
+      );
+      if (refusedLateMs !== null) {
+        const why = `refused: predicted to be answered ${refusedLateMs.toFixed(1)} ms late`;
+        return fail(Errors.deadlineExceeded(this.name, why));
       }
       const pending: Pending = {
         inputs,
@@ -353,7 +343,7 @@ export class Session {
       heapUsedMb: s[kHeapUsedMbField],
       restarts: this.#restarts,
       errors: { ...this.#errors },
-      deadlines: { ...this.#deadlines },
+      deadlines: { ...this.#deadlines.counts },
     };
   }
 
@@ -419,8 +409,7 @@ export class Session {
     const reply = (await pool.run({ type: 'warmup' } satisfies SessionTask)) as SessionReply<SessionInfo>;
     if (!reply.ok) throw Errors.inSession(fromSerialized(reply.error), this.name);
     this.#info = reply.value;
-    this.#service.line = reply.value.runCostLine;
-    this.#chargedAtLastAnswer = this.#stats[kChargedMsField];
+    this.#deadlines.warm(reply.value.runCostLine, this.#stats[kChargedMsField]);
     this.#state = 'ready';
     this.#crashesInARow = 0;
   }
@@ -430,8 +419,7 @@ export class Session {
     this.#batchTimer = null;
     if (this.#state === 'starting' || this.#state === 'restarting' || !this.#pool) return;
     const now = nowMs();
-    const doneAt = (rows: number) => now + this.#service.wallMs(rows);
-    for (const late of this.#queue.expire(now, doneAt, this.#inFlightRows())) {
+    for (const late of this.#deadlines.expire(now, this.#inFlight, this.#queue)) {
       const why =
         late.deadlineAtMs! < now ? 'the deadline passed while queued' : 'dropped: it can no longer be in time';
       this.#settle(late, Errors.deadlineExceeded(this.name, why));
@@ -467,7 +455,7 @@ export class Session {
         const index = this.#inFlight.indexOf(batch);
         if (index < 0) return; // its pool crashed meanwhile
         this.#inFlight.splice(index, 1);
-        this.#batchAnswered(batch);
+        this.#deadlines.batchAnswered(batch, nowMs(), this.#stats[kChargedMsField]);
         batch.forEach((pending, i) => {
           const item = reply.ok ? reply.value[i] : reply;
           if (item.ok) this.#settle(pending, null, item.value as NamedTensors);
@@ -498,33 +486,12 @@ export class Session {
     if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
     this.#queue.remove(pending);
     this.#options.onLoad?.();
-    if (pending.deadlineAtMs !== undefined) {
-      const at = nowMs();
-      if (!error) this.#outcome(at <= pending.deadlineAtMs ? 'onTime' : 'late', at - pending.predictedAtMs);
-      else if (error.code === 'DEADLINE_EXCEEDED') this.#outcome('dropped', undefined);
-    }
+    this.#deadlines.settled(pending, error, nowMs());
     if (error) pending.reject(error);
     else {
       this.#latency.record(nowMs() - pending.enqueuedAtMs);
       pending.resolve(outputs!);
     }
-  }
-
-  #outcome(outcome: DeadlineOutcome, predictionErrorMs: number | undefined): void {
-    this.#deadlines[outcome]++;
-    this.#options.onOutcome?.(outcome, predictionErrorMs);
-  }
-
-  #inFlightRows(): number {
-    return this.#inFlight.reduce((sum, batch) => sum + batch.reduce((rows, pending) => rows + pending.rows, 0), 0);
-  }
-
-  /** Batches run one at a time in the thread: its charge is what the thread's total grew by since the last. */
-  #batchAnswered(batch: Pending[]): void {
-    const charged = this.#stats[kChargedMsField];
-    const rows = batch.reduce((sum, pending) => sum + pending.rows, 0);
-    this.#service.batchDone(batch[0].dispatchedAtMs, nowMs(), rows, charged - this.#chargedAtLastAnswer);
-    this.#chargedAtLastAnswer = charged;
   }
 
   /**
