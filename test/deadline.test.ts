@@ -36,10 +36,18 @@ prediction('after answers, the measured wall time per row where it exceeds the c
   const service = new ServiceTime(1);
   service.batchDone(0, 10, 2, 4);
   assert.is(service.costMs(3), 6);
-  assert.is(service.wallMs(3), 15);
+  assert.is(service.wallMs(3, 10), 15);
   // The next batch, staged behind the first, started when the first was answered.
   service.batchDone(5, 14, 1, 2);
-  assert.is(service.wallMs(1), 5 + 0.25 * (4 - 5));
+  assert.is(service.wallMs(1, 14), 5 + 0.25 * (4 - 5));
+});
+
+prediction('measured waits fade with time since the last answer, down to the cost', () => {
+  const service = new ServiceTime(1);
+  service.batchDone(0, 100, 1, 10);
+  assert.is(service.wallMs(1, 100), 100);
+  assert.is(service.wallMs(1, 1100), 10 + 90 * Math.exp(-1));
+  assert.ok(service.wallMs(1, 60_000) - 10 < 1e-9);
 });
 
 prediction.run();

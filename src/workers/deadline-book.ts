@@ -51,7 +51,7 @@ export class DeadlineBook {
 
   /** Queued requests whose deadline passed, or (admitted by prediction) that can no longer be in time. */
   expire(now: number, inFlight: Pending[][], queue: RequestQueue): Pending[] {
-    return queue.expire(now, (rows) => now + this.#service.wallMs(rows), rowsOf(inFlight));
+    return queue.expire(now, (rows) => now + this.#service.wallMs(rows, now), rowsOf(inFlight));
   }
 
   /** The most urgent request (deadline on the clock, Infinity: none) and the device time up to and including it. */

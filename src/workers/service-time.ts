@@ -3,7 +3,9 @@
  * laxity) and the wall time until it is answered (admission). Device time comes from the profile's whole-run
  * line a + b·batch when the session charges a profile, else from what its batches were charged. Wall time is
  * measured: from a batch's start (its dispatch, or the previous batch's answer if that came later) to its
- * answer, per row — the run's cost and every wait for the token inside it, so it follows the load.
+ * answer, per row — the run's cost and every wait for the token inside it, so it follows the load. What the
+ * waits add fades with time since the last answer: a model whose every request is refused gets no new
+ * answers, and without the fade one bad spell would refuse it for good.
  */
 
 import type { RunCostLine } from '../protocol/session-messages.js';
@@ -23,6 +25,8 @@ export type AdmissionMode = 'predicted' | 'start';
 
 /** Weight of the newest batch in the running averages: a few batches follow a change of load. */
 const kAlpha = 0.25;
+/** Time constant (ms) with which measured waits stop counting when no answer comes to renew them. */
+const kFadeMs = 1000;
 
 export class ServiceTime {
   readonly #maxBatch: number;
@@ -48,14 +52,16 @@ export class ServiceTime {
     return rows * this.#costPerRowMs;
   }
 
-  /** Wall time until `rows` rows (those ahead and the request's own) are answered, from now, ms. */
-  wallMs(rows: number): number {
-    return Math.max(this.costMs(rows), rows * this.#wallPerRowMs);
+  /** Wall time until `rows` rows (those ahead and the request's own) are answered, from `nowMs`, ms. */
+  wallMs(rows: number, nowMs: number): number {
+    const costMs = this.costMs(rows);
+    const waitsMs = Math.max(0, rows * this.#wallPerRowMs - costMs);
+    return costMs + waitsMs * Math.exp(-Math.max(0, nowMs - this.#lastAnswerAtMs) / kFadeMs);
   }
 
   /** Predicted clock (ms) at which a request of `rows`, behind `rowsAhead` rows, is answered. */
   completionAt(nowMs: number, rowsAhead: number, rows: number): number {
-    return nowMs + this.wallMs(rowsAhead + rows);
+    return nowMs + this.wallMs(rowsAhead + rows, nowMs);
   }
 
   /** A batch of `rows` dispatched at `dispatchedAtMs`, answered at `nowMs`, charged `chargedMs`. */
