@@ -32,15 +32,21 @@ prediction('before any answer, the profile line in batches of maxBatch', () => {
   assert.is(service.completionAt(100, 5, 1), 100 + 2 * 2 + 6 * 0.5);
 });
 
-prediction('after answers, the measured wall time per row where it exceeds the cost', () => {
-  const service = new ServiceTime(1);
-  service.batchDone(0, 10, 2, 4);
-  assert.is(service.costMs(3), 6);
-  assert.is(service.wallMs(3, 10), 15);
-  // The next batch, staged behind the first, started when the first was answered.
-  service.batchDone(5, 14, 1, 2);
-  assert.is(service.wallMs(1, 14), 5 + 0.25 * (4 - 5));
-});
+prediction(
+  'after answers, the measured wall time per row and twice its mean deviation, where they exceed the cost',
+  () => {
+    const service = new ServiceTime(1);
+    service.batchDone(0, 10, 2, 4);
+    assert.is(service.costMs(3), 6);
+    assert.is(service.wallMs(3, 10), 15);
+    // The next batch, staged behind the first, started when the first was answered.
+    service.batchDone(5, 14, 1, 2);
+    const mean = 5 + 0.25 * (4 - 5);
+    const deviation = 0.25 * Math.abs(4 - 5);
+    assert.is(service.wallMs(1, 14), mean + 2 * deviation);
+    assert.is(service.wallMs(1, 14, 0), mean);
+  },
+);
 
 prediction('measured waits fade with time since the last answer, down to the cost', () => {
   const service = new ServiceTime(1);

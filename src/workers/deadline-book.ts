@@ -49,9 +49,12 @@ export class DeadlineBook {
     return { predictedAtMs, dropIfLate, refusedLateMs: refused ? predictedAtMs - deadlineAtMs : null };
   }
 
-  /** Queued requests whose deadline passed, or (admitted by prediction) that can no longer be in time. */
+  /**
+   * Queued requests whose deadline passed, or (admitted by prediction) that can no longer be in time: expected
+   * late, without the margin admission adds (a request admitted on the slow side is not dropped on it).
+   */
   expire(now: number, inFlight: Pending[][], queue: RequestQueue): Pending[] {
-    return queue.expire(now, (rows) => now + this.#service.wallMs(rows, now), rowsOf(inFlight));
+    return queue.expire(now, (rows) => now + this.#service.wallMs(rows, now, 0), rowsOf(inFlight));
   }
 
   /** The most urgent request (deadline on the clock, Infinity: none) and the device time up to and including it. */

@@ -3,7 +3,9 @@
  * laxity) and the wall time until it is answered (admission). Device time comes from the profile's whole-run
  * line a + b·batch when the session charges a profile, else from what its batches were charged. Wall time is
  * measured: from a batch's start (its dispatch, or the previous batch's answer if that came later) to its
- * answer, per row — the run's cost and every wait for the token inside it, so it follows the load. What the
+ * answer, per row — the run's cost and every wait for the token inside it, so it follows the load — plus
+ * twice its mean deviation (a retransmission timer's margin, RFC 6298): admission promises answers in time,
+ * so it predicts on the slow side of the average. What the
  * waits add fades with time since the last answer: a model whose every request is refused gets no new
  * answers, and without the fade one bad spell would refuse it for good.
  */
@@ -25,6 +27,8 @@ export type AdmissionMode = 'predicted' | 'start';
 
 /** Weight of the newest batch in the running averages: a few batches follow a change of load. */
 const kAlpha = 0.25;
+/** Mean deviations of the wall time per row added to its mean. */
+const kDeviations = 2;
 /** Time constant (ms) with which measured waits stop counting when no answer comes to renew them. */
 const kFadeMs = 1000;
 
@@ -33,6 +37,7 @@ export class ServiceTime {
   #line: RunCostLine | null = null;
   #costPerRowMs = 0;
   #wallPerRowMs = 0;
+  #wallDeviationMs = 0;
   #measured = false;
   #lastAnswerAtMs = -Infinity;
 
@@ -52,10 +57,13 @@ export class ServiceTime {
     return rows * this.#costPerRowMs;
   }
 
-  /** Wall time until `rows` rows (those ahead and the request's own) are answered, from `nowMs`, ms. */
-  wallMs(rows: number, nowMs: number): number {
+  /**
+   * Wall time until `rows` rows (those ahead and the request's own) are answered, from `nowMs`, ms. With
+   * `deviations` 0, the expected time: a queued request is dropped only when it is expected to be late.
+   */
+  wallMs(rows: number, nowMs: number, deviations = kDeviations): number {
     const costMs = this.costMs(rows);
-    const waitsMs = Math.max(0, rows * this.#wallPerRowMs - costMs);
+    const waitsMs = Math.max(0, rows * (this.#wallPerRowMs + deviations * this.#wallDeviationMs) - costMs);
     return costMs + waitsMs * Math.exp(-Math.max(0, nowMs - this.#lastAnswerAtMs) / kFadeMs);
   }
 
@@ -71,7 +79,10 @@ export class ServiceTime {
     if (rows <= 0) return;
     const wall = (nowMs - startedAtMs) / rows;
     const cost = Math.max(0, chargedMs) / rows;
-    this.#wallPerRowMs = this.#measured ? this.#wallPerRowMs + kAlpha * (wall - this.#wallPerRowMs) : wall;
+    if (this.#measured) {
+      this.#wallDeviationMs += kAlpha * (Math.abs(wall - this.#wallPerRowMs) - this.#wallDeviationMs);
+      this.#wallPerRowMs += kAlpha * (wall - this.#wallPerRowMs);
+    } else this.#wallPerRowMs = wall;
     this.#costPerRowMs = this.#measured ? this.#costPerRowMs + kAlpha * (cost - this.#costPerRowMs) : cost;
     this.#measured = true;
   }
