@@ -45,6 +45,7 @@ prediction(
     const deviation = 0.25 * Math.abs(4 - 5);
     assert.is(service.wallMs(1, 14), mean + 2 * deviation);
     assert.is(service.wallMs(1, 14, 0), mean);
+    assert.is(service.wallMs(4, 14), 4 * mean + 2 * deviation * 2);
   },
 );
 

@@ -4,8 +4,8 @@
  * line a + b·batch when the session charges a profile, else from what its batches were charged. Wall time is
  * measured: from a batch's start (its dispatch, or the previous batch's answer if that came later) to its
  * answer, per row — the run's cost and every wait for the token inside it, so it follows the load — plus
- * twice its mean deviation (a retransmission timer's margin, RFC 6298): admission promises answers in time,
- * so it predicts on the slow side of the average. What the
+ * twice its mean deviation (a retransmission timer's margin, RFC 6298) × √rows (the spread of a sum of rows
+ * grows with its square root): admission promises answers in time, so it predicts on the slow side. What the
  * waits add fades with time since the last answer: a model whose every request is refused gets no new
  * answers, and without the fade one bad spell would refuse it for good.
  */
@@ -63,7 +63,8 @@ export class ServiceTime {
    */
   wallMs(rows: number, nowMs: number, deviations = kDeviations): number {
     const costMs = this.costMs(rows);
-    const waitsMs = Math.max(0, rows * (this.#wallPerRowMs + deviations * this.#wallDeviationMs) - costMs);
+    const slowMs = rows * this.#wallPerRowMs + deviations * this.#wallDeviationMs * Math.sqrt(rows);
+    const waitsMs = Math.max(0, slowMs - costMs);
     return costMs + waitsMs * Math.exp(-Math.max(0, nowMs - this.#lastAnswerAtMs) / kFadeMs);
   }
 
