@@ -6,6 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, type Server } from '../src/server/server.js';
+import { RequestQueue, type Pending } from '../src/workers/request-queue.js';
 import { ServiceTime } from '../src/workers/service-time.js';
 import { image, rejectsWith, tinySession } from './helpers-server.js';
 
@@ -55,6 +56,39 @@ prediction('measured waits fade with time since the last answer, down to the cos
   assert.is(service.wallMs(1, 100), 100);
   assert.is(service.wallMs(1, 1100), 10 + 90 * Math.exp(-1));
   assert.ok(service.wallMs(1, 60_000) - 10 < 1e-9);
+});
+
+const pending = (rows: number, deadlineAtMs: number | undefined, dropIfLate = true, priority = 0): Pending =>
+  ({ rows, deadlineAtMs, dropIfLate, priority, batchKey: 'k' }) as Pending;
+
+prediction(
+  'the queue drops what is expected late behind the rows ahead of it, and only what was admitted by prediction',
+  () => {
+    const queue = new RequestQueue();
+    const a = pending(1, 100);
+    const b = pending(2, 104);
+    const c = pending(1, 15);
+    const d = pending(1, 15, false);
+    const e = pending(1, undefined);
+    for (const item of [a, b, c, d, e]) queue.push(item);
+    // 2 rows already on their way; each row 2 ms from now = 10.
+    const expired = queue.expire(10, (rows) => 10 + 2 * rows, 2);
+    assert.equal(expired, [c]);
+    assert.is(queue.length, 4);
+    // A deadline already past goes whatever the admission.
+    assert.equal(
+      queue.expire(200, () => 0, 0),
+      [a, b, d],
+    );
+  },
+);
+
+prediction('the head is the earliest deadline, with the rows up to and including it', () => {
+  const queue = new RequestQueue();
+  for (const item of [pending(1, 50), pending(3, 20), pending(2, 10, true, 1), pending(1, undefined)]) queue.push(item);
+  // The priority-1 request goes first: 4 rows ahead, then its own 2.
+  assert.equal(queue.earliestDeadline(4), { deadlineAtMs: 10, rowsThrough: 6 });
+  assert.equal(new RequestQueue().earliestDeadline(3), { deadlineAtMs: Infinity, rowsThrough: 0 });
 });
 
 prediction.run();
