@@ -159,6 +159,27 @@ interface ShareJson {
   sessions: Array<{ name: string; target: number; shareBaseline: number; share: number }>;
 }
 
+interface SloJson {
+  cells: Array<{ load: number; policy: string; goodputPerS: number }>;
+}
+
+/** Goodput (answers within SLO per second) against offered load, one line per policy, beside slo.json. */
+export function renderSlo(options: Pick<BenchOptions, 'quick' | 'backend'>): void {
+  const dir = resultsDir(options);
+  const json = load<SloJson>(dir, 'slo');
+  if (!json) return;
+  const names = [...new Set(json.cells.map((c) => c.policy))];
+  const series = names.map((name) => ({
+    name,
+    points: json.cells.filter((c) => c.policy === name).map((c): [number, number] => [c.load, c.goodputPerS]),
+  }));
+  save(
+    dir,
+    'slo-goodput.svg',
+    lines('slo: goodput vs offered load', series, 'offered load (× capacity)', 'answers within SLO / s'),
+  );
+}
+
 export async function run(options: BenchOptions) {
   const dir = resultsDir(options);
   const measure = options.backend === 'wasm' ? 'thread CPU time' : 'GPU time';
@@ -218,4 +239,5 @@ export async function run(options: BenchOptions) {
     );
   }
   renderTimeline(options);
+  renderSlo(options);
 }

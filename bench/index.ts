@@ -38,6 +38,7 @@ export const scenarios: Record<string, Scenario> = {
   scale: { load: () => import('./scale.js'), backends: wasmOnly },
   instances: { load: () => import('./instances.js'), backends: wasmOnly },
   latency: { load: () => import('./latency.js'), backends: wasmOnly },
+  slo: { load: () => import('./slo.js'), backends: wasmOnly },
   engines: { load: () => import('./engines.js'), backends: wasmOnly },
   'demo-synthetic': { load: async () => ({ run: (await import('./demo-synthetic.js')).run }), backends: wasmOnly },
 };

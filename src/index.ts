@@ -9,6 +9,10 @@ export {
   type InferOptions,
   type ServerStats,
   type ServerSessionStats,
+  type AdmissionMode,
+  type DeadlineCounts,
+  type DeadlineOutcome,
+  type OutcomeListener,
 } from './server/server.js';
 export type { ServerOptions, SessionConfig, DeviceRequest } from './server/config.js';
 export type { InferInputs } from './server/inputs.js';

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SlotState, type SlotState as State } from '../src/arbiter/layout.js';
-import { fair, priority, weighted, type Policy, type PolicyView } from '../src/arbiter/policies/index.js';
+import { deadline, fair, priority, weighted, type Policy, type PolicyView } from '../src/arbiter/policies/index.js';
 
 interface FakeSlot {
   state: State;
@@ -11,9 +11,18 @@ interface FakeSlot {
   weight?: number;
   priority?: number;
   grantedAt?: number;
+  /** Its account's earliest pending deadline (clock ms) and the predicted cost up to it. */
+  deadlineAt?: number;
+  headCostMs?: number;
 }
 
-const viewOf = (slots: FakeSlot[]): PolicyView => ({
+interface FakeClock {
+  nowMs?: number;
+  quantumMs?: number;
+  lagQuanta?: number;
+}
+
+const viewOf = (slots: FakeSlot[], clock: FakeClock = {}): PolicyView => ({
   slotCount: slots.length,
   state: (s) => slots[s].state,
   account: (s) => slots[s].account ?? s,
@@ -21,6 +30,11 @@ const viewOf = (slots: FakeSlot[]): PolicyView => ({
   weight: (s) => slots[s].weight ?? 1,
   priority: (s) => slots[s].priority ?? 0,
   grantedAt: (s) => slots[s].grantedAt ?? 0,
+  deadlineAt: (s) => slots[s].deadlineAt ?? Infinity,
+  headCostMs: (s) => slots[s].headCostMs ?? 0,
+  nowMs: clock.nowMs ?? 0,
+  quantumMs: clock.quantumMs ?? 1,
+  lagQuanta: clock.lagQuanta ?? 4,
 });
 
 const { WAITING: W, HOLDING: H, IDLE: I, DEAD: D } = SlotState;
@@ -220,3 +234,137 @@ prioritySuite('is weighted-fair inside a class and starves lower classes', () =>
 });
 
 prioritySuite.run();
+
+const deadlineSuite = suite('deadline policy');
+
+deadlineSuite('gives the token to the least laxity, not the earliest deadline', () => {
+  const view = viewOf([
+    { state: W, vt: 0, deadlineAt: 100, headCostMs: 10 },
+    { state: W, vt: 0, deadlineAt: 120, headCostMs: 50 },
+  ]);
+  assert.is(deadline.pick(view, -1), 1);
+});
+
+deadlineSuite('serves a deadline before a smaller virtual time without one (within the lag bound)', () => {
+  const view = viewOf(
+    [
+      { state: W, vt: 0 },
+      { state: W, vt: 2, deadlineAt: 1000 },
+    ],
+    { lagQuanta: 4 },
+  );
+  assert.is(deadline.pick(view, -1), 1);
+});
+
+deadlineSuite('a head that cannot make its deadline competes as one without a deadline', () => {
+  const view = viewOf(
+    [
+      { state: W, vt: 0, deadlineAt: 105, headCostMs: 10 },
+      { state: W, vt: 1, deadlineAt: 200, headCostMs: 10 },
+      { state: W, vt: 2 },
+    ],
+    { nowMs: 100 },
+  );
+  assert.is(deadline.pick(view, -1), 1);
+  assert.is(
+    deadline.pick(
+      viewOf(
+        [
+          { state: W, vt: 3, deadlineAt: 105, headCostMs: 10 },
+          { state: W, vt: 2 },
+        ],
+        { nowMs: 100 },
+      ),
+      -1,
+    ),
+    1,
+  );
+});
+
+deadlineSuite('falls back to weighted fair queuing once a candidate lags more than lagQuanta quanta', () => {
+  const slots = (vt: number): FakeSlot[] => [
+    { state: W, vt: 0, weight: 2 },
+    { state: H, vt, deadlineAt: 10 },
+  ];
+  // Slot 0 lags by (vt − 0) × weight 2 ms of its own service; the bound is 4 quanta of 1 ms.
+  assert.is(deadline.pick(viewOf(slots(2)), 1), 1);
+  assert.is(deadline.pick(viewOf(slots(2.5)), 1), 0);
+  assert.is(deadline.pick(viewOf(slots(0.5), { lagQuanta: 0 }), 1), 0);
+});
+
+deadlineSuite('without deadlines it is the weighted policy', () => {
+  const view = viewOf([
+    { state: W, vt: 3 },
+    { state: H, vt: 1 },
+    { state: W, vt: 1, grantedAt: 5 },
+  ]);
+  assert.is(deadline.pick(view, 1), weighted.pick(view, 1));
+  assert.is(deadline.pick(view, -1), weighted.pick(view, -1));
+  assert.is(deadline.advance(4, 8), 0.5);
+});
+
+deadlineSuite('equal laxity goes to the smaller virtual time, then a waiter before the holder', () => {
+  assert.is(
+    deadline.pick(
+      viewOf([
+        { state: W, vt: 2, deadlineAt: 50 },
+        { state: W, vt: 1, deadlineAt: 50 },
+      ]),
+      -1,
+    ),
+    1,
+  );
+  assert.is(
+    deadline.pick(
+      viewOf([
+        { state: H, vt: 1, deadlineAt: 50 },
+        { state: W, vt: 1, deadlineAt: 50 },
+      ]),
+      0,
+    ),
+    1,
+  );
+});
+
+deadlineSuite('a model without deadlines keeps its weighted share against one whose every request is urgent', () => {
+  for (const [weights, lagQuanta] of [
+    [[1, 1], 4],
+    [[1, 3], 4],
+    [[2, 1], 0],
+    [[1, 1], 16],
+  ] as [number[], number][]) {
+    // Slot 0 is always urgent (laxity 0); slot 1 never has a deadline. K = 1, every grant one 1 ms quantum.
+    const slots: FakeSlot[] = weights.map((weight, i) => ({
+      state: W,
+      vt: 0,
+      weight,
+      deadlineAt: i === 0 ? 1 : Infinity,
+      headCostMs: 1,
+    }));
+    const charged = [0, 0];
+    let holder = -1;
+    let worstLagMs = 0;
+    for (let round = 0; round < 20000; round++) {
+      const next = deadline.pick(viewOf(slots, { nowMs: 0, lagQuanta }), holder);
+      if (holder >= 0 && next !== holder) slots[holder].state = W;
+      slots[next].state = H;
+      holder = next;
+      charged[holder] += 1;
+      slots[holder].vt! += deadline.advance(1, weights[holder]);
+      const lagMs = (slots[0].vt! - slots[1].vt!) * weights[1];
+      worstLagMs = Math.max(worstLagMs, lagMs);
+    }
+    // The check comes before a grant, so one quantum of the urgent model's service (at the two weights)
+    // may come on top of the bound.
+    const quantumInProgress = Math.max(1, weights[1] / weights[0]);
+    const share = charged[1] / (charged[0] + charged[1]);
+    const target = weights[1] / (weights[0] + weights[1]);
+    assert.ok(Math.abs(share - target) / target < 0.01, `weights ${weights}: share ${share} vs ${target}`);
+    assert.ok(
+      worstLagMs <= lagQuanta + quantumInProgress + 1e-9,
+      `weights ${weights}: lagged ${worstLagMs} ms, bound ${lagQuanta} quanta`,
+    );
+  }
+});
+
+deadlineSuite.run();

@@ -20,6 +20,9 @@ import {
   kFreeTokensField,
   kGenerationField,
   kHandoffsField,
+  kLagQuantaField,
+  kDeadlineAtField,
+  kHeadCostMsField,
   kMainThreadOwner,
   kMaxSessions,
   kPolicyField,
@@ -91,6 +94,7 @@ export class DeviceArbiter {
     i32[kFreeTokensField] = config.tokens;
     i32[kPolicyField] = PolicyId[config.policy];
     i32[kQuantumUsField] = Math.round(config.quantumMs * 1000);
+    i32[kLagQuantaField] = config.lagQuanta;
     f64[kWindowMsField] = config.windowMs;
     f64[kStartedAtField] = nowMs();
     this.#applySpin();
@@ -159,6 +163,7 @@ export class DeviceArbiter {
     if (account === kMaxSessions) throw Errors.invalidConfig('sessions', `exceed ${kMaxSessions} models per device`);
     f64.fill(0, accountF64(account, 0), accountF64(account, 0) + kAccountF64Size);
     f64[accountF64(account, kWeightField)] = weight;
+    f64[accountF64(account, kDeadlineAtField)] = Infinity;
     Atomics.store(i32, accountI32(account, kPriorityField), priority);
     return account;
   }
@@ -261,6 +266,20 @@ export class DeviceArbiter {
       for (let account = 0; account < kMaxSessions; account++) f64[accountF64(account, kBaseVirtualTimeField)] = 0;
       f64[kVirtualClockField] = 0;
     });
+  }
+
+  /**
+   * The main thread, owner of a model's request queues, publishes its most urgent request for `deadline`
+   * (Infinity: none) and the predicted device time up to and including it. No lock: see layout.ts.
+   */
+  publishHead(account: number, deadlineAtMs: number, headCostMs: number): void {
+    const { f64 } = this.#views;
+    f64[accountF64(account, kHeadCostMsField)] = headCostMs;
+    f64[accountF64(account, kDeadlineAtField)] = deadlineAtMs;
+  }
+
+  get lagQuanta(): number {
+    return Atomics.load(this.#views.i32, kLagQuantaField);
   }
 
   setQuantum(quantumMs: number): void {

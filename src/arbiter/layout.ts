@@ -20,6 +20,7 @@
  * | kHandoffsField         | token handoffs between two different sessions, total (wraps at 2^31)     |
  * | kTraceOnField          | 1 while the grant/release trace records (off: one plain load per event)  |
  * | kTraceCountField       | trace events written since tracing started (see kTraceWrap)              |
+ * | kLagQuantaField        | `deadline`: quanta an account may fall behind its weighted share         |
  *
  * Header, Float64 words (index into `f64`):
  * | kWindowMsField         | decay window of the exponentially decayed share, ms                      |
@@ -52,10 +53,16 @@
  * | kMembersField          | slots registered to it; 0 = the account is free                          |
  * | kPriorityField         | priority class; higher runs first under `priority`                       |
  *
- * Account a, Float64 words at kAccountsF64 + a * kAccountF64Size (written under the lock only):
+ * Account a, Float64 words at kAccountsF64 + a * kAccountF64Size (the first three written under the lock only):
  * | kWeightField           | weight (> 0)                                                             |
- * | kBaseVirtualTimeField  | virtual time not held by a member: departed instances', and placements  |
- * | kBaseChargedMsField    | cost charged by departed instances, ms                                  |
+ * | kBaseVirtualTimeField  | virtual time not held by a member: departed instances', and placements   |
+ * | kBaseChargedMsField    | cost charged by departed instances, ms                                   |
+ * | kDeadlineAtField       | earliest deadline among its pending requests, clock ms; Infinity: none   |
+ * | kHeadCostMsField       | predicted device time of its work up to and including that request, ms   |
+ *
+ * The last two are written by the main thread alone (it owns the request queues), outside the lock: a
+ * policy may read them one request behind, which costs at worst one out-of-order grant, never a wrong
+ * token count.
  *
  * An account's virtual time is its base plus its members' parts. Each part has one writer (its session, or
  * whoever holds the lock while that session cannot run), so instances charging on K cores at once never race
@@ -84,6 +91,7 @@ export const kGenerationField = 10;
 export const kHandoffsField = 11;
 export const kTraceOnField = 12;
 export const kTraceCountField = 13;
+export const kLagQuantaField = 14;
 export const kHeaderI32Size = 16;
 
 // Header, Float64.
@@ -121,7 +129,9 @@ export const kAccountI32Size = 2;
 export const kWeightField = 0;
 export const kBaseVirtualTimeField = 1;
 export const kBaseChargedMsField = 2;
-export const kAccountF64Size = 4;
+export const kDeadlineAtField = 3;
+export const kHeadCostMsField = 4;
+export const kAccountF64Size = 6;
 
 export const kSlotsI32 = kHeaderI32Size;
 export const kSlotsF64 = kHeaderF64Size;
@@ -163,7 +173,7 @@ export const SlotState = {
 } as const;
 export type SlotState = (typeof SlotState)[keyof typeof SlotState];
 
-export const PolicyId = { fair: 0, weighted: 1, priority: 2 } as const;
+export const PolicyId = { fair: 0, weighted: 1, priority: 2, deadline: 3 } as const;
 export type PolicyName = keyof typeof PolicyId;
 
 export interface ArbiterViews {

@@ -14,9 +14,16 @@ export interface ArbiterOptions {
   heirSpin?: boolean | 'auto';
   /** How long the heir spins before it sleeps, µs (default: two quanta, at most 5 ms). */
   spinUs?: number;
+  /**
+   * `deadline`: quanta of its own weighted service a backlogged model may fall behind while others' urgent
+   * requests go first (an integer, default 4); past it, weighted fair queuing serves it.
+   */
+  lagQuanta?: number;
 }
 
 export type ArbiterConfig = Required<Omit<ArbiterOptions, 'spinUs'>> & { spinUs: number | undefined };
+
+export const kDefaultLagQuanta = 4;
 
 const isPositiveFinite = (value: unknown): value is number =>
   typeof value === 'number' && Number.isFinite(value) && value > 0;
@@ -56,8 +63,22 @@ export function validateQuantum(quantumMs: unknown, field: string, fail: Fail = 
   if (quantumUs >= 2 ** 31) throw fail(field, `must be below 2147 s, got ${quantumMs}`);
 }
 
+/** The shared buffer holds it in an Int32; beyond a few thousand quanta the bound means nothing anyway. */
+export function validateLagQuanta(lagQuanta: unknown, field: string, fail: Fail = Errors.invalidConfig): void {
+  if (!Number.isSafeInteger(lagQuanta) || (lagQuanta as number) < 0 || (lagQuanta as number) > 1e6)
+    throw fail(field, `must be an integer from 0 to 1000000, got ${String(lagQuanta)}`);
+}
+
 export function validateArbiterOptions(options: ArbiterOptions): ArbiterConfig {
-  const { policy = 'fair', quantumMs = 1, tokens = 1, windowMs = 1000, heirSpin = 'auto', spinUs } = options;
+  const {
+    policy = 'fair',
+    quantumMs = 1,
+    tokens = 1,
+    windowMs = 1000,
+    heirSpin = 'auto',
+    spinUs,
+    lagQuanta = kDefaultLagQuanta,
+  } = options;
   validatePolicy(policy, 'policy');
   validateQuantum(quantumMs, 'quantumMs');
   if (!Number.isSafeInteger(tokens) || tokens < 1 || tokens > kMaxSessions) {
@@ -71,5 +92,6 @@ export function validateArbiterOptions(options: ArbiterOptions): ArbiterConfig {
   if (spinUs !== undefined && !(Number.isFinite(spinUs) && spinUs >= 0 && spinUs < 1e6)) {
     throw Errors.invalidConfig('spinUs', `must be a number from 0 to 1e6, got ${String(spinUs)}`);
   }
-  return { policy, quantumMs, tokens, windowMs, heirSpin, spinUs };
+  validateLagQuanta(lagQuanta, 'lagQuanta');
+  return { policy, quantumMs, tokens, windowMs, heirSpin, spinUs, lagQuanta };
 }

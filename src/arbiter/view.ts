@@ -1,6 +1,12 @@
 import { accountOf, accountPriority, accountVirtualTime, accountWeight } from './accounts.js';
+import { nowMs } from './clock.js';
 import {
+  accountF64,
+  kDeadlineAtField,
   kGrantedAtField,
+  kHeadCostMsField,
+  kLagQuantaField,
+  kQuantumUsField,
   kSlotCountField,
   kStateField,
   slotF64,
@@ -41,5 +47,20 @@ export class SharedPolicyView implements PolicyView {
   }
   grantedAt(slot: number): number {
     return this.#views.f64[slotF64(slot, kGrantedAtField)];
+  }
+  deadlineAt(slot: number): number {
+    return this.#views.f64[accountF64(this.account(slot), kDeadlineAtField)];
+  }
+  headCostMs(slot: number): number {
+    return this.#views.f64[accountF64(this.account(slot), kHeadCostMsField)];
+  }
+  get nowMs(): number {
+    return nowMs();
+  }
+  get quantumMs(): number {
+    return Atomics.load(this.#views.i32, kQuantumUsField) / 1000;
+  }
+  get lagQuanta(): number {
+    return Atomics.load(this.#views.i32, kLagQuantaField);
   }
 }

@@ -34,6 +34,8 @@ const topKeys = [
   'backend',
   'policy',
   'quantumMs',
+  'lagQuanta',
+  'admission',
   'tokens',
   'windowMs',
   'memoryBudgetMB',
@@ -54,6 +56,7 @@ const modelKeys = [
   'maxQueue',
   'maxBatch',
   'batchWindowUs',
+  'deadlineMs',
   'executionProviders',
   'intraOpThreads',
   'segmentMs',
@@ -110,7 +113,7 @@ function modelConfig(baseDir: string, raw: unknown, i: number, names: Set<string
     validateModelSource(out.model, `${field}.model`);
   }
   validateSessionOptions(model, field, { tokens, arbiter: true });
-  for (const key of ['instances', 'weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs'] as const)
+  for (const key of ['instances', 'weight', 'priority', 'maxQueue', 'maxBatch', 'batchWindowUs', 'deadlineMs'] as const)
     if (model[key] !== undefined) out[key] = model[key] as number;
   for (const key of ['intraOpThreads', 'segmentMs'] as const)
     if (model[key] !== undefined) out[key] = model[key] as number;
@@ -143,7 +146,17 @@ async function readSecret(baseDir: string, value: unknown): Promise<string | und
 export async function validateServeConfig(raw: unknown, baseDir: string): Promise<HttpServerOptions> {
   const config = onlyKeys(raw, topKeys, '');
   const server: Omit<ServerOptions, 'sessions'> = {};
-  for (const key of ['device', 'backend', 'policy', 'quantumMs', 'tokens', 'windowMs', 'memoryBudgetMB'] as const) {
+  const serverKeys = [
+    'device',
+    'backend',
+    'policy',
+    'quantumMs',
+    'lagQuanta',
+    'admission',
+    'tokens',
+    'windowMs',
+  ] as const;
+  for (const key of [...serverKeys, 'memoryBudgetMB'] as const) {
     if (config[key] !== undefined) (server as Json)[key] = config[key];
   }
   const { requestBytes, ...httpLimits } = onlyKeys(config.limits ?? {}, ['requestBytes', ...limitKeys], 'limits');

@@ -10,6 +10,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ErrorCode } from '../protocol/errors.js';
 import type { Server, ServerSessionStats } from '../server/server.js';
+import { countDeadlines } from './deadline-metrics.js';
 import type { ModelRegistry } from './registry.js';
 
 /** Seconds: from a tiny model on a fast device to a big one behind a long queue. */
@@ -207,6 +208,7 @@ export class HttpMetrics {
     this.#server = server;
     this.#models = models;
     if (processMetrics) collectDefaultMetrics({ register: this.registry });
+    countDeadlines(server, models, this.registry);
   }
 
   /** One finished inference request; only known models are labelled, so a scan of made-up names cannot grow the series. */

@@ -41,6 +41,8 @@ export interface HttpModelConfig {
   warmupInputs?: WarmupInputs;
   /** A device-time budget for the model (every version it serves gets it; a new version starts full). */
   budget?: Budget;
+  /** Deadline of the model's requests that carry none, ms (see SessionConfig.deadlineMs). */
+  deadlineMs?: number;
 }
 
 export type VersionState = 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
@@ -260,11 +262,11 @@ export class ModelRegistry {
   }
 
   #sessionConfig(entry: ModelEntry) {
-    const { instances, maxQueue, maxBatch, batchWindowUs, executionProviders, intraOpThreads, segmentMs } =
+    const { instances, maxQueue, maxBatch, batchWindowUs, deadlineMs, executionProviders, intraOpThreads, segmentMs } =
       entry.config;
     const onnx = { executionProviders, intraOpThreads, segmentMs };
     const budget = entry.budget ?? undefined;
-    const batching = { maxQueue, maxBatch, batchWindowUs };
+    const batching = { maxQueue, maxBatch, batchWindowUs, deadlineMs };
     const warmupInputs = entry.config.warmupInputs;
     return { weight: entry.weight, priority: entry.priority, instances, budget, warmupInputs, ...batching, ...onnx };
   }

@@ -6,14 +6,14 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { fingerprintFromBackend, type DeviceFingerprint } from './fingerprint.js';
-import { planCosts, type CostMode, type CostPlan } from './plan.js';
+import { planCosts, predictTotalMs, type CostMode, type CostPlan } from './plan.js';
 import { readProfile, type Profile } from './schema.js';
 import { SequenceRecorder } from './sequence.js';
 import { buildProfile } from './profile.js';
 import { recordModel } from './record.js';
 import type { LoadedModel } from '../models/index.js';
 import { locateProfile, profileModelId } from './store.js';
-import type { BackendInfo, ModelSource } from '../protocol/session-messages.js';
+import type { BackendInfo, ModelSource, RunCostLine } from '../protocol/session-messages.js';
 import type { KernelParams } from '../device/kernel-hook.js';
 
 export class ProfiledCosts {
@@ -43,6 +43,14 @@ export class ProfiledCosts {
       this.#plan?.warning ??
       (this.#profile ? undefined : `no profile found for ${this.#source}: charging measured time`)
     );
+  }
+
+  /** The profile's whole-run cost line (from its predictions at batch 1 and 2), or null when not charging one. */
+  runCostLine(): RunCostLine | null {
+    if (!this.#profile || this.mode === 'measured') return null;
+    const one = predictTotalMs(this.#profile, 1);
+    const perItemMs = Math.max(0, predictTotalMs(this.#profile, 2) - one);
+    return { fixedMs: Math.max(0, one - perItemMs), perItemMs };
   }
 
   /** Before an inference of `batch` items: picks (or makes) the plan, and records the sequence if unchecked. */

@@ -46,6 +46,14 @@ export interface SessionInfo {
   weightsMb: number;
   /** Peak memory above the weights for one batch-1 inference, MiB: activations per batch item. */
   activationsMbPerItem: number;
+  /** The profile's whole-run cost, when the session charges one (deadlines predict from it); else null. */
+  runCostLine: RunCostLine | null;
+}
+
+/** A whole run's cost at `batch` items: fixedMs + perItemMs × batch. */
+export interface RunCostLine {
+  fixedMs: number;
+  perItemMs: number;
 }
 
 export type SessionTask =

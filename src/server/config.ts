@@ -10,6 +10,7 @@ import { parseZooSource, zooProblem } from '../models/zoo-catalog.js';
 import type { BackendRequest } from '../protocol/session-messages.js';
 import type { SessionOptions } from '../workers/session.js';
 import { validateBudget, type Budget } from './budget.js';
+import type { AdmissionMode } from '../workers/service-time.js';
 import { validateOnnxOptions } from './onnx-options.js';
 import { validateWarmupInputs } from '../protocol/warmup-inputs.js';
 
@@ -18,8 +19,10 @@ export type DeviceRequest = 'auto' | 'gpu' | 'cpu';
 /** A model as the server takes it: a session's own options, less those the server sets, and its instances. */
 export type SessionConfig = Omit<
   SessionOptions,
-  'backend' | 'profile' | 'restartBackoffMs' | 'restartMaxMs' | 'account' | 'instance' | 'onLoad'
+  'backend' | 'profile' | 'restartBackoffMs' | 'restartMaxMs' | 'account' | 'instance' | 'onLoad' | 'onOutcome'
 > & {
+  /** Deadline of the model's requests that carry none, ms from arrival (default: none). */
+  deadlineMs?: number;
   /**
    * Session threads that serve the model (Triton's instance group), default 1. They share one account on the
    * arbiter — one weight, priority and share — and hold at most min(instances, tokens) tokens at once;
@@ -41,6 +44,14 @@ export interface ServerOptions {
   backend?: BackendRequest;
   policy?: PolicyName;
   quantumMs?: number;
+  /** `deadline` policy: quanta a backlogged model may fall behind its weighted share (default 4). */
+  lagQuanta?: number;
+  /**
+   * Requests with deadlines: `predicted` refuses one predicted to be answered late and drops a queued one
+   * that can no longer be in time (DEADLINE_EXCEEDED, counted as shed and dropped); `start` runs any that
+   * starts in time. Default: `predicted` while the policy is `deadline`, `start` under the others.
+   */
+  admission?: AdmissionMode;
   /**
    * K; default 1 on a GPU, and on a CPU its cores + 1: one token of slack keeps every core busy while a holder
    * blocks (a page fault, a GC pause, a lock) or a thread handed a token is still waking, which with K = cores
@@ -64,6 +75,8 @@ export interface ResolvedConfig {
   backend: BackendRequest;
   policy: PolicyName;
   quantumMs: number;
+  lagQuanta: number;
+  admission: AdmissionMode | undefined;
   tokens: number;
   windowMs: number;
   memoryBudgetMB: number;
@@ -90,10 +103,12 @@ const sessionConfigKeyTable: Record<keyof SessionConfig, true> = {
   segmentMs: true,
   warmupInputs: true,
   budget: true,
+  deadlineMs: true,
 };
 export const sessionConfigKeys: ReadonlySet<string> = new Set(Object.keys(sessionConfigKeyTable));
 
 const devices: DeviceRequest[] = ['auto', 'gpu', 'cpu'];
+const admissionModes: AdmissionMode[] = ['predicted', 'start'];
 const backends: BackendRequest[] = ['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow'];
 const isCount = (value: unknown, min: number) => Number.isSafeInteger(value) && (value as number) >= min;
 
@@ -182,6 +197,14 @@ export function validateSessionOptions(config: Partial<SessionConfig>, field: st
   // Without the arbiter no device time is charged, so a budget would never run out: say so rather than ignore it.
   if (config.budget !== undefined && server?.arbiter === false)
     throw Errors.invalidConfig(`${field}.budget`, 'needs the arbiter (arbiter: false charges no device time)');
+  if (
+    config.deadlineMs !== undefined &&
+    !(typeof config.deadlineMs === 'number' && Number.isFinite(config.deadlineMs) && config.deadlineMs > 0)
+  )
+    throw Errors.invalidConfig(
+      `${field}.deadlineMs`,
+      `must be a number of milliseconds > 0, got ${String(config.deadlineMs)}`,
+    );
   validateOnnxOptions(config, field);
   validateWarmupInputs(config.warmupInputs, `${field}.warmupInputs`);
 }
@@ -214,7 +237,10 @@ export function resolveConfig(options: ServerOptions): ResolvedConfig {
     quantumMs: options.quantumMs,
     tokens,
     windowMs: options.windowMs,
+    lagQuanta: options.lagQuanta,
   });
+  if (options.admission !== undefined && !admissionModes.includes(options.admission))
+    throw Errors.invalidConfig('admission', `must be predicted or start, got ${JSON.stringify(options.admission)}`);
   const memoryBudgetMB = options.memoryBudgetMB ?? Infinity;
   if (!(memoryBudgetMB > 0)) throw Errors.invalidConfig('memoryBudgetMB', 'must be a number > 0');
   const maxRequestBytes = options.maxRequestBytes ?? 64 * 2 ** 20;
@@ -240,6 +266,8 @@ export function resolveConfig(options: ServerOptions): ResolvedConfig {
     backend,
     policy: arbiter.policy,
     quantumMs: arbiter.quantumMs,
+    lagQuanta: arbiter.lagQuanta,
+    admission: options.admission,
     tokens,
     windowMs: arbiter.windowMs,
     memoryBudgetMB,

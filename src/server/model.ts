@@ -13,9 +13,12 @@ import { LatencyWindow } from '../workers/latency.js';
 import { Session, type SessionOptions, type SessionState, type SessionStats } from '../workers/session.js';
 import { BudgetBucket, type Budget } from './budget.js';
 import type { SessionConfig } from './config.js';
+import { deadlineOutcomes, noDeadlineCounts, type DeadlineOutcome } from '../workers/service-time.js';
 
-/** What the server sets for every session: the backend and where profiles are. */
-type ServerSessionOptions = Pick<SessionOptions, 'backend' | 'profile' | 'onLoad'>;
+/** What the server sets for every session: the backend, where profiles are, and its listeners. */
+type ServerSessionOptions = Pick<SessionOptions, 'backend' | 'profile' | 'onLoad'> & {
+  onOutcome?: (model: string, outcome: DeadlineOutcome, predictionErrorMs: number | undefined) => void;
+};
 
 /** A token's view of one instance, beside the session's own stats. */
 export interface InstanceStats
@@ -65,13 +68,23 @@ export class ServedModel {
   static async start(
     arbiter: DeviceArbiter | null,
     config: SessionConfig,
-    server: ServerSessionOptions,
+    { onLoad, onOutcome, ...server }: ServerSessionOptions,
   ): Promise<ServedModel> {
-    const { instances: count = 1, budget: _budget, ...session } = config;
-    const first = await Session.start(arbiter, { ...session, ...server, instance: 0 });
+    const { instances: count = 1, budget: _budget, ...options } = config;
+    let served: ServedModel | null = null;
+    // Every change to a queue may change the model's most urgent request, which the `deadline` policy reads.
+    const hooks: Pick<SessionOptions, 'onLoad' | 'onOutcome'> = {
+      onLoad: () => {
+        if (served && arbiter) served.#publishHead(arbiter);
+        onLoad?.();
+      },
+      onOutcome: (outcome, errorMs) => onOutcome?.(config.name, outcome, errorMs),
+    };
+    const session = { ...options, ...server, ...hooks };
+    const first = await Session.start(arbiter, { ...session, instance: 0 });
     const rest = await Promise.allSettled(
       Array.from({ length: count - 1 }, (_, i) =>
-        Session.start(arbiter, { ...session, ...server, account: first.account, instance: i + 1 }),
+        Session.start(arbiter, { ...session, account: first.account, instance: i + 1 }),
       ),
     );
     const started = [first, ...rest.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))];
@@ -80,7 +93,18 @@ export class ServedModel {
       await Promise.all(started.map((instance) => instance.close({ drain: false })));
       throw failed.reason;
     }
-    return new ServedModel(arbiter, config, started);
+    served = new ServedModel(arbiter, config, started);
+    return served;
+  }
+
+  #publishHead(arbiter: DeviceArbiter): void {
+    let deadlineAtMs = Infinity;
+    let costMs = 0;
+    for (const instance of this.instances) {
+      const head = instance.head;
+      if (head.deadlineAtMs < deadlineAtMs) ({ deadlineAtMs, costMs } = head);
+    }
+    arbiter.publishHead(this.instances[0].account, deadlineAtMs, costMs);
   }
 
   get info(): SessionInfo {
@@ -172,8 +196,11 @@ export class ServedModel {
     for (const row of rows)
       for (const [code, n] of Object.entries(row.errors))
         errors[code as ErrorCode] = (errors[code as ErrorCode] ?? 0) + (n ?? 0);
+    const deadlines = noDeadlineCounts();
+    for (const row of rows) for (const outcome of deadlineOutcomes) deadlines[outcome] += row.deadlines[outcome];
     const first = rows[0];
     return {
+      deadlines,
       name: this.name,
       state: stateOrder.find((state) => rows.some((row) => row.state === state)) ?? 'ready',
       slot: first.slot,

@@ -28,10 +28,14 @@ import { inferInPieces, splitRows } from './pieces.js';
 import { exposeServer } from './rpc.js';
 import { TokenDemand } from './token-demand.js';
 import { hasHardwareGpu } from '../device/webgpu-adapter.js';
+import type { AdmissionMode, DeadlineOutcome } from '../workers/service-time.js';
 
 export interface InferOptions {
   signal?: AbortSignal;
-  /** Give up (DEADLINE_EXCEEDED) if the model has not started within this many ms; it never runs late. */
+  /**
+   * Give up (DEADLINE_EXCEEDED) if the model has not started within this many ms (default: the model's
+   * `deadlineMs`, if any); under predicted admission, also if it is predicted to be answered later.
+   */
   deadlineMs?: number;
   /** Order within the session's queue: higher first. */
   priority?: number;
@@ -44,11 +48,17 @@ export interface InferOptions {
 }
 
 export type { InstanceStats, ServerSessionStats } from './model.js';
+export type { AdmissionMode, DeadlineCounts, DeadlineOutcome } from '../workers/service-time.js';
+
+/** A request with a deadline ended: `predictionErrorMs` is answered minus predicted (answered ones only). */
+export type OutcomeListener = (model: string, outcome: DeadlineOutcome, predictionErrorMs: number | undefined) => void;
 
 export interface ServerStats {
   device: ResolvedConfig['device'];
   backend: ResolvedConfig['backend'];
   policy: PolicyName;
+  /** How requests with deadlines are admitted now (`predicted` by default under `deadline`). */
+  admission: AdmissionMode;
   quantumMs: number;
   tokens: number;
   handoffs: number;
@@ -77,6 +87,7 @@ export class Server {
   #closing = false;
   #closed: Promise<void> | null = null;
   #closingModels: ServedModel[] = [];
+  readonly #outcomeListeners = new Set<OutcomeListener>();
 
   private constructor(config: ResolvedConfig) {
     this.#config = config;
@@ -85,6 +96,7 @@ export class Server {
       quantumMs: config.quantumMs,
       tokens: config.tokens,
       windowMs: config.windowMs,
+      lagQuanta: config.lagQuanta,
     });
   }
 
@@ -123,7 +135,7 @@ export class Server {
       const model = this.#model(name);
       const { config, info } = model;
       if (typeof options !== 'object' || options === null) throw Errors.invalidArgument('options', 'must be an object');
-      const { deadlineMs, priority = 0, transfer = false, signal } = options;
+      const { deadlineMs = config.deadlineMs, priority = 0, transfer = false, signal } = options;
       if (deadlineMs !== undefined && !(Number.isFinite(deadlineMs) && deadlineMs > 0))
         throw Errors.invalidArgument('deadlineMs', 'must be a number > 0');
       if (!Number.isSafeInteger(priority)) throw Errors.invalidArgument('priority', 'must be an integer');
@@ -133,7 +145,8 @@ export class Server {
       const rows = requestRows(info.signature, checked);
       const release = config.maxBatch === undefined ? this.#admitRows(model, rows) : () => {};
       const owned = admitInputs(info.signature, checked, transfer);
-      const queued = { priority, deadlineAtMs: deadlineMs === undefined ? undefined : nowMs() + deadlineMs };
+      const deadlineAtMs = deadlineMs === undefined ? undefined : nowMs() + deadlineMs;
+      const queued = { priority, deadlineAtMs, admission: this.admission };
       const answer =
         config.maxBatch !== undefined && rows > config.maxBatch
           ? inferInPieces(splitRows(owned, config.maxBatch), signal, (piece, pieceSignal) =>
@@ -179,6 +192,7 @@ export class Server {
       device: this.#config.device,
       backend: this.#config.backend,
       policy: arbiter.policy,
+      admission: this.admission,
       quantumMs: arbiter.quantumMs,
       tokens: arbiter.tokens,
       handoffs: arbiter.handoffs,
@@ -213,6 +227,19 @@ export class Server {
 
   setPolicy(policy: PolicyName): void {
     this.#arbiter.setPolicy(policy);
+  }
+
+  /** How requests with deadlines are admitted now: the configured mode, else by the policy (see ServerOptions). */
+  get admission(): AdmissionMode {
+    return (
+      this.#config.admission ?? (this.#config.arbiter && this.#arbiter.policy === 'deadline' ? 'predicted' : 'start')
+    );
+  }
+
+  /** Calls `listener` as each request with a deadline ends (answered in time or late, shed, dropped); returns its removal. */
+  onDeadlineOutcome(listener: OutcomeListener): () => void {
+    this.#outcomeListeners.add(listener);
+    return () => this.#outcomeListeners.delete(listener);
   }
 
   setQuantum(quantumMs: number): void {
@@ -298,6 +325,9 @@ export class Server {
         backend: this.#config.backend,
         profile: this.#config.profiles,
         onLoad,
+        onOutcome: (...event) => {
+          for (const listener of this.#outcomeListeners) listener(...event);
+        },
       });
     } catch (error) {
       throw atConfigKey(error, field);

@@ -192,6 +192,7 @@ async function prepare(
     gateMode: 'overlap',
     weightsMb: onnx.weightBytes / 2 ** 20,
     activationsMbPerItem: (one && flow ? peakActivationBytes(flow, one) : 0) / 2 ** 20,
+    runCostLine: fit ? { fixedMs: Math.max(0, fit.aMs), perItemMs: Math.max(0, fit.bMs) } : null,
   };
   return {
     info,

@@ -15,6 +15,11 @@ export interface Pending {
   priority: number;
   enqueuedAtMs: number;
   deadlineAtMs: number | undefined;
+  /** Admitted by prediction: dropped from the queue once it is predicted to finish past its deadline. */
+  dropIfLate: boolean;
+  /** When admission predicted it would be answered (clock ms): its error goes to the stats. */
+  predictedAtMs: number;
+  dispatchedAtMs: number;
   /** Claim word: the worker skips a request the main thread gave up on before it started. */
   claim: Int32Array;
   resolve(outputs: NamedTensors): void;
@@ -62,11 +67,39 @@ export class RequestQueue {
     return at >= 0;
   }
 
-  /** Removes and returns every request whose deadline is before `now`. */
-  expire(now: number): Pending[] {
-    const expired = this.#items.filter((item) => item.deadlineAtMs !== undefined && item.deadlineAtMs < now);
+  /**
+   * Removes and returns every request whose deadline is before `now`, and every `dropIfLate` one whose
+   * predicted answer, `doneAt(rows ahead of it and its own)`, is past its deadline. `rowsAhead`: rows already
+   * on their way to the device.
+   */
+  expire(now: number, doneAt: (rowsThrough: number) => number, rowsAhead: number): Pending[] {
+    const expired: Pending[] = [];
+    let rows = rowsAhead;
+    for (const item of this.#items) {
+      const deadline = item.deadlineAtMs;
+      const late =
+        deadline !== undefined && (deadline < now || (item.dropIfLate && deadline < doneAt(rows + item.rows)));
+      if (late) expired.push(item);
+      else rows += item.rows;
+    }
     for (const item of expired) this.remove(item);
     return expired;
+  }
+
+  /** Its earliest deadline (Infinity: none) and the rows up to and including that request, after `rowsAhead`. */
+  earliestDeadline(rowsAhead: number): { deadlineAtMs: number; rowsThrough: number } {
+    let best = { deadlineAtMs: Infinity, rowsThrough: 0 };
+    let rows = rowsAhead;
+    for (const item of this.#items) {
+      rows += item.rows;
+      if (item.deadlineAtMs !== undefined && item.deadlineAtMs < best.deadlineAtMs)
+        best = { deadlineAtMs: item.deadlineAtMs, rowsThrough: rows };
+    }
+    return best;
+  }
+
+  get rows(): number {
+    return this.#items.reduce((sum, item) => sum + item.rows, 0);
   }
 
   /** The head and the compatible requests behind it, up to `maxRows` items in all (at least the head). */

@@ -229,6 +229,7 @@ async function warmUp(
     gateMode: data.gateMode ?? 'overlap',
     weightsMb: weightBytes / 2 ** 20,
     activationsMbPerItem: Math.max(0, profile.peakBytes - weightBytes) / 2 ** 20,
+    runCostLine: profiled?.runCostLine() ?? null,
   };
 }
 

@@ -44,6 +44,8 @@ import {
 import type { SessionWorkerData } from './session-runtime.js';
 import { LatencyWindow } from './latency.js';
 import { batchKeyOf, RequestQueue, type Pending } from './request-queue.js';
+import { DeadlineBook } from './deadline-book.js';
+import type { AdmissionMode, DeadlineCounts, DeadlineOutcome } from './service-time.js';
 import { nowMs } from '../arbiter/clock.js';
 import { workerSource } from './spawn.js';
 import type { WarmupInputs } from '../protocol/warmup-inputs.js';
@@ -62,6 +64,8 @@ export interface SessionOptions {
   instance?: number;
   /** Called whenever the requests waiting or running here change (the server's measure of token demand). */
   onLoad?: () => void;
+  /** Called as each request with a deadline ends; `predictionErrorMs`: answered minus predicted, when answered. */
+  onOutcome?: (outcome: DeadlineOutcome, predictionErrorMs: number | undefined) => void;
   /** Requests that may wait behind the running ones; more get QUEUE_FULL at once. */
   maxQueue?: number;
   /** Most items (rows on the batch axis) coalesced into one run. 1 disables batching. */
@@ -140,6 +144,8 @@ export interface SessionStats {
   heapUsedMb: number;
   restarts: number;
   errors: Partial<Record<ErrorCode, number>>;
+  /** Requests with a deadline: answered within it, answered late, shed on arrival, dropped while queued. */
+  deadlines: DeadlineCounts;
 }
 
 /** Requests handed to the worker at once: one running, one staged (see session.worker.ts). */
@@ -163,6 +169,7 @@ export class Session {
   readonly #queue = new RequestQueue();
   readonly #latency = new LatencyWindow();
   readonly #errors: Partial<Record<ErrorCode, number>> = {};
+  readonly #deadlines: DeadlineBook;
   #grant: TokenGrant | null;
   #pool: Piscina | null = null;
   #info: SessionInfo | null = null;
@@ -179,6 +186,7 @@ export class Session {
     this.name = options.name;
     this.#options = options;
     this.#arbiter = arbiter;
+    this.#deadlines = new DeadlineBook(options.maxBatch ?? 1, options.onOutcome);
     const label = options.instance ? `${options.name}#${options.instance}` : options.name;
     this.#grant = arbiter
       ? arbiter.register({ name: label, weight: options.weight, priority: options.priority, account: options.account })
@@ -229,16 +237,21 @@ export class Session {
     return this.#latency;
   }
 
+  /** Its most urgent request (deadline on the clock, Infinity: none) and the device time up to and including it. */
+  get head(): { deadlineAtMs: number; costMs: number } {
+    return this.#deadlines.head(this.#inFlight, this.#queue);
+  }
+
   /**
    * Queues one request. Inputs are checked against the signature by the caller (the server) before this;
    * here they are only batched, ordered by `priority` and run before `deadlineAtMs` (the shared clock) or
-   * not at all.
+   * not at all; with `admission: 'predicted'`, refused at once if predicted to be answered after it.
    */
   infer(
     inputs: NamedTensors,
-    options: { signal?: AbortSignal; deadlineAtMs?: number; priority?: number } = {},
+    options: { signal?: AbortSignal; deadlineAtMs?: number; priority?: number; admission?: AdmissionMode } = {},
   ): Promise<NamedTensors> {
-    const { signal, deadlineAtMs, priority = 0 } = options;
+    const { signal, deadlineAtMs, priority = 0, admission = 'start' } = options;
     return new Promise<NamedTensors>((resolve, reject) => {
       const fail = (error: OlympianError) => {
         this.#count(error.code);
@@ -249,13 +262,30 @@ export class Session {
       if (this.#queue.length >= (this.#options.maxQueue ?? 64) && this.#inFlight.length >= kStaged) {
         return fail(Errors.queueFull(this.name, this.#queue.length));
       }
+      const rows = batchSizeOf(inputs);
+      const now = nowMs();
+      const ahead = { inFlight: this.#inFlight, queue: this.#queue };
+      const { predictedAtMs, dropIfLate, refusedLateMs } = this.#deadlines.admit(
+        now,
+        ahead,
+        rows,
+        deadlineAtMs,
+        admission,
+      );
+      if (refusedLateMs !== null) {
+        const why = `refused: predicted to be answered ${refusedLateMs.toFixed(1)} ms late`;
+        return fail(Errors.deadlineExceeded(this.name, why));
+      }
       const pending: Pending = {
         inputs,
-        rows: batchSizeOf(inputs),
+        rows,
         batchKey: batchKeyOf(inputs),
         priority,
-        enqueuedAtMs: nowMs(),
+        enqueuedAtMs: now,
         deadlineAtMs,
+        dropIfLate,
+        predictedAtMs,
+        dispatchedAtMs: 0,
         claim: new Int32Array(new SharedArrayBuffer(4)),
         resolve,
         reject: fail,
@@ -324,6 +354,7 @@ export class Session {
       heapUsedMb: s[kHeapUsedMbField],
       restarts: this.#restarts,
       errors: { ...this.#errors },
+      deadlines: { ...this.#deadlines.counts },
     };
   }
 
@@ -390,6 +421,7 @@ export class Session {
     const reply = (await pool.run({ type: 'warmup' } satisfies SessionTask)) as SessionReply<SessionInfo>;
     if (!reply.ok) throw Errors.inSession(fromSerialized(reply.error), this.name);
     this.#info = reply.value;
+    this.#deadlines.warm(reply.value.runCostLine, this.#stats[kChargedMsField]);
     this.#state = 'ready';
     this.#crashesInARow = 0;
   }
@@ -399,8 +431,10 @@ export class Session {
     this.#batchTimer = null;
     if (this.#state === 'starting' || this.#state === 'restarting' || !this.#pool) return;
     const now = nowMs();
-    for (const late of this.#queue.expire(now)) {
-      this.#settle(late, Errors.deadlineExceeded(this.name, 'the deadline passed while queued'));
+    for (const late of this.#deadlines.expire(now, this.#inFlight, this.#queue)) {
+      const why =
+        late.deadlineAtMs! < now ? 'the deadline passed while queued' : 'dropped: it can no longer be in time';
+      this.#settle(late, Errors.deadlineExceeded(this.name, why));
     }
     const maxBatch = this.#options.maxBatch ?? 1;
     while (this.#inFlight.length < kStaged && this.#queue.length > 0) {
@@ -416,6 +450,7 @@ export class Session {
 
   #dispatch(pool: Piscina, batch: Pending[]): void {
     this.#inFlight.push(batch);
+    batch[0].dispatchedAtMs = nowMs();
     const task: SessionTask = {
       type: 'infer',
       batch: batch.map((p) => ({
@@ -432,6 +467,7 @@ export class Session {
         const index = this.#inFlight.indexOf(batch);
         if (index < 0) return; // its pool crashed meanwhile
         this.#inFlight.splice(index, 1);
+        this.#deadlines.batchAnswered(batch, nowMs(), this.#stats[kChargedMsField]);
         batch.forEach((pending, i) => {
           const item = reply.ok ? reply.value[i] : reply;
           if (item.ok) this.#settle(pending, null, item.value as NamedTensors);
@@ -462,6 +498,7 @@ export class Session {
     if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
     this.#queue.remove(pending);
     this.#options.onLoad?.();
+    this.#deadlines.settled(pending, error, nowMs());
     if (error) pending.reject(error);
     else {
       this.#latency.record(nowMs() - pending.enqueuedAtMs);

@@ -14,6 +14,15 @@ export interface PolicyView {
   priority(slot: number): number;
   /** Clock (ms) of the slot's last grant: among equals, the one served longest ago goes first. */
   grantedAt(slot: number): number;
+  /** Earliest deadline among the slot's account's pending requests (clock ms); Infinity when none. */
+  deadlineAt(slot: number): number;
+  /** Predicted device time of the account's work up to and including that request, ms. */
+  headCostMs(slot: number): number;
+  /** The clock (ms) the deadlines are on, read once per decision. */
+  readonly nowMs: number;
+  readonly quantumMs: number;
+  /** `deadline`: how many quanta of its weighted service an account may fall behind before WFQ serves it. */
+  readonly lagQuanta: number;
 }
 
 /**

@@ -1,0 +1,244 @@
+/**
+ * Deadlines through the embedding API: predicted admission (exact, from a profile's cost), the model's default
+ * deadline, the admission switch, outcomes in stats, and the `deadline` policy keeping a model without
+ * deadlines at its weighted share (by charged time) against one whose every request is urgent.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createServer, type Server } from '../src/server/server.js';
+import { RequestQueue, type Pending } from '../src/workers/request-queue.js';
+import { ServiceTime } from '../src/workers/service-time.js';
+import { image, rejectsWith, tinySession } from './helpers-server.js';
+
+/** A session charging the profile it makes of itself at start, so its predicted cost is known before any request. */
+const profiled = (name: string, extra: object = {}) =>
+  tinySession(name, {}, { accounting: 'predicted', autoProfile: true, ...extra });
+
+const row = (server: Server, name: string) => server.stats().sessions.find((s) => s.name === name)!;
+
+/** Cost of one request as admission predicts it for an idle session: the profile's line at one item. */
+function oneRequestMs(server: Server, name: string): number {
+  const line = server.sessionInfo(name).runCostLine;
+  assert.ok(line, 'the session charges a profile');
+  return line!.fixedMs + line!.perItemMs;
+}
+
+const prediction = suite('service time: what admission predicts');
+
+prediction('before any answer, the profile line in batches of maxBatch', () => {
+  const service = new ServiceTime(4);
+  assert.is(service.completionAt(100, 0, 1), 100);
+  service.line = { fixedMs: 2, perItemMs: 0.5 };
+  assert.is(service.completionAt(100, 0, 1), 102.5);
+  assert.is(service.completionAt(100, 5, 1), 100 + 2 * 2 + 6 * 0.5);
+});
+
+prediction(
+  'after answers, the measured wall time per row and twice its mean deviation, where they exceed the cost',
+  () => {
+    const service = new ServiceTime(1);
+    service.batchDone(0, 10, 2, 4);
+    assert.is(service.costMs(3), 6);
+    assert.is(service.wallMs(3, 10), 15);
+    // The next batch, staged behind the first, started when the first was answered.
+    service.batchDone(5, 14, 1, 2);
+    const mean = 5 + 0.25 * (4 - 5);
+    const deviation = 0.25 * Math.abs(4 - 5);
+    assert.is(service.wallMs(1, 14), mean + 2 * deviation);
+    assert.is(service.wallMs(1, 14, 0), mean);
+    assert.is(service.wallMs(4, 14), 4 * mean + 2 * deviation * 2);
+  },
+);
+
+prediction('measured waits fade with time since the last answer, down to the cost', () => {
+  const service = new ServiceTime(1);
+  service.batchDone(0, 100, 1, 10);
+  assert.is(service.wallMs(1, 100), 100);
+  assert.is(service.wallMs(1, 1100), 10 + 90 * Math.exp(-1));
+  assert.ok(service.wallMs(1, 60_000) - 10 < 1e-9);
+});
+
+const pending = (rows: number, deadlineAtMs: number | undefined, dropIfLate = true, priority = 0): Pending =>
+  ({ rows, deadlineAtMs, dropIfLate, priority, batchKey: 'k' }) as Pending;
+
+prediction(
+  'the queue drops what is expected late behind the rows ahead of it, and only what was admitted by prediction',
+  () => {
+    const queue = new RequestQueue();
+    const a = pending(1, 100);
+    const b = pending(2, 104);
+    const c = pending(1, 15);
+    const d = pending(1, 15, false);
+    const e = pending(1, undefined);
+    for (const item of [a, b, c, d, e]) queue.push(item);
+    // 2 rows already on their way; each row 2 ms from now = 10.
+    const expired = queue.expire(10, (rows) => 10 + 2 * rows, 2);
+    assert.equal(expired, [c]);
+    assert.is(queue.length, 4);
+    // A deadline already past goes whatever the admission.
+    assert.equal(
+      queue.expire(200, () => 0, 0),
+      [a, b, d],
+    );
+  },
+);
+
+prediction('the head is the earliest deadline, with the rows up to and including it', () => {
+  const queue = new RequestQueue();
+  for (const item of [pending(1, 50), pending(3, 20), pending(2, 10, true, 1), pending(1, undefined)]) queue.push(item);
+  // The priority-1 request goes first: 4 rows ahead, then its own 2.
+  assert.equal(queue.earliestDeadline(4), { deadlineAtMs: 10, rowsThrough: 6 });
+  assert.equal(new RequestQueue().earliestDeadline(3), { deadlineAtMs: Infinity, rowsThrough: 0 });
+});
+
+prediction.run();
+
+const admission = suite('predicted admission through createServer');
+
+admission('refuses exactly the request predicted late and admits the one predicted in time', async () => {
+  const server = await createServer({ backend: 'wasm', tokens: 1, policy: 'deadline', sessions: [profiled('m')] });
+  try {
+    assert.is(server.stats().admission, 'predicted');
+    const costMs = oneRequestMs(server, 'm');
+    const error = await rejectsWith(server.infer('m', image(16), { deadlineMs: costMs / 2 }), 'DEADLINE_EXCEEDED');
+    assert.match(error.message, /refused: predicted to be answered/);
+    const answer = await server.infer('m', image(16), { deadlineMs: costMs + 60_000 });
+    assert.equal(answer.logits.shape, [1, 10]);
+    assert.equal(row(server, 'm').deadlines, { onTime: 1, late: 0, shed: 1, dropped: 0 });
+    assert.is(row(server, 'm').errors.DEADLINE_EXCEEDED, 1);
+  } finally {
+    await server.close();
+  }
+});
+
+admission("applies the model's deadlineMs to requests without one, and a request's own over it", async () => {
+  const server = await createServer({
+    backend: 'wasm',
+    tokens: 1,
+    policy: 'deadline',
+    sessions: [profiled('m', { deadlineMs: 0.001 })],
+  });
+  try {
+    await rejectsWith(server.infer('m', image(16)), 'DEADLINE_EXCEEDED');
+    await server.infer('m', image(16), { deadlineMs: 60_000 });
+    assert.equal(row(server, 'm').deadlines, { onTime: 1, late: 0, shed: 1, dropped: 0 });
+  } finally {
+    await server.close();
+  }
+});
+
+admission('is off under the other policies, and the admission option overrides the policy either way', async () => {
+  const fair = await createServer({ backend: 'wasm', tokens: 1, policy: 'fair', sessions: [profiled('m')] });
+  try {
+    assert.is(fair.stats().admission, 'start');
+    // Not refused on arrival: it runs if it starts in time, else it is dropped; either way nothing is shed.
+    await fair.infer('m', image(16), { deadlineMs: oneRequestMs(fair, 'm') / 2 }).catch(() => {});
+    assert.is(row(fair, 'm').deadlines.shed, 0);
+    fair.setPolicy('deadline');
+    assert.is(fair.stats().admission, 'predicted');
+    await rejectsWith(fair.infer('m', image(16), { deadlineMs: oneRequestMs(fair, 'm') / 2 }), 'DEADLINE_EXCEEDED');
+    assert.is(row(fair, 'm').deadlines.shed, 1);
+  } finally {
+    await fair.close();
+  }
+  const start = await createServer({
+    backend: 'wasm',
+    tokens: 1,
+    policy: 'deadline',
+    admission: 'start',
+    sessions: [profiled('m')],
+  });
+  try {
+    assert.is(start.stats().admission, 'start');
+    await start.infer('m', image(16), { deadlineMs: oneRequestMs(start, 'm') / 2 }).catch(() => {});
+    assert.is(row(start, 'm').deadlines.shed, 0);
+  } finally {
+    await start.close();
+  }
+  const predicted = await createServer({
+    backend: 'wasm',
+    tokens: 1,
+    policy: 'weighted',
+    admission: 'predicted',
+    sessions: [profiled('m')],
+  });
+  try {
+    await rejectsWith(
+      predicted.infer('m', image(16), { deadlineMs: oneRequestMs(predicted, 'm') / 2 }),
+      'DEADLINE_EXCEEDED',
+    );
+    assert.is(row(predicted, 'm').deadlines.shed, 1);
+  } finally {
+    await predicted.close();
+  }
+});
+
+admission('checks deadlineMs, admission and lagQuanta, naming the field', async () => {
+  for (const deadlineMs of [0, -1, Number.NaN, '5'])
+    await rejectsWith(
+      createServer({ backend: 'wasm', sessions: [tinySession('m', {}, { deadlineMs: deadlineMs as number })] }),
+      'INVALID_CONFIG',
+      'sessions[0].deadlineMs',
+    );
+  await rejectsWith(createServer({ admission: 'always' as 'start' }), 'INVALID_CONFIG', 'admission');
+  for (const lagQuanta of [-1, 1.5, '4'])
+    await rejectsWith(createServer({ lagQuanta: lagQuanta as number }), 'INVALID_CONFIG', 'lagQuanta');
+});
+
+admission.run();
+
+const starvation = suite('deadline policy with real threads');
+
+starvation(
+  'a model without deadlines keeps its share by charged time against one whose every request is urgent',
+  async () => {
+    // One token, both models identical: under strict earliest-deadline-first `plain` would get nothing while
+    // `urgent` is backlogged; the lag bound holds it to half, less a few quanta.
+    const server = await createServer({
+      backend: 'wasm',
+      tokens: 1,
+      quantumMs: 1,
+      policy: 'deadline',
+      admission: 'start',
+      sessions: [
+        tinySession('urgent', { inputSize: 32, channels: 32 }),
+        tinySession('plain', { inputSize: 32, channels: 32 }),
+      ],
+    });
+    const charged = () => ({ urgent: row(server, 'urgent').chargedMs, plain: row(server, 'plain').chargedMs });
+    let stop = false;
+    const loop = async (name: string, deadlineMs?: number) => {
+      while (!stop) await server.infer(name, image(32), { deadlineMs });
+    };
+    try {
+      const clients = [
+        ...Array.from({ length: 3 }, () => loop('urgent', 600_000)),
+        ...Array.from({ length: 3 }, () => loop('plain')),
+      ];
+      const done = (n: number) =>
+        new Promise<void>((resolve) => {
+          const check = () => (row(server, 'plain').inferences >= n ? resolve() : setTimeout(check, 5));
+          check();
+        });
+      await done(10);
+      const before = charged();
+      await done(70);
+      const after = charged();
+      stop = true;
+      await Promise.all(clients);
+      const urgent = after.urgent - before.urgent;
+      const plain = after.plain - before.plain;
+      const share = plain / (urgent + plain);
+      assert.ok(
+        share > 0.4 && share < 0.6,
+        `plain's share ${share.toFixed(3)} (${plain.toFixed(1)} of ${(urgent + plain).toFixed(1)} ms)`,
+      );
+      assert.ok(row(server, 'urgent').deadlines.onTime > 0);
+    } finally {
+      stop = true;
+      await server.close();
+    }
+  },
+);
+
+starvation.run();
