@@ -45,6 +45,14 @@ s('uint8, uint16 and float16 weights load dequantized, as TF.js decodes them', a
   assert.is(tf.memory().numTensors, baseline);
 });
 
+s('a loaded graph model keeps no JS copy of its weights (only the backend holds them)', async () => {
+  const model = await loadModel(fixture('graph-two-io'));
+  const kept = (model.model as unknown as { artifacts: tf.io.ModelArtifacts }).artifacts;
+  assert.ok(kept.modelTopology, 'the model still has its topology');
+  assert.is(kept.weightData, undefined);
+  model.dispose();
+});
+
 s('a graph with two named inputs (one int32) and two named outputs runs by signature name', async () => {
   const baseline = tf.memory().numTensors;
   const model = await loadModel(fixture('graph-two-io'));

@@ -197,11 +197,20 @@ async function readArtifacts(source: string, options: LoadOptions): Promise<tf.i
   return artifacts;
 }
 
+/**
+ * By shape, not by class: the converter is loaded only where a graph model is (device/tfjs-graph.ts), so a
+ * layers-only session has no GraphModel class to compare with.
+ */
+function isGraphModel(model: unknown): model is tf.GraphModel {
+  const graph = model as Partial<tf.GraphModel> | null;
+  return typeof graph?.executeAsync === 'function' && Array.isArray(graph.inputNodes);
+}
+
 /** Adapts a model built in code (a module source's factory) to the same interface. */
 export function wrapModel(model: unknown, source: string): LoadedModel {
   if (model instanceof tf.LayersModel) return layersModel('layers', source, model);
   // A graph built in code has no artifacts to inspect; executeAsync runs every graph, dynamic or not.
-  if (model instanceof tf.GraphModel) return graphModel(source, model, true);
+  if (isGraphModel(model)) return graphModel(source, model, true);
   throw Errors.modelLoadFailed(source, 'the factory returned neither a tf.LayersModel nor a tf.GraphModel');
 }
 
@@ -221,7 +230,11 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
       model = await loadLayersGuarded(artifacts);
       return layersModel('layers', name, model);
     }
-    model = await tf.loadGraphModel({ load: async () => artifacts });
+    const { loadGraphModel } = await import('../device/tfjs-graph.js');
+    model = await loadGraphModel({ load: async () => artifacts });
+    // The model keeps the artifacts it was loaded from (for save(), which sessions never call), and with them
+    // a JS copy of every weight beside the backend's.
+    artifacts.weightData = undefined;
     return graphModel(name, model, needsAsync(artifacts.modelTopology as Topology));
   } catch (error) {
     model?.dispose();

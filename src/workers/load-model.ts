@@ -3,7 +3,6 @@
  * module sources (a factory that builds the model in code) by importing the module here, in the thread
  * that will run it.
  */
-import * as tf from '../device/tfjs.js';
 import { loadModel, wrapModel, type LoadedModel } from '../models/index.js';
 import { Errors, isOlympianError } from '../protocol/errors.js';
 import type { ModelSource } from '../protocol/session-messages.js';
@@ -26,6 +25,8 @@ export async function loadSessionModel(source: ModelSource): Promise<LoadedModel
   if (typeof factory !== 'function')
     throw Errors.modelLoadFailed(source.module, `exports no function ${source.exportName ?? 'createModel'}`);
   try {
+    // A factory may build either kind of model, so it gets TF.js with the converter.
+    const tf = await import('../device/tfjs-graph.js');
     return wrapModel(await factory(tf, source.options), name);
   } catch (error) {
     if (isOlympianError(error)) throw error;
