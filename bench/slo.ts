@@ -1,8 +1,8 @@
 /**
  * slo: answers within their SLO under overload. Three zoo models share one device core (K = 1; the main thread
  * dispatches from the other core), each with an SLO of kSloTimesP99 × its solo p99 measured in this run.
- * Open-loop Poisson arrivals at 0.8×, 1.2× and 1.5× of the capacity measured here (solo device time per request,
- * each model asking for a third of the device), the same seeded arrivals for every policy at a load: no
+ * Open-loop Poisson arrivals at 0.8×, 1.2× and 1.5× of the capacity measured here (what the server completes of
+ * each model with all three backlogged under `fair`: a third of the device each), the same seeded arrivals for every policy at a load: no
  * arbiter and `fair` as they are (a request runs if it starts before its deadline), and `deadline` with its
  * defaults (least laxity within 4 quanta of weighted fair queuing, predicted admission). Every request carries
  * its model's SLO as its deadline. Per (load, policy): goodput (answers within SLO per second of arrivals),
@@ -12,7 +12,7 @@
 import { createServer, type Server } from '../src/server/server.js';
 import type { PolicyName } from '../src/arbiter/layout.js';
 import { renderSlo } from './charts.js';
-import { poissonArrivals, runCell, type CellResult } from './lib/open-loop.js';
+import { poissonArrivals, runCell, saturatedThroughput, type CellResult } from './lib/open-loop.js';
 import { pinThreads } from './lib/pin.js';
 import { startProgress } from './lib/progress.js';
 import { threadCpuMs } from './lib/thread-cpu.js';
@@ -59,8 +59,7 @@ function startServer(run: PolicyRun): Promise<Server> {
 
 /**
  * Each model alone, one request at a time: its latency p99 (for the SLO) and its device time per request,
- * the session thread's CPU time (for the capacity: what other processes on the machine take from the core
- * would otherwise count as the model's own cost).
+ * the session thread's CPU time (reported beside the measured capacity: the mix costs more than its parts).
  */
 async function solo(server: Server, requests: number) {
   const rows = [];
@@ -113,7 +112,7 @@ export async function run(options: BenchOptions) {
   pinForBackend(options.backend, '0-1');
   const meta = await benchMeta('slo', options);
   const perCell = options.quick ? 300 : 2000;
-  const progress = startProgress('slo', 1 + loads.length * policies.length);
+  const progress = startProgress('slo', 2 + loads.length * policies.length);
   progress.label('starting servers');
   const servers: Server[] = [];
   try {
@@ -133,11 +132,23 @@ export async function run(options: BenchOptions) {
     }));
     progress.tick();
     const sloMs = soloRows.map((row) => row.sloMs);
-    // Each model asks for a third of the device: its rate is load / (3 × its device time per request).
-    const capacityPerS = soloRows.reduce((sum, row) => sum + 1000 / (3 * row.deviceMs), 0);
+    // Capacity: what the arbitrated server completes of each model with all three backlogged under `fair`
+    // (each gets a third of the device). Load L offers L × that rate of each model.
+    progress.label('capacity');
+    const saturated = await saturatedThroughput(
+      servers[1],
+      models.map((m) => m.name),
+      models.map((m) => zeroRequest(servers[1], m)),
+      options.quick ? 2000 : 3000,
+      options.quick ? 5000 : 15000,
+    );
+    progress.tick();
+    const capacityPerS = saturated.reduce((sum, perMs) => sum + 1000 * perMs, 0);
+    // What solo CPU time per request would have called capacity (each model asking for a third of it).
+    const cpuCapacityPerS = soloRows.reduce((sum, row) => sum + 1000 / (3 * row.deviceMs), 0);
     const cells: ReturnType<typeof summarise>[] = [];
     for (const load of loads) {
-      const rates = soloRows.map((row) => load / (3 * row.deviceMs));
+      const rates = saturated.map((perMs) => load * perMs);
       const arrivals = poissonArrivals(rates, perCell, Math.round(load * 1000));
       for (const [p, run] of policies.entries()) {
         progress.label(`${load}× ${run.label}`);
@@ -169,9 +180,10 @@ export async function run(options: BenchOptions) {
       attainmentAt80: at80.attainment,
       minModelAttainmentAt80: Math.min(...at80.models.map((m) => m.attainment)),
       capacityPerS: round(capacityPerS, 2),
+      cpuCapacityPerS: round(cpuCapacityPerS, 2),
     };
     const markdown = [
-      `Three zoo models on one device core (K = 1, quantum 1 ms, wasm), SLO = ${kSloTimesP99} × solo p99; open-loop Poisson arrivals, each model asking for a third of the device, ${perCell} requests per cell; capacity ${summary.capacityPerS} requests/s (from each model's solo device time per request, its thread's CPU time). Every request carries its SLO as its deadline; maxQueue ${kMaxQueue}.`,
+      `Three zoo models on one device core (K = 1, quantum 1 ms, wasm), SLO = ${kSloTimesP99} × solo p99; open-loop Poisson arrivals, ${perCell} requests per cell. Capacity ${summary.capacityPerS} requests/s: what the server completed of each model with all three backlogged under \`fair\` (a third of the device each), measured before the cells; load L offers L × each model's rate (solo CPU time per request would have put it at ${summary.cpuCapacityPerS}/s). Every request carries its SLO as its deadline; maxQueue ${kMaxQueue}.`,
       '',
       table(
         ['model', 'solo meanMs', 'solo p99Ms', 'sloMs'],

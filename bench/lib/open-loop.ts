@@ -116,3 +116,38 @@ export async function runCell(
 }
 
 const rowOf = (server: Server, name: string) => server.stats().sessions.find((row) => row.name === name)!;
+
+/**
+ * Requests per ms each model completes when all are backlogged (closed loop, `clientsPerModel` each): the
+ * server's capacity for this mix, measured rather than derived — solo CPU time per request misses what the
+ * mix itself costs (handoffs, caches shared at 1 ms quanta, the main thread's dispatch).
+ */
+export async function saturatedThroughput(
+  server: Server,
+  names: string[],
+  inputs: NamedTensors[],
+  warmupMs: number,
+  windowMs: number,
+  clientsPerModel = 3,
+): Promise<number[]> {
+  let running = true;
+  let counting = false;
+  const done = names.map(() => 0);
+  const clients = names.flatMap((name, i) =>
+    Array.from({ length: clientsPerModel }, async () => {
+      while (running) {
+        await server.infer(name, inputs[i]);
+        if (counting) done[i]++;
+      }
+    }),
+  );
+  await sleep(warmupMs);
+  counting = true;
+  const start = performance.now();
+  await sleep(windowMs);
+  counting = false;
+  const spanMs = performance.now() - start;
+  running = false;
+  await Promise.all(clients);
+  return done.map((count) => count / spanMs);
+}
