@@ -12,7 +12,7 @@
 import { createServer, type Server } from '../src/server/server.js';
 import type { PolicyName } from '../src/arbiter/layout.js';
 import { renderSlo } from './charts.js';
-import { idealEdfAttainment } from './lib/edf-bound.js';
+import { referenceEdfAttainment } from './lib/edf-reference.js';
 import { poissonArrivals, runCell, saturatedThroughput, type CellResult } from './lib/open-loop.js';
 import { pinThreads } from './lib/pin.js';
 import { startProgress } from './lib/progress.js';
@@ -151,16 +151,16 @@ export async function run(options: BenchOptions) {
     // Under `fair` at saturation each model has a third of the device: its in-mix service time is a third
     // of a second over what it completes per second.
     const serviceMs = saturated.map((perMs) => 1 / (3 * perMs));
-    const bounds: { load: number; attainment: number; models: number[] }[] = [];
+    const references: { load: number; attainment: number; models: number[] }[] = [];
     for (const load of loads) {
       const rates = saturated.map((perMs) => load * perMs);
       const arrivals = poissonArrivals(rates, perCell, Math.round(load * 1000));
-      const ideal = idealEdfAttainment(arrivals, serviceMs, sloMs);
+      const reference = referenceEdfAttainment(arrivals, serviceMs, sloMs);
       const counts = models.map((_, i) => arrivals.filter((a) => a.model === i).length);
-      bounds.push({
+      references.push({
         load,
-        attainment: round(ideal.reduce((sum, a, i) => sum + a * counts[i], 0) / arrivals.length, 4),
-        models: ideal.map((a) => round(a, 4)),
+        attainment: round(reference.reduce((sum, a, i) => sum + a * counts[i], 0) / arrivals.length, 4),
+        models: reference.map((a) => round(a, 4)),
       });
       for (const [p, run] of policies.entries()) {
         progress.label(`${load}× ${run.label}`);
@@ -193,7 +193,7 @@ export async function run(options: BenchOptions) {
       minModelAttainmentAt80: Math.min(...at80.models.map((m) => m.attainment)),
       capacityPerS: round(capacityPerS, 2),
       cpuCapacityPerS: round(cpuCapacityPerS, 2),
-      idealEdfAttainmentAt80: bounds[0].attainment,
+      referenceEdfAttainmentAt80: references[0].attainment,
     };
     const markdown = [
       `Three zoo models on one device core (K = 1, quantum 1 ms, wasm), SLO = ${kSloTimesP99} × solo p99; open-loop Poisson arrivals, ${perCell} requests per cell. Capacity ${summary.capacityPerS} requests/s: what the server completed of each model with all three backlogged under \`fair\` (a third of the device each), measured before the cells; load L offers L × each model's rate (solo CPU time per request would have put it at ${summary.cpuCapacityPerS}/s). Every request carries its SLO as its deadline; maxQueue ${kMaxQueue}.`,
@@ -224,16 +224,16 @@ export async function run(options: BenchOptions) {
         ]),
       ),
       '',
-      "What an ideal scheduler could attain on the same arrivals (preemptive EDF, no overhead, each request its model's in-mix service time, nothing refused: `bench/lib/edf-bound.ts`):",
+      "A yardstick, not a bound: EDF on the same arrivals on an ideal device (preemptive, no overhead, each request its model's in-mix service time, nothing refused on arrival, a request dropped once it cannot finish in time: `bench/lib/edf-reference.ts`):",
       '',
       table(
-        ['load', 'ideal EDF attainment', ...models.map((m) => `${m.name}`)],
-        bounds.map((b) => [`${b.load}×`, b.attainment, ...b.models]),
+        ['load', 'reference EDF attainment', ...models.map((m) => `${m.name}`)],
+        references.map((b) => [`${b.load}×`, b.attainment, ...b.models]),
       ),
       '',
       `Summary: goodputRatioAt150 ${summary.goodputRatioAt150} (deadline over fair at 1.5×), attainmentAdmittedAt150 ${summary.attainmentAdmittedAt150}, attainmentAt80 ${summary.attainmentAt80} (lowest model ${summary.minModelAttainmentAt80}).`,
     ].join('\n');
-    const results = { summary, sloTimesP99: kSloTimesP99, solo: soloRows, serviceMs, idealEdf: bounds, cells };
+    const results = { summary, sloTimesP99: kSloTimesP99, solo: soloRows, serviceMs, referenceEdf: references, cells };
     console.log(`wrote ${writeResults(meta, results, markdown)}`);
     renderSlo(options);
   } finally {
