@@ -1,7 +1,7 @@
 /**
  * An ONNX model served as any other: from a TF-Serving version directory holding model.onnx, beside a TF.js
- * model, through the embedding API, RPC, TF-Serving REST, KServe v2 and gRPC, under every policy — and
- * answering exactly what onnxruntime's own run() answers for the same input.
+ * model, through the embedding API, RPC, TF-Serving REST, KServe v2 and gRPC, under every policy (`deadline`
+ * too) — and answering exactly what onnxruntime's own run() answers for the same input.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -78,7 +78,7 @@ serve('metadata names the engine and the signature of the version directory', as
   assert.is(tf.platform, 'tensorflowjs');
 });
 
-for (const policy of ['fair', 'weighted', 'priority'] as const satisfies readonly PolicyName[]) {
+for (const policy of ['fair', 'weighted', 'priority', 'deadline'] as const satisfies readonly PolicyName[]) {
   serve(`${policy}: every front answers what onnxruntime answers, TF.js served alongside`, async () => {
     http.server.setPolicy(policy);
     const data = image(policy.length);
