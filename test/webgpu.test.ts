@@ -204,14 +204,19 @@ gpu('strict with a graph model (no pause points): hands over at boundaries, wait
   });
   try {
     await graph.infer({ x: { dtype: 'float32', shape: [1, 4], data: new Float32Array([1, 0, 0, 0]) } });
-    arbiter.setTracing(true);
+    const tokenWaits = () => arbiter.stats().sessions.find((row) => row.name === 'graph')!.waits;
     const before = graph.stats();
-    for (let i = 0; i < 5; i++)
-      await graph.infer({ x: { dtype: 'float32', shape: [1, 4], data: new Float32Array([i, 1, 2, 3]) } });
+    const waitsBefore = tokenWaits();
+    // An inference waits for the token at most once before it starts; more waits than inferences means it
+    // handed the token over inside one. Whether a boundary finds the layers session waiting depends on where
+    // its clients are in their round trips (a loaded machine stretches them), so run until that is seen.
+    let inferences = 0;
+    for (; inferences < 50 && (inferences < 5 || tokenWaits() - waitsBefore <= inferences); inferences++)
+      await graph.infer({ x: { dtype: 'float32', shape: [1, 4], data: new Float32Array([inferences, 1, 2, 3]) } });
     const after = graph.stats();
-    const grants = arbiter.readTrace().events.filter((e) => e.session === 'graph' && e.event === 'grant').length;
-    assert.is(after.gpuWaits - before.gpuWaits, 5, 'one wait per inference, at its end');
-    assert.ok(grants > 5, `${grants} grants for 5 inferences: it handed over inside them`);
+    const waits = tokenWaits() - waitsBefore;
+    assert.is(after.gpuWaits - before.gpuWaits, inferences, 'one GPU wait per inference, at its end');
+    assert.ok(waits > inferences, `${waits} token waits for ${inferences} inferences: it handed over inside them`);
   } finally {
     stop = true;
     await Promise.all(busy);
