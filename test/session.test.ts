@@ -75,7 +75,9 @@ async function closedLoop(sessionsUnderTest: Session[], arbiter: DeviceArbiter, 
   const clients = sessionsUnderTest.flatMap((session) =>
     [0, 1, 2, 3].map(async () => {
       const size = session.info.signature.inputs[0].shape![1]!;
-      while (!stop) await session.infer(image(size));
+      // Four images a request: each run stays long beside the main thread's wait for a core on a loaded
+      // machine, so no session falls idle between requests (a fair share is owed to backlogged ones only).
+      while (!stop) await session.infer(image(size, Math.sin, 4));
     }),
   );
   await new Promise((resolve) => setTimeout(resolve, 300));
@@ -92,7 +94,7 @@ async function closedLoop(sessionsUnderTest: Session[], arbiter: DeviceArbiter, 
 for (const count of [2, 3]) {
   sharing(`${count} sessions of different sizes get equal charged cost under fair`, async () => {
     const arbiter = new DeviceArbiter({ policy: 'fair', quantumMs: 1 });
-    // Inferences of 2–5 ms, four closed-loop clients each: every session stays backlogged.
+    // Requests of 8–20 ms (four images of 2–5 ms), four closed-loop clients each: every session stays backlogged.
     const shapes = [
       { inputSize: 48, channels: 24 },
       { inputSize: 64, channels: 16 },
