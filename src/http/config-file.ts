@@ -26,10 +26,8 @@ type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const topKeys = [
-  'host',
-  'port',
-  'grpcPort',
+/** Top-level keys handed to createServer as they are. */
+const serverKeys = [
   'device',
   'backend',
   'policy',
@@ -39,6 +37,12 @@ const topKeys = [
   'tokens',
   'windowMs',
   'memoryBudgetMB',
+] as const;
+const topKeys = [
+  'host',
+  'port',
+  'grpcPort',
+  ...serverKeys,
   'pollIntervalMs',
   'limits',
   'adminToken',
@@ -146,17 +150,7 @@ async function readSecret(baseDir: string, value: unknown): Promise<string | und
 export async function validateServeConfig(raw: unknown, baseDir: string): Promise<HttpServerOptions> {
   const config = onlyKeys(raw, topKeys, '');
   const server: Omit<ServerOptions, 'sessions'> = {};
-  const serverKeys = [
-    'device',
-    'backend',
-    'policy',
-    'quantumMs',
-    'lagQuanta',
-    'admission',
-    'tokens',
-    'windowMs',
-  ] as const;
-  for (const key of [...serverKeys, 'memoryBudgetMB'] as const) {
+  for (const key of serverKeys) {
     if (config[key] !== undefined) (server as Json)[key] = config[key];
   }
   const { requestBytes, ...httpLimits } = onlyKeys(config.limits ?? {}, ['requestBytes', ...limitKeys], 'limits');
