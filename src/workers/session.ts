@@ -322,11 +322,6 @@ export class Session {
     return reply.value;
   }
 
-  /** Device time the gate charged in this session's thread, ms: one load, for budgets on every arrival. */
-  get chargedMs(): number {
-    return this.#stats[kChargedMsField];
-  }
-
   stats(): SessionStats {
     const s = this.#stats;
     return {
