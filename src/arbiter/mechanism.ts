@@ -1,7 +1,7 @@
 /**
  * Every Atomics operation of the arbiter lives here: the lock, handing a token over, sleeping until one comes,
- * and repairing the books after a thread died. Sessions (token-client.ts) and the main thread (arbiter.ts)
- * call these; policies never do.
+ * and repairing the books after a thread died. Sessions (token-client.ts) and the main thread (arbiter.ts,
+ * membership.ts, reorder.ts) call these; policies never do.
  *
  * Invariants, true whenever the lock is free:
  * - freeTokens + (slots in HOLDING) = K;

@@ -1,14 +1,22 @@
 import { accountOf, accountPriority, accountVirtualTime, accountWeight } from './accounts.js';
+import { nowMs } from './clock.js';
 import {
   accountF64,
   kBaseChargedMsField,
   kChargedMsField,
   kDecayedAtField,
   kDecayedMsField,
+  kFreeTokensField,
   kGrantsField,
+  kHandoffsField,
   kHoldMaxMsField,
+  kPolicyField,
+  kQuantumUsField,
   kSlotCountField,
+  kSpinUsField,
   kStateField,
+  kTokensField,
+  kWaitingCountField,
   kWaitMaxMsField,
   kWaitsField,
   kWaitTotalMsField,
@@ -19,6 +27,7 @@ import {
   type ArbiterViews,
   type PolicyName,
 } from './layout.js';
+import { policiesById } from './policies/index.js';
 
 export type SlotStateName = 'idle' | 'waiting' | 'holding' | 'dead';
 
@@ -149,4 +158,19 @@ export function readTokenStats(
     if (state === SlotState.HOLDING) model.holding++;
   }
   return { sessions: normalise(sessions), accounts: normalise([...accounts.values()]) };
+}
+
+/** The arbiter's header figures and every slot and account, read as `readTokenStats` reads them: no lock. */
+export function readArbiterStats(views: ArbiterViews, names: Map<number, string>): ArbiterStats {
+  const { i32 } = views;
+  return {
+    policy: policiesById[Atomics.load(i32, kPolicyField)].name,
+    quantumMs: Atomics.load(i32, kQuantumUsField) / 1000,
+    tokens: Atomics.load(i32, kTokensField),
+    freeTokens: Atomics.load(i32, kFreeTokensField),
+    waiting: Atomics.load(i32, kWaitingCountField),
+    handoffs: Atomics.load(i32, kHandoffsField) >>> 0,
+    heirSpinUs: Atomics.load(i32, kSpinUsField),
+    ...readTokenStats(views, names, nowMs()),
+  };
 }

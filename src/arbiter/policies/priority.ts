@@ -7,7 +7,7 @@
  *    boundary; kernels are never preempted).
  * 4. Ties: a waiter before the holder, then the one granted least recently.
  * 5. Virtual times compare only inside a class: a session returning from idle is placed against its own
- *    class, and one moved to another class (setPriority) is re-placed there (arbiter.ts), so waiting behind
+ *    class, and one moved to another class (setPriority) is re-placed there (reorder.ts), so waiting behind
  *    a higher class banks no credit.
  */
 import { byVirtualTime, selectCandidate, type CandidateOrder } from './select.js';
