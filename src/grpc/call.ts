@@ -24,7 +24,7 @@ import {
   parsePriority,
   type HttpContext,
 } from '../http/infer.js';
-import type { ServedVersion } from '../http/registry.js';
+import type { ServedVersion } from '../http/model-versions.js';
 import { ErrorCode, Errors, isOlympianError } from '../protocol/errors.js';
 import type { NamedTensors } from '../protocol/tensors.js';
 import { MalformedMessage, type Protos } from './protos.js';

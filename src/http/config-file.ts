@@ -11,7 +11,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { validateHttpOptions, type HttpServerOptions } from './http-server.js';
 import { limitKeys, type HttpLimits } from './limits.js';
-import { modelNamePattern, type HttpModelConfig } from './registry.js';
+import { modelNamePattern, type HttpModelConfig } from './model-config.js';
 import { Errors } from '../protocol/errors.js';
 import type { ModelSource } from '../protocol/session-messages.js';
 import {

@@ -78,7 +78,7 @@ function fromFastify(error: FastifyLikeError): { status: number; code: AnyErrorC
 
 /**
  * Internal session names are `<model>.v<version>.<n>`; a client knows the model by its public name, which
- * never contains a dot (see registry.ts).
+ * never contains a dot (see modelNamePattern in model-config.ts).
  */
 export const publicModelName = (session: string) => session.split('.')[0];
 

@@ -25,8 +25,9 @@ import { ConnectionTracker } from './connections.js';
 import type { HttpContext } from './infer.js';
 import { resolveLimits, type HttpLimits } from './limits.js';
 import { HttpMetrics } from './metrics.js';
+import type { HttpModelConfig } from './model-config.js';
 import { PathRedactor } from './paths.js';
-import { ModelRegistry, type HttpModelConfig } from './registry.js';
+import { ModelRegistry } from './registry.js';
 
 export interface HttpServerOptions {
   /** The device server's options (device, backend, policy, quantumMs, tokens, memoryBudgetMB, ...); its sessions come from `models`. */

@@ -6,13 +6,9 @@ export {
   type HttpServer,
   type HttpServerOptions,
 } from './http-server.js';
-export {
-  ModelRegistry,
-  type HttpModelConfig,
-  type VersionStatus,
-  type VersionState,
-  type ServedVersion,
-} from './registry.js';
+export { ModelRegistry } from './registry.js';
+export type { HttpModelConfig } from './model-config.js';
+export type { VersionStatus, VersionState, ServedVersion } from './model-versions.js';
 export { HttpMetrics } from './metrics.js';
 export { defaultLimits, type HttpLimits } from './limits.js';
 export { buildApp, type AppOptions, type LogStream } from './app.js';

@@ -7,8 +7,9 @@ import { Errors, isOlympianError } from '../protocol/errors.js';
 import type { NamedTensors } from '../protocol/tensors.js';
 import type { Server } from '../server/server.js';
 import type { HttpMetrics, RequestProtocol } from './metrics.js';
+import type { ServedVersion } from './model-versions.js';
 import type { PathRedactor } from './paths.js';
-import type { ModelRegistry, ServedVersion } from './registry.js';
+import type { ModelRegistry } from './registry.js';
 
 export const kPriorityHeader = 'x-olympian-priority';
 export const kDeadlineHeader = 'x-olympian-deadline-ms';

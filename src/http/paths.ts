@@ -11,7 +11,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ModelSource } from '../protocol/session-messages.js';
-import type { HttpModelConfig } from './registry.js';
+import type { HttpModelConfig } from './model-config.js';
 
 const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
 
