@@ -50,6 +50,9 @@ config('rejects weights that are not finite and positive', () => {
   throwsConfig(() => arbiter.setQuantum(1e-300), 'quantumMs');
   arbiter.setQuantum(0.001);
   assert.is(arbiter.quantumMs, 0.001, 'the smallest quantum the buffer holds is stored as it is, not as 0');
+  throwsConfig(() => arbiter.setLagQuanta(1.5), 'lagQuanta');
+  arbiter.setLagQuanta(0);
+  assert.is(arbiter.lagQuanta, 0);
   arbiter.close();
 });
 

@@ -130,6 +130,22 @@ fronts('the admin route selects deadline and refuses a policy it does not know, 
   assert.is(http.server.stats().policy, 'deadline');
 });
 
+fronts('the admin route sets the lag bound at run time, and refuses one that is not a count of quanta', async () => {
+  const auth = { authorization: `Bearer ${token}` };
+  const patch = (json: unknown) => call(`${http.url}/admin/arbiter`, { method: 'PATCH', json, headers: auth });
+  assert.is((await patch({ lagQuanta: 12 })).body.lagQuanta, 12);
+  assert.is(http.server.stats().lagQuanta, 12);
+  for (const lagQuanta of [-1, 2.5, '3']) {
+    const bad = await patch({ lagQuanta });
+    assert.equal([bad.status, bad.body.code, bad.body.field], [400, 'INVALID_ARGUMENT', 'lagQuanta']);
+  }
+  // A refused change leaves every setting as it was, even one named beside it.
+  assert.is((await patch({ policy: 'fair', lagQuanta: -1 })).status, 400);
+  assert.equal([http.server.stats().policy, http.server.stats().lagQuanta], ['deadline', 12]);
+  http.server.setLagQuanta(4);
+  assert.is(http.server.stats().lagQuanta, 4);
+});
+
 fronts.run();
 
 const file = suite('olympian.json: deadline keys');

@@ -53,7 +53,7 @@ admin('weight, priority, policy and quantum change at run time', async () => {
   const model = await patch('/admin/models/a', { weight: 3, priority: 2 });
   assert.equal(model.body, { name: 'a', weight: 3, priority: 2, budget: null });
   const arbiter = await patch('/admin/arbiter', { policy: 'priority', quantumMs: 2 });
-  assert.equal(arbiter.body, { policy: 'priority', quantumMs: 2 });
+  assert.equal(arbiter.body, { policy: 'priority', quantumMs: 2, lagQuanta: 4 });
   const stats = http.server.stats();
   assert.is(stats.policy, 'priority');
   assert.is(stats.quantumMs, 2);

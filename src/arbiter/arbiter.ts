@@ -24,7 +24,7 @@ import {
   type ArbiterViews,
   type PolicyName,
 } from './layout.js';
-import { accountChargedMs, accountOf } from './accounts.js';
+import { accountChargedMs, accountOf, accountWeight } from './accounts.js';
 import { lock, stealLockFrom, unlock, wake } from './mechanism.js';
 import { claimSlotLocked, leaveAccountLocked, retireSlotLocked } from './membership.js';
 import { policiesById } from './policies/index.js';
@@ -33,7 +33,13 @@ import { storeHeirSpin, writeSettings, type SpinConfig } from './settings.js';
 import { readArbiterStats, type ArbiterStats } from './stats.js';
 import { readTraceLocked, setTracingLocked, type TraceRecord } from './trace.js';
 import type { TokenGrant } from './token-client.js';
-import { validateArbiterOptions, validatePriority, validateWeight, type ArbiterOptions } from './validate.js';
+import {
+  validateArbiterOptions,
+  validateLagQuanta,
+  validatePriority,
+  validateWeight,
+  type ArbiterOptions,
+} from './validate.js';
 import { SharedPolicyView } from './view.js';
 import { Errors } from '../protocol/errors.js';
 
@@ -151,6 +157,11 @@ export class DeviceArbiter {
     });
   }
 
+  /** The weight of the slot's model now: one load, no lock. */
+  weightOf(slot: number): number {
+    return accountWeight(this.#views.f64, accountOf(this.#views.i32, slot));
+  }
+
   /**
    * Sets the priority class of the slot's model (every instance). Under `priority` the model rejoins as a
    * session returning from idle does (see moveToClassLocked).
@@ -181,6 +192,12 @@ export class DeviceArbiter {
 
   get lagQuanta(): number {
     return Atomics.load(this.#views.i32, kLagQuantaField);
+  }
+
+  /** `deadline`'s lag bound, in quanta; the policy reads it at its next pick. */
+  setLagQuanta(lagQuanta: number): void {
+    validateLagQuanta(lagQuanta, 'lagQuanta');
+    Atomics.store(this.#views.i32, kLagQuantaField, lagQuanta);
   }
 
   setQuantum(quantumMs: number): void {

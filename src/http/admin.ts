@@ -3,7 +3,7 @@
  * loopback — see validateHttpOptions); without one, only for requests addressed to a loopback name:
  *   GET   /admin/stats                 the server's stats and every model's versions
  *   PATCH /admin/models/{name}         { weight?, priority?, budget?: { deviceMsPerSec, burstMs } | null }
- *   PATCH /admin/arbiter               { policy?, quantumMs? }
+ *   PATCH /admin/arbiter               { policy?, quantumMs?, lagQuanta? }
  *   POST  /admin/poll                  scan the model base paths now
  * A change is checked whole before any of it applies, so a bad field changes nothing.
  */
@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Errors } from '../protocol/errors.js';
 import {
   validateBudget,
+  validateLagQuanta,
   validatePolicy,
   validatePriority,
   validateQuantum,
@@ -101,14 +102,16 @@ export function registerAdmin(app: FastifyInstance, ctx: HttpContext, adminToken
     });
 
     admin.patch('/admin/arbiter', async (request) => {
-      const body = checkKeys(request.body, ['policy', 'quantumMs']);
+      const body = checkKeys(request.body, ['policy', 'quantumMs', 'lagQuanta']);
       if (body.policy !== undefined) validatePolicy(body.policy, 'policy', Errors.invalidArgument);
       if (body.quantumMs !== undefined) validateQuantum(body.quantumMs, 'quantumMs', Errors.invalidArgument);
+      if (body.lagQuanta !== undefined) validateLagQuanta(body.lagQuanta, 'lagQuanta', Errors.invalidArgument);
       if (body.policy !== undefined) ctx.server.setPolicy(body.policy as PolicyName);
       if (body.quantumMs !== undefined) ctx.server.setQuantum(body.quantumMs as number);
+      if (body.lagQuanta !== undefined) ctx.server.setLagQuanta(body.lagQuanta as number);
       request.log.info(body, 'admin: arbiter changed');
       const stats = ctx.server.stats();
-      return { policy: stats.policy, quantumMs: stats.quantumMs };
+      return { policy: stats.policy, quantumMs: stats.quantumMs, lagQuanta: stats.lagQuanta };
     });
 
     admin.post('/admin/poll', async () => {

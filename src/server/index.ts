@@ -14,6 +14,12 @@ export {
 } from './config.js';
 export type { InferInputs } from './inputs.js';
 export { validateBudget, type Budget } from './budget.js';
-export { validatePolicy, validatePriority, validateQuantum, validateWeight } from '../arbiter/validate.js';
+export {
+  validateLagQuanta,
+  validatePolicy,
+  validatePriority,
+  validateQuantum,
+  validateWeight,
+} from '../arbiter/validate.js';
 export { policyNames } from '../arbiter/policies/index.js';
 export type { PolicyName } from '../arbiter/layout.js';

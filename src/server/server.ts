@@ -60,6 +60,8 @@ export interface ServerStats {
   /** How requests with deadlines are admitted now (`predicted` by default under `deadline`). */
   admission: AdmissionMode;
   quantumMs: number;
+  /** `deadline`: how many quanta of its weighted share a backlogged model may fall behind. */
+  lagQuanta: number;
   tokens: number;
   handoffs: number;
   /**
@@ -194,6 +196,7 @@ export class Server {
       policy: arbiter.policy,
       admission: this.admission,
       quantumMs: arbiter.quantumMs,
+      lagQuanta: this.#arbiter.lagQuanta,
       tokens: arbiter.tokens,
       handoffs: arbiter.handoffs,
       tokenDemandMs,
@@ -244,6 +247,11 @@ export class Server {
 
   setQuantum(quantumMs: number): void {
     this.#arbiter.setQuantum(quantumMs);
+  }
+
+  /** `deadline`'s bound on how far a backlogged model may fall behind its weighted share, in quanta. */
+  setLagQuanta(lagQuanta: number): void {
+    this.#arbiter.setLagQuanta(lagQuanta);
   }
 
   /** Records every token grant and release from now on (see `readTrace`); the last 8,192 events are kept. */
