@@ -7,7 +7,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, type Server } from '../src/server/server.js';
 import { RequestQueue, type Pending } from '../src/workers/request-queue.js';
-import { ServiceTime } from '../src/workers/service-time.js';
+import { DeviceBook } from '../src/workers/device-book.js';
+import { kCalibrationMinimum, kCalibrationWindow, ServiceTime } from '../src/workers/service-time.js';
 import { image, rejectsWith, tinySession } from './helpers-server.js';
 
 /** A session charging the profile it makes of itself at start, so its predicted cost is known before any request. */
@@ -25,37 +26,56 @@ function oneRequestMs(server: Server, name: string): number {
 
 const prediction = suite('service time: what admission predicts');
 
-prediction('before any answer, the profile line in batches of maxBatch', () => {
+prediction('device time from the profile line in batches of maxBatch, else the charged cost per row', () => {
   const service = new ServiceTime(4);
-  assert.is(service.completionAt(100, 0, 1), 100);
+  assert.is(service.costMs(1), 0);
+  service.batchDone(2, 6);
+  assert.is(service.costMs(3), 9);
+  service.batchDone(1, 7);
+  assert.is(service.costMs(1), 3 + 0.25 * (7 - 3));
   service.line = { fixedMs: 2, perItemMs: 0.5 };
-  assert.is(service.completionAt(100, 0, 1), 102.5);
-  assert.is(service.completionAt(100, 5, 1), 100 + 2 * 2 + 6 * 0.5);
+  assert.is(service.costMs(1), 2.5);
+  assert.is(service.costMs(6), 2 * 2 + 6 * 0.5);
 });
 
-prediction(
-  'after answers, the measured wall time per row and twice its mean deviation, where they exceed the cost',
-  () => {
-    const service = new ServiceTime(1);
-    service.batchDone(0, 10, 2, 4);
-    assert.is(service.costMs(3), 6);
-    assert.is(service.wallMs(3, 10), 15);
-    // The next batch, staged behind the first, started when the first was answered.
-    service.batchDone(5, 14, 1, 2);
-    const mean = 5 + 0.25 * (4 - 5);
-    const deviation = 0.25 * Math.abs(4 - 5);
-    assert.is(service.wallMs(1, 14), mean + 2 * deviation);
-    assert.is(service.wallMs(1, 14, 0), mean);
-    assert.is(service.wallMs(4, 14), 4 * mean + 2 * deviation * 2);
-  },
-);
-
-prediction('measured waits fade with time since the last answer, down to the cost', () => {
+prediction('promises the expectation until calibrated, then its conformal quantile; drops on the median', () => {
   const service = new ServiceTime(1);
-  service.batchDone(0, 100, 1, 10);
-  assert.is(service.wallMs(1, 100), 100);
-  assert.is(service.wallMs(1, 1100), 10 + 90 * Math.exp(-1));
-  assert.ok(service.wallMs(1, 60_000) - 10 < 1e-9);
+  for (let i = 0; i < kCalibrationMinimum - 1; i++) service.answered(10 * (1 + i / 10), 10);
+  assert.is(service.promisedMs(100), 100);
+  assert.is(service.likelyMs(100), 100);
+  // Ratios 1.0, 1.1, … 2.9 over a window of 20: rank ⌈21 · 0.95⌉ = 20 is the largest, the median rank 11.
+  service.answered(29, 10);
+  assert.ok(Math.abs(service.promisedMs(100) - 290) < 1e-9);
+  assert.ok(Math.abs(service.likelyMs(100) - 200) < 1e-9);
+  // Faster than expected calibrates down as well: the window keeps the newest answers only.
+  for (let i = 0; i < kCalibrationWindow; i++) service.answered(5, 10);
+  assert.is(service.promisedMs(100), 50);
+  // Nothing expected, nothing learnt.
+  service.answered(5, 0);
+  assert.is(service.promisedMs(100), 50);
+});
+
+const work = (remainingMs: number, weight = 1) => ({ remainingWorkMs: () => remainingMs, weight });
+
+prediction('the device book shares the device by weight among the work queued now', () => {
+  const book = new DeviceBook(1);
+  const self = work(0);
+  book.join(self);
+  assert.is(book.finishMs(self, 30), 30);
+  book.join(work(10));
+  const leave = book.join(work(100, 2));
+  // 30 ms of its own; the other finishes its 10 first; the weight-2 one gets twice what it gets.
+  assert.is(book.finishMs(self, 30), 30 + 10 + 60);
+  leave();
+  assert.is(book.finishMs(self, 30), 40);
+  assert.is(book.finishMs(self, 0), 0);
+  // Two tokens: the others' part halves, its own thread's does not.
+  const two = new DeviceBook(2);
+  two.join(self);
+  two.join(work(100));
+  assert.is(two.finishMs(self, 30), 30);
+  two.join(work(100));
+  assert.is(two.finishMs(self, 30), 45);
 });
 
 const pending = (rows: number, deadlineAtMs: number | undefined, dropIfLate = true, priority = 0): Pending =>

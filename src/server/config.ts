@@ -19,7 +19,15 @@ export type DeviceRequest = 'auto' | 'gpu' | 'cpu';
 /** A model as the server takes it: a session's own options, less those the server sets, and its instances. */
 export type SessionConfig = Omit<
   SessionOptions,
-  'backend' | 'profile' | 'restartBackoffMs' | 'restartMaxMs' | 'account' | 'instance' | 'onLoad' | 'onOutcome'
+  | 'backend'
+  | 'profile'
+  | 'restartBackoffMs'
+  | 'restartMaxMs'
+  | 'account'
+  | 'instance'
+  | 'onLoad'
+  | 'onOutcome'
+  | 'device'
 > & {
   /** Deadline of the model's requests that carry none, ms from arrival (default: none). */
   deadlineMs?: number;

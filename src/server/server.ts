@@ -3,6 +3,7 @@
  * on one account of it, behind `infer`. Requests are checked against the model's signature before they are
  * queued; stats read shared memory and never wait behind an inference.
  */
+import { availableParallelism } from 'node:os';
 import type { MessagePort } from 'node:worker_threads';
 import { DeviceArbiter } from '../arbiter/arbiter.js';
 import { nowMs } from '../arbiter/clock.js';
@@ -28,6 +29,7 @@ import { inferInPieces, splitRows } from './pieces.js';
 import { exposeServer } from './rpc.js';
 import { TokenDemand } from './token-demand.js';
 import { hasHardwareGpu } from '../device/webgpu-adapter.js';
+import { DeviceBook } from '../workers/device-book.js';
 import type { AdmissionMode, DeadlineOutcome } from '../workers/service-time.js';
 
 export interface InferOptions {
@@ -90,9 +92,13 @@ export class Server {
   #closed: Promise<void> | null = null;
   #closingModels: ServedModel[] = [];
   readonly #outcomeListeners = new Set<OutcomeListener>();
+  readonly #device: DeviceBook;
 
   private constructor(config: ResolvedConfig) {
     this.#config = config;
+    // Sessions run at once on as many tokens as there are, and never on more threads than cores.
+    const cores = availableParallelism();
+    this.#device = new DeviceBook(config.arbiter ? Math.min(config.tokens, cores) : cores);
     this.#arbiter = new DeviceArbiter({
       policy: config.policy,
       quantumMs: config.quantumMs,
@@ -332,6 +338,7 @@ export class Server {
       model = await ServedModel.start(this.#config.arbiter ? this.#arbiter : null, config, {
         backend: this.#config.backend,
         profile: this.#config.profiles,
+        device: this.#device,
         onLoad,
         onOutcome: (...event) => {
           for (const listener of this.#outcomeListeners) listener(...event);

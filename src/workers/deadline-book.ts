@@ -1,8 +1,10 @@
 /**
- * A session's deadline bookkeeping on the main thread: what admission predicts on arrival, which queued
- * requests can no longer be in time, what the model's most urgent request is (for the `deadline` policy),
- * and how each request with a deadline ended.
+ * A session's deadline bookkeeping on the main thread: what admission expects and promises on arrival,
+ * which queued requests can no longer be in time, what the model's most urgent request is (for the
+ * `deadline` policy), and how each request with a deadline ended. It is also the session's entry in the
+ * device book: the device time it still has to do.
  */
+import type { DeviceBook, WorkSource } from './device-book.js';
 import type { Pending, RequestQueue } from './request-queue.js';
 import { noDeadlineCounts, ServiceTime, type AdmissionMode, type DeadlineOutcome } from './service-time.js';
 import type { OlympianError } from '../protocol/errors.js';
@@ -13,55 +15,96 @@ type OutcomeListener = (outcome: DeadlineOutcome, predictionErrorMs: number | un
 const rowsOf = (batches: Pending[][]) =>
   batches.reduce((sum, batch) => sum + batch.reduce((rows, pending) => rows + pending.rows, 0), 0);
 
-export class DeadlineBook {
+export interface DeadlineBookOptions {
+  maxBatch: number;
+  /** The session's batches on their way to or in its thread (the first is running) and its queue. */
+  inFlight: Pending[][];
+  queue: RequestQueue;
+  /** The thread's charged total now, ms (the gate adds to it kernel by kernel). */
+  chargedMs: () => number;
+  /** The server's book of every session's work (none: the session is taken to have the device alone). */
+  device?: DeviceBook;
+  /** The model's weight now (it shares the device by it). */
+  weight?: () => number;
+  onOutcome?: OutcomeListener;
+}
+
+export class DeadlineBook implements WorkSource {
   readonly counts = noDeadlineCounts();
   readonly #service: ServiceTime;
-  readonly #onOutcome: OutcomeListener | undefined;
-  /** The thread's charged total at the last answer: a batch's charge is what it grew by since. */
+  readonly #options: DeadlineBookOptions;
+  /** The thread's charged total at the last answer: what it grew by since is the running batch's progress. */
   #chargedAtLastAnswer = 0;
 
-  constructor(maxBatch: number, onOutcome: OutcomeListener | undefined) {
-    this.#service = new ServiceTime(maxBatch);
-    this.#onOutcome = onOutcome;
+  constructor(options: DeadlineBookOptions) {
+    this.#options = options;
+    this.#service = new ServiceTime(options.maxBatch);
   }
 
-  /** The session is warm: its profile's line (if it charges one) and its charged total so far. */
-  warm(line: RunCostLine | null, chargedMs: number): void {
+  /** The session is warm: its profile's line (if it charges one), and the charged total to count from. */
+  warm(line: RunCostLine | null): void {
     this.#service.line = line;
-    this.#chargedAtLastAnswer = chargedMs;
+    this.#chargedAtLastAnswer = this.#options.chargedMs();
+  }
+
+  get weight(): number {
+    return this.#options.weight?.() ?? 1;
+  }
+
+  remainingWorkMs(): number {
+    return this.#workThroughMs(rowsOf(this.#options.inFlight) + this.#options.queue.rows);
   }
 
   /**
-   * On arrival: when the request would be answered behind what the session holds, and whether it is refused
-   * (a refusal is counted as shed). Returns how late it would be when refused, else null.
+   * Device time of the first `rows` rows it holds, less what the running batch has been charged; the rows
+   * behind the running batch cost at least their own.
+   */
+  #workThroughMs(rows: number): number {
+    const running = this.#options.inFlight[0];
+    const runningRows = running ? rowsOf([running]) : 0;
+    const doneMs = running ? Math.max(0, this.#options.chargedMs() - this.#chargedAtLastAnswer) : 0;
+    return Math.max(this.#service.costMs(rows - runningRows), this.#service.costMs(rows) - doneMs);
+  }
+
+  /** Expected wall time until the first `rows` rows it holds are answered, sharing the device, ms. */
+  #expectedMs(rows: number): number {
+    const workMs = this.#workThroughMs(rows);
+    return this.#options.device ? this.#options.device.finishMs(this, workMs) : workMs;
+  }
+
+  /**
+   * On arrival: when the request would be answered behind what the session and the device hold, and whether
+   * it is refused (a refusal is counted as shed). Returns how late it would be when refused, else null.
    */
   admit(
     now: number,
-    ahead: { inFlight: Pending[][]; queue: RequestQueue },
     rows: number,
     deadlineAtMs: number | undefined,
     admission: AdmissionMode,
-  ): { predictedAtMs: number; dropIfLate: boolean; refusedLateMs: number | null } {
-    const predictedAtMs = this.#service.completionAt(now, rowsOf(ahead.inFlight) + ahead.queue.rows, rows);
+  ): { expectedMs: number; predictedAtMs: number; dropIfLate: boolean; refusedLateMs: number | null } {
+    const expectedMs = this.#expectedMs(rowsOf(this.#options.inFlight) + this.#options.queue.rows + rows);
+    const predictedAtMs = now + this.#service.promisedMs(expectedMs);
     const dropIfLate = admission === 'predicted' && deadlineAtMs !== undefined;
     const refused = dropIfLate && predictedAtMs > deadlineAtMs;
     if (refused) this.#count('shed', undefined);
-    return { predictedAtMs, dropIfLate, refusedLateMs: refused ? predictedAtMs - deadlineAtMs : null };
+    return { expectedMs, predictedAtMs, dropIfLate, refusedLateMs: refused ? predictedAtMs - deadlineAtMs : null };
   }
 
   /**
-   * Queued requests whose deadline passed, or (admitted by prediction) that can no longer be in time: expected
-   * late, without the margin admission adds (a request admitted on the slow side is not dropped on it).
+   * Queued requests whose deadline passed, or (admitted by prediction) that can no longer be in time: likely
+   * late by the calibrated median, without the margin admission adds (a request admitted on the slow side
+   * is not dropped on it).
    */
-  expire(now: number, inFlight: Pending[][], queue: RequestQueue): Pending[] {
-    return queue.expire(now, (rows) => now + this.#service.wallMs(rows, now, 0), rowsOf(inFlight));
+  expire(now: number): Pending[] {
+    const doneAt = (rows: number) => now + this.#service.likelyMs(this.#expectedMs(rows));
+    return this.#options.queue.expire(now, doneAt, rowsOf(this.#options.inFlight));
   }
 
   /** The most urgent request (deadline on the clock, Infinity: none) and the device time up to and including it. */
-  head(inFlight: Pending[][], queue: RequestQueue): { deadlineAtMs: number; costMs: number } {
-    let best = queue.earliestDeadline(rowsOf(inFlight));
+  head(): { deadlineAtMs: number; costMs: number } {
+    let best = this.#options.queue.earliestDeadline(rowsOf(this.#options.inFlight));
     let rows = 0;
-    for (const pending of inFlight.flat()) {
+    for (const pending of this.#options.inFlight.flat()) {
       rows += pending.rows;
       if (pending.deadlineAtMs !== undefined && pending.deadlineAtMs < best.deadlineAtMs)
         best = { deadlineAtMs: pending.deadlineAtMs, rowsThrough: rows };
@@ -70,21 +113,26 @@ export class DeadlineBook {
   }
 
   /** Batches run one at a time in the thread, so what its charged total grew by is this batch's charge. */
-  batchAnswered(batch: Pending[], now: number, chargedMs: number): void {
-    const rows = batch.reduce((sum, pending) => sum + pending.rows, 0);
-    this.#service.batchDone(batch[0].dispatchedAtMs, now, rows, chargedMs - this.#chargedAtLastAnswer);
+  batchAnswered(batch: Pending[]): void {
+    const chargedMs = this.#options.chargedMs();
+    this.#service.batchDone(rowsOf([batch]), chargedMs - this.#chargedAtLastAnswer);
     this.#chargedAtLastAnswer = chargedMs;
   }
 
-  /** A queued or running request ended: answered (in time or late), or failed past its deadline (dropped). */
+  /**
+   * A queued or running request ended: answered (in time or late), or failed past its deadline (dropped).
+   * Every answer calibrates admission, with a deadline or without: the wait does not depend on it.
+   */
   settled(pending: Pending, error: OlympianError | null, now: number): void {
+    if (!error) this.#service.answered(now - pending.enqueuedAtMs, pending.expectedMs);
     if (pending.deadlineAtMs === undefined) return;
-    if (!error) this.#count(now <= pending.deadlineAtMs ? 'onTime' : 'late', now - pending.predictedAtMs);
-    else if (error.code === 'DEADLINE_EXCEEDED') this.#count('dropped', undefined);
+    if (!error) {
+      this.#count(now <= pending.deadlineAtMs ? 'onTime' : 'late', now - pending.predictedAtMs);
+    } else if (error.code === 'DEADLINE_EXCEEDED') this.#count('dropped', undefined);
   }
 
   #count(outcome: DeadlineOutcome, predictionErrorMs: number | undefined): void {
     this.counts[outcome]++;
-    this.#onOutcome?.(outcome, predictionErrorMs);
+    this.#options.onOutcome?.(outcome, predictionErrorMs);
   }
 }

@@ -17,6 +17,8 @@ export interface Pending {
   deadlineAtMs: number | undefined;
   /** Admitted by prediction: dropped from the queue once it is predicted to finish past its deadline. */
   dropIfLate: boolean;
+  /** Wall time it was expected to take from arrival to answer, ms, before calibration: the calibration's sample. */
+  expectedMs: number;
   /** When admission predicted it would be answered (clock ms): its error goes to the stats. */
   predictedAtMs: number;
   dispatchedAtMs: number;

@@ -1,13 +1,13 @@
 /**
  * What a session's next requests will cost, for deadlines: the device time of work (the `deadline` policy's
- * laxity) and the wall time until it is answered (admission). Device time comes from the profile's whole-run
- * line a + b·batch when the session charges a profile, else from what its batches were charged. Wall time is
- * measured: from a batch's start (its dispatch, or the previous batch's answer if that came later) to its
- * answer, per row — the run's cost and every wait for the token inside it, so it follows the load — plus
- * twice its mean deviation (a retransmission timer's margin, RFC 6298) × √rows (the spread of a sum of rows
- * grows with its square root): admission promises answers in time, so it predicts on the slow side. What the
- * waits add fades with time since the last answer: a model whose every request is refused gets no new
- * answers, and without the fade one bad spell would refuse it for good.
+ * laxity, and admission's expectation with the device book) and how far admission's promise must sit above
+ * that expectation. Device time comes from the profile's whole-run line a + b·batch when the session charges
+ * a profile, else from what its batches were charged.
+ *
+ * The promise is calibrated: admission multiplies the expected wall time by a high quantile of what answered
+ * requests took over what was expected of them (split conformal prediction); a queued request is dropped on
+ * the median. A fixed margin (a mean deviation or two) cannot serve both ends of the load: it refuses requests
+ * that would have made it at light load, where the errors are small, and admits late ones under overload.
  */
 
 import type { RunCostLine } from '../protocol/session-messages.js';
@@ -25,21 +25,24 @@ export const noDeadlineCounts = (): DeadlineCounts => ({ onTime: 0, late: 0, she
  */
 export type AdmissionMode = 'predicted' | 'start';
 
-/** Weight of the newest batch in the running averages: a few batches follow a change of load. */
+/** Weight of the newest batch in the running average of the charged cost per row. */
 const kAlpha = 0.25;
-/** Mean deviations of the wall time per row added to its mean. */
-const kDeviations = 2;
-/** Time constant (ms) with which measured waits stop counting when no answer comes to renew them. */
-const kFadeMs = 1000;
+/** Answered requests whose actual-over-expected ratios calibrate admission: a few seconds of a busy model. */
+export const kCalibrationWindow = 100;
+/** Fewer ratios than this and admission trusts the expectation as it is. */
+export const kCalibrationMinimum = 20;
+/** The ratio's quantile that admission multiplies by: about one admitted request in 20 is slower than promised. */
+export const kCalibrationQuantile = 0.95;
 
 export class ServiceTime {
   readonly #maxBatch: number;
   #line: RunCostLine | null = null;
   #costPerRowMs = 0;
-  #wallPerRowMs = 0;
-  #wallDeviationMs = 0;
   #measured = false;
-  #lastAnswerAtMs = -Infinity;
+  readonly #ratios: number[] = [];
+  #nextRatio = 0;
+  #promiseFactor = 1;
+  #likelyFactor = 1;
 
   constructor(maxBatch: number) {
     this.#maxBatch = Math.max(1, maxBatch);
@@ -57,34 +60,34 @@ export class ServiceTime {
     return rows * this.#costPerRowMs;
   }
 
-  /**
-   * Wall time until `rows` rows (those ahead and the request's own) are answered, from `nowMs`, ms. With
-   * `deviations` 0, the expected time: a queued request is dropped only when it is expected to be late.
-   */
-  wallMs(rows: number, nowMs: number, deviations = kDeviations): number {
-    const costMs = this.costMs(rows);
-    const slowMs = rows * this.#wallPerRowMs + deviations * this.#wallDeviationMs * Math.sqrt(rows);
-    const waitsMs = Math.max(0, slowMs - costMs);
-    return costMs + waitsMs * Math.exp(-Math.max(0, nowMs - this.#lastAnswerAtMs) / kFadeMs);
+  /** What admission promises for an expected wall time: scaled by the calibrated high quantile. */
+  promisedMs(expectedMs: number): number {
+    return expectedMs * this.#promiseFactor;
   }
 
-  /** Predicted clock (ms) at which a request of `rows`, behind `rowsAhead` rows, is answered. */
-  completionAt(nowMs: number, rowsAhead: number, rows: number): number {
-    return nowMs + this.wallMs(rowsAhead + rows, nowMs);
+  /** The likeliest wall time for an expectation, by the calibrated median. */
+  likelyMs(expectedMs: number): number {
+    return expectedMs * this.#likelyFactor;
   }
 
-  /** A batch of `rows` dispatched at `dispatchedAtMs`, answered at `nowMs`, charged `chargedMs`. */
-  batchDone(dispatchedAtMs: number, nowMs: number, rows: number, chargedMs: number): void {
-    const startedAtMs = Math.max(dispatchedAtMs, this.#lastAnswerAtMs);
-    this.#lastAnswerAtMs = nowMs;
+  /** A batch of `rows` was charged `chargedMs`. */
+  batchDone(rows: number, chargedMs: number): void {
     if (rows <= 0) return;
-    const wall = (nowMs - startedAtMs) / rows;
     const cost = Math.max(0, chargedMs) / rows;
-    if (this.#measured) {
-      this.#wallDeviationMs += kAlpha * (Math.abs(wall - this.#wallPerRowMs) - this.#wallDeviationMs);
-      this.#wallPerRowMs += kAlpha * (wall - this.#wallPerRowMs);
-    } else this.#wallPerRowMs = wall;
     this.#costPerRowMs = this.#measured ? this.#costPerRowMs + kAlpha * (cost - this.#costPerRowMs) : cost;
     this.#measured = true;
+  }
+
+  /** A request expected to take `expectedMs` took `actualMs`: one more ratio for the calibration. */
+  answered(actualMs: number, expectedMs: number): void {
+    if (!(expectedMs > 0) || !(actualMs >= 0)) return;
+    this.#ratios[this.#nextRatio] = actualMs / expectedMs;
+    this.#nextRatio = (this.#nextRatio + 1) % kCalibrationWindow;
+    if (this.#ratios.length < kCalibrationMinimum) return;
+    const sorted = [...this.#ratios].sort((a, b) => a - b);
+    // The conformal quantile: rank ⌈(n + 1)·q⌉ of n (the largest ratio when n is too small for q).
+    const quantile = (q: number) => sorted[Math.min(sorted.length, Math.ceil((sorted.length + 1) * q)) - 1];
+    this.#promiseFactor = quantile(kCalibrationQuantile);
+    this.#likelyFactor = quantile(0.5);
   }
 }

@@ -45,6 +45,7 @@ import type { SessionWorkerData } from './session-runtime.js';
 import { LatencyWindow } from './latency.js';
 import { batchKeyOf, RequestQueue, type Pending } from './request-queue.js';
 import { DeadlineBook } from './deadline-book.js';
+import type { DeviceBook } from './device-book.js';
 import type { AdmissionMode, DeadlineCounts, DeadlineOutcome } from './service-time.js';
 import { nowMs } from '../arbiter/clock.js';
 import { workerSource } from './spawn.js';
@@ -66,6 +67,8 @@ export interface SessionOptions {
   onLoad?: () => void;
   /** Called as each request with a deadline ends; `predictionErrorMs`: answered minus predicted, when answered. */
   onOutcome?: (outcome: DeadlineOutcome, predictionErrorMs: number | undefined) => void;
+  /** The server's book of every session's work, for admission (none: it predicts as if alone on the device). */
+  device?: DeviceBook;
   /** Requests that may wait behind the running ones; more get QUEUE_FULL at once. */
   maxQueue?: number;
   /** Most items (rows on the batch axis) coalesced into one run. 1 disables batching. */
@@ -181,12 +184,22 @@ export class Session {
   #crashesInARow = 0;
   #restartTimer: NodeJS.Timeout | null = null;
   #idle: Array<() => void> = [];
+  #leaveDevice: (() => void) | null;
 
   private constructor(arbiter: DeviceArbiter | null, options: SessionOptions) {
     this.name = options.name;
     this.#options = options;
     this.#arbiter = arbiter;
-    this.#deadlines = new DeadlineBook(options.maxBatch ?? 1, options.onOutcome);
+    this.#deadlines = new DeadlineBook({
+      maxBatch: options.maxBatch ?? 1,
+      inFlight: this.#inFlight,
+      queue: this.#queue,
+      chargedMs: () => this.#stats[kChargedMsField],
+      device: options.device,
+      weight: () => (this.#grant && this.#arbiter ? this.#arbiter.weightOf(this.#grant.slot) : (options.weight ?? 1)),
+      onOutcome: options.onOutcome,
+    });
+    this.#leaveDevice = options.device?.join(this.#deadlines) ?? null;
     const label = options.instance ? `${options.name}#${options.instance}` : options.name;
     this.#grant = arbiter
       ? arbiter.register({ name: label, weight: options.weight, priority: options.priority, account: options.account })
@@ -239,7 +252,7 @@ export class Session {
 
   /** Its most urgent request (deadline on the clock, Infinity: none) and the device time up to and including it. */
   get head(): { deadlineAtMs: number; costMs: number } {
-    return this.#deadlines.head(this.#inFlight, this.#queue);
+    return this.#deadlines.head();
   }
 
   /**
@@ -264,10 +277,8 @@ export class Session {
       }
       const rows = batchSizeOf(inputs);
       const now = nowMs();
-      const ahead = { inFlight: this.#inFlight, queue: this.#queue };
-      const { predictedAtMs, dropIfLate, refusedLateMs } = this.#deadlines.admit(
+      const { expectedMs, predictedAtMs, dropIfLate, refusedLateMs } = this.#deadlines.admit(
         now,
-        ahead,
         rows,
         deadlineAtMs,
         admission,
@@ -284,6 +295,7 @@ export class Session {
         enqueuedAtMs: now,
         deadlineAtMs,
         dropIfLate,
+        expectedMs,
         predictedAtMs,
         dispatchedAtMs: 0,
         claim: new Int32Array(new SharedArrayBuffer(4)),
@@ -376,6 +388,7 @@ export class Session {
     }
     if (this.#grant) this.#arbiter?.unregister(this.#grant.slot);
     this.#grant = null;
+    this.#leaveDevice?.();
     this.#state = 'closed';
   }
 
@@ -416,7 +429,7 @@ export class Session {
     const reply = (await pool.run({ type: 'warmup' } satisfies SessionTask)) as SessionReply<SessionInfo>;
     if (!reply.ok) throw Errors.inSession(fromSerialized(reply.error), this.name);
     this.#info = reply.value;
-    this.#deadlines.warm(reply.value.runCostLine, this.#stats[kChargedMsField]);
+    this.#deadlines.warm(reply.value.runCostLine);
     this.#state = 'ready';
     this.#crashesInARow = 0;
   }
@@ -426,7 +439,7 @@ export class Session {
     this.#batchTimer = null;
     if (this.#state === 'starting' || this.#state === 'restarting' || !this.#pool) return;
     const now = nowMs();
-    for (const late of this.#deadlines.expire(now, this.#inFlight, this.#queue)) {
+    for (const late of this.#deadlines.expire(now)) {
       const why =
         late.deadlineAtMs! < now ? 'the deadline passed while queued' : 'dropped: it can no longer be in time';
       this.#settle(late, Errors.deadlineExceeded(this.name, why));
@@ -462,7 +475,7 @@ export class Session {
         const index = this.#inFlight.indexOf(batch);
         if (index < 0) return; // its pool crashed meanwhile
         this.#inFlight.splice(index, 1);
-        this.#deadlines.batchAnswered(batch, nowMs(), this.#stats[kChargedMsField]);
+        this.#deadlines.batchAnswered(batch);
         batch.forEach((pending, i) => {
           const item = reply.ok ? reply.value[i] : reply;
           if (item.ok) this.#settle(pending, null, item.value as NamedTensors);
