@@ -196,7 +196,7 @@ export async function run(options: BenchOptions) {
       referenceEdfAttainmentAt80: references[0].attainment,
     };
     const markdown = [
-      `Three zoo models on one device core (K = 1, quantum 1 ms, wasm), SLO = ${kSloTimesP99} × solo p99; open-loop Poisson arrivals, ${perCell} requests per cell. Capacity ${summary.capacityPerS} requests/s: what the server completed of each model with all three backlogged under \`fair\` (a third of the device each), measured before the cells; load L offers L × each model's rate (solo CPU time per request would have put it at ${summary.cpuCapacityPerS}/s). Every request carries its SLO as its deadline; maxQueue ${kMaxQueue}.`,
+      `Three zoo models on one device core (K = 1, quantum 1 ms, wasm), SLO = ${kSloTimesP99} × solo p99; open-loop Poisson arrivals, ${perCell} requests per cell. Capacity ${summary.capacityPerS} requests/s: what the server completed of each model with all three backlogged under \`fair\` (a third of the device each), measured before the cells (each model's median over three back-to-back windows); load L offers L × each model's rate (solo CPU time per request would have put it at ${summary.cpuCapacityPerS}/s). Every request carries its SLO as its deadline; maxQueue ${kMaxQueue}.`,
       '',
       table(
         ['model', 'solo meanMs', 'solo p99Ms', 'sloMs'],
