@@ -3,7 +3,8 @@ import * as assert from 'uvu/assert';
 import { DeviceArbiter } from '../src/arbiter/arbiter.js';
 import { ErrorCode } from '../src/protocol/errors.js';
 import type { NamedTensors } from '../src/protocol/tensors.js';
-import { Session, type SessionOptions } from '../src/workers/session.js';
+import { Session } from '../src/workers/session.js';
+import type { SessionOptions } from '../src/workers/session-options.js';
 import { image, rejectsWith, tinyModule } from './helpers-server.js';
 
 const tiny = (name: string, extra: Partial<SessionOptions> = {}, options: object = {}): SessionOptions => ({

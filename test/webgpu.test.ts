@@ -3,7 +3,8 @@ import * as assert from 'uvu/assert';
 import { DeviceArbiter } from '../src/arbiter/arbiter.js';
 import { ErrorCode, isOlympianError } from '../src/protocol/errors.js';
 import { createServer } from '../src/server/server.js';
-import { Session, type SessionOptions } from '../src/workers/session.js';
+import { Session } from '../src/workers/session.js';
+import type { SessionOptions } from '../src/workers/session-options.js';
 import { probeWebgpu } from '../src/device/webgpu.js';
 import { image, rejectsWith, tinyModule, tinySession } from './helpers-server.js';
 

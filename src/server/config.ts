@@ -8,7 +8,7 @@ import { validateArbiterOptions, validatePriority, validateWeight } from '../arb
 import { Errors } from '../protocol/errors.js';
 import { parseZooSource, zooProblem } from '../models/zoo-catalog.js';
 import type { BackendRequest } from '../protocol/session-messages.js';
-import type { SessionOptions } from '../workers/session.js';
+import type { SessionOptions } from '../workers/session-options.js';
 import { validateBudget, type Budget } from './budget.js';
 import type { AdmissionMode } from '../workers/service-time.js';
 import { validateOnnxOptions } from './onnx-options.js';

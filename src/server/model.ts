@@ -10,7 +10,10 @@ import type { AccountTokenStats, ArbiterStats, SessionTokenStats } from '../arbi
 import { Errors, type ErrorCode } from '../protocol/errors.js';
 import type { SessionInfo } from '../protocol/session-messages.js';
 import { LatencyWindow } from '../workers/latency.js';
-import { Session, type SessionOptions, type SessionState, type SessionStats } from '../workers/session.js';
+import { Session } from '../workers/session.js';
+import type { SessionOptions } from '../workers/session-options.js';
+import type { SessionStats } from '../workers/session-stats.js';
+import type { SessionState } from '../workers/session-thread.js';
 import { BudgetBucket, type Budget } from './budget.js';
 import type { SessionConfig } from './config.js';
 import { deadlineOutcomes, noDeadlineCounts, type DeadlineOutcome } from '../workers/service-time.js';
