@@ -19,7 +19,7 @@ import type { SessionConfig } from './config.js';
 import { deadlineOutcomes, noDeadlineCounts, type DeadlineOutcome } from '../workers/service-time.js';
 
 /** What the server sets for every session: the backend, where profiles are, and its listeners. */
-type ServerSessionOptions = Pick<SessionOptions, 'backend' | 'profile' | 'onLoad' | 'device'> & {
+export type ServerSessionOptions = Pick<SessionOptions, 'backend' | 'profile' | 'onLoad' | 'device'> & {
   onOutcome?: (model: string, outcome: DeadlineOutcome, predictionErrorMs: number | undefined) => void;
 };
 
