@@ -214,6 +214,29 @@ refusals('a fixed batch axis with maxBatch > 1 is INVALID_CONFIG naming maxBatch
   await server.close();
 });
 
+refusals('a rank-0 input: maxBatch > 1 is INVALID_CONFIG, and a request over maxBatch is not cut', async () => {
+  const error = await rejectsWith(
+    createServer({ sessions: [{ name: 's', model: models.scaled, maxBatch: 2 }] }),
+    ErrorCode.INVALID_CONFIG,
+    'sessions[0].maxBatch',
+  );
+  assert.match(error.message, 'input s carries no batch');
+  const server = await createServer({ sessions: [{ name: 's', model: models.scaled, maxBatch: 1 }] });
+  try {
+    const s = { dtype: 'float32' as const, shape: [], data: new Float32Array([3]) };
+    const x = (rows: number) => ({
+      dtype: 'float32' as const,
+      shape: [rows, 2],
+      data: new Float32Array(rows * 2).fill(2),
+    });
+    const refused = await rejectsWith(server.infer('s', { x: x(3), s }), ErrorCode.INVALID_ARGUMENT, 'inputs.x.shape');
+    assert.match(refused.message, '3 items, more than the model');
+    assert.equal(values((await server.infer('s', { x: x(1), s })).y.data), [6, 6]);
+  } finally {
+    await server.close();
+  }
+});
+
 refusals('a provider the build lacks, or whose libraries are missing, is BACKEND_UNAVAILABLE naming it', async () => {
   const missing = await rejectsWith(
     createServer({ sessions: [{ name: 'c', model: models.conv, executionProviders: ['nosuch'] }] }),

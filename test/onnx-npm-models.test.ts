@@ -232,4 +232,33 @@ real(
   },
 );
 
+real('inputs that carry no batch: requests are neither joined nor cut, and a caller is told why', async () => {
+  if (missing) return;
+  const server = http.server;
+  const error = await rejectsWith(
+    server.addSession({ name: 'vad-joined', model: paths.sileroVad, warmupInputs: vadWarmup, maxBatch: 4 }),
+    ErrorCode.INVALID_CONFIG,
+    'session.maxBatch',
+  );
+  assert.match(error.message, /state/);
+  await server.addSession({ name: 'vad-one', model: paths.sileroVad, warmupInputs: vadWarmup, maxBatch: 1 });
+  try {
+    const two = {
+      input: { dtype: 'float32' as const, shape: [2, 512], data: new Float32Array(2 * 512) },
+      state: { dtype: 'float32' as const, shape: [2, 2, 128], data: new Float32Array(2 * 2 * 128) },
+      sr: { dtype: 'int64' as const, shape: [], data: new BigInt64Array([16000n]) },
+    };
+    const refused = await rejectsWith(server.infer('vad-one', two), ErrorCode.INVALID_ARGUMENT, 'inputs.input.shape');
+    assert.match(refused.message, /2 items, more than the model's maxBatch 1.*inputs state, sr carry no batch/);
+    const one = { ...two, input: { ...two.input, shape: [1, 512], data: new Float32Array(512) } };
+    const answer = await server.infer('vad-one', {
+      ...one,
+      state: { dtype: 'float32', shape: [2, 1, 128], data: new Float32Array(2 * 128) },
+    });
+    assert.equal(answer.stateN.shape, [2, 1, 128]);
+  } finally {
+    await server.removeSession('vad-one');
+  }
+});
+
 real.run();

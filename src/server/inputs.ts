@@ -91,6 +91,31 @@ function checkTensor(spec: TensorSpec, value: unknown): WireTensor {
  */
 const onBatchAxis = (spec: TensorSpec) => !spec.shape || (spec.shape.length > 0 && spec.shape[0] === null);
 
+/** "input s carries" or "inputs state, sr carry": for messages naming the inputs without a batch. */
+export const batchlessPhrase = (names: string[]) =>
+  names.length > 1 ? `inputs ${names.join(', ')} carry` : `input ${names[0]} carries`;
+
+/** Inputs that carry no batch: requests to such a model can be neither joined into batches nor split. */
+export function batchlessInputs(signature: ModelSignature): string[] {
+  return signature.inputs.filter((spec) => !onBatchAxis(spec)).map((spec) => spec.name);
+}
+
+/**
+ * A request of more than maxBatch items runs in pieces of at most maxBatch; a model with inputs that carry no
+ * batch cannot have its requests cut so (a piece of Silero VAD's state [2, N, 128] is not [2, n, 128] by
+ * slicing), and such a request is refused as the caller's.
+ */
+export function checkSplittable(signature: ModelSignature, rows: number, maxBatch: number): void {
+  const batchless = batchlessInputs(signature);
+  const spec = signature.inputs.find(onBatchAxis);
+  if (rows <= maxBatch || batchless.length === 0 || !spec) return;
+  throw Errors.invalidArgument(
+    `inputs.${spec.name}.shape`,
+    `has ${rows} items, more than the model's maxBatch ${maxBatch}, and a larger request cannot be split here: ` +
+      `${batchlessPhrase(batchless)} no batch`,
+  );
+}
+
 /** Items in a checked request: the batch its batch-axis inputs share, 1 for a model with no batch axis. */
 export function requestRows(signature: ModelSignature, inputs: NamedTensors): number {
   const spec = signature.inputs.find(onBatchAxis);

@@ -15,6 +15,7 @@ import type { SessionOptions } from '../workers/session-options.js';
 import type { SessionStats } from '../workers/session-stats.js';
 import type { SessionState } from '../workers/session-thread.js';
 import { BudgetBucket, type Budget } from './budget.js';
+import { batchlessInputs, batchlessPhrase } from './inputs.js';
 import type { SessionConfig } from './config.js';
 import { deadlineOutcomes, noDeadlineCounts, type DeadlineOutcome } from '../workers/service-time.js';
 
@@ -85,6 +86,15 @@ export class ServedModel {
     };
     const session = { ...options, ...server, ...hooks };
     const first = await Session.start(arbiter, { ...session, instance: 0 });
+    const batchless = batchlessInputs(first.info.signature);
+    if ((config.maxBatch ?? 1) > 1 && batchless.length > 0) {
+      await first.close({ drain: false });
+      throw Errors.invalidConfig(
+        'maxBatch',
+        `is ${config.maxBatch}, but the model's ${batchlessPhrase(batchless)} no batch (a fixed axis 0, ` +
+          'or rank 0), so its requests cannot be joined: leave maxBatch at 1',
+      );
+    }
     const rest = await Promise.allSettled(
       Array.from({ length: count - 1 }, (_, i) =>
         Session.start(arbiter, { ...session, account: first.account, instance: i + 1 }),

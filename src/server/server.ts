@@ -18,7 +18,7 @@ import type { AdmissionMode, DeadlineOutcome } from '../workers/service-time.js'
 import { validateBudget, type Budget } from './budget.js';
 import { resolveConfig, type ResolvedConfig, type ServerOptions, type SessionConfig } from './config.js';
 import { checkInferOptions, type InferOptions } from './infer-options.js';
-import { admitInputs, checkRequest, requestRows, type InferInputs } from './inputs.js';
+import { admitInputs, checkRequest, checkSplittable, requestRows, type InferInputs } from './inputs.js';
 import type { ServedModel } from './model.js';
 import { ModelSet } from './model-set.js';
 import { inferInPieces, splitRows } from './pieces.js';
@@ -104,6 +104,7 @@ export class Server {
       const checked = checkRequest(info.signature, inputs, this.#config.maxRequestBytes);
       model.checkBudget();
       const rows = requestRows(info.signature, checked);
+      if (config.maxBatch !== undefined) checkSplittable(info.signature, rows, config.maxBatch);
       const release = config.maxBatch === undefined ? this.#models.admitRows(model, rows) : () => {};
       const owned = admitInputs(info.signature, checked, transfer);
       const deadlineAtMs = deadlineMs === undefined ? undefined : nowMs() + deadlineMs;
@@ -113,7 +114,7 @@ export class Server {
           ? inferInPieces(splitRows(owned, config.maxBatch), signal, (piece, pieceSignal) =>
               model.route().infer(piece, { ...queued, signal: pieceSignal }),
             )
-          : model.route().infer(owned, { ...queued, signal });
+          : model.route().infer(owned, { ...queued, rows, signal });
       return answer.finally(release);
     } catch (error) {
       return Promise.reject(error);

@@ -34,7 +34,7 @@ export interface SessionOptions {
   batchWindowUs?: number;
   /** webgpu: hand the token on right after submitting (`overlap`, default) or once the GPU is done (`strict`). */
   gateMode?: GateMode;
-  /** `predicted`: charge the offline profile's per-kernel costs (see workers/cost-plans.ts). */
+  /** `predicted`: charge the offline profile's per-kernel costs (see profiler/cost-plans.ts). */
   accounting?: 'predicted' | 'measured';
   /** A profile file or a profiles directory (default `profiles`). */
   profile?: string;

@@ -122,7 +122,14 @@ export class Session {
    */
   infer(
     inputs: NamedTensors,
-    options: { signal?: AbortSignal; deadlineAtMs?: number; priority?: number; admission?: AdmissionMode } = {},
+    options: {
+      signal?: AbortSignal;
+      deadlineAtMs?: number;
+      priority?: number;
+      admission?: AdmissionMode;
+      /** Items in the request, as the server counted them by the signature (default: the first input's axis 0). */
+      rows?: number;
+    } = {},
   ): Promise<NamedTensors> {
     const { signal, deadlineAtMs, priority = 0, admission = 'start' } = options;
     return new Promise<NamedTensors>((resolve, reject) => {
@@ -135,7 +142,7 @@ export class Session {
       if (this.#queue.length >= (this.#options.maxQueue ?? 64) && this.#inFlight.length >= kStaged) {
         return fail(Errors.queueFull(this.name, this.#queue.length));
       }
-      const rows = batchSizeOf(inputs);
+      const rows = options.rows ?? batchSizeOf(inputs);
       const now = nowMs();
       const { expectedMs, predictedAtMs, dropIfLate, refusedLateMs } = this.#deadlines.admit(
         now,
