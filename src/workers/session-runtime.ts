@@ -11,9 +11,7 @@ import type { LoadedModel } from '../models/index.js';
 import type {
   BackendInfo,
   BackendRequest,
-  GateMode,
   MemoryReport,
-  ModelSource,
   SessionInfo,
 } from '../protocol/session-messages.js';
 import { arrayTypeOf, elementCount, type NamedTensors } from '../protocol/tensors.js';
@@ -26,6 +24,7 @@ import { loadSessionModel } from './load-model.js';
 import { runBatch as runOneBatch, type Device } from './session-batch.js';
 import { autoProfiledCosts, loadProfiledCosts, type ProfiledCosts } from '../profiler/cost-plans.js';
 import { currentThreadId } from '../arbiter/os-thread.js';
+import type { SessionOptions } from './session-options.js';
 import {
   checkWarmupNames,
   fillWarmup,
@@ -50,31 +49,29 @@ import {
   kLongestKernelMsField,
 } from './session-layout.js';
 
-export interface SessionWorkerData {
-  name: string;
-  model: ModelSource;
+/** What a session's thread is started with: the session's options it acts on, and the shared buffers. */
+export interface SessionWorkerData
+  extends Pick<
+    SessionOptions,
+    | 'name'
+    | 'model'
+    | 'gateMode'
+    | 'accounting'
+    | 'profile'
+    | 'autoProfile'
+    | 'gpuTiming'
+    | 'executionProviders'
+    | 'intraOpThreads'
+    | 'segmentMs'
+    | 'warmupInputs'
+    | 'maxBatch'
+  > {
   backend: BackendRequest;
   /** null: run ungated (no arbiter). */
   grant: TokenGrant | null;
   stats: SharedArrayBuffer;
   /** Int32Array(1): requests accepted and not yet started (session-layout.ts). */
   backlog: SharedArrayBuffer;
-  gateMode?: GateMode;
-  /** `predicted`: charge the profile's costs (falling back as the plan says); default: measured. */
-  accounting?: 'predicted' | 'measured';
-  /** A profile file, or a profiles directory (profiles/<fingerprint>/<model>.json). */
-  profile?: string;
-  /** With `predicted`: profile the model at start (batch 1 and 2) instead of reading a profile. */
-  autoProfile?: boolean;
-  /** webgpu: add each dispatch's GPU time (timestamp queries) to the stats (benchmarks; see SessionOptions). */
-  gpuTiming?: boolean;
-  /** ONNX models (workers/onnx-runtime.ts): onnxruntime's providers, intra-op threads and segment target. */
-  executionProviders?: string[];
-  intraOpThreads?: number;
-  segmentMs?: number;
-  warmupInputs?: WarmupInputs;
-  /** The session's maxBatch: an ONNX model with a fixed batch axis refuses more than 1. */
-  maxBatch?: number;
 }
 
 export interface Runtime {
