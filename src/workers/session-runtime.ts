@@ -8,12 +8,7 @@ import { runInNewContext } from 'node:vm';
 import * as tf from '../device/tfjs.js';
 import { TokenClient, type TokenGrant } from '../arbiter/token-client.js';
 import type { LoadedModel } from '../models/index.js';
-import type {
-  BackendInfo,
-  BackendRequest,
-  MemoryReport,
-  SessionInfo,
-} from '../protocol/session-messages.js';
+import type { BackendInfo, BackendRequest, MemoryReport, SessionInfo } from '../protocol/session-messages.js';
 import { arrayTypeOf, elementCount, type NamedTensors } from '../protocol/tensors.js';
 import { initBackend, isAsynchronous, readsAreCopies } from '../device/backend.js';
 import { onDeviceLost, submitQueued } from '../device/webgpu.js';
