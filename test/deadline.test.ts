@@ -5,6 +5,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { ServerOptions } from '../src/server/config.js';
 import { createServer, type Server } from '../src/server/server.js';
 import { RequestQueue, type Pending } from '../src/workers/request-queue.js';
 import { DeviceBook } from '../src/workers/device-book.js';
@@ -115,9 +116,18 @@ prediction.run();
 
 const admission = suite('predicted admission through createServer');
 
-admission('refuses exactly the request predicted late and admits the one predicted in time', async () => {
-  const server = await createServer({ backend: 'wasm', tokens: 1, policy: 'deadline', sessions: [profiled('m')] });
+/** A one-token wasm server serving the profiled model `m` (unless `options` say otherwise), closed after `body`. */
+async function withServer(options: ServerOptions, body: (server: Server) => Promise<void>): Promise<void> {
+  const server = await createServer({ backend: 'wasm', tokens: 1, sessions: [profiled('m')], ...options });
   try {
+    await body(server);
+  } finally {
+    await server.close();
+  }
+}
+
+admission('refuses exactly the request predicted late and admits the one predicted in time', () =>
+  withServer({ policy: 'deadline' }, async (server) => {
     assert.is(server.stats().admission, 'predicted');
     const costMs = oneRequestMs(server, 'm');
     const error = await rejectsWith(server.infer('m', image(16), { deadlineMs: costMs / 2 }), 'DEADLINE_EXCEEDED');
@@ -126,30 +136,19 @@ admission('refuses exactly the request predicted late and admits the one predict
     assert.equal(answer.logits.shape, [1, 10]);
     assert.equal(row(server, 'm').deadlines, { onTime: 1, late: 0, shed: 1, dropped: 0 });
     assert.is(row(server, 'm').errors.DEADLINE_EXCEEDED, 1);
-  } finally {
-    await server.close();
-  }
-});
+  }),
+);
 
-admission("applies the model's deadlineMs to requests without one, and a request's own over it", async () => {
-  const server = await createServer({
-    backend: 'wasm',
-    tokens: 1,
-    policy: 'deadline',
-    sessions: [profiled('m', { deadlineMs: 0.001 })],
-  });
-  try {
+admission("applies the model's deadlineMs to requests without one, and a request's own over it", () =>
+  withServer({ policy: 'deadline', sessions: [profiled('m', { deadlineMs: 0.001 })] }, async (server) => {
     await rejectsWith(server.infer('m', image(16)), 'DEADLINE_EXCEEDED');
     await server.infer('m', image(16), { deadlineMs: 60_000 });
     assert.equal(row(server, 'm').deadlines, { onTime: 1, late: 0, shed: 1, dropped: 0 });
-  } finally {
-    await server.close();
-  }
-});
+  }),
+);
 
 admission('is off under the other policies, and the admission option overrides the policy either way', async () => {
-  const fair = await createServer({ backend: 'wasm', tokens: 1, policy: 'fair', sessions: [profiled('m')] });
-  try {
+  await withServer({ policy: 'fair' }, async (fair) => {
     assert.is(fair.stats().admission, 'start');
     // Not refused on arrival: it runs if it starts in time, else it is dropped; either way nothing is shed.
     await fair.infer('m', image(16), { deadlineMs: oneRequestMs(fair, 'm') / 2 }).catch(() => {});
@@ -158,39 +157,19 @@ admission('is off under the other policies, and the admission option overrides t
     assert.is(fair.stats().admission, 'predicted');
     await rejectsWith(fair.infer('m', image(16), { deadlineMs: oneRequestMs(fair, 'm') / 2 }), 'DEADLINE_EXCEEDED');
     assert.is(row(fair, 'm').deadlines.shed, 1);
-  } finally {
-    await fair.close();
-  }
-  const start = await createServer({
-    backend: 'wasm',
-    tokens: 1,
-    policy: 'deadline',
-    admission: 'start',
-    sessions: [profiled('m')],
   });
-  try {
+  await withServer({ policy: 'deadline', admission: 'start' }, async (start) => {
     assert.is(start.stats().admission, 'start');
     await start.infer('m', image(16), { deadlineMs: oneRequestMs(start, 'm') / 2 }).catch(() => {});
     assert.is(row(start, 'm').deadlines.shed, 0);
-  } finally {
-    await start.close();
-  }
-  const predicted = await createServer({
-    backend: 'wasm',
-    tokens: 1,
-    policy: 'weighted',
-    admission: 'predicted',
-    sessions: [profiled('m')],
   });
-  try {
+  await withServer({ policy: 'weighted', admission: 'predicted' }, async (predicted) => {
     await rejectsWith(
       predicted.infer('m', image(16), { deadlineMs: oneRequestMs(predicted, 'm') / 2 }),
       'DEADLINE_EXCEEDED',
     );
     assert.is(row(predicted, 'm').deadlines.shed, 1);
-  } finally {
-    await predicted.close();
-  }
+  });
 });
 
 admission('checks deadlineMs, admission and lagQuanta, naming the field', async () => {
