@@ -21,7 +21,6 @@ export interface Pending {
   expectedMs: number;
   /** When admission predicted it would be answered (clock ms): its error goes to the stats. */
   predictedAtMs: number;
-  dispatchedAtMs: number;
   /** Claim word: the worker skips a request the main thread gave up on before it started. */
   claim: Int32Array;
   resolve(outputs: NamedTensors): void;

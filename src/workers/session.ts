@@ -164,7 +164,6 @@ export class Session {
         dropIfLate,
         expectedMs,
         predictedAtMs,
-        dispatchedAtMs: 0,
         claim: new Int32Array(new SharedArrayBuffer(4)),
         resolve,
         reject: fail,
@@ -249,7 +248,6 @@ export class Session {
 
   #dispatch(pool: Piscina, batch: Pending[]): void {
     this.#inFlight.push(batch);
-    batch[0].dispatchedAtMs = nowMs();
     postBatch(pool, batch).then(
       (reply) => {
         const index = this.#inFlight.indexOf(batch);
