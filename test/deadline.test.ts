@@ -62,21 +62,21 @@ prediction('the device book shares the device by weight among the work queued no
   const book = new DeviceBook(1);
   const self = work(0);
   book.join(self);
-  assert.is(book.finishMs(self, 30), 30);
+  assert.is(book.sharing(self)(30), 30);
   book.join(work(10));
   const leave = book.join(work(100, 2));
   // 30 ms of its own; the other finishes its 10 first; the weight-2 one gets twice what it gets.
-  assert.is(book.finishMs(self, 30), 30 + 10 + 60);
+  assert.is(book.sharing(self)(30), 30 + 10 + 60);
   leave();
-  assert.is(book.finishMs(self, 30), 40);
-  assert.is(book.finishMs(self, 0), 0);
+  assert.is(book.sharing(self)(30), 40);
+  assert.is(book.sharing(self)(0), 0);
   // Two tokens: the others' part halves, its own thread's does not.
   const two = new DeviceBook(2);
   two.join(self);
   two.join(work(100));
-  assert.is(two.finishMs(self, 30), 30);
+  assert.is(two.sharing(self)(30), 30);
   two.join(work(100));
-  assert.is(two.finishMs(self, 30), 45);
+  assert.is(two.sharing(self)(30), 45);
 });
 
 const pending = (rows: number, deadlineAtMs: number | undefined, dropIfLate = true, priority = 0): Pending =>

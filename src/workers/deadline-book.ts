@@ -66,10 +66,19 @@ export class DeadlineBook implements WorkSource {
     return Math.max(this.#service.costMs(rows - runningRows), this.#service.costMs(rows) - doneMs);
   }
 
-  /** Expected wall time until the first `rows` rows it holds are answered, sharing the device, ms. */
-  #expectedMs(rows: number): number {
-    const workMs = this.#workThroughMs(rows);
-    return this.#options.device ? this.#options.device.finishMs(this, workMs) : workMs;
+  /**
+   * Expected wall time until the first `rows` rows it holds are answered, sharing the device, ms, as a
+   * function of `rows`: the other sessions' work is read at most once per expectation, and only if asked.
+   */
+  #expectation(): (rows: number) => number {
+    const device = this.#options.device;
+    let share: ((ownMs: number) => number) | null = null;
+    return (rows) => {
+      const workMs = this.#workThroughMs(rows);
+      if (!device) return workMs;
+      share ??= device.sharing(this);
+      return share(workMs);
+    };
   }
 
   /**
@@ -82,7 +91,7 @@ export class DeadlineBook implements WorkSource {
     deadlineAtMs: number | undefined,
     admission: AdmissionMode,
   ): { expectedMs: number; predictedAtMs: number; dropIfLate: boolean; refusedLateMs: number | null } {
-    const expectedMs = this.#expectedMs(rowsOf(this.#options.inFlight) + this.#options.queue.rows + rows);
+    const expectedMs = this.#expectation()(rowsOf(this.#options.inFlight) + this.#options.queue.rows + rows);
     const predictedAtMs = now + this.#service.promisedMs(expectedMs);
     const dropIfLate = admission === 'predicted' && deadlineAtMs !== undefined;
     const refused = dropIfLate && predictedAtMs > deadlineAtMs;
@@ -96,7 +105,8 @@ export class DeadlineBook implements WorkSource {
    * is not dropped on it).
    */
   expire(now: number): Pending[] {
-    const doneAt = (rows: number) => now + this.#service.likelyMs(this.#expectedMs(rows));
+    const expected = this.#expectation();
+    const doneAt = (rows: number) => now + this.#service.likelyMs(expected(rows));
     return this.#options.queue.expire(now, doneAt, rowsOf(this.#options.inFlight));
   }
 

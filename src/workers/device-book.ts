@@ -29,13 +29,21 @@ export class DeviceBook {
     return () => this.#sources.delete(source);
   }
 
-  /** Wall time until `self` has had `ownMs` more of the device, were it shared as it is queued now, ms. */
-  finishMs(self: WorkSource, ownMs: number): number {
-    if (ownMs <= 0) return 0;
-    let totalMs = ownMs;
-    for (const other of this.#sources)
-      if (other !== self) totalMs += Math.min(other.remainingWorkMs(), (ownMs * other.weight) / self.weight);
-    // One session runs on one thread: more capacity shortens the others' part, never its own.
-    return Math.max(ownMs, totalMs / this.capacity);
+  /**
+   * For `self`: the wall time until it has had `ownMs` more of the device, were it shared as it is queued
+   * now, ms. The others' work is read once, here, so a caller asking for many amounts (every request in a
+   * queue) pays for the reading once.
+   */
+  sharing(self: WorkSource): (ownMs: number) => number {
+    const others = [...this.#sources]
+      .filter((other) => other !== self)
+      .map((other) => ({ workMs: other.remainingWorkMs(), weightRatio: other.weight / self.weight }));
+    return (ownMs) => {
+      if (ownMs <= 0) return 0;
+      let totalMs = ownMs;
+      for (const { workMs, weightRatio } of others) totalMs += Math.min(workMs, ownMs * weightRatio);
+      // One session runs on one thread: more capacity shortens the others' part, never its own.
+      return Math.max(ownMs, totalMs / this.capacity);
+    };
   }
 }
