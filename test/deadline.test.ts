@@ -56,6 +56,24 @@ prediction('promises the expectation until calibrated, then its conformal quanti
   assert.is(service.promisedMs(100), 50);
 });
 
+prediction('the calibration window slides answer by answer: its quantiles are those of the newest answers', () => {
+  const service = new ServiceTime(1);
+  const ratios: number[] = [];
+  let seed = 7;
+  // Repeats included (rounded ratios), so a ratio that leaves the window has equals left behind in it.
+  const next = () => Math.round(((seed = (seed * 48271) % 2147483647) / 2147483647) * 40) / 10;
+  for (let i = 0; i < 3 * kCalibrationWindow + 17; i++) {
+    const ratio = next();
+    service.answered(ratio * 10, 10);
+    ratios.push(ratio);
+    const window = ratios.slice(-kCalibrationWindow).sort((a, b) => a - b);
+    if (window.length < kCalibrationMinimum) continue;
+    const rank = (q: number) => Math.min(window.length, Math.ceil((window.length + 1) * q)) - 1;
+    assert.ok(Math.abs(service.promisedMs(1) - window[rank(0.95)]) < 1e-9, `q0.95 after answer ${i}`);
+    assert.ok(Math.abs(service.likelyMs(1) - window[rank(0.5)]) < 1e-9, `median after answer ${i}`);
+  }
+});
+
 const work = (remainingMs: number, weight = 1) => ({ remainingWorkMs: () => remainingMs, weight });
 
 prediction('the device book shares the device by weight among the work queued now', () => {

@@ -39,7 +39,9 @@ export class ServiceTime {
   #line: RunCostLine | null = null;
   #costPerRowMs = 0;
   #measured = false;
+  /** The window's ratios in the order they came (a ring), and the same ratios sorted. */
   readonly #ratios: number[] = [];
+  readonly #sorted: number[] = [];
   #nextRatio = 0;
   #promiseFactor = 1;
   #likelyFactor = 1;
@@ -81,13 +83,30 @@ export class ServiceTime {
   /** A request expected to take `expectedMs` took `actualMs`: one more ratio for the calibration. */
   answered(actualMs: number, expectedMs: number): void {
     if (!(expectedMs > 0) || !(actualMs >= 0)) return;
-    this.#ratios[this.#nextRatio] = actualMs / expectedMs;
+    const ratio = actualMs / expectedMs;
+    const sorted = this.#sorted;
+    // Kept sorted as it slides (one removal, one insertion) rather than sorted again on every answer, which
+    // is on the main thread's path of every request.
+    if (this.#ratios.length === kCalibrationWindow) sorted.splice(rankOf(sorted, this.#ratios[this.#nextRatio]), 1);
+    sorted.splice(rankOf(sorted, ratio), 0, ratio);
+    this.#ratios[this.#nextRatio] = ratio;
     this.#nextRatio = (this.#nextRatio + 1) % kCalibrationWindow;
     if (this.#ratios.length < kCalibrationMinimum) return;
-    const sorted = [...this.#ratios].sort((a, b) => a - b);
     // The conformal quantile: rank ⌈(n + 1)·q⌉ of n (the largest ratio when n is too small for q).
     const quantile = (q: number) => sorted[Math.min(sorted.length, Math.ceil((sorted.length + 1) * q)) - 1];
     this.#promiseFactor = quantile(kCalibrationQuantile);
     this.#likelyFactor = quantile(0.5);
   }
+}
+
+/** The first index in ascending `sorted` whose value is not below `value` (where it goes, or where it is). */
+function rankOf(sorted: number[], value: number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (sorted[middle] < value) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
