@@ -210,12 +210,14 @@ starvation(
   'a model without deadlines keeps its share by charged time against one whose every request is urgent',
   async () => {
     // One token, both models identical: under strict earliest-deadline-first `plain` would get nothing while
-    // `urgent` is backlogged; the lag bound holds it to half, less a few quanta.
+    // `urgent` is backlogged; the lag bound holds it to half, less a few quanta. (A bound of a few quanta,
+    // not the default's 64, so that a window of a few hundred ms shows it.)
     const server = await createServer({
       backend: 'wasm',
       tokens: 1,
       quantumMs: 1,
       policy: 'deadline',
+      lagQuanta: 4,
       admission: 'start',
       sessions: [
         tinySession('urgent', { inputSize: 32, channels: 32 }),

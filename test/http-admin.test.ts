@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { kDefaultLagQuanta } from '../src/arbiter/validate.js';
 import { validateHttpOptions, type HttpServer } from '../src/http/http-server.js';
 import type { OlympianError } from '../src/protocol/errors.js';
 import { call, get, imageRows, post, startTest, tinyModel } from './fixtures/http/helpers.js';
@@ -53,7 +54,7 @@ admin('weight, priority, policy and quantum change at run time', async () => {
   const model = await patch('/admin/models/a', { weight: 3, priority: 2 });
   assert.equal(model.body, { name: 'a', weight: 3, priority: 2, budget: null });
   const arbiter = await patch('/admin/arbiter', { policy: 'priority', quantumMs: 2 });
-  assert.equal(arbiter.body, { policy: 'priority', quantumMs: 2, lagQuanta: 4 });
+  assert.equal(arbiter.body, { policy: 'priority', quantumMs: 2, lagQuanta: kDefaultLagQuanta });
   const stats = http.server.stats();
   assert.is(stats.policy, 'priority');
   assert.is(stats.quantumMs, 2);

@@ -16,14 +16,21 @@ export interface ArbiterOptions {
   spinUs?: number;
   /**
    * `deadline`: quanta of its own weighted service a backlogged model may fall behind while others' urgent
-   * requests go first (an integer, default 4); past it, weighted fair queuing serves it.
+   * requests go first (an integer, default kDefaultLagQuanta); past it, weighted fair queuing serves it.
    */
   lagQuanta?: number;
 }
 
 export type ArbiterConfig = Required<Omit<ArbiterOptions, 'spinUs'>> & { spinUs: number | undefined };
 
-export const kDefaultLagQuanta = 4;
+/**
+ * 64 quanta (64 ms at the default 1 ms quantum): about one inference of the dearest zoo model the slo bench
+ * serves (ResNet-50@96, ~60 ms). A bound of a few quanta is a fraction of one inference, so deadlines could
+ * reorder almost nothing: at 0.8× load `deadline` answered 0.93 of requests in time at 4 quanta and 0.98 at
+ * 64 (five quick runs each, interleaved; 16, 32, 128 and 256 were no better than 64), and more goodput at
+ * 1.5× (BENCHMARKS.md, "Deadlines and SLOs").
+ */
+export const kDefaultLagQuanta = 64;
 
 const isPositiveFinite = (value: unknown): value is number =>
   typeof value === 'number' && Number.isFinite(value) && value > 0;
