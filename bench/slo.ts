@@ -4,7 +4,7 @@
  * Open-loop Poisson arrivals at 0.8×, 1.2× and 1.5× of the capacity measured here (what the server completes of
  * each model with all three backlogged under `fair`: a third of the device each), the same seeded arrivals for every policy at a load: no
  * arbiter and `fair` as they are (a request runs if it starts before its deadline), and `deadline` with its
- * defaults (least laxity within 4 quanta of weighted fair queuing, predicted admission). Every request carries
+ * defaults (least laxity within 64 quanta of weighted fair queuing, predicted admission). Every request carries
  * its model's SLO as its deadline. Per (load, policy): goodput (answers within SLO per second of arrivals),
  * attainment (of all requests, and of those admitted), the fraction shed, each model's attainment and share
  * of the device (thread CPU time).
