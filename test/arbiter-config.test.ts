@@ -158,6 +158,28 @@ books('a session back from idle starts one quantum behind the active minimum, no
   arbiter.close();
 });
 
+books('a session that gave the token up with work on the way keeps its place when it asks again', () => {
+  const arbiter = new DeviceArbiter({ tokens: 2, quantumMs: 2, policy: 'weighted' });
+  const busy = new TokenClient(arbiter.register({ name: 'busy' }));
+  const behind = new TokenClient(arbiter.register({ name: 'behind' }));
+  busy.acquire();
+  busy.yield(40);
+  behind.acquire();
+  assert.is(arbiter.stats().accounts[1].virtualTime, 38, 'placed one quantum behind, as above');
+  busy.yield(40);
+  // 42 ms behind now, and its next unit is on the way: it stays 42 ms behind.
+  behind.release(0, true);
+  behind.acquire();
+  assert.is(arbiter.stats().accounts[1].virtualTime, 38, 'not set forward as if back from idle');
+  // With nothing on the way it is back from idle next time: one quantum behind.
+  behind.release(0);
+  behind.acquire();
+  assert.is(arbiter.stats().accounts[1].virtualTime, 80 - 2);
+  busy.release(0);
+  behind.release(0);
+  arbiter.close();
+});
+
 books('shares and decayed shares add up to one', () => {
   const arbiter = new DeviceArbiter({ tokens: 2, windowMs: 100 });
   const a = new TokenClient(arbiter.register({ name: 'a' }));

@@ -241,15 +241,18 @@ starvation(
         });
       await done(10);
       const before = charged();
-      await done(70);
+      await done(150);
       const after = charged();
       stop = true;
       await Promise.all(clients);
       const urgent = after.urgent - before.urgent;
       const plain = after.plain - before.plain;
+      // Half, less the bound (4 + 1 quanta of some 600 ms here) and the lag of the charges read at the
+      // window's edges (CPU time is brought up to date at each tick, 4 ms at HZ=250): 0.495–0.503 in runs
+      // here. (Before a backlogged model kept its place when it gave the token up, 0.42–0.45.)
       const share = plain / (urgent + plain);
       assert.ok(
-        share > 0.4 && share < 0.6,
+        share > 0.46 && share < 0.54,
         `plain's share ${share.toFixed(3)} (${plain.toFixed(1)} of ${(urgent + plain).toFixed(1)} ms)`,
       );
       assert.ok(row(server, 'urgent').deadlines.onTime > 0);

@@ -88,4 +88,53 @@ s('deferred: a due yield is offered at the end of the unit even when the session
   }
 });
 
+s('with a CPU clock each charge is the CPU time since the last, the time between units included', () => {
+  const arbiter = new DeviceArbiter({ quantumMs: 1 });
+  const grant = arbiter.register({ name: 'a' });
+  let cpuMs = 100;
+  let perRead = 0;
+  const charges: number[] = [];
+  const cpuClock = { nowMs: () => (cpuMs += perRead), close() {} };
+  const gate = new KernelGate(new TokenClient(grant), undefined, {
+    cpuClock,
+    onCharged: (costMs) => charges.push(costMs),
+  });
+  const charged = () => arbiter.stats().sessions.find((row) => row.slot === grant.slot)!.chargedMs;
+  try {
+    gate.begin();
+    // Held 1.2 ms of occupancy, but other threads had the core for part of it: 0.7 ms of CPU.
+    cpuMs += 0.7;
+    gate.charge(0.6);
+    gate.charge(0.6);
+    assert.ok(Math.abs(charged() - 0.7) < 1e-9, 'the boundary charges CPU time, not occupancy');
+    cpuMs += 0.3;
+    gate.charge(0.5);
+    gate.end();
+    assert.ok(Math.abs(charged() - 1) < 1e-9);
+    // Work between units (a reply, the next request's message) is charged with the next unit.
+    cpuMs += 0.2;
+    gate.end();
+    assert.ok(Math.abs(charged() - 1) < 1e-9, 'nothing is charged without the token');
+    gate.begin();
+    cpuMs += 0.4;
+    gate.end();
+    assert.ok(Math.abs(charged() - 1.6) < 1e-9);
+    // Waiting for the token (a waiter next in line spins) is not charged: 0.25 ms of CPU before the unit
+    // and 0.4 in it are, the 0.25 spent in acquiring it is not.
+    perRead = 0.25;
+    gate.begin();
+    perRead = 0;
+    cpuMs += 0.4;
+    gate.end();
+    assert.ok(Math.abs(charged() - 2.25) < 1e-9, `charged ${charged()}`);
+    // The session's own total hears of every charge, so it is the arbiter's.
+    assert.equal(
+      charges.map((ms) => Math.round(ms * 1e9) / 1e9),
+      [0.7, 0.3, 0.6, 0.65],
+    );
+  } finally {
+    arbiter.close();
+  }
+});
+
 s.run();

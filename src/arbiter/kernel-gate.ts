@@ -1,3 +1,4 @@
+import type { ThreadCpuClock } from './os-thread.js';
 import type { TokenClient } from './token-client.js';
 
 /**
@@ -27,11 +28,44 @@ export class KernelGate {
    */
   deferYield: boolean;
   #yieldDue = false;
+  /**
+   * On a CPU backend the device is the thread's core, so with `cpuClock` a charge is the thread's CPU time
+   * since the last charge (its work between units included) rather than the time it held the token, which
+   * also counts what other threads ran on the core meanwhile (the main thread, the GC's helpers). Quanta
+   * still end by occupancy.
+   */
+  readonly #cpuClock: ThreadCpuClock | null;
+  /** Hears every charge the arbiter is given, so the session's own total is the arbiter's. */
+  readonly #onCharged: ((costMs: number) => void) | undefined;
+  #cpuMarkMs = 0;
 
-  constructor(client: TokenClient, onBoundary?: () => void, options: { deferYield?: boolean } = {}) {
+  constructor(
+    client: TokenClient,
+    onBoundary?: () => void,
+    options: {
+      deferYield?: boolean;
+      cpuClock?: ThreadCpuClock | null;
+      onCharged?: (costMs: number) => void;
+    } = {},
+  ) {
     this.#client = client;
     this.#onBoundary = onBoundary;
     this.deferYield = options.deferYield ?? false;
+    this.#cpuClock = options.cpuClock ?? null;
+    this.#onCharged = options.onCharged;
+    if (this.#cpuClock) this.#cpuMarkMs = this.#cpuClock.nowMs();
+  }
+
+  /** What to charge for `usedMs` of occupancy: that, or the thread's CPU time since the last charge. */
+  #costOf(usedMs: number): number {
+    let costMs = usedMs;
+    if (this.#cpuClock) {
+      const now = this.#cpuClock.nowMs();
+      costMs = now - this.#cpuMarkMs;
+      this.#cpuMarkMs = now;
+    }
+    this.#onCharged?.(costMs);
+    return costMs;
   }
 
   /** Whether this session holds a token now. */
@@ -46,7 +80,11 @@ export class KernelGate {
       this.#heldSinceMs = performance.now();
       return;
     }
+    const waitFromMs = this.#cpuClock?.nowMs() ?? 0;
     this.#client.acquire();
+    // The wait is not use of the device, though a waiter next in line spins on its core for a while: its CPU
+    // time is skipped, and what the thread did between units before it is still charged with this unit.
+    if (this.#cpuClock) this.#cpuMarkMs += this.#cpuClock.nowMs() - waitFromMs;
     this.#usedMs = 0;
     this.#quantumMs = this.#client.quantumMs;
     this.#markMs = performance.now();
@@ -114,18 +152,21 @@ export class KernelGate {
   renewNow(): void {
     if (!this.#yieldDue) return;
     this.#yieldDue = false;
-    this.#client.renew(this.#usedMs);
+    this.#client.renew(this.#costOf(this.#usedMs));
     this.#usedMs = 0;
     this.#quantumMs = this.#client.quantumMs;
   }
 
   #yieldAt(): void {
     this.#countHeld();
-    this.#client.yield(this.#usedMs);
+    this.#client.yield(this.#costOf(this.#usedMs));
     this.#heldSinceMs = performance.now();
     this.#usedMs = 0;
     this.#quantumMs = this.#client.quantumMs;
-    this.#markMs = performance.now(); // time spent waiting for the token back is not occupancy
+    // Time spent waiting for the token back is not occupancy, nor use of the device (the CPU a spinning wait
+    // takes included).
+    this.#markMs = performance.now();
+    if (this.#cpuClock) this.#cpuMarkMs = this.#cpuClock.nowMs();
   }
 
   /**
@@ -138,13 +179,27 @@ export class KernelGate {
    * for the token to come back, and only then offer it again.
    */
   end(backlogged = false, lastCostMs = 0): void {
+    this.#finish(backlogged, lastCostMs, false);
+  }
+
+  /**
+   * A token kept after a unit for the next one goes back unused (the next unit has not come in time). With
+   * `stillBacklogged` the session has more work on the way, so it keeps its place for when that arrives.
+   */
+  handBack(stillBacklogged: boolean): void {
+    this.#finish(false, 0, stillBacklogged);
+  }
+
+  #finish(backlogged: boolean, lastCostMs: number, stillBacklogged: boolean): void {
     this.#countHeld();
     this.#inUnit = false;
     this.#yieldDue = false;
     this.#usedMs += lastCostMs;
     if (lastCostMs > this.#longestKernelMs) this.#longestKernelMs = lastCostMs;
-    if (backlogged) this.#client.offer(this.#usedMs);
-    else this.#client.release(this.#usedMs);
+    // Not holding (a token already given back): nothing is charged, and CPU time since waits for the next.
+    const costMs = this.#client.holding ? this.#costOf(this.#usedMs) : this.#usedMs;
+    if (backlogged) this.#client.offer(costMs);
+    else this.#client.release(costMs, stillBacklogged);
     this.#usedMs = 0;
     this.#quantumMs = this.#client.quantumMs;
   }

@@ -55,6 +55,9 @@ export interface TokenGrant {
   generation: number;
 }
 
+/** How soon (quanta) a session that gave the token up with work on the way must ask again to keep its place. */
+const kBackloggedReturnQuanta = 10;
+
 export class TokenClient {
   readonly slot: number;
   /** The model this session charges; fixed for the slot's life. */
@@ -66,6 +69,11 @@ export class TokenClient {
   #holding = false;
   #heldSince = 0;
   #waitingSince = 0;
+  /**
+   * When it last gave the token up with more of its own work coming (`offer` to a waiter, or `release` with
+   * `stillBacklogged`): if it asks again soon after, it was never idle, and keeps the place it had (`request`).
+   */
+  #offeredBackloggedAt = -Infinity;
 
   constructor({ buffer, slot, generation }: TokenGrant) {
     this.slot = slot;
@@ -108,6 +116,13 @@ export class TokenClient {
     // virtual time) less one quantum of this session's own service. The quantum is the lag a session that
     // released between back-to-back requests is owed (without it, a model with short inferences would lose
     // its turn at every release); idle time banks nothing more (CFS places waking tasks the same way).
+    // A session that gave the token up with its next unit on the way and asks again within a few quanta was
+    // never idle: it keeps all it lagged. (Set back every time, a model kept behind by `deadline`'s lag bound
+    // lost what it lagged past one quantum at each unit's end, and got 0.42–0.45 of the device instead of half
+    // against an urgent one.) The window bounds what a session whose work then went away could bank.
+    const now = nowMs();
+    const neverIdle = now - this.#offeredBackloggedAt <= kBackloggedReturnQuanta * this.quantumMs;
+    this.#offeredBackloggedAt = -Infinity;
     const priorityClass =
       Atomics.load(i32, kPolicyField) === PolicyId.priority ? accountPriority(i32, this.#account) : null;
     const floor =
@@ -115,9 +130,7 @@ export class TokenClient {
       this.#policy().advance(this.quantumMs, accountWeight(f64, this.#account));
     // The account is raised through this instance's own part, which only this thread and the lock write.
     const behind = floor - accountVirtualTime(this.#views, this.#account);
-    if (behind > 0) f64[slotF64(this.slot, kVirtualTimeField)] += behind;
-
-    const now = nowMs();
+    if (behind > 0 && !neverIdle) f64[slotF64(this.slot, kVirtualTimeField)] += behind;
     if (Atomics.load(i32, kFreeTokensField) > 0) {
       Atomics.sub(i32, kFreeTokensField, 1);
       grantLocked(this.#views, this.slot, now);
@@ -191,11 +204,15 @@ export class TokenClient {
     return Atomics.load(this.#views.i32, kWaitingCountField) > 0;
   }
 
-  /** Charges `costMs` and gives the token back; the policy's pick among the waiters gets it. */
-  release(costMs: number): void {
+  /**
+   * Charges `costMs` and gives the token back; the policy's pick among the waiters gets it. `stillBacklogged`:
+   * more of its work is on the way, though not here yet (see `request`).
+   */
+  release(costMs: number, stillBacklogged = false): void {
     if (!this.#holding) return;
     this.#charge(costMs);
     this.#releaseCharged(false);
+    if (stillBacklogged) this.#offeredBackloggedAt = nowMs();
   }
 
   /**
@@ -207,7 +224,9 @@ export class TokenClient {
     this.renew(costMs);
     if (!this.#holding) return false;
     if (Atomics.load(this.#views.i32, kWaitingCountField) === 0) return true;
-    return !this.#releaseCharged(true);
+    if (!this.#releaseCharged(true)) return true;
+    this.#offeredBackloggedAt = nowMs();
+    return false;
   }
 
   /** Under no lock yet: gives the (charged) token back; with `unlessPicked`, only to a waiter the policy prefers. */

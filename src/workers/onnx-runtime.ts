@@ -197,7 +197,7 @@ async function prepare(
   return {
     info,
     runBatch: (requests, keepToken) => runOnnxBatch(context, requests, keepToken),
-    release: () => gate?.end(),
+    release: (stillBacklogged) => gate?.handBack(stillBacklogged),
     collect: () => {
       const report = { liveTensors: 0, heapUsedMb: getHeapStatistics().used_heap_size / 2 ** 20 };
       stats[kHeapUsedMbField] = report.heapUsedMb;

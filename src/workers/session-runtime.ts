@@ -18,7 +18,7 @@ import { installKernelHook } from '../device/kernel-hook.js';
 import { loadSessionModel } from './load-model.js';
 import { runBatch as runOneBatch, type Device } from './session-batch.js';
 import { autoProfiledCosts, loadProfiledCosts, type ProfiledCosts } from '../profiler/cost-plans.js';
-import { currentThreadId } from '../arbiter/os-thread.js';
+import { currentThreadId, threadCpuClock } from '../arbiter/os-thread.js';
 import type { SessionOptions } from './session-options.js';
 import {
   checkWarmupNames,
@@ -76,8 +76,8 @@ export interface Runtime {
    * `keepToken` says whether more work follows, so the token is kept for it.
    */
   runBatch(requests: NamedTensors[], keepToken: () => boolean): Promise<NamedTensors[]>;
-  /** Gives the token back if it is still held. */
-  release(): void;
+  /** Gives the token back if it is still held; `stillBacklogged`: more work is on its way (KernelGate.handBack). */
+  release(stillBacklogged: boolean): void;
   collect(): MemoryReport;
   /** Frees the model before the thread ends (an ONNX session on a GPU provider: under the token). */
   dispose?(): Promise<void>;
@@ -97,15 +97,23 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   // An ungated session (no arbiter) runs the backend's kernels untouched: it is the baseline gate costs are
   // measured against, so it does not count kernels either.
   const client = data.grant ? new TokenClient(data.grant) : null;
-  const gate = client ? new KernelGate(client, device.asynchronous ? submitQueued : undefined) : null;
   // Profiling runs the model ungated, before the gate goes in (it installs and removes its own hook).
   device.profiled =
     client && data.accounting === 'predicted' ? await profiledCosts(data, model, backend, client.quantumMs) : null;
+  // A synchronous backend charging what it measures runs every kernel on this thread: its CPU time is its
+  // use of the device.
+  const cpuClock = client && !device.asynchronous && !device.profiled ? threadCpuClock() : null;
+  const gate = client
+    ? new KernelGate(client, device.asynchronous ? submitQueued : undefined, {
+        cpuClock,
+        onCharged: (costMs) => (stats[kChargedMsField] += costMs),
+      })
+    : null;
   const estimatesMs = new Map<string, number>();
   if (gate) chargeEveryKernel(backend.name, gate, device, estimatesMs, stats);
   const runBatch = (requests: NamedTensors[], keepToken: () => boolean) =>
     runOneBatch(model, gate, device, requests, stats, keepToken);
-  const info = await warmUp(data, backend, model, device, runBatch, estimatesMs, stats);
+  const info = await warmUp(data, backend, model, device, runBatch, estimatesMs, stats, cpuClock !== null);
   for (const field of [
     kInferencesField,
     kBatchesField,
@@ -117,7 +125,13 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
     kBusyMsField,
   ])
     stats[field] = 0;
-  return { info, runBatch, release: () => gate?.end(), collect: () => collect(stats) };
+  return {
+    info,
+    runBatch,
+    release: (stillBacklogged) => gate?.handBack(stillBacklogged),
+    collect: () => collect(stats),
+    dispose: async () => cpuClock?.close(),
+  };
 }
 
 function deviceOf(backend: BackendInfo, data: SessionWorkerData): Device {
@@ -166,7 +180,6 @@ function chargeEveryKernel(
     const predicted = profiled ? profiled.next(name, params) : -1;
     const costMs = predicted >= 0 ? predicted : measured(name);
     stats[kKernelsField]++;
-    stats[kChargedMsField] += costMs;
     if (kernelMs > stats[kLongestKernelMsField]) stats[kLongestKernelMsField] = kernelMs;
     gate.charge(costMs);
   });
@@ -181,6 +194,7 @@ async function warmUp(
   runBatch: Runtime['runBatch'],
   estimatesMs: Map<string, number>,
   stats: Float64Array,
+  chargesCpuTime: boolean,
 ): Promise<SessionInfo> {
   const warmupStart = performance.now();
   const kernelsBefore = stats[kKernelsField];
@@ -200,7 +214,9 @@ async function warmUp(
   const warmupMs = performance.now() - warmupStart;
   let accountingNote = device.asynchronous
     ? estimateKernelCosts(profile, estimatesMs, await timeOneInference(runBatch, zeros), kernelsPerInference)
-    : 'device occupancy: wall time from one kernel to the next while holding the token (synchronous backend)';
+    : chargesCpuTime
+      ? "the thread's CPU time while it works (synchronous backend: its kernels run on it); quanta end by occupancy, the wall time from one kernel to the next"
+      : 'device occupancy: wall time from one kernel to the next while holding the token (synchronous backend)';
   let accounting: SessionInfo['accounting'] = device.asynchronous ? 'estimated' : 'measured';
   const profiled = device.profiled;
   if (profiled && profiled.mode !== 'measured') {

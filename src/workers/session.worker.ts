@@ -49,7 +49,7 @@ function releaseIfIdle(): void {
   if (serving > 0) return;
   void runtime?.then(
     (session) => {
-      if (serving === 0) session.release();
+      if (serving === 0) session.release(Atomics.load(backlog, 0) > 0);
     },
     () => {},
   );
