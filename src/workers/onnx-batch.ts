@@ -14,6 +14,7 @@ import {
   kBusyMsField,
   kChargedMsField,
   kHeapUsedMbField,
+  kKernelMsField,
   kInferencesField,
   kKernelsField,
   kLastInferenceMsField,
@@ -90,6 +91,7 @@ export async function runOnnxBatch(
       const costMs = charge(segment, batch, ms);
       stats[kKernelsField]++;
       stats[kChargedMsField] += costMs;
+      stats[kKernelMsField] += costMs;
       if (ms > stats[kLongestKernelMsField]) stats[kLongestKernelMsField] = ms;
       // Between segments the gate may offer the token (a quantum boundary); after the last one the end does.
       if (segment < last) gate?.charge(costMs);

@@ -35,6 +35,7 @@ import {
   kChargedMsField,
   kHeapUsedMbField,
   kInferencesField,
+  kKernelMsField,
   kKernelsField,
   kLongestKernelMsField,
 } from './session-layout.js';
@@ -167,6 +168,7 @@ async function prepare(
     kLongestKernelMsField,
     kKernelsField,
     kBusyMsField,
+    kKernelMsField,
   ])
     stats[field] = 0;
   const info: SessionInfo = {

@@ -17,6 +17,8 @@
  * | kGpuWaitMsField       | webgpu `strict`: time spent in those waits, ms                 |
  * | kExitReasonField      | why the thread is about to exit on its own (kExit…), else 0    |
  * | kBusyMsField          | time it held a token inside units of work (not between them), ms |
+ * | kKernelMsField        | each kernel's cost as measured or predicted, added kernel by kernel, ms: what |
+ * |                       | admission predicts from (smooth where the charge is CPU time read at boundaries) |
  */
 export const kInferencesField = 0;
 export const kKernelsField = 1;
@@ -31,7 +33,8 @@ export const kGpuWaitsField = 9;
 export const kGpuWaitMsField = 10;
 export const kExitReasonField = 11;
 export const kBusyMsField = 12;
-export const kSessionStatsSize = 13;
+export const kKernelMsField = 13;
+export const kSessionStatsSize = 14;
 
 /** kExitReasonField: the thread's GPU device was lost (it exits so that the session restarts on a new one). */
 export const kExitGpuLost = 1;

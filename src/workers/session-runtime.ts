@@ -39,6 +39,7 @@ import {
   kGpuWaitsField,
   kHeapUsedMbField,
   kInferencesField,
+  kKernelMsField,
   kKernelsField,
   kLiveTensorsField,
   kLongestKernelMsField,
@@ -123,6 +124,7 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
     kGpuWaitsField,
     kGpuWaitMsField,
     kBusyMsField,
+    kKernelMsField,
   ])
     stats[field] = 0;
   return {
@@ -180,6 +182,7 @@ function chargeEveryKernel(
     const predicted = profiled ? profiled.next(name, params) : -1;
     const costMs = predicted >= 0 ? predicted : measured(name);
     stats[kKernelsField]++;
+    stats[kKernelMsField] += costMs;
     if (kernelMs > stats[kLongestKernelMsField]) stats[kLongestKernelMsField] = kernelMs;
     gate.charge(costMs);
   });

@@ -17,7 +17,7 @@ import { DeadlineBook } from './deadline-book.js';
 import { LatencyWindow } from './latency.js';
 import { batchKeyOf, RequestQueue, type Pending } from './request-queue.js';
 import type { AdmissionMode } from './service-time.js';
-import { claimRequest, kChargedMsField, kRequestCancelled, newSessionStatsBuffer } from './session-layout.js';
+import { claimRequest, kKernelMsField, kRequestCancelled, newSessionStatsBuffer } from './session-layout.js';
 import type { SessionOptions } from './session-options.js';
 import { kStaged, postBatch } from './session-pool.js';
 import { sessionStatsRow, type SessionStats } from './session-stats.js';
@@ -46,7 +46,8 @@ export class Session {
       maxBatch: options.maxBatch ?? 1,
       inFlight: this.#inFlight,
       queue: this.#queue,
-      chargedMs: () => this.#stats[kChargedMsField],
+      // Kernel by kernel, not the charge: on wasm that is CPU time, read only at quantum boundaries.
+      chargedMs: () => this.#stats[kKernelMsField],
       device: options.device,
       weight: () => this.#thread.weight,
       onOutcome: options.onOutcome,
