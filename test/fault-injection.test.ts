@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode } from '../src/protocol/errors.js';
@@ -37,6 +38,9 @@ faults('20 kills in a row: every request is answered exactly once, other session
       }
     }),
   );
+  const openFiles = () => readdirSync('/proc/self/fd').length;
+  while (server.stats().sessions[0].state !== 'ready') await sleep(5);
+  const filesBefore = openFiles();
   try {
     for (let kill = 0; kill < 20; kill++) {
       while (server.stats().sessions[0].state !== 'ready') await sleep(5);
@@ -75,6 +79,8 @@ faults('20 kills in a row: every request is answered exactly once, other session
   assert.is(bystanderStats.errors.SESSION_CRASHED, undefined, 'the bystander lost nothing');
   assert.ok(bystanderDone.length > 0);
   assert.is(flat[flat.length - 1], 'ok', 'the victim serves again after the last restart');
+  // Each thread opens files of its own (its CPU clock): none may outlive it.
+  assert.ok(openFiles() < filesBefore + 10, `open files ${filesBefore} → ${openFiles()} over 20 kills`);
   await server.close();
 });
 
