@@ -20,8 +20,11 @@ export interface DeadlineBookOptions {
   /** The session's batches on their way to or in its thread (the first is running) and its queue. */
   inFlight: Pending[][];
   queue: RequestQueue;
-  /** The thread's charged total now, ms (the gate adds to it kernel by kernel). */
-  chargedMs: () => number;
+  /**
+   * The thread's kernels' costs so far, ms, added kernel by kernel as they run (not the charge, which on wasm
+   * is CPU time read only at quantum boundaries).
+   */
+  kernelMs: () => number;
   /** The server's book of every session's work (none: the session is taken to have the device alone). */
   device?: DeviceBook;
   /** The model's weight now (it shares the device by it). */
@@ -33,18 +36,18 @@ export class DeadlineBook implements WorkSource {
   readonly counts = noDeadlineCounts();
   readonly #service: ServiceTime;
   readonly #options: DeadlineBookOptions;
-  /** The thread's charged total at the last answer: what it grew by since is the running batch's progress. */
-  #chargedAtLastAnswer = 0;
+  /** The kernels' costs at the last answer: what they grew by since is the running batch's progress. */
+  #kernelMsAtLastAnswer = 0;
 
   constructor(options: DeadlineBookOptions) {
     this.#options = options;
     this.#service = new ServiceTime(options.maxBatch);
   }
 
-  /** The session is warm: its profile's line (if it charges one), and the charged total to count from. */
+  /** The session is warm: its profile's line (if it charges one), and the kernels' costs to count from. */
   warm(line: RunCostLine | null): void {
     this.#service.line = line;
-    this.#chargedAtLastAnswer = this.#options.chargedMs();
+    this.#kernelMsAtLastAnswer = this.#options.kernelMs();
   }
 
   get weight(): number {
@@ -62,7 +65,7 @@ export class DeadlineBook implements WorkSource {
   #workThroughMs(rows: number): number {
     const running = this.#options.inFlight[0];
     const runningRows = running ? rowsOf([running]) : 0;
-    const doneMs = running ? Math.max(0, this.#options.chargedMs() - this.#chargedAtLastAnswer) : 0;
+    const doneMs = running ? Math.max(0, this.#options.kernelMs() - this.#kernelMsAtLastAnswer) : 0;
     return Math.max(this.#service.costMs(rows - runningRows), this.#service.costMs(rows) - doneMs);
   }
 
@@ -122,11 +125,11 @@ export class DeadlineBook implements WorkSource {
     return { deadlineAtMs: best.deadlineAtMs, costMs: this.#service.costMs(best.rowsThrough) };
   }
 
-  /** Batches run one at a time in the thread, so what its charged total grew by is this batch's charge. */
+  /** Batches run one at a time in the thread, so what its kernels' costs grew by is this batch's cost. */
   batchAnswered(batch: Pending[]): void {
-    const chargedMs = this.#options.chargedMs();
-    this.#service.batchDone(rowsOf([batch]), chargedMs - this.#chargedAtLastAnswer);
-    this.#chargedAtLastAnswer = chargedMs;
+    const kernelMs = this.#options.kernelMs();
+    this.#service.batchDone(rowsOf([batch]), kernelMs - this.#kernelMsAtLastAnswer);
+    this.#kernelMsAtLastAnswer = kernelMs;
   }
 
   /**

@@ -46,8 +46,7 @@ export class Session {
       maxBatch: options.maxBatch ?? 1,
       inFlight: this.#inFlight,
       queue: this.#queue,
-      // Kernel by kernel, not the charge: on wasm that is CPU time, read only at quantum boundaries.
-      chargedMs: () => this.#stats[kKernelMsField],
+      kernelMs: () => this.#stats[kKernelMsField],
       device: options.device,
       weight: () => this.#thread.weight,
       onOutcome: options.onOutcome,
