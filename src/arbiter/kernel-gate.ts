@@ -2,6 +2,12 @@ import type { ThreadCpuClock } from './os-thread.js';
 import type { TokenClient } from './token-client.js';
 
 /**
+ * How much of the CPU time not yet charged each charge takes up (the rest is the quantum's occupancy). 0.25:
+ * a 4 ms tick spreads over about four 1 ms quanta (simulated: charges 0.7–1.5 ms for 1 ms quanta, never 0).
+ */
+const kCpuCatchUp = 0.25;
+
+/**
  * The kernel gate's accounting core: every kernel charges its cost here; when the session has used its
  * quantum, the token is offered to the arbiter. `charge` is on the hot path of every kernel launch, so it is
  * one add and one compare; everything else happens at quantum boundaries.
@@ -29,18 +35,23 @@ export class KernelGate {
   deferYield: boolean;
   #yieldDue = false;
   /**
-   * On a CPU backend the device is the thread's core, so with `cpuClock` a charge is the thread's CPU time
-   * since the last charge (its work between units included) rather than the time it held the token, which
-   * also counts what other threads ran on the core meanwhile (the main thread, the GC's helpers). Quanta
-   * still end by occupancy. No stretch is left out, not even a wait for the token (where a spinning heir
-   * does use its core): the clock lags by up to a tick, so a stretch cut out between two reads would take
-   * with it the work done before it that the first read had not seen yet. Leaving out waits that way put
-   * the instances bench's shares by CPU time 6–8% off; charging every read's difference, within 0.3%.
+   * On a CPU backend the device is the thread's core, so with `cpuClock` a session is charged the thread's CPU
+   * time (its work between units included) rather than the time it held the token, which also counts what
+   * other threads ran on the core meanwhile (the main thread, the GC's helpers). Quanta still end by occupancy.
+   * The clock moves in scheduler ticks (4 ms at HZ=250), so its differences come in lumps: charged as they
+   * come, a holder was charged nothing for three 1 ms quanta in four, kept the token through them, and the
+   * interleaving coarsened to the tick. Each charge is therefore mostly the quantum's occupancy, plus a
+   * fraction (kCpuCatchUp) of the CPU time the clock shows beyond what was charged so far: the gap shrinks
+   * geometrically, so the charged total follows the CPU time to within about a tick or a quantum, whatever
+   * the window, and each charge stays near the quantum. No stretch is left out, not even a wait for the token: the clock lags, and a stretch cut
+   * out between two reads would take with it work done before it that the first read had not seen yet
+   * (leaving out waits put the instances bench's shares by CPU time 6–8% off).
    */
   readonly #cpuClock: ThreadCpuClock | null;
   /** Hears every charge the arbiter is given, so the session's own total is the arbiter's. */
   readonly #onCharged: ((costMs: number) => void) | undefined;
-  #cpuMarkMs = 0;
+  /** The clock's reading at the start plus every charge since, ms: what the clock would show if charges were exact. */
+  #cpuChargedMs = 0;
 
   constructor(
     client: TokenClient,
@@ -56,16 +67,17 @@ export class KernelGate {
     this.deferYield = options.deferYield ?? false;
     this.#cpuClock = options.cpuClock ?? null;
     this.#onCharged = options.onCharged;
-    if (this.#cpuClock) this.#cpuMarkMs = this.#cpuClock.nowMs();
+    if (this.#cpuClock) this.#cpuChargedMs = this.#cpuClock.nowMs();
   }
 
-  /** What to charge for `usedMs` of occupancy: that, or the thread's CPU time since the last charge. */
+  /** What to charge for `usedMs` of occupancy: that, or with a CPU clock, that steered toward the CPU time. */
   #costOf(usedMs: number): number {
     let costMs = usedMs;
     if (this.#cpuClock) {
-      const now = this.#cpuClock.nowMs();
-      costMs = now - this.#cpuMarkMs;
-      this.#cpuMarkMs = now;
+      // Negative when occupancy has run ahead of the clock (a preempted holder, or a tick not yet seen).
+      const unchargedMs = this.#cpuClock.nowMs() - this.#cpuChargedMs;
+      costMs = Math.max(0, (1 - kCpuCatchUp) * usedMs + kCpuCatchUp * unchargedMs);
+      this.#cpuChargedMs += costMs;
     }
     this.#onCharged?.(costMs);
     return costMs;
