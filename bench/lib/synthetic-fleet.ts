@@ -17,6 +17,7 @@ import {
   kProgressSize,
   kStopField,
   type SyntheticCalibrated,
+  type SyntheticCharging,
   type SyntheticDevice,
   type SyntheticDone,
   type SyntheticGpuWorkerData,
@@ -45,6 +46,11 @@ export interface SyntheticFleetOptions {
   maxKernels?: number;
   /** Where the kernels run (default cpu). */
   device?: SyntheticDevice;
+  /**
+   * cpu: what a gated session is charged (default `fixed`: tests of the policies want charges they can
+   * predict; the synthetic bench charges `cpu-time`, as a wasm or cpu session is charged).
+   */
+  charging?: SyntheticCharging;
   /** webgpu: whether the token covers an inference's GPU work until it is done (strict) or until submitted (overlap, the default). */
   gateMode?: GateMode;
   /** webgpu: time every dispatch with timestamp queries, for `measureWindow`'s `gpuMs` (default false). */
@@ -190,6 +196,7 @@ export class SyntheticFleet {
       kernelCostMs: spec.kernelMs,
       kernelsPerInference: spec.kernelsPerInference ?? 10,
       maxKernels: spec.maxKernels ?? options.maxKernels ?? 0,
+      charging: options.charging ?? 'fixed',
       ...(grant ? { grant } : {}),
     };
     const progress = this.#device === 'webgpu' ? new Float64Array(new SharedArrayBuffer(kProgressSize * 8)) : null;

@@ -5,6 +5,12 @@ import type { GateMode } from '../../src/protocol/session-messages.js';
 /** Where a synthetic kernel runs: a CPU spin in the worker thread, or a compute dispatch on the GPU. */
 export type SyntheticDevice = 'cpu' | 'webgpu';
 
+/**
+ * What a gated CPU session is charged: `cpu-time`, its thread's CPU time (what a wasm or cpu session is charged),
+ * or `fixed`, each kernel's calibrated cost whatever the thread spent around it.
+ */
+export type SyntheticCharging = 'cpu-time' | 'fixed';
+
 /** Control words shared by the launcher and every synthetic worker (Int32Array indices). */
 export const kGoField = 0;
 export const kStopField = 1;
@@ -19,6 +25,8 @@ export interface SyntheticWorkerData {
   kernelsPerInference: number;
   /** Stop after this many kernels; 0 runs until the stop word is set. */
   maxKernels: number;
+  /** cpu sessions only (default `fixed`; webgpu sessions charge their kernels' costs). */
+  charging?: SyntheticCharging;
 }
 
 /**
