@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DeviceArbiter } from '../src/arbiter/arbiter.js';
 import { TokenClient } from '../src/arbiter/token-client.js';
 import { KernelGate } from '../src/arbiter/kernel-gate.js';
+import { threadCpuClock } from '../src/arbiter/os-thread.js';
 
 const s = suite('kernel gate: quantum boundaries');
 
@@ -156,6 +158,21 @@ s('a CPU clock that moves in ticks still gives every quantum a charge near its l
     assert.ok(Math.abs(charged() - cpuMs) <= 4, `charged ${charged()} ms for ${cpuMs} ms of CPU`);
   } finally {
     arbiter.close();
+  }
+});
+
+s("threadCpuClock reads the thread's run time from /proc, as the kernel prints it", () => {
+  const clock = threadCpuClock();
+  if (!clock) return; // no /proc here: sessions charge occupancy
+  try {
+    const printed = () => Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]) / 1e6;
+    const before = printed();
+    const read = clock.nowMs();
+    const after = printed();
+    // The count moves at ticks and context switches, so the three readings agree unless one landed between.
+    assert.ok(read >= before && read <= after, `read ${read} ms, printed ${before} then ${after} ms`);
+  } finally {
+    clock.close();
   }
 });
 
