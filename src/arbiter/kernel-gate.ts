@@ -8,9 +8,9 @@ import type { TokenClient } from './token-client.js';
 const kCpuCatchUp = 0.25;
 /**
  * How much occupancy passes between reads of the CPU clock, ms. The clock moves only at ticks and context
- * switches, and reading it costs a session at every turn (its first read after a wait meets cold caches):
- * read at every charge, synthetic sessions took 4–5 points more makespan for the same work than charging
- * their kernels' fixed costs, nearly all of it (4.2 points) the reads.
+ * switches, and a read is dear where most are taken, soon after the thread slept (45–60 µs measured inside
+ * synthetic sessions; 3 µs hot): read at every charge, the reads alone cost those sessions 4.2 points of
+ * makespan for the same work (median of six interleaved triples).
  */
 const kCpuReadEveryMs = 4;
 
@@ -50,9 +50,10 @@ export class KernelGate {
    * interleaving coarsened to the tick. Each charge is therefore mostly the quantum's occupancy, plus a
    * fraction (kCpuCatchUp) of the CPU time the clock shows beyond what was charged so far: the gap shrinks
    * geometrically, so the charged total follows the CPU time to within about a tick or a quantum, whatever
-   * the window, and each charge stays near the quantum. No stretch is left out, not even a wait for the token: the clock lags, and a stretch cut
-   * out between two reads would take with it work done before it that the first read had not seen yet
-   * (leaving out waits put the instances bench's shares by CPU time 6–8% off).
+   * the window, and each charge stays near the quantum. No stretch is left out, not even a wait for the
+   * token: the clock lags, and a stretch cut out between two reads would take with it work done before it
+   * that the first read had not seen yet (leaving out waits put the instances bench's shares by CPU time
+   * 6–8% off).
    */
   readonly #cpuClock: ThreadCpuClock | null;
   /** Hears every charge the arbiter is given, so the session's own total is the arbiter's. */

@@ -30,11 +30,11 @@ export interface ThreadCpuClock {
 
 /**
  * A clock of the calling thread's CPU time, from /proc/thread-self/schedstat (its first field: ns run on a
- * CPU), or null where that cannot be read. The file stays open and each read is one pread (~3 µs hot, ~20 µs
- * right after the thread slept). The kernel
- * brings the count up to date at each tick and context switch, so a read lags by at most a tick (4 ms at
- * HZ=250) and the differences of reads add up to the thread's CPU time exactly. (CLOCK_THREAD_CPUTIME_ID,
- * which is exact, is not reachable from JavaScript before Node 23.9's process.threadCpuUsage.)
+ * CPU), or null where that cannot be read. The file stays open and each read is one pread (3 µs hot, 20–60
+ * µs soon after the thread slept). The kernel brings the count up to date at each tick and context switch,
+ * so a read lags by at most a tick (4 ms at HZ=250) and the differences of reads add up to the thread's CPU
+ * time exactly. (CLOCK_THREAD_CPUTIME_ID, which is exact, is not reachable from JavaScript before Node
+ * 23.9's process.threadCpuUsage.)
  */
 export function threadCpuClock(): ThreadCpuClock | null {
   let fd: number;
