@@ -90,6 +90,53 @@ s('deferred: a due yield is offered at the end of the unit even when the session
   }
 });
 
+s('a unit that ends inside its quantum keeps the token for the rest of it, whoever waits', () => {
+  const arbiter = new DeviceArbiter({ quantumMs: 1 });
+  const a = arbiter.register({ name: 'a' });
+  const b = arbiter.register({ name: 'b' });
+  const gate = new KernelGate(new TokenClient(a), () => {});
+  const waiter = new TokenClient(b);
+  const holderOf = () => arbiter.stats().sessions.find((row) => row.state === 'holding')?.slot;
+  try {
+    gate.begin();
+    assert.not.ok(waiter.request(), 'b waits for the one token');
+    gate.charge(0.4);
+    gate.end(true); // more of a's work follows; b, which has run nothing, is the policy's pick
+    assert.is(holderOf(), a.slot, 'a keeps the token at the end of its unit');
+    gate.begin();
+    gate.charge(0.5); // 0.9 ms of the 1 ms quantum: still no boundary
+    assert.is(holderOf(), a.slot);
+    gate.end(false);
+    assert.is(holderOf(), b.slot, 'released, the token goes to b');
+    waiter.awaitGrant();
+    assert.ok(waiter.holding);
+    waiter.release(0);
+  } finally {
+    arbiter.close();
+  }
+});
+
+s('a unit that ends with its quantum used up offers the token to the waiter the policy prefers', () => {
+  const arbiter = new DeviceArbiter({ quantumMs: 1 });
+  const a = arbiter.register({ name: 'a' });
+  const b = arbiter.register({ name: 'b' });
+  // Deferred yields, so the boundary cannot block this thread: end() is where the token is offered.
+  const gate = new KernelGate(new TokenClient(a), () => {}, { deferYield: true });
+  const waiter = new TokenClient(b);
+  const holderOf = () => arbiter.stats().sessions.find((row) => row.state === 'holding')?.slot;
+  try {
+    gate.begin();
+    assert.not.ok(waiter.request());
+    gate.charge(1.2);
+    gate.end(true);
+    assert.is(holderOf(), b.slot);
+    waiter.awaitGrant();
+    waiter.release(0);
+  } finally {
+    arbiter.close();
+  }
+});
+
 /** A gate alone on an arbiter, on a CPU clock the test moves by hand; `charges` hears every charge. */
 function onCpuClock(startMs: number) {
   const arbiter = new DeviceArbiter({ quantumMs: 1 });

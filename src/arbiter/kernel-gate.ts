@@ -197,11 +197,12 @@ export class KernelGate {
   }
 
   /**
-   * After the last kernel of a unit of work. A session with more work on its way (`backlogged`) offers the
-   * token: it goes to a waiter only if the policy prefers that waiter to this session, and otherwise stays for
-   * the next unit (a release would hand it over unconditionally and turn sharing into taking turns per unit,
-   * whatever the virtual times say). Either way the quantum's use is charged now. Without more work the token
-   * goes back. Strict mode calls this only once the GPU has finished the work. `lastCostMs` is charged here,
+   * After the last kernel of a unit of work. A session with more work on its way (`backlogged`) keeps the
+   * token for what is left of its quantum; with the quantum used up it offers the token: it goes to a waiter
+   * only if the policy prefers that waiter to this session, and otherwise stays for the next unit (a release
+   * would hand it over unconditionally and turn sharing into taking turns per unit, whatever the virtual
+   * times say). Either way the unit's use is charged now. Without more work the token goes back. Strict mode
+   * calls this only once the GPU has finished the work. `lastCostMs` is charged here,
    * not through `charge`: a unit that cannot pause (an ONNX run) would otherwise yield at its boundary, wait
    * for the token to come back, and only then offer it again.
    */
@@ -220,11 +221,22 @@ export class KernelGate {
   #finish(backlogged: boolean, lastCostMs: number, stillBacklogged: boolean): void {
     this.#countHeld();
     this.#inUnit = false;
+    const yieldWasDue = this.#yieldDue;
     this.#yieldDue = false;
     this.#usedMs += lastCostMs;
     if (lastCostMs > this.#longestKernelMs) this.#longestKernelMs = lastCostMs;
+    const holding = this.#client.holding;
     // Not holding (a token already given back): nothing is charged, and CPU time since waits for the next.
-    const costMs = this.#client.holding ? this.#costOf(this.#usedMs) : this.#usedMs;
+    const costMs = holding ? this.#costOf(this.#usedMs) : this.#usedMs;
+    if (backlogged && holding && !yieldWasDue && this.#usedMs < this.#quantumMs) {
+      // The quantum is not used up: the next unit goes on with what is left of it, and the token is offered
+      // at its boundary. Offered at every unit's end too, it changed hands whenever the charges happened to
+      // favour a waiter, up to once per unit instead of once per quantum.
+      this.#client.renew(costMs);
+      this.#quantumMs -= this.#usedMs;
+      this.#usedMs = 0;
+      return;
+    }
     if (backlogged) this.#client.offer(costMs);
     else this.#client.release(costMs, stillBacklogged);
     this.#usedMs = 0;
