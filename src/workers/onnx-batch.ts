@@ -12,7 +12,6 @@ import { batchSizeOf, elementCount, type NamedTensors, type WireTensor } from '.
 import {
   kBatchesField,
   kBusyMsField,
-  kChargedMsField,
   kHeapUsedMbField,
   kKernelMsField,
   kInferencesField,
@@ -90,7 +89,6 @@ export async function runOnnxBatch(
     const outputs = await model.run(feeds, (segment, ms) => {
       const costMs = charge(segment, batch, ms);
       stats[kKernelsField]++;
-      stats[kChargedMsField] += costMs;
       stats[kKernelMsField] += costMs;
       if (ms > stats[kLongestKernelMsField]) stats[kLongestKernelMsField] = ms;
       // Between segments the gate may offer the token (a quantum boundary); after the last one the end does.
