@@ -3,14 +3,15 @@
  * A run cannot be paused, so the session takes its token before a run (or each segment of a split model)
  * and offers it after: its interleaving interval is max(quantum, one run or segment). `run()` works on this
  * very thread (src/onnx/ort.ts), so with one intra-op thread a token is a core, as for a wasm session, and
- * the run's wall time is its device occupancy: what measured accounting charges (times the intra-op threads,
- * when more than one work for it). Set-up, step by step:
+ * the run's wall time is its device occupancy. Measured accounting charges the thread's CPU time, as for a
+ * wasm session (or, when more than one intra-op thread works for it, the run's time times the threads).
+ * Set-up, step by step:
  *   1. the package and the providers asked for (BACKEND_UNAVAILABLE naming the one missing);
  *   2. the model file, then the session — under the token on a GPU provider, whose device nothing may touch
  *      outside it; a fixed batch axis with maxBatch > 1 is INVALID_CONFIG;
  *   3. a probe of every value's shape (memory estimate, cut costs), then warm-up runs;
  *   4. a model whose run is long is split at cut points and warmed again (onnx-split.ts says when);
- *   5. what each run is charged: measured time, or the profile's a + b·batch shared out by segment.
+ *   5. what each run is charged: measured (CPU) time, or the profile's a + b·batch shared out by segment.
  */
 import { getHeapStatistics } from 'node:v8';
 import { KernelGate } from '../arbiter/kernel-gate.js';
@@ -78,8 +79,9 @@ export async function startOnnxRuntime(data: SessionWorkerData, stats: Float64Ar
   const client = data.grant ? new TokenClient(data.grant) : null;
   const onGpu = providers.some(isGpuProvider);
   // A CPU provider with one intra-op thread runs on this thread, so its CPU time is its use of the device, as
-  // for a wasm session (charged measured occupancy, an ONNX session beside wasm ones charged their CPU time
-  // got 3% more than its weight: its work between runs went uncharged). A profile's costs are charged as they are.
+  // for a wasm session. Charged its runs' wall time beside wasm sessions charged CPU time, an ONNX GoogLeNet
+  // got 3.1% more than its weight (its work between runs went uncharged); charged CPU time, 0.15% off.
+  // A profile's costs are charged as they are.
   const cpuClock =
     client && !onGpu && intraOpThreads === 1 && data.accounting !== 'predicted' ? threadCpuClock() : null;
   const gate = client
