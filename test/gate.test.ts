@@ -90,13 +90,19 @@ s('deferred: a due yield is offered at the end of the unit even when the session
   }
 });
 
-s('a unit that ends inside its quantum keeps the token for the rest of it, whoever waits', () => {
+/** Session a's gate and session b's bare client on one token; `holder` is the slot holding it. */
+function twoSessions(deferYield: boolean) {
   const arbiter = new DeviceArbiter({ quantumMs: 1 });
   const a = arbiter.register({ name: 'a' });
   const b = arbiter.register({ name: 'b' });
-  const gate = new KernelGate(new TokenClient(a), () => {});
+  const gate = new KernelGate(new TokenClient(a), () => {}, { deferYield });
   const waiter = new TokenClient(b);
-  const holderOf = () => arbiter.stats().sessions.find((row) => row.state === 'holding')?.slot;
+  const holder = () => arbiter.stats().sessions.find((row) => row.state === 'holding')?.slot;
+  return { arbiter, a, b, gate, waiter, holder };
+}
+
+s('a unit that ends inside its quantum keeps the token for the rest of it, whoever waits', () => {
+  const { arbiter, a, b, gate, waiter, holder: holderOf } = twoSessions(false);
   try {
     gate.begin();
     assert.not.ok(waiter.request(), 'b waits for the one token');
@@ -117,13 +123,8 @@ s('a unit that ends inside its quantum keeps the token for the rest of it, whoev
 });
 
 s('a unit that ends with its quantum used up offers the token to the waiter the policy prefers', () => {
-  const arbiter = new DeviceArbiter({ quantumMs: 1 });
-  const a = arbiter.register({ name: 'a' });
-  const b = arbiter.register({ name: 'b' });
   // Deferred yields, so the boundary cannot block this thread: end() is where the token is offered.
-  const gate = new KernelGate(new TokenClient(a), () => {}, { deferYield: true });
-  const waiter = new TokenClient(b);
-  const holderOf = () => arbiter.stats().sessions.find((row) => row.state === 'holding')?.slot;
+  const { arbiter, b, gate, waiter, holder: holderOf } = twoSessions(true);
   try {
     gate.begin();
     assert.not.ok(waiter.request());
