@@ -7,15 +7,24 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { nowMs } from '../../src/arbiter/clock.js';
 import { TokenClient, type TokenGrant } from '../../src/arbiter/token-client.js';
 import { KernelGate } from '../../src/arbiter/kernel-gate.js';
-import { threadCpuClock } from '../../src/arbiter/os-thread.js';
+import { threadCpuClock, type ThreadCpuClock } from '../../src/arbiter/os-thread.js';
 import { spinKernel } from '../lib/synthetic-kernel.js';
 import { currentThreadId, threadCpuMs } from '../lib/thread-cpu.js';
 import { kGoField, kStopField, type SyntheticDone, type SyntheticWorkerData } from '../lib/synthetic-protocol.js';
 import { serializeError } from '../../src/protocol/errors.js';
 
 function main(data: SyntheticWorkerData): void {
-  const control = new Int32Array(data.control);
+  // The clock's descriptor belongs to the process, not the thread: closed however the session ends.
   const cpuClock = data.grant && data.charging === 'cpu-time' ? threadCpuClock() : null;
+  try {
+    run(data, cpuClock);
+  } finally {
+    cpuClock?.close();
+  }
+}
+
+function run(data: SyntheticWorkerData, cpuClock: ThreadCpuClock | null): void {
+  const control = new Int32Array(data.control);
   const gate = data.grant ? new KernelGate(new TokenClient(data.grant as TokenGrant), undefined, { cpuClock }) : null;
   parentPort!.postMessage({ type: 'ready', tid: currentThreadId() });
   while (Atomics.load(control, kGoField) === 0) Atomics.wait(control, kGoField, 0);
@@ -46,7 +55,6 @@ function main(data: SyntheticWorkerData): void {
     longestKernelMs: gate?.longestKernelMs ?? data.kernelCostMs,
     sink,
   };
-  cpuClock?.close();
   parentPort!.postMessage(done);
 }
 
