@@ -187,12 +187,17 @@ gpu('strict, alone on the device: the quantum is renewed without waiting for the
 // A graph model runs in one piece: holding the token to its end would undo the interleaving, so in strict
 // mode it yields at its quantum boundaries as overlap does and waits for the GPU only at its end.
 gpu('strict with a graph model (no pause points): hands over at boundaries, waits for the GPU at the end', async () => {
-  const arbiter = new DeviceArbiter({ policy: 'fair', quantumMs: 0.001 });
+  // A twentieth of the layers session's weight: one kernel's charge puts the graph session's virtual time past
+  // the layers session's, so the policy prefers the layers session at every boundary where it waits. (At equal
+  // weights a tiny graph inference could finish inside the lead it had when granted the token, never handing
+  // it over, and whether it did depended on timing.)
+  const arbiter = new DeviceArbiter({ policy: 'weighted', quantumMs: 0.001 });
   const graph = await Session.start(arbiter, {
     name: 'graph',
     model: { module: tinyModule, exportName: 'createGpuGraphModel' },
     backend: 'webgpu',
     gateMode: 'strict',
+    weight: 0.05,
   });
   const layers = await Session.start(arbiter, onGpu('layers', { gateMode: 'strict' }, { inputSize: 16, layers: 6 }));
   let stop = false;
