@@ -22,7 +22,7 @@ export interface DeadlineBookOptions {
   queue: RequestQueue;
   /**
    * The thread's kernels' costs so far, ms, added kernel by kernel as they run (not the charge, which on wasm
-   * is CPU time read only at quantum boundaries).
+   * follows the thread's CPU time from a clock that moves in 4 ms ticks, and so is not exact per batch).
    */
   kernelMs: () => number;
   /** The server's book of every session's work (none: the session is taken to have the device alone). */

@@ -14,9 +14,10 @@
  *   5. what each run is charged: measured (CPU) time, or the profile's a + b·batch shared out by segment.
  */
 import { getHeapStatistics } from 'node:v8';
-import { KernelGate } from '../arbiter/kernel-gate.js';
+import type { KernelGate } from '../arbiter/kernel-gate.js';
 import { TokenClient } from '../arbiter/token-client.js';
-import { currentThreadId, threadCpuClock, type ThreadCpuClock } from '../arbiter/os-thread.js';
+import { currentThreadId, type ThreadCpuClock } from '../arbiter/os-thread.js';
+import { sessionGate } from './session-gate.js';
 import { readOnnxFile } from '../onnx/model-file.js';
 import { OnnxModel } from '../onnx/onnx-model.js';
 import { checkProviders, isGpuProvider, loadOrt, ortVersion, type Ort } from '../onnx/ort.js';
@@ -82,11 +83,11 @@ export async function startOnnxRuntime(data: SessionWorkerData, stats: Float64Ar
   // for a wasm session. Charged its runs' wall time beside wasm sessions charged CPU time, an ONNX GoogLeNet
   // got 3.1% more than its weight (its work between runs went uncharged); charged CPU time, 0.15% off.
   // A profile's costs are charged as they are.
-  const cpuClock =
-    client && !onGpu && intraOpThreads === 1 && data.accounting !== 'predicted' ? threadCpuClock() : null;
-  const gate = client
-    ? new KernelGate(client, undefined, { cpuClock, onCharged: (costMs) => (stats[kChargedMsField] += costMs) })
+  const gated = client
+    ? sessionGate(client, stats, !onGpu && intraOpThreads === 1 && data.accounting !== 'predicted')
     : null;
+  const gate = gated?.gate ?? null;
+  const cpuClock = gated?.cpuClock ?? null;
   const guard = <T>(work: () => Promise<T>) => (onGpu ? underToken(gate, work) : work());
   try {
     const model = await guard(() => OnnxModel.load(ort, file, { providers, intraOpThreads }));

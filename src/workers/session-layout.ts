@@ -18,7 +18,7 @@
  * | kExitReasonField      | why the thread is about to exit on its own (kExit…), else 0    |
  * | kBusyMsField          | time it held a token inside units of work (not between them), ms |
  * | kKernelMsField        | each kernel's cost as measured or predicted, added kernel by kernel, ms: what |
- * |                       | admission predicts from (smooth where the charge is CPU time read at boundaries) |
+ * |                       | admission predicts from (per batch, where the charge follows a ticking CPU clock) |
  */
 export const kInferencesField = 0;
 export const kKernelsField = 1;

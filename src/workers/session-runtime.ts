@@ -13,12 +13,13 @@ import { arrayTypeOf, elementCount, type NamedTensors } from '../protocol/tensor
 import { initBackend, isAsynchronous, readsAreCopies } from '../device/backend.js';
 import { onDeviceLost, submitQueued } from '../device/webgpu.js';
 import { Errors } from '../protocol/errors.js';
-import { KernelGate } from '../arbiter/kernel-gate.js';
+import type { KernelGate } from '../arbiter/kernel-gate.js';
 import { installKernelHook } from '../device/kernel-hook.js';
 import { loadSessionModel } from './load-model.js';
 import { runBatch as runOneBatch, type Device } from './session-batch.js';
 import { autoProfiledCosts, loadProfiledCosts, type ProfiledCosts } from '../profiler/cost-plans.js';
-import { currentThreadId, threadCpuClock } from '../arbiter/os-thread.js';
+import { currentThreadId } from '../arbiter/os-thread.js';
+import { sessionGate } from './session-gate.js';
 import type { SessionOptions } from './session-options.js';
 import {
   checkWarmupNames,
@@ -101,15 +102,17 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   // Profiling runs the model ungated, before the gate goes in (it installs and removes its own hook).
   device.profiled =
     client && data.accounting === 'predicted' ? await profiledCosts(data, model, backend, client.quantumMs) : null;
-  // A synchronous backend charging what it measures runs every kernel on this thread: its CPU time is its
-  // use of the device.
-  const cpuClock = client && !device.asynchronous && !device.profiled ? threadCpuClock() : null;
-  const gate = client
-    ? new KernelGate(client, device.asynchronous ? submitQueued : undefined, {
-        cpuClock,
-        onCharged: (costMs) => (stats[kChargedMsField] += costMs),
-      })
+  // A synchronous backend charging what it measures runs every kernel on this thread.
+  const gated = client
+    ? sessionGate(
+        client,
+        stats,
+        !device.asynchronous && !device.profiled,
+        device.asynchronous ? submitQueued : undefined,
+      )
     : null;
+  const gate = gated?.gate ?? null;
+  const cpuClock = gated?.cpuClock ?? null;
   const estimatesMs = new Map<string, number>();
   if (gate) chargeEveryKernel(backend.name, gate, device, estimatesMs, stats);
   const runBatch = (requests: NamedTensors[], keepToken: () => boolean) =>
