@@ -7,13 +7,16 @@ import * as tf from './tfjs.js';
 import { Errors } from '../protocol/errors.js';
 import type { BackendInfo, BackendRequest } from '../protocol/session-messages.js';
 import { initWebgpu, probeWebgpu } from './webgpu.js';
+import { installPointwiseAsMatMul } from './wasm-pointwise.js';
 
 const unavailable = Errors.backendUnavailable;
 
 async function tryWasm(): Promise<string | null> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
-    return (await tf.setBackend('wasm')) ? null : 'tf.setBackend("wasm") returned false';
+    if (!(await tf.setBackend('wasm'))) return 'tf.setBackend("wasm") returned false';
+    installPointwiseAsMatMul();
+    return null;
   } catch (error) {
     return (error as Error).message;
   }
