@@ -3,6 +3,7 @@
  * own: a TF.js session never loads onnxruntime (300 MB of native code, an optional package), and an ONNX
  * session never loads TF.js.
  */
+import { preferMinifiedTfjs } from '../device/minified-tfjs.js';
 import { isOnnxSource } from '../onnx/model-file.js';
 import type { ModelSource } from '../protocol/session-messages.js';
 import type { Runtime, SessionWorkerData } from './session-runtime.js';
@@ -18,6 +19,7 @@ export async function engineFor(source: ModelSource): Promise<Engine> {
     const { startOnnxRuntime } = await import('./onnx-runtime.js');
     return { start: startOnnxRuntime, shutdown: async () => {} };
   }
+  preferMinifiedTfjs();
   const [{ startRuntime }, { shutdownWebgpu }] = await Promise.all([
     import('./session-runtime.js'),
     import('../device/webgpu.js'),
