@@ -19,10 +19,11 @@ export const kStaged = 2;
 /**
  * V8's young generation per session thread, MiB. Its default (up to 48 MiB of semi-spaces) stays resident in
  * every thread. Smaller saves memory but scavenges more often, inside inferences: 4 MiB saved ~20 MiB more
- * per session than 16 but added ~1 ms to a 25 ms GoogLeNet request, where 16 cost ~0.1 ms over the default
- * (bench/results/scale.md, latency.md; BENCHMARKS.md has the trade).
+ * per session than 16 but added ~1 ms to a 25 ms GoogLeNet request. 8 saves 7.6 MiB per session over 16, and
+ * two servers alternating requests (400 MobileNet-v2 and 200 GoogLeNet pairs, twice) showed no difference in
+ * latency beyond the noise: paired medians −0.2 to +1.3% (bench/results/scale.md; BENCHMARKS.md has the trade).
  */
-const kYoungGenerationMb = 16;
+const kYoungGenerationMb = 8;
 /** How long a closing session waits for its thread to release the device, ms. */
 const kShutdownTimeoutMs = 5000;
 
