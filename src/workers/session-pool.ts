@@ -18,10 +18,10 @@ import { workerSource } from './spawn.js';
 export const kStaged = 2;
 /**
  * V8's young generation per session thread, MiB. Its default (up to 48 MiB of semi-spaces) stays resident in
- * every thread. Smaller saves memory but scavenges more often, inside inferences: 4 MiB saved ~20 MiB more
- * per session than 16 but added ~1 ms to a 25 ms GoogLeNet request. 8 saves 7.6 MiB per session over 16, and
- * two servers alternating requests (400 MobileNet-v2 and 200 GoogLeNet pairs, twice) showed no difference in
- * latency beyond the noise: paired medians −0.2 to +1.3% (bench/results/scale.md; BENCHMARKS.md has the trade).
+ * every thread. Smaller saves memory but scavenges more often, inside inferences. Measured in a thread pinned
+ * to one core (bench/results/scale.md and BENCHMARKS.md have the trade): 16 → 8 saves 7.6 MiB per session and
+ * doubles the scavenges, +0.2 ms of GC per MobileNet-v2@64 inference (8.3 ms) and +0.16 ms per GoogLeNet@96
+ * one (28 ms); 4 would save ~4 MiB more for another +0.1–0.2 ms.
  */
 const kYoungGenerationMb = 8;
 /** How long a closing session waits for its thread to release the device, ms. */
