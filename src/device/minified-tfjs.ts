@@ -31,7 +31,13 @@ export function preferMinifiedTfjs(): void {
   for (const [pkg, file] of kMinifiedBuilds) {
     const main = require.resolve(pkg);
     if (require.cache[main]) continue;
-    const minified = require.resolve(`${pkg}/${file}`);
+    let minified: string;
+    try {
+      minified = require.resolve(`${pkg}/${file}`);
+    } catch {
+      // A release that does not ship the build: the main one serves, at its memory cost.
+      continue;
+    }
     require(minified);
     require.cache[main] = require.cache[minified];
   }
