@@ -9,7 +9,12 @@ import type { ServerOptions } from '../src/server/config.js';
 import { createServer, type Server } from '../src/server/server.js';
 import { RequestQueue, type Pending } from '../src/workers/request-queue.js';
 import { DeviceBook } from '../src/workers/device-book.js';
-import { kCalibrationMinimum, kCalibrationWindow, ServiceTime } from '../src/workers/service-time.js';
+import {
+  kCalibrationMaxAgeMs,
+  kCalibrationMinimum,
+  kCalibrationWindow,
+  ServiceTime,
+} from '../src/workers/service-time.js';
 import { image, rejectsWith, tinySession } from './helpers-server.js';
 
 /** A session charging the profile it makes of itself at start, so its predicted cost is known before any request. */
@@ -41,18 +46,18 @@ prediction('device time from the profile line in batches of maxBatch, else the c
 
 prediction('promises the expectation until calibrated, then its conformal quantile; drops on the median', () => {
   const service = new ServiceTime(1);
-  for (let i = 0; i < kCalibrationMinimum - 1; i++) service.answered(10 * (1 + i / 10), 10);
+  for (let i = 0; i < kCalibrationMinimum - 1; i++) service.answered(10 * (1 + i / 10), 10, 0);
   assert.is(service.promisedMs(100), 100);
   assert.is(service.likelyMs(100), 100);
   // Ratios 1.0, 1.1, … 2.9 over a window of 20: rank ⌈21 · 0.95⌉ = 20 is the largest, the median rank 11.
-  service.answered(29, 10);
+  service.answered(29, 10, 0);
   assert.ok(Math.abs(service.promisedMs(100) - 290) < 1e-9);
   assert.ok(Math.abs(service.likelyMs(100) - 200) < 1e-9);
   // Faster than expected calibrates down as well: the window keeps the newest answers only.
-  for (let i = 0; i < kCalibrationWindow; i++) service.answered(5, 10);
+  for (let i = 0; i < kCalibrationWindow; i++) service.answered(5, 10, 0);
   assert.is(service.promisedMs(100), 50);
   // Nothing expected, nothing learnt.
-  service.answered(5, 0);
+  service.answered(5, 0, 0);
   assert.is(service.promisedMs(100), 50);
 });
 
@@ -64,7 +69,7 @@ prediction('the calibration window slides answer by answer: its quantiles are th
   const next = () => Math.round(((seed = (seed * 48271) % 2147483647) / 2147483647) * 40) / 10;
   for (let i = 0; i < 3 * kCalibrationWindow + 17; i++) {
     const ratio = next();
-    service.answered(ratio * 10, 10);
+    service.answered(ratio * 10, 10, i);
     ratios.push(ratio);
     const window = ratios.slice(-kCalibrationWindow).sort((a, b) => a - b);
     if (window.length < kCalibrationMinimum) continue;
@@ -73,6 +78,30 @@ prediction('the calibration window slides answer by answer: its quantiles are th
     assert.ok(Math.abs(service.likelyMs(1) - window[rank(0.5)]) < 1e-9, `median after answer ${i}`);
   }
 });
+
+prediction(
+  'answers older than the calibration age leave the window: a promise that refused everything recovers',
+  () => {
+    const service = new ServiceTime(1);
+    // A bad spell: every answer took 20 times what was expected, so every request is now promised 20 × its
+    // expectation, and (refused) nothing more is answered.
+    for (let i = 0; i < kCalibrationWindow; i++) service.answered(200, 10, i);
+    assert.is(service.promisedMs(10), 200);
+    service.forget(kCalibrationMaxAgeMs);
+    assert.is(service.promisedMs(10), 200, 'all of the window is still recent');
+    // The newest answers age out last; with fewer than kCalibrationMinimum left, the expectation stands alone.
+    service.forget(kCalibrationWindow - kCalibrationMinimum + kCalibrationMaxAgeMs);
+    assert.is(service.promisedMs(10), 200, `${kCalibrationMinimum} answers left`);
+    service.forget(kCalibrationWindow - kCalibrationMinimum + 1 + kCalibrationMaxAgeMs);
+    assert.is(service.promisedMs(10), 10);
+    assert.is(service.likelyMs(10), 10);
+    // What is answered next calibrates it anew.
+    const now = 2 * kCalibrationMaxAgeMs;
+    service.forget(now);
+    for (let i = 0; i < kCalibrationMinimum; i++) service.answered(12, 10, now);
+    assert.ok(Math.abs(service.promisedMs(10) - 12) < 1e-9);
+  },
+);
 
 const work = (remainingMs: number, weight = 1) => ({ remainingWorkMs: () => remainingMs, weight });
 

@@ -94,6 +94,7 @@ export class DeadlineBook implements WorkSource {
     deadlineAtMs: number | undefined,
     admission: AdmissionMode,
   ): { expectedMs: number; predictedAtMs: number; dropIfLate: boolean; refusedLateMs: number | null } {
+    this.#service.forget(now);
     const expectedMs = this.#expectation()(rowsOf(this.#options.inFlight) + this.#options.queue.rows + rows);
     const predictedAtMs = now + this.#service.promisedMs(expectedMs);
     const dropIfLate = admission === 'predicted' && deadlineAtMs !== undefined;
@@ -108,6 +109,7 @@ export class DeadlineBook implements WorkSource {
    * is not dropped on it).
    */
   expire(now: number): Pending[] {
+    this.#service.forget(now);
     const expected = this.#expectation();
     const doneAt = (rows: number) => now + this.#service.likelyMs(expected(rows));
     return this.#options.queue.expire(now, doneAt, rowsOf(this.#options.inFlight));
@@ -137,7 +139,7 @@ export class DeadlineBook implements WorkSource {
    * Every answer calibrates admission, with a deadline or without: the wait does not depend on it.
    */
   settled(pending: Pending, error: OlympianError | null, now: number): void {
-    if (!error) this.#service.answered(now - pending.enqueuedAtMs, pending.expectedMs);
+    if (!error) this.#service.answered(now - pending.enqueuedAtMs, pending.expectedMs, now);
     if (pending.deadlineAtMs === undefined) return;
     if (!error) {
       this.#count(now <= pending.deadlineAtMs ? 'onTime' : 'late', now - pending.predictedAtMs);
