@@ -8,6 +8,7 @@ import { Errors } from '../protocol/errors.js';
 import type { BackendInfo, BackendRequest } from '../protocol/session-messages.js';
 import { initWebgpu, probeWebgpu } from './webgpu.js';
 import { installPointwiseAsMatMul } from './wasm-pointwise.js';
+import { installWeightRelease } from './wasm-weights.js';
 
 const unavailable = Errors.backendUnavailable;
 
@@ -15,6 +16,8 @@ async function tryWasm(): Promise<string | null> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
     if (!(await tf.setBackend('wasm'))) return 'tf.setBackend("wasm") returned false';
+    // In this order: the pointwise rewrite captures the product that packs released weights.
+    installWeightRelease();
     installPointwiseAsMatMul();
     return null;
   } catch (error) {

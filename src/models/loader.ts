@@ -46,6 +46,8 @@ export interface LoadedModel {
   predict(inputs: NamedTensors, between?: Between): Promise<NamedTensors>;
   /** Whether `predict` would call `between` (a built layers model without masks): it can pause mid-run. */
   canPause(): boolean;
+  /** The tensors the model holds its weights in (a weight shared by layers appears once per use). */
+  weights(): tf.Tensor[];
   dispose(): void;
 }
 
@@ -130,6 +132,7 @@ function layersModel(kind: 'layers' | 'zoo', source: string, model: tf.LayersMod
       return toNamed(model.outputNames, result);
     },
     canPause: () => canExecuteLayers(model),
+    weights: () => model.weights.map((weight) => weight.read()),
     dispose: () => void model.dispose(),
   };
 }
@@ -165,6 +168,7 @@ function graphModel(source: string, model: tf.GraphModel, useAsync: boolean): Lo
       return toNamed(outputNames, result);
     },
     canPause: () => false,
+    weights: () => Object.values(model.weights).flat(),
     dispose: () => model.dispose(),
   };
 }

@@ -16,6 +16,7 @@ import { Errors } from '../protocol/errors.js';
 import type { KernelGate } from '../arbiter/kernel-gate.js';
 import { installKernelHook } from '../device/kernel-hook.js';
 import { loadSessionModel } from './load-model.js';
+import { releaseWeights } from '../device/wasm-weights.js';
 import { runBatch as runOneBatch, type Device } from './session-batch.js';
 import { autoProfiledCosts, loadProfiledCosts, type ProfiledCosts } from '../profiler/cost-plans.js';
 import { currentThreadId } from '../arbiter/os-thread.js';
@@ -95,6 +96,8 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   onDeviceLost(() => (stats[kExitReasonField] = kExitGpuLost));
   const backend = await initBackend(data.backend);
   const model = await loadSessionModel(data.model);
+  // Before anything runs the model: its first products pack the released weights (wasm-weights.ts).
+  const released = backend.name === 'wasm' ? releaseWeights(tf.backend(), model.weights()) : null;
   const device = deviceOf(backend, data);
   // An ungated session (no arbiter) runs the backend's kernels untouched: it is the baseline gate costs are
   // measured against, so it does not count kernels either.
@@ -118,6 +121,11 @@ export async function startRuntime(data: SessionWorkerData, stats: Float64Array)
   const runBatch = (requests: NamedTensors[], keepToken: () => boolean) =>
     runOneBatch(model, gate, device, requests, stats, keepToken);
   const info = await warmUp(data, backend, model, device, runBatch, estimatesMs, stats, cpuClock !== null);
+  if (released) {
+    released.settle();
+    // The JS copies of the packed weights are garbage now; without a full GC they stay resident until one.
+    fullGc();
+  }
   for (const field of [
     kInferencesField,
     kBatchesField,
@@ -299,10 +307,15 @@ function warmupRequest(model: LoadedModel, warmups: WarmupInputs | undefined): N
   return inputs;
 }
 
-/** A full GC (V8's gc(), reached without --expose-gc on the command line) and what is left afterwards. */
-function collect(stats: Float64Array): MemoryReport {
+/** V8's gc(), reached without --expose-gc on the command line. */
+function fullGc(): void {
   setFlagsFromString('--expose-gc');
   (runInNewContext('gc') as () => void)();
+}
+
+/** A full GC and what is left afterwards. */
+function collect(stats: Float64Array): MemoryReport {
+  fullGc();
   const report = { liveTensors: tf.memory().numTensors, heapUsedMb: getHeapStatistics().used_heap_size / 2 ** 20 };
   stats[kLiveTensorsField] = report.liveTensors;
   stats[kHeapUsedMbField] = report.heapUsedMb;
