@@ -205,8 +205,7 @@ export async function inferForCall(
     // grpc-js cancels a call whose deadline passes, which may withdraw the request before the queue's own
     // deadline check does: that is the deadline's doing, not the client's. So is a client's cancel just
     // before it: the client cancels at its own deadline, which is ours less the headers' transit.
-    if (isOlympianError(error, ErrorCode.CANCELLED) && Date.now() >= deadlineAtMs - kCancelAtDeadlineMs)
-      throw late();
+    if (isOlympianError(error, ErrorCode.CANCELLED) && Date.now() >= deadlineAtMs - kCancelAtDeadlineMs) throw late();
     throw error;
   }
 }
