@@ -49,7 +49,10 @@ export class Server {
     this.#config = config;
     // Sessions run at once on as many tokens as there are, and never on more threads than cores.
     const cores = availableParallelism();
-    const device = new DeviceBook(config.arbiter ? Math.min(config.tokens, cores) : cores);
+    const device = new DeviceBook(config.arbiter ? Math.min(config.tokens, cores) : cores, () => ({
+      deadlineFirst: config.arbiter && this.#arbiter.policy === 'deadline',
+      lagMs: this.#arbiter.lagQuanta * this.#arbiter.quantumMs,
+    }));
     this.#arbiter = new DeviceArbiter({
       policy: config.policy,
       quantumMs: config.quantumMs,
