@@ -103,11 +103,7 @@ prediction(
   },
 );
 
-const work = (remainingMs: number, weight = 1, dueFirstMs = 0) => ({
-  remainingWorkMs: () => remainingMs,
-  workBeforeMs: () => dueFirstMs,
-  weight,
-});
+const work = (remainingMs: number, weight = 1) => ({ remainingWorkMs: () => remainingMs, weight });
 
 prediction('the device book shares the device by weight among the work queued now', () => {
   const book = new DeviceBook(1);
@@ -129,27 +125,6 @@ prediction('the device book shares the device by weight among the work queued no
   two.join(work(100));
   assert.is(two.sharing(self)(30), 45);
 });
-
-prediction(
-  "under deadline, a request waits for the others' work due before it, and for their share only past the lag",
-  () => {
-    let order = { deadlineFirst: true, lagMs: 20 };
-    const book = new DeviceBook(1, () => order);
-    const self = work(0);
-    book.join(self);
-    book.join(work(100, 1, 10));
-    book.join(work(50, 2, 0));
-    // 30 ms of its own: the first one's 10 ms due before it (its share, 30, less the lag is 10 as well) and
-    // the weight-2 one's share less the lag, 60 − 20, though nothing of it is due first.
-    assert.is(book.sharing(self, 1000)(30), 30 + 10 + 40);
-    // 5 ms of its own: within the lag, only the work due first.
-    assert.is(book.sharing(self, 1000)(5), 5 + 10);
-    // A request without a deadline, or another policy: by weight.
-    assert.is(book.sharing(self)(30), 30 + 30 + 50);
-    order = { deadlineFirst: false, lagMs: 20 };
-    assert.is(book.sharing(self, 1000)(30), 30 + 30 + 50);
-  },
-);
 
 const pending = (rows: number, deadlineAtMs: number | undefined, dropIfLate = true, priority = 0): Pending =>
   ({ rows, deadlineAtMs, dropIfLate, priority, batchKey: 'k' }) as Pending;

@@ -49,10 +49,7 @@ export class Server {
     this.#config = config;
     // Sessions run at once on as many tokens as there are, and never on more threads than cores.
     const cores = availableParallelism();
-    const device = new DeviceBook(config.arbiter ? Math.min(config.tokens, cores) : cores, () => ({
-      deadlineFirst: config.arbiter && this.#arbiter.policy === 'deadline',
-      lagMs: this.#arbiter.lagQuanta * this.#arbiter.quantumMs,
-    }));
+    const device = new DeviceBook(config.arbiter ? Math.min(config.tokens, cores) : cores);
     this.#arbiter = new DeviceArbiter({
       policy: config.policy,
       quantumMs: config.quantumMs,

@@ -58,17 +58,6 @@ export class DeadlineBook implements WorkSource {
     return this.#workThroughMs(rowsOf(this.#options.inFlight) + this.#options.queue.rows);
   }
 
-  workBeforeMs(deadlineAtMs: number): number {
-    let rows = 0;
-    let through = 0;
-    for (const pending of this.#options.inFlight.flat()) {
-      rows += pending.rows;
-      if (pending.deadlineAtMs !== undefined && pending.deadlineAtMs < deadlineAtMs) through = rows;
-    }
-    through = Math.max(through, this.#options.queue.rowsThroughDueBefore(deadlineAtMs, rows));
-    return through > 0 ? this.#workThroughMs(through) : 0;
-  }
-
   /**
    * Device time of the first `rows` rows it holds, less what the running batch has been charged; the rows
    * behind the running batch cost at least their own.
@@ -84,13 +73,13 @@ export class DeadlineBook implements WorkSource {
    * Expected wall time until the first `rows` rows it holds are answered, sharing the device, ms, as a
    * function of `rows`: the other sessions' work is read at most once per expectation, and only if asked.
    */
-  #expectation(deadlineAtMs = Infinity): (rows: number) => number {
+  #expectation(): (rows: number) => number {
     const device = this.#options.device;
     let share: ((ownMs: number) => number) | null = null;
     return (rows) => {
       const workMs = this.#workThroughMs(rows);
       if (!device) return workMs;
-      share ??= device.sharing(this, deadlineAtMs);
+      share ??= device.sharing(this);
       return share(workMs);
     };
   }
@@ -106,9 +95,7 @@ export class DeadlineBook implements WorkSource {
     admission: AdmissionMode,
   ): { expectedMs: number; predictedAtMs: number; dropIfLate: boolean; refusedLateMs: number | null } {
     this.#service.forget(now);
-    const expectedMs = this.#expectation(deadlineAtMs)(
-      rowsOf(this.#options.inFlight) + this.#options.queue.rows + rows,
-    );
+    const expectedMs = this.#expectation()(rowsOf(this.#options.inFlight) + this.#options.queue.rows + rows);
     const predictedAtMs = now + this.#service.promisedMs(expectedMs);
     const dropIfLate = admission === 'predicted' && deadlineAtMs !== undefined;
     const refused = dropIfLate && predictedAtMs > deadlineAtMs;
@@ -123,8 +110,8 @@ export class DeadlineBook implements WorkSource {
    */
   expire(now: number): Pending[] {
     this.#service.forget(now);
-    const doneAt = (rows: number, deadlineAtMs: number) =>
-      now + this.#service.likelyMs(this.#expectation(deadlineAtMs)(rows));
+    const expected = this.#expectation();
+    const doneAt = (rows: number) => now + this.#service.likelyMs(expected(rows));
     return this.#options.queue.expire(now, doneAt, rowsOf(this.#options.inFlight));
   }
 

@@ -5,40 +5,23 @@
  *
  * The device is taken to be shared as the policies share it, by weight among the backlogged (generalised
  * processor sharing): while `ownMs` of a session's work is done, another session with weight w gets through
- * at most ownMs · w / ownWeight of its own, or all it has if that is less. Under the `deadline` policy a
- * request with a deadline waits instead for the others' work with earlier deadlines, and for the rest of
- * theirs only as far as the bounded lag lets them claim their share (policies/deadline.ts, rule 5): sharing
- * by weight there made a short model's urgent request look as slow as its share of every backlog, and
- * admission refused it at light load. Work that arrives meanwhile, a kernel that cannot be preempted and the
- * handoffs are left to admission's calibration (service-time.ts).
+ * at most ownMs · w / ownWeight of its own, or all it has if that is less. Work that arrives meanwhile, and a
+ * `deadline` policy's reordering, are left to admission's calibration (service-time.ts).
  */
 
 /** A session's part in the book. */
 export interface WorkSource {
   /** Device time of what it holds (queued and running), less what the running batch has been charged, ms. */
   remainingWorkMs(): number;
-  /** Device time of what it holds up to its last request with a deadline before `deadlineAtMs`, ms (0: none). */
-  workBeforeMs(deadlineAtMs: number): number;
   /** Its model's weight: instances of one model each count with the model's. */
   readonly weight: number;
 }
-
-/** How the device orders work now: by deadline within `lagMs` of service behind the weighted share, or by weight. */
-export interface DeviceOrder {
-  deadlineFirst: boolean;
-  lagMs: number;
-}
-
-const byWeight = (): DeviceOrder => ({ deadlineFirst: false, lagMs: 0 });
 
 export class DeviceBook {
   readonly #sources = new Set<WorkSource>();
 
   /** `capacity`: how many sessions the device runs at once (its tokens, at most its cores). */
-  constructor(
-    readonly capacity: number,
-    private readonly order: () => DeviceOrder = byWeight,
-  ) {}
+  constructor(readonly capacity: number) {}
 
   /** Adds a session; the returned function takes it out. */
   join(source: WorkSource): () => void {
@@ -48,26 +31,17 @@ export class DeviceBook {
 
   /**
    * For `self`: the wall time until it has had `ownMs` more of the device, were it shared as it is queued
-   * now, for a request due at `deadlineAtMs` (Infinity: none), ms. The others' work is read once, here, so a
-   * caller asking for many amounts (every request in a queue) pays for the reading once.
+   * now, ms. The others' work is read once, here, so a caller asking for many amounts (every request in a
+   * queue) pays for the reading once.
    */
-  sharing(self: WorkSource, deadlineAtMs = Infinity): (ownMs: number) => number {
-    const { deadlineFirst, lagMs } = this.order();
-    const byDeadline = deadlineFirst && Number.isFinite(deadlineAtMs);
+  sharing(self: WorkSource): (ownMs: number) => number {
     const others = [...this.#sources]
       .filter((other) => other !== self)
-      .map((other) => ({
-        workMs: other.remainingWorkMs(),
-        urgentMs: byDeadline ? other.workBeforeMs(deadlineAtMs) : 0,
-        weightRatio: other.weight / self.weight,
-      }));
+      .map((other) => ({ workMs: other.remainingWorkMs(), weightRatio: other.weight / self.weight }));
     return (ownMs) => {
       if (ownMs <= 0) return 0;
       let totalMs = ownMs;
-      for (const { workMs, urgentMs, weightRatio } of others) {
-        const shareMs = ownMs * weightRatio;
-        totalMs += Math.min(workMs, byDeadline ? Math.max(urgentMs, shareMs - lagMs) : shareMs);
-      }
+      for (const { workMs, weightRatio } of others) totalMs += Math.min(workMs, ownMs * weightRatio);
       // One session runs on one thread: more capacity shortens the others' part, never its own.
       return Math.max(ownMs, totalMs / this.capacity);
     };

@@ -73,14 +73,13 @@ export class RequestQueue {
    * predicted answer, `doneAt(rows ahead of it and its own)`, is past its deadline. `rowsAhead`: rows already
    * on their way to the device.
    */
-  expire(now: number, doneAt: (rowsThrough: number, deadlineAtMs: number) => number, rowsAhead: number): Pending[] {
+  expire(now: number, doneAt: (rowsThrough: number) => number, rowsAhead: number): Pending[] {
     const expired: Pending[] = [];
     let rows = rowsAhead;
     for (const item of this.#items) {
       const deadline = item.deadlineAtMs;
       const late =
-        deadline !== undefined &&
-        (deadline < now || (item.dropIfLate && deadline < doneAt(rows + item.rows, deadline)));
+        deadline !== undefined && (deadline < now || (item.dropIfLate && deadline < doneAt(rows + item.rows)));
       if (late) expired.push(item);
       else rows += item.rows;
     }
@@ -98,17 +97,6 @@ export class RequestQueue {
         best = { deadlineAtMs: item.deadlineAtMs, rowsThrough: rows };
     }
     return best;
-  }
-
-  /** The rows up to and including its last request due before `deadlineAtMs`, after `rowsAhead` (0: none). */
-  rowsThroughDueBefore(deadlineAtMs: number, rowsAhead: number): number {
-    let through = 0;
-    let rows = rowsAhead;
-    for (const item of this.#items) {
-      rows += item.rows;
-      if (item.deadlineAtMs !== undefined && item.deadlineAtMs < deadlineAtMs) through = rows;
-    }
-    return through;
   }
 
   get rows(): number {
