@@ -130,6 +130,33 @@ s('once settled, a packed weight read another way is refused with INTERNAL, neve
   }
 });
 
+s('with no room for the scratch block, every weight goes back and the model runs as it was', async () => {
+  const [plain, released] = [build(), build()];
+  const { wasm } = tf.backend() as unknown as { wasm: { _malloc(bytes: number): number } };
+  const malloc = wasm._malloc;
+  const largest = 512 * 80 * 4;
+  let refused = 0;
+  // The first block of the largest weight's size asked for after the copies leave is the scratch block.
+  wasm._malloc = (bytes) => {
+    if (bytes !== largest || refused > 0) return malloc(bytes);
+    refused++;
+    return 0;
+  };
+  const x = tf.randomNormal([2, 6, 6, 64], 0, 1, 'float32', 5);
+  try {
+    assert.is(releaseAll(released), null);
+    assert.is(refused, 1, 'the scratch block was asked for, and refused');
+    wasm._malloc = malloc;
+    assert.equal(await predict(released, x), await predict(plain, x));
+    assert.equal(await weightNamed(released, /dense.*kernel/).data(), await weightNamed(plain, /dense.*kernel/).data());
+  } finally {
+    wasm._malloc = malloc;
+    x.dispose();
+    plain.dispose();
+    released.dispose();
+  }
+});
+
 s('MobileNet-v2@64: the heap stays ≥ 20% smaller after warm-up, and outputs are the same', async () => {
   const run = async (release: boolean) => {
     const worker = spawnWorker('../test/fixtures/wasm-weights.worker.js', import.meta.url, {

@@ -87,7 +87,7 @@ class ReleasedWeight {
     }
     const { wasm, dataIdMap } = this.backend;
     const size = this.copy.byteLength / 4;
-    const memoryOffset = wasm._malloc(this.copy.byteLength) >>> 0;
+    const memoryOffset = allocate(wasm, this.copy.byteLength);
     wasm.HEAPU8.set(this.copy, memoryOffset);
     // The C++ side points at the scratch block: register the weight anew (this also drops any operator
     // packed from it, which the next product rebuilds from the restored bytes).
@@ -144,6 +144,14 @@ export class WeightRelease {
   }
 }
 
+/** A block of the wasm heap; malloc's 0 (the heap at its limit) is an error here, not an address. */
+function allocate(wasm: WasmBackend['wasm'], bytes: number): number {
+  const pointer = wasm._malloc(bytes) >>> 0;
+  if (pointer === 0)
+    throw new OlympianError(ErrorCode.RESOURCE_EXHAUSTED, `the wasm heap has no room for a ${bytes}-byte weight`);
+  return pointer;
+}
+
 const sizeOf = (weight: { shape: number[] }) => weight.shape.reduce((product, d) => product * d, 4);
 
 /** A dense kernel or a 1×1 filter: the weights a matrix product can take as `b`. */
@@ -177,6 +185,17 @@ export function releaseWeights(backend: unknown, weights: readonly Tensor[]): We
     largest = Math.max(largest, bytes);
   }
   const scratch = wasm._malloc(largest) >>> 0;
+  if (scratch === 0) {
+    // No room for the scratch block (the wasm heap at its limit): every weight goes back where it can.
+    let index = 0;
+    for (const { tensor, record } of chosen.values()) {
+      record.memoryOffset = allocate(wasm, tensor.size * 4);
+      wasm.HEAPU8.set(copies[index++], record.memoryOffset);
+      wasm.tfjs.disposeData(record.id);
+      wasm.tfjs.registerTensor(record.id, tensor.size, record.memoryOffset);
+    }
+    return null;
+  }
   const released: ReleasedWeight[] = [];
   let index = 0;
   for (const [dataId, { tensor, record }] of chosen) {
