@@ -46,7 +46,7 @@ export interface LoadedModel {
   predict(inputs: NamedTensors, between?: Between): Promise<NamedTensors>;
   /** Whether `predict` would call `between` (a built layers model without masks): it can pause mid-run. */
   canPause(): boolean;
-  /** The tensors the model holds its weights in (a weight shared by layers appears once per use). */
+  /** The tensors the model holds its weights in (one shared by several layers may appear more than once). */
   weights(): tf.Tensor[];
   dispose(): void;
 }
