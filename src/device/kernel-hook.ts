@@ -40,17 +40,18 @@ export function installKernelHook(backendName: string, onKernel: KernelHook): In
         onKernel(name, performance.now() - start, params);
       }
     };
-    swap(config, gated);
+    replaceKernel(config, gated);
   }
   return {
     kernelCount: originals.length,
     uninstall() {
-      for (const config of originals) swap(config, config.kernelFunc);
+      for (const config of originals) replaceKernel(config, config.kernelFunc);
     },
   };
 }
 
-function swap(config: KernelConfig, kernelFunc: KernelFunc): void {
+/** Registers `kernelFunc` in place of the kernel `config` registers (same name, backend and set-up). */
+export function replaceKernel(config: KernelConfig, kernelFunc: KernelFunc): void {
   unregisterKernel(config.kernelName, config.backendName);
   // setupFunc already ran when the backend initialised; registering it again would not re-run it.
   registerKernel({ ...config, kernelFunc });

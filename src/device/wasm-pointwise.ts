@@ -12,19 +12,8 @@
  * and another shape. The matrix product's operator is cached on the filter's id, like the convolution's, and
  * freed with the filter.
  */
-import {
-  Conv2D,
-  FusedConv2D,
-  _FusedMatMul,
-  getKernel,
-  registerKernel,
-  unregisterKernel,
-  type KernelConfig,
-  type KernelFunc,
-  type TensorInfo,
-} from './tfjs.js';
-
-type KernelArgs = Parameters<KernelFunc>[0];
+import { replaceKernel, type KernelParams } from './kernel-hook.js';
+import { Conv2D, FusedConv2D, _FusedMatMul, getKernel, type KernelFunc, type TensorInfo } from './tfjs.js';
 
 /** Activations the wasm matrix product applies as the convolution does (a clamp); others stay convolutions. */
 const kClampActivations = new Set(['linear', 'relu', 'relu6']);
@@ -43,15 +32,12 @@ export function installPointwiseAsMatMul(): void {
     const config = getKernel(name, 'wasm');
     if (!config) continue;
     const convolve = config.kernelFunc;
-    const kernelFunc: KernelFunc = (args) => pointwise(args, matMul) ?? convolve(args);
-    unregisterKernel(name, 'wasm');
-    // setupFunc already ran when the backend initialised; registering it again would not re-run it.
-    registerKernel({ ...(config as KernelConfig), kernelFunc });
+    replaceKernel(config, (args) => pointwise(args, matMul) ?? convolve(args));
   }
 }
 
 /** The convolution as a matrix product, or undefined where it is not a plain pointwise one. */
-function pointwise(args: KernelArgs, matMul: KernelFunc): TensorInfo | undefined {
+function pointwise(args: KernelParams, matMul: KernelFunc): TensorInfo | undefined {
   const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
   const attrs = args.attrs as Record<string, unknown>;
   if (!x || !filter || x.dtype !== 'float32' || filter.dtype !== 'float32') return undefined;

@@ -20,8 +20,9 @@
  * the heap holds there now. Weights never packed by the warm-up are put back at `settle`.
  */
 import { OlympianError, ErrorCode } from '../protocol/errors.js';
-import { BatchMatMul, _FusedMatMul, getKernel, registerKernel, unregisterKernel } from './tfjs.js';
-import type { KernelConfig, KernelFunc, Tensor, TensorInfo } from './tfjs.js';
+import { replaceKernel, type KernelParams } from './kernel-hook.js';
+import { BatchMatMul, _FusedMatMul, getKernel } from './tfjs.js';
+import type { Tensor, TensorInfo } from './tfjs.js';
 
 interface DataRecord {
   id: number;
@@ -43,8 +44,6 @@ interface WasmBackend {
 
 /** Smaller weights are not worth a trap of their own: most models' are biases and normalisation vectors. */
 const kMinBytes = 16 * 1024;
-
-type KernelArgs = Parameters<KernelFunc>[0];
 
 /** The released weight whose id the running product may read without putting it back. */
 let permitted: ReleasedWeight | null = null;
@@ -225,7 +224,7 @@ const releaseOf = new WeakMap<ReleasedWeight, WeightRelease>();
  * The product's operator cache key and whether the C++ side takes its fast path (XNNPACK's fully connected
  * operator, cached); null where it reads `b` itself (transposed or batched operands).
  */
-type CacheKey = (args: KernelArgs) => string | null;
+type CacheKey = (args: KernelParams) => string | null;
 
 const batchOf = (shape: number[]) => shape.slice(0, -2).reduce((product, d) => product * d, 1);
 
@@ -264,7 +263,7 @@ export function installWeightRelease(): void {
     const config = getKernel(name, 'wasm');
     if (!config) continue;
     const product = config.kernelFunc;
-    const kernelFunc: KernelFunc = (args) => {
+    replaceKernel(config, (args) => {
       const b = (args.inputs as Record<string, TensorInfo | undefined>).b;
       const weight = b && releasedByDataId.get(b.dataId);
       if (!weight) return product(args);
@@ -280,9 +279,6 @@ export function installWeightRelease(): void {
       } finally {
         permitted = null;
       }
-    };
-    unregisterKernel(name, 'wasm');
-    // setupFunc already ran when the backend initialised; registering it again would not re-run it.
-    registerKernel({ ...(config as KernelConfig), kernelFunc });
+    });
   }
 }
