@@ -54,7 +54,7 @@ class ReleasedWeight {
   packedKey: string | null = null;
 
   constructor(
-    private readonly backend: WasmBackend,
+    readonly release: WeightRelease,
     readonly dataId: object,
     private readonly wasmId: number,
     readonly shape: number[],
@@ -84,14 +84,9 @@ class ReleasedWeight {
         `a weight of shape [${this.shape}] was released from the wasm heap once its matrix product's operator was packed, and is now read another way (another kernel, other attributes, or a read back); the model uses it in a way its warm-up did not`,
       );
     }
-    const { wasm, dataIdMap } = this.backend;
-    const size = this.copy.byteLength / 4;
-    const memoryOffset = allocate(wasm, this.copy.byteLength);
-    wasm.HEAPU8.set(this.copy, memoryOffset);
-    // The C++ side points at the scratch block: register the weight anew (this also drops any operator
-    // packed from it, which the next product rebuilds from the restored bytes).
-    wasm.tfjs.disposeData(this.wasmId);
-    wasm.tfjs.registerTensor(this.wasmId, size, memoryOffset);
+    const { wasm, dataIdMap } = this.release.backend;
+    // Registered anew: this also drops any operator packed from it, which the next product rebuilds.
+    const memoryOffset = placeCopy(wasm, this.wasmId, this.copy);
     const record = { id: this.wasmId, memoryOffset, shape: this.shape, dtype: this.dtype, refCount: this.refCount };
     dataIdMap.set(this.dataId, record);
     releasedByDataId.delete(this.dataId);
@@ -102,20 +97,24 @@ class ReleasedWeight {
 
 /** Weights released together, and the scratch block their first products pack them from. */
 export class WeightRelease {
+  readonly #weights: ReleasedWeight[] = [];
   #scratch: number;
 
   constructor(
-    private readonly backend: WasmBackend,
-    private readonly weights: ReleasedWeight[],
+    readonly backend: WasmBackend,
     scratch: number,
   ) {
     this.#scratch = scratch;
   }
 
+  add(weight: ReleasedWeight): void {
+    this.#weights.push(weight);
+  }
+
   /** MiB of weights released and packed (after `settle`, what stays out of the heap). */
   get packedMb(): number {
     let bytes = 0;
-    for (const weight of this.weights) if (weight.packedKey !== null && this.#isLive(weight)) bytes += sizeOf(weight);
+    for (const weight of this.#weights) if (weight.packedKey !== null && this.#isLive(weight)) bytes += sizeOf(weight);
     return bytes / 2 ** 20;
   }
 
@@ -132,7 +131,7 @@ export class WeightRelease {
     if (this.#scratch === 0) return;
     this.backend.wasm._free(this.#scratch);
     this.#scratch = 0;
-    for (const weight of this.weights) {
+    for (const weight of this.#weights) {
       if (this.#isLive(weight) && weight.packedKey === null) weight.restore();
       else weight.copy = null;
     }
@@ -143,12 +142,22 @@ export class WeightRelease {
   }
 }
 
-/** A block of the wasm heap; malloc's 0 (the heap at its limit) is an error here, not an address. */
-function allocate(wasm: WasmBackend['wasm'], bytes: number): number {
-  const pointer = wasm._malloc(bytes) >>> 0;
-  if (pointer === 0)
-    throw new OlympianError(ErrorCode.RESOURCE_EXHAUSTED, `the wasm heap has no room for a ${bytes}-byte weight`);
-  return pointer;
+/**
+ * Puts a weight's bytes in a new block of the wasm heap and registers the weight there with the C++ side,
+ * which may point elsewhere (its old block, the scratch block). malloc's 0 (the heap at its limit) is an error
+ * here, not an address.
+ */
+function placeCopy(wasm: WasmBackend['wasm'], id: number, copy: Uint8Array): number {
+  const memoryOffset = wasm._malloc(copy.byteLength) >>> 0;
+  if (memoryOffset === 0)
+    throw new OlympianError(
+      ErrorCode.RESOURCE_EXHAUSTED,
+      `the wasm heap has no room for a ${copy.byteLength}-byte weight`,
+    );
+  wasm.HEAPU8.set(copy, memoryOffset);
+  wasm.tfjs.disposeData(id);
+  wasm.tfjs.registerTensor(id, copy.byteLength / 4, memoryOffset);
+  return memoryOffset;
 }
 
 const sizeOf = (weight: { shape: number[] }) => weight.shape.reduce((product, d) => product * d, 4);
@@ -168,57 +177,38 @@ function isCandidate(tensor: Tensor, record: DataRecord | undefined): record is 
 export function releaseWeights(backend: unknown, weights: readonly Tensor[]): WeightRelease | null {
   const wasmBackend = backend as WasmBackend;
   const { wasm, dataIdMap } = wasmBackend;
-  const chosen = new Map<object, { tensor: Tensor; record: DataRecord }>();
+  const chosen = new Map<object, { record: DataRecord; copy: Uint8Array }>();
   for (const tensor of weights) {
     const record = dataIdMap.get(tensor.dataId);
-    if (isCandidate(tensor, record)) chosen.set(tensor.dataId, { tensor, record });
+    if (!isCandidate(tensor, record) || chosen.has(tensor.dataId)) continue;
+    const copy = wasm.HEAPU8.slice(record.memoryOffset, record.memoryOffset + tensor.size * 4);
+    chosen.set(tensor.dataId, { record, copy });
   }
   if (chosen.size === 0) return null;
   let largest = 0;
-  const copies: Uint8Array[] = [];
-  // Every copy leaves before the scratch block is taken, so that it can take the largest hole.
-  for (const { tensor, record } of chosen.values()) {
-    const bytes = tensor.size * 4;
-    copies.push(wasm.HEAPU8.slice(record.memoryOffset, record.memoryOffset + bytes));
+  // Every weight leaves before the scratch block is taken, so that it can take the largest hole.
+  for (const { record, copy } of chosen.values()) {
     wasm._free(record.memoryOffset);
-    largest = Math.max(largest, bytes);
+    largest = Math.max(largest, copy.byteLength);
   }
   const scratch = wasm._malloc(largest) >>> 0;
   if (scratch === 0) {
     // No room for the scratch block (the wasm heap at its limit): every weight goes back where it can.
-    let index = 0;
-    for (const { tensor, record } of chosen.values()) {
-      record.memoryOffset = allocate(wasm, tensor.size * 4);
-      wasm.HEAPU8.set(copies[index++], record.memoryOffset);
-      wasm.tfjs.disposeData(record.id);
-      wasm.tfjs.registerTensor(record.id, tensor.size, record.memoryOffset);
-    }
+    for (const { record, copy } of chosen.values()) record.memoryOffset = placeCopy(wasm, record.id, copy);
     return null;
   }
-  const released: ReleasedWeight[] = [];
-  let index = 0;
-  for (const [dataId, { tensor, record }] of chosen) {
-    const weight = new ReleasedWeight(
-      wasmBackend,
-      dataId,
-      record.id,
-      record.shape,
-      record.dtype,
-      record.refCount,
-      copies[index++],
-    );
-    wasm.tfjs.disposeData(record.id);
-    wasm.tfjs.registerTensor(record.id, tensor.size, scratch);
+  const release = new WeightRelease(wasmBackend, scratch);
+  for (const [dataId, { record, copy }] of chosen) {
+    const { id, shape, dtype, refCount } = record;
+    const weight = new ReleasedWeight(release, dataId, id, shape, dtype, refCount, copy);
+    wasm.tfjs.disposeData(id);
+    wasm.tfjs.registerTensor(id, copy.byteLength / 4, scratch);
     dataIdMap.set(dataId, weight as unknown as DataRecord);
     releasedByDataId.set(dataId, weight);
-    released.push(weight);
+    release.add(weight);
   }
-  const release = new WeightRelease(wasmBackend, released, scratch);
-  for (const weight of released) releaseOf.set(weight, release);
   return release;
 }
-
-const releaseOf = new WeakMap<ReleasedWeight, WeightRelease>();
 
 /**
  * The product's operator cache key and whether the C++ side takes its fast path (XNNPACK's fully connected
@@ -270,7 +260,7 @@ export function installWeightRelease(): void {
       const key = keyOf(args);
       // Any other use reads the weight's id unpermitted, and the trap puts it back (or refuses).
       if (key === null || (weight.packedKey !== null && weight.packedKey !== key)) return product(args);
-      if (weight.packedKey === null) releaseOf.get(weight)?.stage(weight);
+      if (weight.packedKey === null) weight.release.stage(weight);
       permitted = weight;
       try {
         const out = product(args);
