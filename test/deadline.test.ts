@@ -13,6 +13,7 @@ import {
   kCalibrationMaxAgeMs,
   kCalibrationMinimum,
   kCalibrationWindow,
+  kRefusalStreak,
   ServiceTime,
 } from '../src/workers/service-time.js';
 import { image, rejectsWith, tinySession } from './helpers-server.js';
@@ -102,6 +103,26 @@ prediction(
     assert.ok(Math.abs(service.promisedMs(10) - 12) < 1e-9);
   },
 );
+
+prediction('a run of refusals forgets the highest ratios one refusal at a time, until a request is let in', () => {
+  const service = new ServiceTime(1);
+  // 95 answers as expected and 5 slowed by one stall to 11 times their expectation: the 95th percentile
+  // (rank 96 of 100) is a stalled one, so 10 ms of expected work is promised 110 ms.
+  for (let i = 0; i < kCalibrationWindow - 5; i++) service.answered(10, 10, 0);
+  for (let i = 0; i < 5; i++) service.answered(110, 10, 0);
+  assert.ok(Math.abs(service.promisedMs(10) - 110) < 1e-9);
+  for (let i = 0; i < kRefusalStreak; i++) service.admitted(true);
+  assert.ok(Math.abs(service.promisedMs(10) - 110) < 1e-9, 'a streak up to its length changes nothing');
+  // The next forgets one stalled answer: with 4 among 99, rank ⌈100 · 0.95⌉ = 95 is an answer as expected.
+  service.admitted(true);
+  assert.ok(Math.abs(service.promisedMs(10) - 10) < 1e-9, 'the stall no longer sets the promise');
+  // A request let in ends the streak: the next refusal forgets nothing.
+  for (let i = 0; i < 5; i++) service.answered(110, 10, 0);
+  const promised = service.promisedMs(10);
+  service.admitted(false);
+  service.admitted(true);
+  assert.is(service.promisedMs(10), promised);
+});
 
 const work = (remainingMs: number, weight = 1) => ({ remainingWorkMs: () => remainingMs, weight });
 
