@@ -111,16 +111,16 @@ prediction('a run of refusals forgets the highest ratios one refusal at a time, 
   for (let i = 0; i < kCalibrationWindow - 5; i++) service.answered(10, 10, 0);
   for (let i = 0; i < 5; i++) service.answered(110, 10, 0);
   assert.ok(Math.abs(service.promisedMs(10) - 110) < 1e-9);
-  for (let i = 0; i < kRefusalStreak; i++) service.admitted(true);
+  for (let i = 0; i < kRefusalStreak; i++) service.refused();
   assert.ok(Math.abs(service.promisedMs(10) - 110) < 1e-9, 'a streak up to its length changes nothing');
   // The next forgets one stalled answer: with 4 among 99, rank ⌈100 · 0.95⌉ = 95 is an answer as expected.
-  service.admitted(true);
+  service.refused();
   assert.ok(Math.abs(service.promisedMs(10) - 10) < 1e-9, 'the stall no longer sets the promise');
   // A request let in ends the streak: the next refusal forgets nothing.
   for (let i = 0; i < 5; i++) service.answered(110, 10, 0);
   const promised = service.promisedMs(10);
-  service.admitted(false);
-  service.admitted(true);
+  service.letIn();
+  service.refused();
   assert.is(service.promisedMs(10), promised);
 });
 

@@ -99,8 +99,10 @@ export class DeadlineBook implements WorkSource {
     const predictedAtMs = now + this.#service.promisedMs(expectedMs);
     const dropIfLate = admission === 'predicted' && deadlineAtMs !== undefined;
     const refused = dropIfLate && predictedAtMs > deadlineAtMs;
-    if (dropIfLate) this.#service.admitted(refused);
-    if (refused) this.#count('shed', undefined);
+    if (refused) {
+      this.#service.refused();
+      this.#count('shed', undefined);
+    } else if (dropIfLate) this.#service.letIn();
     return { expectedMs, predictedAtMs, dropIfLate, refusedLateMs: refused ? predictedAtMs - deadlineAtMs : null };
   }
 

@@ -111,12 +111,13 @@ export class ServiceTime {
     this.#calibrate();
   }
 
-  /** Admission refused a request (true) or let one in (false). */
-  admitted(refused: boolean): void {
-    if (!refused) {
-      this.#refusedInARow = 0;
-      return;
-    }
+  /** Admission let a request in: a streak of refusals ends. */
+  letIn(): void {
+    this.#refusedInARow = 0;
+  }
+
+  /** Admission refused a request: past kRefusalStreak in a row, the window's highest ratio is forgotten. */
+  refused(): void {
     this.#refusedInARow++;
     if (this.#refusedInARow <= kRefusalStreak || this.#sorted.length === 0) return;
     const highest = this.#sorted.pop() as number;
