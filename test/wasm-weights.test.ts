@@ -157,6 +157,26 @@ s('with no room for the scratch block, every weight goes back and the model runs
   }
 });
 
+s(
+  'a model disposed before settling: its released weights are gone with it, and settling finds nothing to do',
+  async () => {
+    const tensorsBefore = tf.memory().numTensors;
+    const released = build();
+    const release = releaseAll(released);
+    const x = tf.randomNormal([1, 6, 6, 64], 0, 1, 'float32', 6);
+    try {
+      await predict(released, x);
+      released.dispose();
+      assert.is(release?.packedMb, 0);
+      // It read each weight's record from the backend, which no longer holds them (and threw doing so).
+      release?.settle();
+      assert.is(tf.memory().numTensors, tensorsBefore + 1, 'only the input is left');
+    } finally {
+      x.dispose();
+    }
+  },
+);
+
 s('MobileNet-v2@64: the heap stays ≥ 20% smaller after warm-up, and outputs are the same', async () => {
   const run = async (release: boolean) => {
     const worker = spawnWorker('../test/fixtures/wasm-weights.worker.js', import.meta.url, {

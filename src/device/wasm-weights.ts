@@ -39,7 +39,11 @@ interface WasmBackend {
     _free(pointer: number): void;
     tfjs: { registerTensor(id: number, size: number, memoryOffset: number): void; disposeData(id: number): void };
   };
-  dataIdMap: { get(dataId: object): DataRecord | undefined; set(dataId: object, record: DataRecord): void };
+  dataIdMap: {
+    has(dataId: object): boolean;
+    get(dataId: object): DataRecord | undefined;
+    set(dataId: object, record: DataRecord): void;
+  };
 }
 
 /** Smaller weights are not worth a trap of their own: most models' are biases and normalisation vectors. */
@@ -47,7 +51,6 @@ const kMinBytes = 16 * 1024;
 
 /** The released weight whose id the running product may read without putting it back. */
 let permitted: ReleasedWeight | null = null;
-const releasedByDataId = new WeakMap<object, ReleasedWeight>();
 
 class ReleasedWeight {
   /** The operator cache key (bias id, activation) its first product packed it with; null until then. */
@@ -89,7 +92,6 @@ class ReleasedWeight {
     const memoryOffset = placeCopy(wasm, this.wasmId, this.copy);
     const record = { id: this.wasmId, memoryOffset, shape: this.shape, dtype: this.dtype, refCount: this.refCount };
     dataIdMap.set(this.dataId, record);
-    releasedByDataId.delete(this.dataId);
     this.copy = null;
     return record;
   }
@@ -138,8 +140,16 @@ export class WeightRelease {
   }
 
   #isLive(weight: ReleasedWeight): boolean {
-    return releasedByDataId.get(weight.dataId) === weight && this.backend.dataIdMap.get(weight.dataId) === weight;
+    return releasedOf(this.backend, weight.dataId) === weight;
   }
+}
+
+/** The released weight the backend holds for `dataId`: none once it was put back or disposed. */
+function releasedOf(backend: WasmBackend, dataId: object): ReleasedWeight | null {
+  // Checked first: the backend's get on an id it no longer holds tries to move the tensor from elsewhere.
+  if (!backend.dataIdMap.has(dataId)) return null;
+  const record = backend.dataIdMap.get(dataId);
+  return record instanceof ReleasedWeight ? record : null;
 }
 
 /**
@@ -204,7 +214,6 @@ export function releaseWeights(backend: unknown, weights: readonly Tensor[]): We
     wasm.tfjs.disposeData(id);
     wasm.tfjs.registerTensor(id, copy.byteLength / 4, scratch);
     dataIdMap.set(dataId, weight as unknown as DataRecord);
-    releasedByDataId.set(dataId, weight);
     release.add(weight);
   }
   return release;
@@ -241,7 +250,7 @@ let installed = false;
 
 /**
  * Wraps the wasm backend's matrix products so that they pack released weights; once per thread, before
- * wasm-pointwise.ts captures `_FusedMatMul`. Without released weights a product pays one WeakMap lookup.
+ * wasm-pointwise.ts captures `_FusedMatMul`. Without released weights a product pays two map lookups.
  */
 export function installWeightRelease(): void {
   if (installed) return;
@@ -255,7 +264,7 @@ export function installWeightRelease(): void {
     const product = config.kernelFunc;
     replaceKernel(config, (args) => {
       const b = (args.inputs as Record<string, TensorInfo | undefined>).b;
-      const weight = b && releasedByDataId.get(b.dataId);
+      const weight = b && releasedOf(args.backend as unknown as WasmBackend, b.dataId);
       if (!weight) return product(args);
       const key = keyOf(args);
       // Any other use reads the weight's id unpermitted, and the trap puts it back (or refuses).
