@@ -52,7 +52,7 @@ export interface ServerOptions {
   backend?: BackendRequest;
   policy?: PolicyName;
   quantumMs?: number;
-  /** `deadline` policy: quanta a backlogged model may fall behind its weighted share (default 4). */
+  /** `deadline` policy: quanta a backlogged model may fall behind its weighted share (default 64). */
   lagQuanta?: number;
   /**
    * Requests with deadlines: `predicted` refuses one predicted to be answered late and drops a queued one
