@@ -104,7 +104,7 @@ export class ServiceTime {
     const ratio = actualMs / expectedMs;
     // Kept sorted as it slides (one removal, one insertion) rather than sorted again on every answer, which
     // is on the main thread's path of every request.
-    if (this.#ratios.length === kCalibrationWindow) this.#dropOldest();
+    if (this.#ratios.length === kCalibrationWindow) this.#dropAt(0);
     this.#sorted.splice(rankOf(this.#sorted, ratio), 0, ratio);
     this.#ratios.push(ratio);
     this.#answeredAtMs.push(nowMs);
@@ -120,10 +120,7 @@ export class ServiceTime {
   refused(): void {
     this.#refusedInARow++;
     if (this.#refusedInARow <= kRefusalStreak || this.#sorted.length === 0) return;
-    const highest = this.#sorted.pop() as number;
-    const index = this.#ratios.lastIndexOf(highest);
-    this.#ratios.splice(index, 1);
-    this.#answeredAtMs.splice(index, 1);
+    this.#dropAt(this.#ratios.lastIndexOf(this.#sorted[this.#sorted.length - 1]));
     this.#calibrate();
   }
 
@@ -131,13 +128,14 @@ export class ServiceTime {
   forget(nowMs: number): void {
     const oldest = nowMs - kCalibrationMaxAgeMs;
     if (!(this.#answeredAtMs[0] < oldest)) return;
-    while (this.#answeredAtMs[0] < oldest) this.#dropOldest();
+    while (this.#answeredAtMs[0] < oldest) this.#dropAt(0);
     this.#calibrate();
   }
 
-  #dropOldest(): void {
-    const ratio = this.#ratios.shift() as number;
-    this.#answeredAtMs.shift();
+  /** Takes the window's answer at `index` (in the order they came) out of the window and its sorted copy. */
+  #dropAt(index: number): void {
+    const [ratio] = this.#ratios.splice(index, 1);
+    this.#answeredAtMs.splice(index, 1);
     this.#sorted.splice(rankOf(this.#sorted, ratio), 1);
   }
 
